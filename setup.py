@@ -1,0 +1,32 @@
+"""Packaging for the Swift-backed compute path of ChRIS: swiftstore, pfioh and pman."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def _requirements():
+    lines = (HERE / "requirements" / "runtime.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+setup(
+    name="chris-swift-compute",
+    version="0.1.0",
+    description="pfioh, pman and swiftstore: the Swift-backed compute path of ChRIS",
+    long_description=(HERE / "README.rst").read_text(),
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["swiftstore*", "pfioh*", "pman*"]),
+    package_data={"pman": ["*.json", "*.yaml"]},
+    install_requires=_requirements(),
+    entry_points={
+        "console_scripts": [
+            "pfioh = pfioh.cli:main",
+            "pman = pman.cli:main",
+            "pman-swift-publisher = pman.publisher.cli:main",
+        ]
+    },
+)

@@ -1,0 +1,54 @@
+"""swiftstore's own exception family.
+
+Callers (pfioh, pman, the publisher) catch these and translate them at one boundary; they never
+see swiftclient's or keystoneauth1's exceptions, which are chained with ``from`` for the logs.
+"""
+from __future__ import annotations
+
+# Remote bodies can be large or carry echoed request data: keep only the start in messages.
+_BODY_LIMIT = 256
+
+
+def _clip(text: str | None) -> str:
+    text = text or ""
+    return text if len(text) <= _BODY_LIMIT else text[:_BODY_LIMIT] + "..."
+
+
+class SwiftStoreError(Exception):
+    """Base class: a store operation failed.  Carries the container and object it concerned."""
+
+    def __init__(self, message: str, *, container: str | None = None, obj: str | None = None,
+                 http_status: int | None = None):
+        self.container = container
+        self.obj = obj
+        self.http_status = http_status
+        where = "/".join(p for p in (container, obj) if p)
+        super().__init__(f"{message} [{where}]" if where else message)
+
+
+class CredentialsError(SwiftStoreError):
+    """The credentials file or environment is missing, unreadable or incomplete."""
+
+
+class AuthenticationError(SwiftStoreError):
+    """Swift or Keystone refused the credentials."""
+
+
+class InvalidName(SwiftStoreError, ValueError):
+    """A container or object name breaks Swift's naming rules."""
+
+
+class NotFound(SwiftStoreError):
+    """The container, object or prefix does not exist."""
+
+
+class IntegrityError(SwiftStoreError):
+    """Data failed verification: an ETag/MD5 or size mismatch, or a manifest that does not match."""
+
+
+class IncompleteError(IntegrityError):
+    """A prefix has no manifest (it is being written, or a writer died): it must not be consumed."""
+
+
+class TransferError(SwiftStoreError):
+    """An upload or download failed after swiftclient's own retries."""
