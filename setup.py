@@ -27,6 +27,8 @@ setup(
             "pfioh = pfioh.cli:main",
             "pman = pman.cli:main",
             "pman-swift-publisher = pman.publisher.cli:main",
+            "pfioh-client = pfioh.client:main",
+            "pman-client = pman.client:main",
         ]
     },
 )

@@ -12,4 +12,5 @@ sys.path.insert(0, str(ROOT / "tools"))
 pytest_plugins = [
     "tests.fixtures.swift",
     "tests.fixtures.servers",
+    "tests.fixtures.keystone",
 ]

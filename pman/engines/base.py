@@ -1,0 +1,122 @@
+"""The small interface every compute engine implements, and the neutral types it speaks.
+
+The HTTP layers (the legacy message API and the REST API) parse requests into a ``JobSpec``, call an
+``Engine`` and render the ``JobInfo`` it returns; they never touch an engine's native objects.
+Engines raise ``EngineError`` subclasses, which the HTTP layer maps to status codes in one place.
+"""
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+class JobStatus(str, enum.Enum):
+    """The four states pfcon understands, plus ``undefined`` for a state that cannot be read."""
+
+    notstarted = "notstarted"
+    started = "started"
+    finishedSuccessfully = "finishedSuccessfully"
+    finishedWithError = "finishedWithError"
+    undefined = "undefined"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.finishedSuccessfully, JobStatus.finishedWithError)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Compute resources, as Kubernetes quantity strings (validated by the request parsers)."""
+
+    number_of_workers: int = 1
+    cpu_limit: str = "1000m"
+    """CPU limit, e.g. ``"1000m"`` or ``"2"``."""
+    memory_limit: str = "1024Mi"
+    """Memory limit, e.g. ``"200Mi"``."""
+    gpu_limit: int = 0
+    """Number of ``nvidia.com/gpu``; 0 means none."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run, independent of where it runs."""
+
+    jid: str
+    """The job id; also the Swift container (the pfioh key) holding ``input/`` and ``output/``."""
+    image: str
+    """The image processor's container image (ignored by the local engine)."""
+    command: tuple[str, ...]
+    """argv of the processor; its last two tokens are normally the incoming and outgoing dirs."""
+    resources: Resources = field(default_factory=Resources)
+    env: Mapping[str, str] = field(default_factory=dict)
+    incoming_dir: str = "/share/incoming"
+    outgoing_dir: str = "/share/outgoing"
+    auid: str = ""
+    """The ChRIS user the job runs for (informational)."""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job's state as read from its engine (or from the persisted result once the engine forgot)."""
+
+    jid: str
+    image: str
+    cmd: str
+    status: JobStatus
+    message: str = ""
+    """Short human-readable state, e.g. ``"running"`` or ``"OOMKilled"``."""
+    reason: str = ""
+    """Machine-readable reason for a failure: ImagePullError, OOMKilled, DeadlineExceeded,
+    ProcessorError, PublisherError, Cancelled..."""
+    exit_code: int | None = None
+    """The processor's exit code once it has terminated."""
+    timestamp: str = ""
+    """When this job was submitted (ISO 8601, UTC)."""
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class EngineError(Exception):
+    """An engine operation failed; ``status_code`` is the HTTP status the API should answer."""
+
+    status_code = 503
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class JobNotFound(EngineError):
+    status_code = 404
+
+
+class JobExists(EngineError):
+    status_code = 409
+
+
+class Engine(ABC):
+    """A compute engine: one module each (local, kubernetes, openshift)."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def submit(self, spec: JobSpec) -> JobInfo:
+        """Schedule a job.  :raises JobExists: if ``spec.jid`` is already known."""
+
+    @abstractmethod
+    def info(self, jid: str) -> JobInfo:
+        """The job's current state.  :raises JobNotFound: for an unknown jid."""
+
+    @abstractmethod
+    def logs(self, jid: str, tail: int | None = None) -> dict[str, str]:
+        """Logs per step/container, e.g. ``{"init": ..., "processor": ..., "publish": ...}``."""
+
+    @abstractmethod
+    def remove(self, jid: str) -> None:
+        """Cancel the job if it is running and forget it.  :raises JobNotFound:"""
+
+    def close(self) -> None:
+        """Release resources (threads, connections) at shutdown."""
