@@ -1,0 +1,77 @@
+"""Bearer-token authentication, as the original pfioh/pman did it (pfmisc Auth), done safely.
+
+Tokens come from a file: every value in the ``[AUTH TOKENS]`` section of a ``.cfg`` file, or one
+token per line for any other file.  A request carries ``Authorization: bearer <token>``; the token
+is the last word of the header.  Tokens are compared in constant time and never logged.
+"""
+from __future__ import annotations
+
+import configparser
+import enum
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+SECTION = "AUTH TOKENS"
+
+
+class TokenFileError(Exception):
+    """The token file is missing, unreadable or holds no token."""
+
+
+class Verdict(enum.Enum):
+    ok = "ok"
+    missing = "missing"
+    invalid = "invalid"
+
+
+@dataclass(frozen=True)
+class TokenStore:
+    """The set of valid tokens.  ``repr`` never shows them."""
+
+    tokens: tuple[bytes, ...]
+    source: str = ""
+
+    def __repr__(self) -> str:
+        return f"TokenStore(source={self.source!r}, count={len(self.tokens)})"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TokenStore":
+        """Read tokens from ``path``.
+
+        :raises TokenFileError: if the file is missing, unparsable or holds no token.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise TokenFileError(f"{path}: cannot read token file ({e.strerror})") from e
+        if path.suffix == ".cfg":
+            tokens = _cfg_tokens(text, path)
+        else:
+            tokens = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if not tokens:
+            raise TokenFileError(f"{path}: no token found (expected [{SECTION}] entries)")
+        return cls(tuple(t.encode() for t in tokens), str(path))
+
+    def check(self, authorization: str | None) -> Verdict:
+        """Judge an ``Authorization`` header value."""
+        if not authorization or not authorization.split():
+            return Verdict.missing
+        offered = authorization.split()[-1].encode()
+        # Compare against every token (no early exit), each comparison constant-time.
+        matched = False
+        for token in self.tokens:
+            matched |= hmac.compare_digest(offered, token)
+        return Verdict.ok if matched else Verdict.invalid
+
+
+def _cfg_tokens(text: str, path: Path) -> list[str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as e:
+        raise TokenFileError(f"{path}: not a valid .cfg file ({e.__class__.__name__})") from e
+    if not parser.has_section(SECTION):
+        raise TokenFileError(f"{path}: missing section [{SECTION}]")
+    return [value.strip() for value in parser[SECTION].values() if value.strip()]

@@ -1,0 +1,98 @@
+"""Metrics hooks count requests per route, and the gunicorn launcher serves real HTTP."""
+import http.client
+import multiprocessing
+import socket
+import time
+
+import flask
+
+from httpkit import errors, metrics, serve
+
+
+def _app():
+    app = flask.Flask("t")
+    m = metrics.instrument(app, "svc")
+
+    @app.get("/jobs/<jid>")
+    def job(jid):
+        if jid == "bad":
+            return errors.json_error(404, f"no job {jid}", jid=jid)
+        return {"jid": jid}
+
+    @app.post("/upload")
+    def upload():
+        data = flask.request.get_data()
+        m.observe_transfer("in", 0.5, len(data))
+        return {"size": len(data)}
+
+    return app
+
+
+def test_metrics_count_by_rule_not_path():
+    client = _app().test_client()
+    for jid in ("a", "b", "bad"):
+        client.get(f"/jobs/{jid}")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'svc_requests_total{endpoint="/jobs/<jid>",method="GET",status="200"} 2.0' in text
+    assert 'svc_errors_total{endpoint="/jobs/<jid>",status="404"} 1.0' in text
+    assert "/jobs/a" not in text
+
+
+def test_json_error_shape():
+    resp = _app().test_client().get("/jobs/bad")
+    assert resp.status_code == 404
+    assert resp.get_json() == {"status": False, "error": "no job bad", "jid": "bad"}
+
+
+def test_transfer_bytes_counted():
+    client = _app().test_client()
+    client.post("/upload", data=b"x" * 1000)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'svc_transfer_bytes_total{direction="in"} 1000.0' in text
+    assert 'svc_transfer_duration_seconds_count{direction="in"} 1.0' in text
+
+
+def test_options_are_gthread_with_long_request_lines():
+    opts = serve.options(host="127.0.0.1", port=1234, workers=2, threads=4, name="x")
+    assert opts["bind"] == "127.0.0.1:1234" and opts["worker_class"] == "gthread"
+    assert opts["workers"] == 2 and opts["threads"] == 4
+    assert opts["limit_request_line"] > 4094
+
+
+def _serve(port):
+    serve.run(_app, host="127.0.0.1", port=port, name="test", loglevel="warning")
+
+
+def test_gunicorn_serves_and_honours_expect_100_continue():
+    """libcurl sends Expect: 100-continue on large POSTs; the server must answer 100 then 200."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
+    proc.start()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        body = b"y" * 2_000_000
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        first = sock.recv(64)
+        assert first.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        sock.settimeout(10)
+        reply = b""
+        while b'"size"' not in reply:
+            chunk = sock.recv(65536)
+            assert chunk
+            reply += chunk
+        assert b"200 OK" in reply and b'{"size":2000000}' in reply
+        sock.close()
+    finally:
+        proc.terminate()
+        proc.join(10)
