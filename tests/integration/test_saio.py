@@ -1,0 +1,66 @@
+"""The project's Swift all-in-one launcher: idempotent start, real tempauth, clean stop."""
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+import saio
+from tests.fixtures.swift import _free_port_block
+
+
+@pytest.fixture
+def private_saio(tmp_path):
+    base = tmp_path / "saio"
+    yield base, _free_port_block()
+    saio.stop(base)
+
+
+def test_start_is_idempotent_and_stop_cleans_up(private_saio):
+    base, port = private_saio
+    first = saio.start(base, port)
+    pids = saio._pids(base)
+    assert set(pids) == {"memcached", "account", "container", "object", "proxy"}
+    second = saio.start(base, port)
+    assert second == first
+    assert saio._pids(base) == pids, "a second start must reuse the running servers"
+    saio.stop(base)
+    assert not base.exists()
+    assert not any(saio._alive(pid) for pid in pids.values())
+
+
+def test_tempauth_and_object_round_trip(private_saio):
+    base, port = private_saio
+    s = saio.start(base, port)
+    token, url = saio._get_token(s)
+    assert url == s.storage_url
+    for method, path, data in (("PUT", "/c", None), ("PUT", "/c/o", b"payload")):
+        req = urllib.request.Request(url + path, data=data, method=method, headers={"X-Auth-Token": token})
+        urllib.request.urlopen(req).close()
+    req = urllib.request.Request(url + "/c/o", headers={"X-Auth-Token": token})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.read() == b"payload"
+    bad = urllib.request.Request(url + "/c/o", headers={"X-Auth-Token": "nope"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(bad)
+    assert e.value.code == 401
+
+
+def test_credentials_file_is_written_in_tempauth_form(private_saio):
+    base, port = private_saio
+    s = saio.start(base, port)
+    text = open(s.credentials_file).read()
+    assert f"osAuthUrl = {s.auth_url}" in text and "[TEMPAUTH]" in text and "user = test:tester" in text
+
+
+def test_cli_prints_exports_and_status(private_saio):
+    base, port = private_saio
+    run = lambda *a: subprocess.run([sys.executable, "tools/saio.py", *a, "--base", str(base)],
+                                    capture_output=True, text=True)
+    started = run("start", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    assert f"export ST_AUTH=http://127.0.0.1:{port}/auth/v1.0" in started.stdout
+    assert run("status").returncode == 0
+    assert run("stop").returncode == 0
+    stopped = run("status")
+    assert stopped.returncode == 1 and "no healthy" in stopped.stderr
