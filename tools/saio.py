@@ -251,24 +251,29 @@ def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
 
 
 def add_keystone_proxy(base: Path, port: int, auth_url: str, service_user: str,
-                       service_password: str, timeout: float = 60) -> str:
+                       service_password: str, timeout: float = 60, *, state_dir: Path | None = None,
+                       token_cache_time: int = 300) -> str:
     """Start a second proxy over the same storage that takes Keystone tokens (authtoken + keystoneauth).
 
+    :param base: the running SAIO's data directory (rings, memcached port).
+    :param auth_url: Keystone v3 URL, e.g. ``http://127.0.0.1:15000/v3``.
+    :param service_user: the proxy's own Keystone user (admin on project ``service``).
+    :param state_dir: where the proxy's config, log and pid file go (default ``base``).  Keeping
+        them out of the SAIO's run/ stops ``saio.running()`` depending on this extra proxy.
+    :param token_cache_time: seconds authtoken caches a validated token; -1 disables the cache so
+        a revoked token is refused at once (what tests of re-authentication need).
     :returns: the proxy's base URL.
     """
+    state_dir = Path(state_dir or base)
+    for sub in ("etc", "log", "run"):
+        (state_dir / sub).mkdir(parents=True, exist_ok=True)
     memcached_port = json.loads((base / "ports.json").read_text())["memcached"]
-    sections = (
-        "[filter:authtoken]\npaste.filter_factory = keystonemiddleware.auth_token:filter_factory\n"
-        f"www_authenticate_uri = {auth_url}\nauth_url = {auth_url}\nauth_type = password\n"
-        f"username = {service_user}\npassword = {service_password}\nproject_name = service\n"
-        "project_domain_id = default\nuser_domain_id = default\n"
-        # swift.cache: the proxy's own memcache client (memcached_servers would need oslo.cache).
-        "cache = swift.cache\ndelay_auth_decision = true\ninclude_service_catalog = false\n\n"
-        "[filter:keystoneauth]\nuse = egg:swift#keystoneauth\noperator_roles = admin, member, reader\n"
-        "reseller_admin_role = ResellerAdmin\n")
-    conf = base / "etc" / "proxy-keystone.conf"
-    conf.write_text(proxy_conf(base, port, memcached_port, "authtoken keystoneauth", sections))
-    spawn(base, "proxy-keystone", [_bin("swift-proxy-server"), str(conf), "-v"])
+    conf = state_dir / "etc" / "proxy-keystone.conf"
+    conf.write_text(proxy_conf(base, port, memcached_port, "authtoken keystoneauth",
+                               _keystone_sections(auth_url, service_user, service_password,
+                                                  token_cache_time)))
+    os.chmod(conf, 0o600)  # it holds the service user's password
+    spawn(state_dir, "proxy-keystone", [_bin("swift-proxy-server"), str(conf), "-v"])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:
@@ -276,9 +281,27 @@ def add_keystone_proxy(base: Path, port: int, auth_url: str, service_user: str,
             urllib.request.urlopen(f"{url}/healthcheck", timeout=2).close()
             return url
         except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline or not _alive(_pids(base)["proxy-keystone"]):
-                raise RuntimeError("Keystone proxy did not start:\n" + _tail(base / "log" / "proxy-keystone.log"))
+            if time.monotonic() > deadline or not _alive(_pids(state_dir)["proxy-keystone"]):
+                raise RuntimeError("Keystone proxy did not start:\n"
+                                   + _tail(state_dir / "log" / "proxy-keystone.log"))
             time.sleep(0.2)
+
+
+def _keystone_sections(auth_url: str, service_user: str, service_password: str,
+                       token_cache_time: int) -> str:
+    return (
+        "[filter:authtoken]\npaste.filter_factory = keystonemiddleware.auth_token:filter_factory\n"
+        f"www_authenticate_uri = {auth_url}\nauth_url = {auth_url}\nauth_type = password\n"
+        f"username = {service_user}\npassword = {service_password}\nproject_name = service\n"
+        "project_domain_id = default\nuser_domain_id = default\n"
+        # swift.cache: the proxy's own memcache client (memcached_servers would need oslo.cache).
+        f"cache = swift.cache\ntoken_cache_time = {token_cache_time}\n"
+        # authtoken looks up Keystone's 'internal' endpoint by default; loopback has only public.
+        "interface = public\n"
+        "delay_auth_decision = true\ninclude_service_catalog = false\n\n"
+        # No 'reader' here: an operator role may write, and readers must not.
+        "[filter:keystoneauth]\nuse = egg:swift#keystoneauth\noperator_roles = admin, member, swiftoperator\n"
+        "reseller_admin_role = ResellerAdmin\n")
 
 
 def main(argv: list[str] | None = None) -> int:
