@@ -53,7 +53,8 @@ def provision(auth_url: str, admin_password: str, proxy_url: str, *, region: str
     admin = Api(auth_url, username="admin", password=admin_password, project_name="admin")
     state = {"service_password": secrets.token_urlsafe(18), "password": secrets.token_urlsafe(18),
              "project": demo, "user": demo}
-    admin.project_user("service", service_user, state["service_password"], "admin")
+    state["service_project_id"], _ = admin.project_user("service", service_user,
+                                                         state["service_password"], "admin")
     service = admin.create("/services", "service", {"type": "object-store", "name": "swift",
                                                     "description": "Swift on loopback"})["id"]
     admin.create("/endpoints", "endpoint", {
