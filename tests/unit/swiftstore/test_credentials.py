@@ -318,3 +318,31 @@ def test_reads_process_environment_by_default(write, monkeypatch):
 
 def test_module_default_path():
     assert credentials.DEFAULT_PATH == "/etc/swift/swift-credentials.cfg"
+
+
+# --- re-authentication through the session (fault injection, no network) ---------------------
+
+def _token_response(token: str, storage: str) -> dict:
+    catalog = [{"type": "object-store", "name": "swift", "endpoints": [
+        {"interface": "public", "region_id": "RegionOne", "region": "RegionOne", "url": storage}]}]
+    body = {"token": {"methods": ["application_credential"], "expires_at": "2999-01-01T00:00:00Z",
+                      "project": {"id": "p1", "name": "chris", "domain": {"id": "default"}},
+                      "user": {"id": "u1", "name": "chris", "domain": {"id": "default"}},
+                      "catalog": catalog}}
+    return {"status_code": 201, "json": body, "headers": {"X-Subject-Token": token}}
+
+
+def test_expired_token_re_authenticates_once(write, requests_mock):
+    from swiftclient import client
+    storage = "http://swift.example.org/v1/AUTH_p1"
+    tokens = requests_mock.post("https://keystone.example.org:5000/v3/auth/tokens", [
+        _token_response("tok-1", storage), _token_response("tok-2", storage)])
+    account = requests_mock.head(storage, [{"status_code": 401}, {"status_code": 204}])
+    creds = credentials.load_credentials(write(APPCRED), environ={})
+    conn = client.Connection(**creds.connection_kwargs(), retries=0)
+    conn.head_account()
+    assert tokens.call_count == 2
+    sent = tokens.request_history[0].json()["auth"]["identity"]
+    assert sent["application_credential"] == {"id": "0123abcd", "secret": "s3cr%t-app"}
+    assert [r.headers["X-Auth-Token"] for r in account.request_history] == [b"tok-1", b"tok-2"]
+    assert conn.url == storage
