@@ -1,0 +1,8 @@
+"""pfioh: the ChRIS file I/O service (push/pull of job data), wire-compatible with pfurl and pfcon.
+
+Layers: :mod:`pfioh.cli` (flags) -> :mod:`pfioh.config` (a frozen config) -> :mod:`pfioh.app`
+(HTTP routing) -> :mod:`pfioh.protocol` (message parsing) -> :mod:`pfioh.handlers` (actions) ->
+:mod:`pfioh.stores` (mount directory or Swift, through :mod:`swiftstore`).
+"""
+
+__version__ = "3.1.0"

@@ -1,0 +1,181 @@
+"""The pfioh HTTP layer: routing only.  pfioh's exceptions become HTTP replies in ONE place here.
+
+Routes: ``GET /api/v1/health`` (probes, no auth), ``GET /metrics`` (Prometheus), and the command
+endpoint on any other path (the original ignored the path; clients use ``/api/v1/cmd[/]``):
+GET = checkRemote or pullPath, POST = control JSON (``Mode: control``/absent) or a push
+(multipart, ``Mode: file``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import flask
+import werkzeug.exceptions
+
+import pfioh
+from httpkit import auth, errors as http_errors, metrics as http_metrics
+from pfioh import errors, handlers, protocol, stores
+from pfioh.config import PfiohConfig
+
+log = logging.getLogger("pfioh")
+MAX_CONTROL_BYTES = 1 << 20
+CMD_PATHS = ("/", "/api/v1/cmd", "/api/v1/cmd/", "/<path:_rest>")
+
+
+def stop_server() -> None:
+    """Ask the gunicorn arbiter (our parent) for a graceful shutdown."""
+    os.kill(os.getppid(), signal.SIGTERM)
+
+
+def _request_class(staging: Path) -> type[flask.Request]:
+    class PfiohRequest(flask.Request):
+        # Uploads stream into the staging area beside the data (never one fixed /tmp path);
+        # the temp file disappears when the request ends, however it ends.
+        def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+            return tempfile.NamedTemporaryFile(prefix="upload-", dir=staging)
+    return PfiohRequest
+
+
+def json_reply(obj: dict, status: int = 200) -> flask.Response:
+    """Compact JSON with a real status line and Content-Type (the PFH framing)."""
+    return flask.Response(json.dumps(obj, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
+               shutdown: Callable[[], None] = stop_server) -> flask.Flask:
+    """Build the Flask app.
+
+    :param config: the validated configuration.
+    :param store: the storage backend; by default the one ``config`` selects.
+    :param shutdown: called after a ``quit`` reply, or after the first command without ``--forever``.
+    :raises httpkit.auth.TokenFileError: if token auth is on and the token file is unusable.
+    """
+    store = store or stores.make_store(config)
+    ctx = handlers.Context(config, store)
+    tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
+    app = flask.Flask("pfioh")
+    app.request_class = _request_class(store.staging)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_size
+    metrics = http_metrics.instrument(app, service="pfioh")
+    _register_errors(app)
+
+    @app.get("/api/v1/health")
+    def health():
+        return json_reply({"status": "ok", "service": "pfioh", "version": pfioh.__version__,
+                           "storage": store.kind})
+
+    def command(_rest: str = ""):
+        _authorize(tokens)
+        request = flask.request
+        if request.method == "GET":
+            response = _get(ctx, metrics)
+        elif request.headers.get("Mode", "control").strip().lower() == "control":
+            response = _control(ctx, shutdown)
+        else:
+            response = _push(ctx, metrics)
+        if not config.forever:
+            response.call_on_close(shutdown)
+        return response
+
+    for rule in CMD_PATHS:
+        app.add_url_rule(rule, f"cmd{rule}", command, methods=["GET", "POST"])
+    return app
+
+
+def _register_errors(app: flask.Flask) -> None:
+    @app.errorhandler(errors.PfiohError)
+    def _pfioh_error(e: errors.PfiohError):
+        if e.status >= 500:
+            log.error("%s", e)
+        return http_errors.json_error(e.status, str(e), **e.extra)
+
+    @app.errorhandler(werkzeug.exceptions.HTTPException)
+    def _http_error(e: werkzeug.exceptions.HTTPException):
+        message = e.description or e.name
+        if isinstance(e, werkzeug.exceptions.RequestEntityTooLarge):
+            message = f"upload too large: the limit is {app.config['MAX_CONTENT_LENGTH']} bytes"
+        return http_errors.json_error(e.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unexpected error")
+        return http_errors.json_error(500, f"internal error ({e.__class__.__name__})")
+
+
+def _authorize(tokens: auth.TokenStore | None) -> None:
+    if tokens is None:
+        return
+    verdict = tokens.check(flask.request.headers.get("Authorization"))
+    if verdict is auth.Verdict.missing:
+        raise errors.Unauthorized("missing token: send 'Authorization: bearer <token>'")
+    if verdict is not auth.Verdict.ok:
+        raise errors.Unauthorized("invalid token")
+
+
+def _user_agent() -> str:
+    return flask.request.headers.get("User-Agent", "")
+
+
+def _get(ctx: handlers.Context, metrics) -> flask.Response:
+    request = protocol.parse_query(flask.request.args)
+    if request.transport.check_remote:
+        return json_reply(handlers.check_remote(ctx, request))
+    started = time.perf_counter()
+    pull = handlers.pull(ctx, request)
+    done = pull._on_close
+
+    def on_close(finished: bool) -> None:
+        metrics.observe_transfer("out", time.perf_counter() - started, pull.bytes_sent)
+        if done:
+            done(finished)
+    pull._on_close = on_close
+    response = flask.Response(pull, mimetype="application/zip")
+    if pull.length is not None:
+        response.headers["Content-Length"] = str(pull.length)
+    response.headers["Content-Disposition"] = f'attachment; filename="{request.key}.zip"'
+    return response
+
+
+def _control(ctx: handlers.Context, shutdown: Callable[[], None]) -> flask.Response:
+    length = flask.request.content_length
+    if length is not None and length > MAX_CONTROL_BYTES:
+        raise errors.TooLarge(f"control message larger than {MAX_CONTROL_BYTES} bytes")
+    body = flask.request.stream.read(MAX_CONTROL_BYTES + 1)
+    if len(body) > MAX_CONTROL_BYTES:
+        raise errors.TooLarge(f"control message larger than {MAX_CONTROL_BYTES} bytes")
+    action, meta = protocol.parse_message(body)
+    response = json_reply(handlers.control(ctx, action, meta, _user_agent()))
+    if handlers.is_quit(meta):
+        log.warning("quit requested by a client: shutting down")
+        response.call_on_close(shutdown)
+    return response
+
+
+def _push(ctx: handlers.Context, metrics) -> flask.Response:
+    started = time.perf_counter()
+    if flask.request.mimetype != "multipart/form-data":
+        raise errors.BadRequest("a push (Mode: file) needs a multipart/form-data body")
+    form, files = flask.request.form, flask.request.files
+    if "d_msg" not in form:
+        raise errors.BadRequest("incomplete form: missing field 'd_msg'")
+    part = files.get("local")
+    if part is None:
+        raise errors.BadRequest("incomplete form: missing file field 'local'")
+    action, meta = protocol.parse_message(form["d_msg"])
+    request = protocol.parse_path_request(action, meta)
+    filename = form.get("filename") or part.filename or ""
+    part.stream.flush()
+    path = Path(part.stream.name)
+    size = path.stat().st_size
+    upload = stores.Upload(path=path, is_zip=request.transport.is_zip, size=size,
+                           name="" if request.transport.is_zip else protocol.upload_name(request, filename))
+    reply = handlers.push(ctx, request, upload, _user_agent())
+    metrics.observe_transfer("in", time.perf_counter() - started, size)
+    return json_reply(reply)

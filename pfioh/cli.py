@@ -1,0 +1,105 @@
+"""The ``pfioh`` command: flags (the original's, plus ours) -> :class:`PfiohConfig` -> gunicorn."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import pfioh
+from httpkit import auth, serve
+from pfioh import config as config_mod
+from pfioh import stores
+
+log = logging.getLogger("pfioh")
+
+
+def _size(text: str) -> int:
+    """``123``, ``10M``, ``2G``, ``1T`` (powers of 1024)."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500M, 20G)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pfioh", description="pfioh: the ChRIS file I/O service (pushPath/pullPath over HTTP), "
+        "wire-compatible with pfurl and pfcon, storing in a mount directory or in Swift.")
+    p.add_argument("--ip", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all "
+                   "interfaces, as a server in a pod needs; use 127.0.0.1 for local use only)")
+    p.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
+    p.add_argument("--storeBase", default="/tmp", help="mount mode: data in <storeBase>/key-<key>/; "
+                   "also holds the staging area <storeBase>/.pfioh-staging (default /tmp)")
+    p.add_argument("--forever", action="store_true", help="serve until SIGTERM/SIGINT; without it pfioh "
+                   "exits after answering the first command request (the original's one-shot mode)")
+    p.add_argument("--httpResponse", action="store_true", help="accepted for compatibility: replies are "
+                   "always proper HTTP with JSON bodies")
+    p.add_argument("--createDirsAsNeeded", action="store_true",
+                   help="the checkRemote GET creates <storeBase>/key-<key>/ (mount mode)")
+    p.add_argument("--swift-storage", action="store_true", help="store in Swift: container = key")
+    p.add_argument("--swift-credentials", default=None, help="Swift credentials file (default: "
+                   "$SWIFT_CREDENTIALS, OS_*/ST_* variables, then /etc/swift/swift-credentials.cfg)")
+    p.add_argument("--swift-layout", choices=config_mod.LAYOUTS, default="tree",
+                   help="tree: one object per file under input/ and output/ with a manifest (default); "
+                   "archive: the originals' single zip objects input/data and output/data")
+    p.add_argument("--enableTokenAuth", action="store_true", help="require 'Authorization: bearer <token>'")
+    p.add_argument("--tokenPath", default=config_mod.DEFAULT_TOKEN_PATH,
+                   help="token file, [AUTH TOKENS] section (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    p.add_argument("--max-upload-size", type=_size, default="20G", help="largest request body (default 20G)")
+    p.add_argument("--max-unpacked-size", type=_size, default="50G",
+                   help="largest total uncompressed size of an uploaded zip (default 50G)")
+    p.add_argument("--max-ratio", type=float, default=200.0,
+                   help="largest compression ratio of an uploaded zip, a zip-bomb guard (default 200)")
+    p.add_argument("-v", "--verbosity", type=int, default=0, help="0 warnings, 1 info, 2 debug + access log")
+    p.add_argument("--version", action="version", version=f"pfioh {pfioh.__version__}")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> config_mod.PfiohConfig:
+    """Flags > environment (``SWIFT_CREDENTIALS`` for the credentials path) > defaults."""
+    return config_mod.PfiohConfig(
+        host=args.ip, port=args.port, store_base=os.path.abspath(args.storeBase), forever=args.forever,
+        create_dirs=args.createDirsAsNeeded, swift_storage=args.swift_storage,
+        swift_credentials=args.swift_credentials or os.environ.get("SWIFT_CREDENTIALS") or None,
+        swift_layout=args.swift_layout, token_auth=args.enableTokenAuth, token_path=args.tokenPath,
+        workers=args.workers, threads=args.threads, max_upload_size=args.max_upload_size,
+        max_unpacked_size=args.max_unpacked_size, max_ratio=args.max_ratio, verbosity=args.verbosity,
+    ).validate()
+
+
+def _preflight(config: config_mod.PfiohConfig) -> None:
+    """Fail fast in the main process, before gunicorn forks, on anything a worker would die of."""
+    if config.token_auth:
+        auth.TokenStore.from_file(config.token_path)
+    config.staging_dir.mkdir(parents=True, exist_ok=True)
+    swept = stores.sweep_staging(config.staging_dir)
+    if swept:
+        log.warning("removed %d leftover(s) of interrupted transfers from %s", swept, config.staging_dir)
+    stores.make_store(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.verbosity <= 0 else logging.INFO if args.verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_from_args(args)
+        _preflight(config)
+    except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
+        print(f"pfioh: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # e.g. swiftstore's CredentialsError: say what, not a traceback
+        print(f"pfioh: cannot start: {e}", file=sys.stderr)
+        return 2
+    from pfioh import app as app_mod
+    serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port,
+              workers=config.workers, threads=config.threads, name="pfioh",
+              access_log=config.verbosity >= 2, loglevel="info" if config.verbosity >= 1 else "warning")
+    return 0

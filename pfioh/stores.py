@@ -1,0 +1,176 @@
+"""Where pushed data goes and pulled data comes from: the Store interface and the mount directory.
+
+A push arrives as an :class:`Upload` (a temp file in the staging area).  Every store first stages
+the result next to its destination, checks it, and only then makes it visible in one step, under
+a per-key lock, so a reader never sees a half-written or mixed tree.  The Swift stores are in
+:mod:`pfioh.swift_stores` (imported only in Swift mode).
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from pfioh import errors, ziputil
+from pfioh.config import PfiohConfig
+
+SHARED_MODE = 0o777  # the original's: plugin containers may run as another uid
+
+
+def timestamp() -> str:
+    """The originals' timestamp format (``str(datetime.now())``)."""
+    return str(datetime.datetime.now())
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received push body part, saved in the staging area."""
+
+    path: Path
+    is_zip: bool
+    name: str
+    """File name for a non-zip upload."""
+    size: int
+
+
+class Pull:
+    """A pull reply body: iterates the zip's bytes; ``close()`` releases what the pull holds.
+
+    The WSGI server calls ``close()`` whether the transfer finished or the client went away.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], *, length: int | None = None,
+                 on_close: Callable[[bool], None] | None = None):
+        self._chunks = iter(chunks)
+        self.length = length
+        self._on_close = on_close
+        self.bytes_sent = 0
+        self.finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.bytes_sent += len(chunk)
+            yield chunk
+        self.finished = True
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+        if self._on_close:
+            on_close, self._on_close = self._on_close, None
+            on_close(self.finished)
+
+
+class KeyLocks:
+    """Per-key locks in the staging area (``flock``: they work across gunicorn workers and threads)."""
+
+    def __init__(self, staging: Path):
+        self._dir = staging / "locks"
+        self._dir.mkdir(parents=True, exist_ok=True)
+
+    def acquire(self, key: str, *, shared: bool = False) -> int:
+        """Block until the key's lock is held; returns the fd to pass to :meth:`release`."""
+        name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        fd = os.open(self._dir / name, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def release(fd: int) -> None:
+        os.close(fd)  # closing the only fd drops the flock
+
+    @contextlib.contextmanager
+    def hold(self, key: str, *, shared: bool = False):
+        fd = self.acquire(key, shared=shared)
+        try:
+            yield
+        finally:
+            self.release(fd)
+
+
+class Store(abc.ABC):
+    """A place to push to and pull from, addressed by key."""
+
+    kind: str = "?"
+    is_swift: bool = False
+
+    def __init__(self, config: PfiohConfig):
+        self.config = config
+        self.staging = config.staging_dir
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.locks = KeyLocks(self.staging)
+        self.limits = ziputil.Limits(config.max_unpacked_size, config.max_ratio)
+
+    @abc.abstractmethod
+    def check(self, key: str, *, create: bool) -> dict:
+        """The checkRemote reply: ``{status, isfile, isswiftstore, isdir, createdNewDir}``."""
+
+    @abc.abstractmethod
+    def push(self, key: str, upload: Upload, *, plugin: bool) -> dict:
+        """Store an upload; returns the reply fields (``write``, ``msg``, ``postop``...)."""
+
+    @abc.abstractmethod
+    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> Pull:
+        """Open the key's data as a streamed zip.  :raises errors.NotFound: nothing there."""
+
+    @abc.abstractmethod
+    def ls(self, key: str) -> dict:
+        """The ``ls`` reply: ``{status, msg, d_ls}``."""
+
+    @contextlib.contextmanager
+    def workdir(self):
+        """A private staging directory for one request, always removed afterwards."""
+        path = Path(tempfile.mkdtemp(prefix="work-", dir=self.staging))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def stage_tree(self, upload: Upload, work: Path) -> tuple[Path, ziputil.Extracted]:
+        """Unpack (or place) the upload into ``work/tree``, with every safety check."""
+        tree = work / "tree"
+        tree.mkdir()
+        if upload.is_zip:
+            return tree, ziputil.safe_extract(upload.path, tree, self.limits)
+        if upload.size > self.limits.max_unpacked:
+            raise errors.TooLarge(f"upload of {upload.size} bytes exceeds the limit {self.limits.max_unpacked}")
+        # A hard link: no copy, and the temp file's own deletion stays intact.
+        os.link(upload.path, tree / upload.name)
+        return tree, ziputil.Extracted(1, upload.size)
+
+
+def sweep_staging(staging: Path) -> int:
+    """Remove what a killed server left in the staging area (call before workers start)."""
+    removed = 0
+    if staging.is_dir():
+        for entry in staging.iterdir():
+            if entry.name == "locks":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def make_store(config: PfiohConfig) -> Store:
+    """The store the configuration asks for (Swift imports happen only in Swift mode)."""
+    if config.swift_storage:
+        from pfioh import swift_stores
+        return swift_stores.from_config(config)
+    from pfioh import mount_store
+    return mount_store.MountDirStore(config)
