@@ -1,0 +1,282 @@
+"""``pman-client``: run, watch and remove jobs through pman's message API (``/api/v1/cmd``).
+
+Speaks the protocol pfurl and pfcon use (anchors B/C): ``POST /api/v1/cmd`` with header
+``Mode: control`` and the body ``{"payload": {"action": ..., "meta": {...}}}``.  The request goes out
+in ONE write, headers and body together: the original pman reads each TCP segment as a whole request
+and misses a body sent separately (wire log 2.1), which is what ``http.client`` would do.
+
+Examples::
+
+    pman-client --pman http://127.0.0.1:5010 hello
+    pman-client run [--wait] chris-jid-1 -- python proc.py /share/incoming /share/outgoing
+    pman-client status chris-jid-1 [--wait]
+    pman-client logs chris-jid-1
+    pman-client delete chris-jid-1
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shlex
+import socket
+import ssl
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "http://127.0.0.1:5010"
+DEFAULT_PATH = "/api/v1/cmd"
+FINISHED = "finished"
+
+
+class ClientError(Exception):
+    """A pman request failed; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's status as the message API reports it, made readable."""
+
+    jid: str
+    l_status: tuple[str, ...]
+    """One state per sub-job: notstarted, started, finishedSuccessfully, finishedWithError, ..."""
+    description: str = ""
+    logs: str = ""
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        """pfcon's test: every ``l_status`` item contains "finished"."""
+        return bool(self.l_status) and all(FINISHED in s for s in self.l_status)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and all(s == "finishedSuccessfully" for s in self.l_status)
+
+    def summary(self) -> str:
+        states = ", ".join(self.l_status) or "unknown"
+        return f"{self.jid}: {states}" + (f" - {self.description}" if self.description else "")
+
+
+def _as_text(value) -> str:
+    """``l_logs``/``description`` arrive as a string, a list, or a dict per step: make it text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\n".join(f"--- {k}\n{_as_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "\n".join(_as_text(v) for v in value)
+    return json.dumps(value)
+
+
+class PmanClient:
+    """A small client for pman's legacy message API.
+
+    :param url: ``http://host:port[/path]`` or ``host:port`` (path default ``/api/v1/cmd``).
+    :param token: sent as ``Authorization: bearer <token>`` when given.
+    :param timeout: seconds for connecting and for the reply.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, timeout: float = 60):
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not a pman URL: {url!r}")
+        self.scheme, self.host = parts.scheme, parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 5010)
+        self.path = parts.path if parts.path not in ("", "/") else DEFAULT_PATH
+        self.token, self.timeout = token, timeout
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{self.path}"
+
+    def _request_bytes(self, body: bytes) -> bytes:
+        head = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: */*",
+                "Mode: control", "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(body)}", "Connection: close"]
+        if self.token:
+            head.append(f"Authorization: bearer {self.token}")
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    def _exchange(self, body: bytes) -> tuple[int, bytes]:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        try:
+            if self.scheme == "https":
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            sock.sendall(self._request_bytes(body))
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            return resp.status, resp.read()
+        finally:
+            sock.close()
+
+    def send(self, action: str, meta: dict) -> dict:
+        """Send one message and return the decoded reply.
+
+        :raises ClientError: unreachable server, HTTP error, non-JSON reply or ``status`` false.
+        """
+        body = json.dumps({"payload": {"action": action, "meta": meta}}).encode()
+        try:
+            status, data = self._exchange(body)
+        except (OSError, http.client.HTTPException) as exc:
+            raise ClientError(f"{action}: cannot reach pman at {self.url}: {exc}") from exc
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            raise ClientError(f"{action}: pman answered HTTP {status} without JSON: {data[:200]!r}")
+        if status >= 400 or not isinstance(reply, dict) or reply.get("status") is False:
+            detail = reply.get("error") or reply.get("msg") or reply.get("message") if isinstance(reply, dict) else reply
+            raise ClientError(f"{action}: pman answered HTTP {status}: {str(detail or reply)[:300]}")
+        return reply
+
+    def hello(self) -> dict:
+        """The server's name and version.  :returns: ``d_ret``."""
+        return self.send("hello", {"askAbout": "timestamp"}).get("d_ret", {})
+
+    def run(self, jid: str, cmd: str, *, image: str = "", auid: str = "chris",
+            cpu_limit: str = "1000m", memory_limit: str = "1024Mi", gpu_limit: int = 0,
+            number_of_workers: int = 1, extra_meta: dict | None = None) -> dict:
+        """Schedule ``cmd`` as job ``jid`` (pfcon's run message; limits as strings, as CUBE sends).
+
+        :param cmd: the command line; its last two tokens are the incoming and outgoing dirs.
+        """
+        meta = {"cmd": cmd, "auid": auid, "jid": jid, "threaded": True,
+                "number_of_workers": str(number_of_workers), "cpu_limit": cpu_limit,
+                "memory_limit": memory_limit, "gpu_limit": gpu_limit,
+                "container": {"target": {"image": image, "cmdParse": False}}, **(extra_meta or {})}
+        return self.send("run", meta)
+
+    def status(self, jid: str) -> JobState:
+        """The job's state.  :raises ClientError: unknown job or server error."""
+        reply = self.send("status", {"key": "jid", "value": jid})
+        d_ret = reply.get("d_ret") or {}
+        l_status = d_ret.get("l_status") or []
+        if isinstance(l_status, str):
+            l_status = [l_status]
+        return JobState(jid, tuple(str(s) for s in l_status), _as_text(d_ret.get("description")),
+                        _as_text(d_ret.get("l_logs")), reply)
+
+    def logs(self, jid: str) -> str:
+        """The job's logs as text (``l_logs`` of its status)."""
+        return self.status(jid).logs
+
+    def delete(self, jid: str) -> dict:
+        """Cancel the job if it runs and forget it.  :returns: ``d_ret``."""
+        return self.send("delete", {"key": "jid", "value": jid}).get("d_ret", {})
+
+    def wait(self, jid: str, *, interval: float = 1.0, timeout: float = 3600,
+             on_poll=None) -> JobState:
+        """Poll ``status`` until every ``l_status`` item contains "finished" (pfcon's loop).
+
+        :param on_poll: called with each :class:`JobState` (progress display).
+        :raises ClientError: if the job is not finished after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.status(jid)
+            if on_poll:
+                on_poll(state)
+            if state.finished:
+                return state
+            if time.monotonic() > deadline:
+                raise ClientError(f"status: {jid} not finished after {timeout:.0f}s ({state.summary()})")
+            time.sleep(interval)
+
+
+class StatusLine:
+    """Draws ``jid: state (elapsed)`` on stderr: one redrawn line on a terminal, else one line per
+    change of state."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.started, self.last = time.monotonic(), None
+
+    def __call__(self, state: JobState) -> None:
+        text = f"{state.summary()} ({time.monotonic() - self.started:.0f}s)"
+        if self.stream.isatty():
+            self.stream.write("\r" + text + " " * 8 + ("\n" if state.finished else ""))
+        elif state.l_status != self.last:
+            self.stream.write(text + "\n")
+        self.last = state.l_status
+        self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pman-client",
+                                     description="Run and watch jobs through pman's message API "
+                                                 "(the pfurl/pfcon protocol).")
+    parser.add_argument("--pman", "--url", dest="url", default=os.environ.get("PMAN_URL", DEFAULT_URL),
+                        help="pman address (env PMAN_URL; default %(default)s)")
+    parser.add_argument("--auth-token", "--authToken", dest="token", default=os.environ.get("PMAN_AUTH_TOKEN"),
+                        help="token sent as 'Authorization: bearer <token>' (env PMAN_AUTH_TOKEN)")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for each answer")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON replies")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("hello", help="ask the server who it is")
+    run = sub.add_parser("run", help="run a command as job JID")
+    run.add_argument("jid")
+    run.add_argument("cmd", nargs=argparse.REMAINDER,
+                     help="the command, after -- (options go before JID); its last two tokens are "
+                          "the incoming and outgoing dirs")
+    run.add_argument("--image", default="", help="container image (ignored by the local engine)")
+    run.add_argument("--cpu-limit", default="1000m")
+    run.add_argument("--memory-limit", default="1024Mi")
+    run.add_argument("--wait", action="store_true", help="then poll until the job finishes")
+    status = sub.add_parser("status", help="show a job's state")
+    status.add_argument("jid")
+    status.add_argument("--wait", action="store_true", help="poll until the job finishes")
+    for name, text in (("logs", "print a job's logs"), ("delete", "cancel and remove a job")):
+        sub.add_parser(name, help=text).add_argument("jid")
+    return parser
+
+
+def _finish(client: PmanClient, args, state: JobState | None = None) -> int:
+    """Print a state (waiting for the end with --wait); exit 0 unless the job failed."""
+    if args.wait:
+        state = client.wait(args.jid, on_poll=StatusLine())
+    state = state or client.status(args.jid)
+    print(json.dumps(state.raw, indent=2) if args.json else state.summary())
+    return 1 if state.finished and not state.succeeded else 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Execute the parsed command.  :raises ClientError:"""
+    client = PmanClient(args.url, token=args.token, timeout=args.timeout)
+    if args.command == "hello":
+        print(json.dumps(client.hello(), indent=2))
+        return 0
+    if args.command == "run":
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            raise ClientError("run: no command given (pman-client run JID -- CMD ...)")
+        reply = client.run(args.jid, shlex.join(cmd), image=args.image, cpu_limit=args.cpu_limit,
+                           memory_limit=args.memory_limit)
+        print(json.dumps(reply, indent=2) if args.json else f"{args.jid}: submitted")
+        return _finish(client, args) if args.wait else 0
+    if args.command == "status":
+        return _finish(client, args)
+    if args.command == "logs":
+        print(client.logs(args.jid))
+        return 0
+    print(json.dumps(client.delete(args.jid), indent=2) if args.json else f"{args.jid}: deleted")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except (ClientError, ValueError) as exc:
+        print(f"pman-client: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
