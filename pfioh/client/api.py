@@ -27,6 +27,13 @@ class ClientError(Exception):
     """A pfioh request failed; the message says which one and why."""
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error (e.g. ``[Errno 111] Connection refused``), not urllib3's wrapper chain."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return str(exc) or type(exc).__name__
+
+
 def _error_text(resp: requests.Response) -> str:
     """The ``error``/``msg`` of a JSON error reply, else the start of the body."""
     with resp:
@@ -59,8 +66,11 @@ class PfiohClient:
         headers = {**self.headers, **kw.pop("headers", {})}
         try:
             resp = self.session.request(method, self.url, headers=headers, timeout=self.timeout, **kw)
+        except requests.ConnectionError as exc:
+            raise ClientError(f"{what}: cannot connect to pfioh at {self.url} "
+                              f"(is it running? {_root_cause(exc)})") from exc
         except requests.RequestException as exc:
-            raise ClientError(f"{what}: cannot reach pfioh at {self.url}: {exc}") from exc
+            raise ClientError(f"{what}: request to pfioh at {self.url} failed: {_root_cause(exc)}") from exc
         if resp.status_code >= 400:
             raise ClientError(f"{what}: pfioh answered HTTP {resp.status_code}: {_error_text(resp)}")
         return resp

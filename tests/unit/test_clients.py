@@ -206,7 +206,7 @@ def test_hello_reads_plain_and_nested_replies(http_response):
 
 def test_unreachable_server_names_the_url():
     client = pfioh.client.PfiohClient("127.0.0.1:9", timeout=2, show_progress=False)
-    with pytest.raises(pfioh.client.ClientError, match=r"hello: cannot reach pfioh at http://127.0.0.1:9/api/v1/cmd"):
+    with pytest.raises(pfioh.client.ClientError, match=r"hello: cannot connect to pfioh at http://127.0.0.1:9/api/v1/cmd \(is it running"):
         client.hello()
 
 
