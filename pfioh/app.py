@@ -22,11 +22,22 @@ import werkzeug.exceptions
 import pfioh
 from httpkit import auth, errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, protocol, stores
+from swiftstore import errors as swift_errors
 from pfioh.config import PfiohConfig
 
 log = logging.getLogger("pfioh")
 MAX_CONTROL_BYTES = 1 << 20
 CMD_PATHS = ("/", "/api/v1/cmd", "/api/v1/cmd/", "/<path:_rest>")
+# swiftstore's exceptions, most specific first: the client's fault (bad key, nothing there) or
+# the backend's (502: Swift failed or returned bad data; 503: Swift refused our credentials).
+SWIFT_STATUS = (
+    (swift_errors.InvalidName, 400),
+    (swift_errors.IncompleteError, 404),
+    (swift_errors.NotFound, 404),
+    (swift_errors.CredentialsError, 503),
+    (swift_errors.AuthenticationError, 503),
+    (swift_errors.SwiftStoreError, 502),
+)
 
 
 def stop_server() -> None:
@@ -95,6 +106,14 @@ def _register_errors(app: flask.Flask) -> None:
         if e.status >= 500:
             log.error("%s", e)
         return http_errors.json_error(e.status, str(e), **e.extra)
+
+    @app.errorhandler(swift_errors.SwiftStoreError)
+    def _swift_error(e: swift_errors.SwiftStoreError):
+        status = next(code for cls, code in SWIFT_STATUS if isinstance(e, cls))
+        if status >= 500:
+            log.error("Swift: %s", e)
+        message = f"invalid key: {e}" if status == 400 else str(e)
+        return http_errors.json_error(status, message)
 
     @app.errorhandler(werkzeug.exceptions.HTTPException)
     def _http_error(e: werkzeug.exceptions.HTTPException):

@@ -82,7 +82,11 @@ def _preflight(config: config_mod.PfiohConfig) -> None:
     swept = stores.sweep_staging(config.staging_dir)
     if swept:
         log.warning("removed %d leftover(s) of interrupted transfers from %s", swept, config.staging_dir)
-    stores.make_store(config)
+    if config.swift_storage:
+        import swiftstore  # only the credentials here: connections are made in each worker
+        swiftstore.load_credentials(config.swift_credentials)
+    else:
+        stores.make_store(config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,7 +84,7 @@ def parse_meta_text(text: str | None) -> dict:
         raise errors.BadRequest(f"malformed meta: longer than {MAX_META_CHARS} characters")
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         try:
             value = ast.literal_eval(text)
         # literal_eval raises several types on hostile input (deep nesting included).
