@@ -395,3 +395,26 @@ def test_pman_cli_exit_codes(pman_socket, capsys):
     assert pman_client.main(["run", "j2", "--", "python", "a b.py", "/share/incoming", "/share/outgoing"]) == 0
     assert _request(socks[-1])[2]["payload"]["meta"]["cmd"] == "python 'a b.py' /share/incoming /share/outgoing"
     assert pman_client.main(["--pman", "127.0.0.1:9", "--timeout", "1", "logs", "j"]) == 2
+
+# ----------------------------------------------------------------------------- our pfioh, in-process
+
+
+def test_round_trip_through_our_pfioh_app_in_mount_mode(tree, tmp_path):
+    """The client against this project's pfioh app (mount mode, op=plugin), in-process."""
+    from pfioh import app as pfioh_app
+    from pfioh.config import PfiohConfig
+    store = tmp_path / "store"
+    config = PfiohConfig(host="127.0.0.1", port=5055, store_base=str(store), create_dirs=True)
+    app = pfioh_app.create_app(config, shutdown=lambda: None)
+    client = client_for(app)
+    assert client.hello("timestamp")["name"] == "pfioh"
+    client.push("jid-1", tree, special_handling=pfioh.client.PLUGIN)
+    incoming = store / "key-jid-1" / "incoming"
+    assert (incoming / "sub" / "b.bin").read_bytes() == (tree / "sub" / "b.bin").read_bytes()
+    # the "job": write results into outgoing, then pull them back
+    outgoing = store / "key-jid-1" / "outgoing"
+    outgoing.mkdir(exist_ok=True)
+    (outgoing / "summary.json").write_text('{"slices": 1}')
+    files = client.pull("jid-1", tmp_path / "results", special_handling={"op": "plugin", "cleanup": False})
+    assert files == ["summary.json"]
+    assert json.loads((tmp_path / "results" / "summary.json").read_text()) == {"slices": 1}
