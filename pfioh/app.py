@@ -22,22 +22,15 @@ import werkzeug.exceptions
 import pfioh
 from httpkit import auth, errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, protocol, stores
-from swiftstore import errors as swift_errors
 from pfioh.config import PfiohConfig
 
 log = logging.getLogger("pfioh")
 MAX_CONTROL_BYTES = 1 << 20
 CMD_PATHS = ("/", "/api/v1/cmd", "/api/v1/cmd/", "/<path:_rest>")
-# swiftstore's exceptions, most specific first: the client's fault (bad key, nothing there) or
-# the backend's (502: Swift failed or returned bad data; 503: Swift refused our credentials).
-SWIFT_STATUS = (
-    (swift_errors.InvalidName, 400),
-    (swift_errors.IncompleteError, 404),
-    (swift_errors.NotFound, 404),
-    (swift_errors.CredentialsError, 503),
-    (swift_errors.AuthenticationError, 503),
-    (swift_errors.SwiftStoreError, 502),
-)
+# swiftstore's exceptions (by class name, most specific first): the client's fault (bad key,
+# nothing there) or the backend's (502: Swift failed or sent bad data; 503: credentials refused).
+SWIFT_STATUS = (("InvalidName", 400), ("IncompleteError", 404), ("NotFound", 404),
+                ("CredentialsError", 503), ("AuthenticationError", 503), ("SwiftStoreError", 502))
 
 
 def stop_server() -> None:
@@ -75,7 +68,7 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     app.request_class = _request_class(store.staging)
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_size
     metrics = http_metrics.instrument(app, service="pfioh")
-    _register_errors(app)
+    _register_errors(app, swift=store.is_swift)
 
     @app.get("/api/v1/health")
     def health():
@@ -100,20 +93,23 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     return app
 
 
-def _register_errors(app: flask.Flask) -> None:
+def _register_errors(app: flask.Flask, *, swift: bool) -> None:
     @app.errorhandler(errors.PfiohError)
     def _pfioh_error(e: errors.PfiohError):
         if e.status >= 500:
             log.error("%s", e)
         return http_errors.json_error(e.status, str(e), **e.extra)
 
-    @app.errorhandler(swift_errors.SwiftStoreError)
-    def _swift_error(e: swift_errors.SwiftStoreError):
-        status = next(code for cls, code in SWIFT_STATUS if isinstance(e, cls))
-        if status >= 500:
-            log.error("Swift: %s", e)
-        message = f"invalid key: {e}" if status == 400 else str(e)
-        return http_errors.json_error(status, message)
+    if swift:  # mount mode does not need swiftstore at all
+        from swiftstore import errors as swift_errors
+
+        @app.errorhandler(swift_errors.SwiftStoreError)
+        def _swift_error(e: swift_errors.SwiftStoreError):
+            status = next(code for name, code in SWIFT_STATUS if isinstance(e, getattr(swift_errors, name)))
+            if status >= 500:
+                log.error("Swift: %s", e)
+            message = f"invalid key: {e}" if status == 400 else str(e)
+            return http_errors.json_error(status, message)
 
     @app.errorhandler(werkzeug.exceptions.HTTPException)
     def _http_error(e: werkzeug.exceptions.HTTPException):
