@@ -131,9 +131,13 @@ class PmanClient:
             reply = json.loads(data)
         except ValueError:
             raise ClientError(f"{action}: pman answered HTTP {status} without JSON: {data[:200]!r}")
-        if status >= 400 or not isinstance(reply, dict) or reply.get("status") is False:
-            detail = reply.get("error") or reply.get("msg") or reply.get("message") if isinstance(reply, dict) else reply
-            raise ClientError(f"{action}: pman answered HTTP {status}: {str(detail or reply)[:300]}")
+        if not isinstance(reply, dict):
+            raise ClientError(f"{action}: pman answered HTTP {status} with {str(reply)[:200]}")
+        if status >= 400 or reply.get("status") is False:
+            detail = reply.get("error") or reply.get("msg") or reply.get("message")
+            if not detail:  # the original pman only says status false; d_ret hints at why
+                detail = f"status false, d_ret {json.dumps(reply.get('d_ret'))[:200]}"
+            raise ClientError(f"{action}: pman answered HTTP {status}: {str(detail)[:300]}")
         return reply
 
     def hello(self) -> dict:
@@ -146,11 +150,14 @@ class PmanClient:
         """Schedule ``cmd`` as job ``jid`` (pfcon's run message; limits as strings, as CUBE sends).
 
         :param cmd: the command line; its last two tokens are the incoming and outgoing dirs.
+        :param image: the processor's container image; left out of the message when empty.
         """
         meta = {"cmd": cmd, "auid": auid, "jid": jid, "threaded": True,
                 "number_of_workers": str(number_of_workers), "cpu_limit": cpu_limit,
-                "memory_limit": memory_limit, "gpu_limit": gpu_limit,
-                "container": {"target": {"image": image, "cmdParse": False}}, **(extra_meta or {})}
+                "memory_limit": memory_limit, "gpu_limit": gpu_limit}
+        if image:  # the original pman takes a "container" section as "run in a container"
+            meta["container"] = {"target": {"image": image, "cmdParse": False}}
+        meta.update(extra_meta or {})
         return self.send("run", meta)
 
     def status(self, jid: str) -> JobState:

@@ -362,6 +362,19 @@ def test_pman_run_sends_pfcons_run_message(pman_socket):
     assert meta["container"]["target"]["image"] == "img"
 
 
+def test_pman_run_without_image_sends_no_container_section(pman_socket):
+    """The original pman treats a "container" section as "run in a container (swarm)"."""
+    socks = pman_socket(pman_reply({"status": True}))
+    pman_client.PmanClient().run("j", "true /share/incoming /share/outgoing")
+    assert "container" not in _request(socks[0])[2]["payload"]["meta"]
+
+
+def test_pman_status_false_without_message_shows_d_ret(pman_socket):
+    pman_socket(pman_reply({"status": False, "d_ret": {"l_status": []}}))
+    with pytest.raises(pman_client.ClientError, match=r'status false, d_ret \{"l_status": \[\]\}'):
+        pman_client.PmanClient().status("nojob")
+
+
 def test_pman_status_and_wait_until_every_item_finished(pman_socket, monkeypatch):
     monkeypatch.setattr(pman_client.time, "sleep", lambda s: None)
     states = [["notstarted"], ["started"], ["finishedWithError"]]
