@@ -220,13 +220,16 @@ def render_series(index: int, series: Series, outgoing: Path) -> dict | None:
                 folder.mkdir(parents=True, exist_ok=True)
             written, sources = _render_file(ds, folder, outgoing, len(previews) + 1, stats)
         except Exception as exc:  # noqa: BLE001 - one bad file must not sink the series
-            print(f"skip {rel}: cannot decode pixel data ({type(exc).__name__}: {exc})", file=sys.stderr)
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            print(f"skip {rel}: cannot decode pixel data ({type(exc).__name__}: {reason})", file=sys.stderr)
             series.failed += 1
             continue
         previews += written
         windows |= sources
         print(f"  {rel}: {len(written)} slice(s)", flush=True)
     if not previews:
+        if meta is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # no empty preview folder for a series that could not be decoded
         return None
     return {"index": index, **meta, "slices": len(previews), "window": sorted(windows),
             "stats": stats.as_dict(), "previews": previews, "_stats": stats}

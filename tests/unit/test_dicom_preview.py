@@ -157,3 +157,14 @@ def test_runs_as_a_script(dataset, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "done:" in proc.stdout
     assert (out / "summary.json").is_file()
+
+
+def test_undecodable_series_is_skipped_without_leftovers(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "truncated.dcm").write_bytes(samples.bundled_file("MR_truncated.dcm").read_bytes())
+    (src / "ct.dcm").write_bytes(samples.bundled_file("CT_small.dcm").read_bytes())
+    summary = dicom_preview.process(src, tmp_path / "out")
+    assert summary["slices"] == 1 and summary["skipped_files"] == 1
+    assert "skip truncated.dcm: cannot decode pixel data" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out" / "previews").iterdir()) == ["s01-CT"]
