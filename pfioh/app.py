@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ import werkzeug.exceptions
 
 import pfioh
 from httpkit import auth, errors as http_errors, metrics as http_metrics
-from pfioh import errors, handlers, protocol, stores
+from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
 
 log = logging.getLogger("pfioh")
@@ -36,15 +35,6 @@ SWIFT_STATUS = (("InvalidName", 400), ("IncompleteError", 404), ("NotFound", 404
 def stop_server() -> None:
     """Ask the gunicorn arbiter (our parent) for a graceful shutdown."""
     os.kill(os.getppid(), signal.SIGTERM)
-
-
-def _request_class(staging: Path) -> type[flask.Request]:
-    class PfiohRequest(flask.Request):
-        # Uploads stream into the staging area beside the data (never one fixed /tmp path);
-        # the temp file disappears when the request ends, however it ends.
-        def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-            return tempfile.NamedTemporaryFile(prefix="upload-", dir=staging)
-    return PfiohRequest
 
 
 def json_reply(obj: dict, status: int = 200) -> flask.Response:
@@ -65,7 +55,6 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     ctx = handlers.Context(config, store)
     tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
     app = flask.Flask("pfioh")
-    app.request_class = _request_class(store.staging)
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_size
     metrics = http_metrics.instrument(app, service="pfioh")
     _register_errors(app, swift=store.is_swift)
@@ -175,22 +164,24 @@ def _control(ctx: handlers.Context, shutdown: Callable[[], None]) -> flask.Respo
 
 def _push(ctx: handlers.Context, metrics) -> flask.Response:
     started = time.perf_counter()
-    if flask.request.mimetype != "multipart/form-data":
-        raise errors.BadRequest("a push (Mode: file) needs a multipart/form-data body")
-    form, files = flask.request.form, flask.request.files
-    if "d_msg" not in form:
-        raise errors.BadRequest("incomplete form: missing field 'd_msg'")
-    part = files.get("local")
-    if part is None:
-        raise errors.BadRequest("incomplete form: missing file field 'local'")
-    action, meta = protocol.parse_message(form["d_msg"])
-    request = protocol.parse_path_request(action, meta)
-    filename = form.get("filename") or part.filename or ""
-    part.stream.flush()
-    path = Path(part.stream.name)
-    size = path.stat().st_size
-    upload = stores.Upload(path=path, is_zip=request.transport.is_zip, size=size,
-                           name="" if request.transport.is_zip else protocol.upload_name(request, filename))
-    reply = handlers.push(ctx, request, upload, _user_agent())
-    metrics.observe_transfer("in", time.perf_counter() - started, size)
+    form = multipart.parse(flask.request.stream, flask.request.headers.get("Content-Type", ""), ctx.store.staging,
+                           limit=ctx.config.max_upload_size)
+    try:
+        if "d_msg" not in form.fields:
+            raise errors.BadRequest("incomplete form: missing field 'd_msg'")
+        if form.file is None or form.file_field != "local":
+            raise errors.BadRequest("incomplete form: missing file field 'local'")
+        action, meta = protocol.parse_message(form.fields["d_msg"])
+        request = protocol.parse_path_request(action, meta)
+        filename = form.fields.get("filename") or form.filename or ""
+        upload = stores.Upload(path=Path(form.file.name), is_zip=request.transport.is_zip, size=form.file_size,
+                               name="" if request.transport.is_zip else protocol.upload_name(request, filename))
+        received = time.perf_counter()
+        reply = handlers.push(ctx, request, upload, _user_agent())
+    finally:
+        form.close()
+    done = time.perf_counter()
+    log.info("push %s: %d bytes received in %.2fs, stored in %.2fs", request.key, upload.size, received - started,
+             done - received)
+    metrics.observe_transfer("in", done - started, upload.size)
     return json_reply(reply)
