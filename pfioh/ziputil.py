@@ -132,27 +132,32 @@ def safe_extract(path: str | os.PathLike, dest: str | os.PathLike, limits: Limit
     """
     dest = Path(dest)
     files = nbytes = 0
+    made: set[Path] = {dest}  # directories already created: saves syscalls on many small files
     with open_checked(path) as zf:
         for info, rel in inspect(zf, os.path.getsize(path), limits):
             target = dest / rel
             try:
                 if rel.endswith("/"):
                     target.mkdir(parents=True, exist_ok=True)
+                    made.add(target)
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
                 with open(target, "xb") as out:
                     nbytes += _copy_entry(zf, info, out)
+                    _set_mode(out.fileno(), info)
             except (FileExistsError, NotADirectoryError, IsADirectoryError) as e:
                 raise errors.UnsafeArchive(f"zip entry {rel[:120]!r} conflicts with another entry") from e
-            _set_mode(target, info)
             files += 1
     return Extracted(files, nbytes)
 
 
-def _set_mode(target: Path, info: zipfile.ZipInfo) -> None:
+def _set_mode(fd: int, info: zipfile.ZipInfo) -> None:
     mode = info.external_attr >> 16
     # Keep the executable bits a Unix zip recorded, never setuid/setgid/sticky.
-    os.chmod(target, 0o755 if info.create_system == 3 and mode & 0o111 else 0o644)
+    if info.create_system == 3 and mode & 0o111:
+        os.fchmod(fd, 0o755)
 
 
 class _Sink:

@@ -1,0 +1,161 @@
+"""pfioh in Swift mode against the real loopback Swift: the real pfurl CLI and a pfcon-3-style
+client push and pull byte for byte; objects are checked directly in Swift."""
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import os
+import signal
+import socket
+import time
+import zipfile
+
+import pytest
+
+from tests.integration import pfioh_support as sup
+
+
+def _start(server_factory, tmp_path, swift, *extra):
+    return sup.start_pfioh(server_factory, tmp_path, "--swift-storage", *extra,
+                           env={"SWIFT_CREDENTIALS": swift.credentials_file})
+
+
+@pytest.fixture
+def pfioh(server_factory, tmp_path, swift):
+    return _start(server_factory, tmp_path, swift)
+
+
+@pytest.fixture
+def store(swift):
+    import swiftstore
+    return swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file))
+
+
+@pytest.fixture
+def cwd(tmp_path):
+    path = tmp_path / "cwd"
+    path.mkdir()
+    return path
+
+
+def _objects(conn, container, prefix=""):
+    _, listing = conn.get_container(container, prefix=prefix, full_listing=True)
+    return {o["name"]: o for o in listing}
+
+
+def test_pfurl_push_lands_as_objects_and_pull_round_trips(pfioh, tmp_path, cwd, unique_container,
+                                                           swift_connection, store):
+    key = unique_container
+    src = sup.make_tree(tmp_path / "src", {"a.bin": 3 << 20, "sub/b.txt": 17, "sub/deep/c": 0})
+    out = sup.pfurl_push(pfioh.url, key, src, cwd)
+    assert out["stdout"]["compress"]["remoteServer"]["msg"] == "File/Directory stored in Swift"
+    objects = _objects(swift_connection, key)
+    assert {"input/a.bin", "input/sub/b.txt", "input/sub/deep/c", "input.manifest.json"} <= set(objects)
+    for rel in ("a.bin", "sub/b.txt", "sub/deep/c"):
+        _, data = swift_connection.get_object(key, f"input/{rel}")
+        assert data == (src / rel).read_bytes()
+    # The job's publisher writes output/ (with its manifest); pull serves it.
+    store.put_tree(key, "output/", str(src))
+    out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
+    assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
+
+
+def test_pfurl_hello_in_swift_mode(pfioh, cwd):
+    out = sup.pfurl(pfioh.url, {"action": "hello", "meta": {"askAbout": "timestamp"}}, cwd)
+    assert out["stdout"]["d_ret"]["name"] == "pfioh" and "timestamp" in out["stdout"]["d_ret"]
+
+
+def test_pfcon3_client_round_trip(pfioh, tmp_path, unique_container, store):
+    key = unique_container
+    src = sup.make_tree(tmp_path / "src", {"x.dcm": 100_000, "y/z.dcm": 10})
+    resp = sup.pfcon3_push(pfioh.url, key, sup.zip_tree(src))
+    assert resp.status_code == 200 and resp.json()["status"] is True
+    assert store.read_manifest(key, "input/") is not None
+    assert sup.pfcon3_pull(pfioh.url, key).status_code == 404  # no output yet
+    store.put_tree(key, "output/", str(src))
+    resp = sup.pfcon3_pull(pfioh.url, key)
+    assert resp.status_code == 200 and sup.same_tree(src, sup.unzip_bytes(resp.content, tmp_path / "out"))
+
+
+def test_archive_layout_uses_input_data_and_output_data(server_factory, tmp_path, swift, unique_container,
+                                                        swift_connection):
+    server = _start(server_factory, tmp_path, swift, "--swift-layout", "archive")
+    key = unique_container
+    src = sup.make_tree(tmp_path / "src", {"a": 5000})
+    payload = sup.zip_tree(src)
+    assert sup.pfcon3_push(server.url, key, payload).status_code == 200
+    assert set(_objects(swift_connection, key)) == {"input/data"}
+    assert swift_connection.get_object(key, "input/data")[1] == payload
+    swift_connection.put_object(key, "output/data", payload)
+    resp = sup.pfcon3_pull(server.url, key)
+    assert resp.status_code == 200 and resp.content == payload
+
+
+def test_token_auth_in_swift_mode(server_factory, tmp_path, swift, unique_container, swift_connection):
+    tokens = tmp_path / "t.cfg"
+    tokens.write_text("[AUTH TOKENS]\ntoken = password\n")
+    server = _start(server_factory, tmp_path, swift, "--enableTokenAuth", "--tokenPath", str(tokens))
+    payload = sup.zip_tree(sup.make_tree(tmp_path / "src", {"a": 10}))
+    assert sup.pfcon3_push(server.url, unique_container, payload).status_code == 401
+    assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
+    assert sup.pfcon3_push(server.url, unique_container, payload, token="password").status_code == 200
+
+
+def test_bad_zip_and_bad_key_write_nothing(pfioh, tmp_path, unique_container, swift_connection):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../etc/x", b"1")
+    resp = sup.pfcon3_push(pfioh.url, unique_container, buf.getvalue())
+    assert resp.status_code == 400 and "'..'" in resp.json()["error"]
+    assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
+    resp = sup.pfcon3_push(pfioh.url, "x" * 300, sup.zip_tree(sup.make_tree(tmp_path / "s", {"a": 1})))
+    assert resp.status_code == 400 and "key" in resp.json()["error"]
+
+
+def test_parallel_pushes_same_key_never_mix(pfioh, tmp_path, unique_container, swift_connection, store):
+    key = unique_container
+    trees = [sup.make_tree(tmp_path / f"src{i}", {f"only-{i}/f{j}": 20_000 for j in range(4)}) for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda t: sup.pfcon3_push(pfioh.url, key, sup.zip_tree(t)).status_code, trees))
+    assert codes == [200] * 4
+    manifest = store.read_manifest(key, "input/")
+    names = {e.name for e in manifest.entries}
+    winners = [t for t in trees if names == {p.relative_to(t).as_posix() for p in t.rglob("*") if p.is_file()}]
+    assert len(winners) == 1
+    stored = {n[len("input/"):] for n in _objects(swift_connection, key, "input/")}
+    assert stored == names
+
+
+def test_parallel_pushes_different_keys(pfioh, tmp_path, swift_connection, store):
+    import uuid
+    keys = [f"test-{uuid.uuid4().hex[:12]}" for _ in range(4)]
+    src = sup.make_tree(tmp_path / "src", {"a": 300_000, "b/c": 5})
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda k: sup.pfcon3_push(pfioh.url, k, sup.zip_tree(src)).status_code, keys))
+        assert codes == [200] * 4
+        assert all(store.read_manifest(k, "input/") is not None for k in keys)
+    finally:
+        for k in keys:
+            store.delete(k)
+
+
+def test_kill_9_during_push_leaves_nothing_in_swift(server_factory, tmp_path, swift, unique_container,
+                                                    swift_connection):
+    server = _start(server_factory, tmp_path, swift)
+    d_msg = json.dumps({"action": "pushPath", "meta": {"remote": {"key": unique_container}}}).encode()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /api/v1/cmd/ HTTP/1.1\r\nHost: x\r\nMode: file\r\nContent-Length: 90000000\r\n"
+                     b"Content-Type: multipart/form-data; boundary=B\r\n\r\n--B\r\n"
+                     b'Content-Disposition: form-data; name="d_msg"\r\n\r\n' + d_msg + b"\r\n--B\r\n"
+                     b'Content-Disposition: form-data; name="local"; filename="x.zip"\r\n\r\n')
+        for _ in range(10):
+            sock.sendall(os.urandom(1 << 20))
+        time.sleep(0.5)
+        server.stop(signal.SIGKILL)
+    assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
+    restarted = _start(server_factory, tmp_path, swift)
+    assert sorted(p.name for p in (restarted.store / ".pfioh-staging").iterdir()) == ["locks"]
+    src = sup.make_tree(tmp_path / "src", {"a": 10})
+    assert sup.pfcon3_push(restarted.url, unique_container, sup.zip_tree(src)).status_code == 200

@@ -1,0 +1,110 @@
+"""An in-memory stand-in for :class:`swiftstore.SwiftStore` (our own seam), for unit tests."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from swiftstore import errors
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    size: int
+    md5: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    prefix: str
+    entries: tuple
+    created: str
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class Info:
+    name: str
+    size: int
+    etag: str
+
+
+class FakeSwift:
+    def __init__(self):
+        self.containers: dict[str, dict[str, bytes]] = {}
+        self.manifests: dict[tuple[str, str], Manifest] = {}
+        self.fail_with: Exception | None = None
+        self.calls: list[str] = []
+
+    def _maybe_fail(self, what):
+        self.calls.append(what)
+        if self.fail_with:
+            raise self.fail_with
+
+    def ensure_container(self, container):
+        self._maybe_fail("ensure_container")
+        self.containers.setdefault(container, {})
+
+    def exists(self, container, name=None):
+        if container not in self.containers:
+            return False
+        return name is None or any(k.startswith(name) for k in self.containers[container])
+
+    def put_tree(self, container, prefix, local_dir, *, progress=None):
+        self._maybe_fail("put_tree")
+        entries = []
+        for path in sorted(Path(local_dir).rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                rel = path.relative_to(local_dir).as_posix()
+                self.containers.setdefault(container, {})[prefix + rel] = data
+                entries.append(Entry(rel, len(data), hashlib.md5(data).hexdigest()))
+        manifest = Manifest(prefix, tuple(entries), datetime.datetime.now().isoformat(), sum(e.size for e in entries))
+        self.manifests[(container, prefix)] = manifest
+        self.containers[container][prefix.rstrip("/") + ".manifest.json"] = b"{}"
+        return manifest
+
+    def read_manifest(self, container, prefix):
+        return self.manifests.get((container, prefix))
+
+    def list(self, container, prefix=""):
+        if container not in self.containers:
+            raise errors.NotFound("no container", container=container)
+        return [Info(k, len(v), hashlib.md5(v).hexdigest()) for k, v in sorted(self.containers[container].items())
+                if k.startswith(prefix)]
+
+    def delete(self, container, prefix=None):
+        self._maybe_fail("delete")
+        objs = self.containers.get(container, {})
+        for k in [k for k in objs if prefix is None or k.startswith(prefix) or k == prefix.rstrip("/") + ".manifest.json"]:
+            del objs[k]
+        self.manifests.pop((container, prefix), None)
+
+    def put_file(self, container, name, path, *, content_type=None):
+        self._maybe_fail("put_file")
+        data = Path(path).read_bytes()
+        self.containers.setdefault(container, {})[name] = data
+        return Info(name, len(data), hashlib.md5(data).hexdigest())
+
+    def iter_object(self, container, name, chunk_size=1 << 16):
+        self._maybe_fail("iter_object")
+        try:
+            data = self.containers[container][name]
+        except KeyError:
+            raise errors.NotFound("no object", container=container, obj=name)
+        for i in range(0, len(data), chunk_size):
+            yield data[i:i + chunk_size]
+
+
+def tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def random_files(n=3) -> dict[str, bytes]:
+    return {"a.txt": b"hello", "sub/b.bin": os.urandom(2 << 20), **{f"many/f{i}": os.urandom(100) for i in range(n)}}

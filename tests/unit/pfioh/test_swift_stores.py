@@ -1,0 +1,116 @@
+"""Swift mode (tree and archive layouts) through the HTTP layer, with an in-memory fake SwiftStore."""
+import io
+import json
+import zipfile
+
+import pytest
+from swiftstore import errors as swift_errors
+
+from pfioh import swift_stores
+
+from .conftest import URL, control, make_zip, pull_query, push, with_
+from .fake_swift import FakeSwift, random_files, tree
+
+
+@pytest.fixture
+def fake():
+    return FakeSwift()
+
+
+@pytest.fixture
+def swift_client(make_client, config, fake):
+    cfg = with_(config, swift_storage=True)
+    return make_client(cfg, store=swift_stores.SwiftTreeStore(cfg, fake))
+
+
+@pytest.fixture
+def archive_client(make_client, config, fake):
+    cfg = with_(config, swift_storage=True, swift_layout="archive")
+    return make_client(cfg, store=swift_stores.SwiftArchiveStore(cfg, fake))
+
+
+def test_tree_push_stores_each_file_under_input_with_manifest(swift_client, fake, config):
+    files = random_files()
+    resp = push(swift_client, "jid-1", make_zip(files))
+    body = json.loads(resp.data)
+    assert resp.status_code == 200 and body["msg"] == "File/Directory stored in Swift" and body["write"] == {}
+    objects = fake.containers["jid-1"]
+    assert {k[len("input/"):]: v for k, v in objects.items() if k.startswith("input/")} == files
+    assert "input.manifest.json" in objects
+    assert sorted(p.name for p in config.staging_dir.iterdir()) == ["locks"]
+
+
+def test_tree_repush_leaves_no_mix(swift_client, fake):
+    push(swift_client, "k", make_zip({"old.txt": b"1", "both.txt": b"1"}))
+    push(swift_client, "k", make_zip({"both.txt": b"2"}))
+    assert fake.containers["k"] == {"input/both.txt": b"2", "input.manifest.json": b"{}"}
+    assert fake.calls.index("delete") < fake.calls.index("put_tree", fake.calls.index("delete"))
+
+
+def test_tree_pull_streams_zip_of_output(swift_client, fake, tmp_path):
+    files = random_files(40)
+    fake.put_tree("k", "output/", tree(tmp_path / "out", files))
+    resp = swift_client.get(URL, query_string=pull_query("k"))
+    assert resp.status_code == 200 and resp.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(resp.data)) as zf:
+        assert {n: zf.read(n) for n in zf.namelist()} == files
+
+
+def test_tree_pull_without_manifest_is_404(swift_client, fake):
+    fake.containers["k"] = {"output/x": b"partial"}
+    resp = swift_client.get(URL, query_string=pull_query("k"))
+    assert resp.status_code == 404 and "manifest" in json.loads(resp.data)["error"]
+
+
+def test_tree_pull_detects_corruption_mid_stream(swift_client, fake, tmp_path):
+    fake.put_tree("k", "output/", tree(tmp_path / "out", {"a": b"12345", "b": b"x"}))
+    fake.containers["k"]["output/a"] = b"99999"
+    with pytest.raises(swift_errors.IntegrityError):
+        swift_client.get(URL, query_string=pull_query("k")).data
+
+
+def test_backend_failure_is_502_and_named(swift_client, fake):
+    fake.fail_with = swift_errors.TransferError("upload failed", container="k")
+    resp = push(swift_client, "k", make_zip({"a": b"1"}))
+    assert resp.status_code == 502 and "upload failed" in json.loads(resp.data)["error"]
+
+
+def test_check_remote_in_swift_mode(swift_client):
+    q = pull_query("k", check=True) | {"action": "pushPath"}
+    body = json.loads(swift_client.get(URL, query_string=q).data)
+    assert body == {"status": True, "isfile": False, "isswiftstore": True, "isdir": False, "createdNewDir": False}
+
+
+def test_ls_lists_objects(swift_client):
+    push(swift_client, "k", make_zip({"a": b"123"}))
+    body = json.loads(control(swift_client, "ls", {"key": "k"}).data)
+    assert body["d_ls"]["input/a"]["size"] == 3
+
+
+def test_bad_zip_writes_nothing_to_swift(swift_client, fake):
+    assert push(swift_client, "k", make_zip({"../x": b"1"})).status_code == 400
+    assert "k" not in fake.containers and "put_tree" not in fake.calls
+
+
+def test_archive_push_stores_the_zip_as_input_data(archive_client, fake):
+    payload = make_zip({"a": b"1", "d/b": b"22"})
+    assert push(archive_client, "k", payload).status_code == 200
+    assert fake.containers["k"] == {"input/data": payload}
+
+
+def test_archive_non_zip_upload_is_wrapped(archive_client, fake):
+    assert push(archive_client, "k", b"raw", unpack=False, local="/x/scan.dcm").status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(fake.containers["k"]["input/data"])).read("scan.dcm") == b"raw"
+
+
+def test_archive_rejects_corrupt_zip(archive_client, fake):
+    assert push(archive_client, "k", make_zip({"a": b"1" * 1000})[:-30]).status_code == 400
+    assert "k" not in fake.containers
+
+
+def test_archive_pull_streams_output_data_with_length(archive_client, fake):
+    payload = make_zip({"r": b"result"})
+    fake.containers["k"] = {"output/data": payload}
+    resp = archive_client.get(URL, query_string=pull_query("k"))
+    assert resp.status_code == 200 and resp.data == payload and resp.headers["Content-Length"] == str(len(payload))
+    assert archive_client.get(URL, query_string=pull_query("nope")).status_code == 404
