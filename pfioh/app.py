@@ -133,17 +133,11 @@ def _get(ctx: handlers.Context, metrics) -> flask.Response:
         return json_reply(handlers.check_remote(ctx, request))
     started = time.perf_counter()
     pull = handlers.pull(ctx, request)
-    done = pull._on_close
-
-    def on_close(finished: bool) -> None:
-        metrics.observe_transfer("out", time.perf_counter() - started, pull.bytes_sent)
-        if done:
-            done(finished)
-    pull._on_close = on_close
+    pull.add_close_callback(
+        lambda finished: metrics.observe_transfer("out", time.perf_counter() - started, pull.bytes_sent))
     response = flask.Response(pull, mimetype="application/zip")
     if pull.length is not None:
         response.headers["Content-Length"] = str(pull.length)
-    response.headers["Content-Disposition"] = f'attachment; filename="{request.key}.zip"'
     return response
 
 
@@ -151,15 +145,24 @@ def _control(ctx: handlers.Context, shutdown: Callable[[], None]) -> flask.Respo
     length = flask.request.content_length
     if length is not None and length > MAX_CONTROL_BYTES:
         raise errors.TooLarge(f"control message larger than {MAX_CONTROL_BYTES} bytes")
-    body = flask.request.stream.read(MAX_CONTROL_BYTES + 1)
-    if len(body) > MAX_CONTROL_BYTES:
-        raise errors.TooLarge(f"control message larger than {MAX_CONTROL_BYTES} bytes")
+    body = _read_limited(flask.request.stream, MAX_CONTROL_BYTES)
     action, meta = protocol.parse_message(body)
     response = json_reply(handlers.control(ctx, action, meta, _user_agent()))
     if handlers.is_quit(meta):
         log.warning("quit requested by a client: shutting down")
         response.call_on_close(shutdown)
     return response
+
+
+def _read_limited(stream, limit: int) -> bytes:
+    """The whole body (reads may come back short), refusing more than ``limit`` bytes."""
+    parts, size = [], 0
+    while data := stream.read(min(limit + 1 - size, 1 << 16)):
+        parts.append(data)
+        size += len(data)
+        if size > limit:
+            raise errors.TooLarge(f"control message larger than {limit} bytes")
+    return b"".join(parts)
 
 
 def _push(ctx: handlers.Context, metrics) -> flask.Response:

@@ -66,8 +66,9 @@ def validate_key(key) -> str:
         key = str(key)
     if not isinstance(key, str) or not key:
         raise errors.BadRequest("missing key: meta.remote.key must be a non-empty string")
-    if "/" in key or "\x00" in key or key in (".", ".."):
-        raise errors.BadRequest(f"invalid key {key[:80]!r}: it must not contain '/' or NUL, nor be '.' or '..'")
+    if "/" in key or key in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise errors.BadRequest(f"invalid key {key[:80]!r}: it must not contain '/' or control characters, "
+                                "nor be '.' or '..'")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise errors.BadRequest(f"invalid key: longer than {MAX_KEY_BYTES} bytes")
     return key

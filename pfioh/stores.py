@@ -42,18 +42,22 @@ class Upload:
 
 
 class Pull:
-    """A pull reply body: iterates the zip's bytes; ``close()`` releases what the pull holds.
+    """A pull reply body: iterates the zip's bytes; ``close()`` runs the close callbacks.
 
-    The WSGI server calls ``close()`` whether the transfer finished or the client went away.
+    The WSGI server calls ``close()`` whether the transfer finished or the client went away, so
+    locks and cleanups hang on it.  Callbacks get ``finished`` (all bytes were produced).
     """
 
     def __init__(self, chunks: Iterable[bytes], *, length: int | None = None,
                  on_close: Callable[[bool], None] | None = None):
         self._chunks = iter(chunks)
         self.length = length
-        self._on_close = on_close
+        self._callbacks: list[Callable[[bool], None]] = [on_close] if on_close else []
         self.bytes_sent = 0
         self.finished = False
+
+    def add_close_callback(self, callback: Callable[[bool], None]) -> None:
+        self._callbacks.append(callback)
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
@@ -62,12 +66,14 @@ class Pull:
         self.finished = True
 
     def close(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close:
-            close()
-        if self._on_close:
-            on_close, self._on_close = self._on_close, None
-            on_close(self.finished)
+        callbacks, self._callbacks = self._callbacks, []
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close:
+                close()
+        finally:
+            for callback in callbacks:
+                callback(self.finished)
 
 
 class KeyLocks:
