@@ -95,6 +95,8 @@ def _register_errors(app: flask.Flask, *, swift: bool) -> None:
         @app.errorhandler(swift_errors.SwiftStoreError)
         def _swift_error(e: swift_errors.SwiftStoreError):
             status = next(code for name, code in SWIFT_STATUS if isinstance(e, getattr(swift_errors, name)))
+            if status == 502 and getattr(e, "http_status", None) in (400, 412):
+                status = 400  # Swift refused what the client sent (e.g. a name it does not accept)
             if status >= 500:
                 log.error("Swift: %s", e)
             message = f"invalid key: {e}" if status == 400 else str(e)
