@@ -159,3 +159,14 @@ def test_generated_tokens_are_random_and_land_in_token_files():
     assert len(pfioh_cfg.split("= ", 1)[1].strip()) == 40
     assert pfioh_cfg != second["pfioh-config"]["stringData"]["pfioh_config.cfg"]
     assert "pman_config.cfg" in first["pman-config"]["stringData"]
+
+
+def test_default_image_tags_are_the_package_version():
+    import re
+    from tests.unit.deploy import kustomize
+    from tests.unit.deploy.conftest import KUBERNETES, ROOT, template_default
+    version = re.search(r'version="([^"]+)"', (ROOT / "setup.py").read_text()).group(1)
+    assert template_default("pfioh", "PFIOH_IMAGE_TAG") == template_default("pman", "PMAN_IMAGE_TAG") == version
+    assert kustomize.split_image(template_default("pman", "PUBLISHER_IMAGE"))[1] == version
+    images = kustomize.yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["images"]
+    assert {image["newTag"] for image in images} == {version}

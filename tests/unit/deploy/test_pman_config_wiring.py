@@ -1,0 +1,72 @@
+"""pman reads the deployment's flags and environment as the templates intend (pman/config.py)."""
+import pytest
+
+from pman import config as pman_config
+from tests.unit.deploy.conftest import NAMESPACE, container, find, rendered, template_default
+
+FLAGS = {flag for flag, _env in pman_config.SOURCES.values() for flag in flag.split("/")}
+VARIABLES = {env for _flag, env in pman_config.SOURCES.values()}
+
+
+def pod_environment(deployment: dict) -> dict[str, str]:
+    """The container's environment as the kubelet resolves it (the namespace fieldRef included)."""
+    resolved = {}
+    for entry in container(deployment)["env"]:
+        if "value" in entry:
+            resolved[entry["name"]] = entry["value"]
+        else:
+            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+            resolved[entry["name"]] = deployment["metadata"]["namespace"]
+    return resolved
+
+
+def flags_of(args: list[str]) -> dict[str, object]:
+    """The template's command line as ``from_sources`` flags (the few the template uses)."""
+    by_flag = {flag: field for field, (flags, _env) in pman_config.SOURCES.items() for flag in flags.split("/")}
+    values, i = {}, 0
+    while i < len(args):
+        field = by_flag[args[i]]
+        if field == "token_auth":
+            values[field], i = True, i + 1
+        else:
+            values[field] = int(args[i + 1]) if field == "port" else args[i + 1]
+            i += 2
+    return values
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    return find(rendered("pman"), "Deployment", "pman")
+
+
+def test_every_flag_and_variable_is_one_pman_knows(deployment):
+    args = container(deployment)["args"]
+    assert {a for a in args if a.startswith("-")} <= FLAGS
+    assert set(pod_environment(deployment)) <= VARIABLES
+
+
+def test_the_deployed_configuration(deployment):
+    config = pman_config.from_sources(flags_of(container(deployment)["args"]), pod_environment(deployment))
+    assert (config.engine, config.host, config.port, config.token_auth) == ("openshift", "0.0.0.0", 5010, True)
+    assert config.token_path == pman_config.DEFAULT_TOKEN_PATH
+    assert config.namespace == NAMESPACE
+    assert config.publisher_image == template_default("pman", "PUBLISHER_IMAGE")
+    assert config.publisher_service_account == find(rendered("publisher-rbac"), "ServiceAccount")["metadata"]["name"]
+    assert config.swift_credentials_secret == template_default("pfioh", "SWIFT_CREDENTIALS_SECRET")
+    assert config.job_ttl_seconds == int(template_default("pman", "JOB_TTL_SECONDS"))
+    assert config.job_active_deadline_seconds == int(template_default("pman", "JOB_ACTIVE_DEADLINE_SECONDS"))
+    assert config.swift_credentials == "/etc/swift/swift-credentials.cfg"
+
+
+def test_pman_defaults_match_the_template_defaults():
+    """Run without the template's settings, pman still finds the objects the templates create."""
+    defaults = pman_config.PmanConfig()
+    assert defaults.publisher_service_account == template_default("publisher-rbac", "PUBLISHER_SERVICE_ACCOUNT")
+    assert defaults.swift_credentials_secret == template_default("pman", "SWIFT_CREDENTIALS_SECRET")
+    assert defaults.port == 5010
+
+
+def test_a_wrong_value_from_the_template_would_be_refused(deployment):
+    environment = {**pod_environment(deployment), "PMAN_JOB_TTL_SECONDS": "-1"}
+    with pytest.raises(pman_config.ConfigError, match="PMAN_JOB_TTL_SECONDS"):
+        pman_config.from_sources(flags_of(container(deployment)["args"]), environment)
