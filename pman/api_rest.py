@@ -1,0 +1,129 @@
+"""pman's REST API (like pman 3+): jobs as resources under ``/api/v1/``, described by OpenAPI.
+
+- ``GET /api/v1/``: the server version;
+- ``POST /api/v1/``: create a job (JSON: jid, image, entrypoint/args or cmd, resources, env) -> 201;
+- ``GET /api/v1/<jid>/``: jid, image, cmd, status, message, reason, timestamps, exitcode, logs;
+- ``DELETE /api/v1/<jid>/``: cancel if running, and forget -> 204;
+- ``GET /api/v1/openapi.json``: the OpenAPI 3 document of the above.
+"""
+from __future__ import annotations
+
+import flask
+
+from pman import api_legacy, jobs
+from pman.config import VERSION
+from pman.engines import base
+
+
+def register(app: flask.Flask, ctx) -> None:
+    """Add the REST routes to ``app`` (``ctx``: :class:`pman.app.Context`)."""
+    bp = flask.Blueprint("rest", __name__)
+
+    @bp.get("/api/v1/")
+    def version():
+        return flask.jsonify({"server_version": VERSION, "name": "pman", "engine": ctx.engine.name})
+
+    @bp.post("/api/v1/")
+    def create():
+        body = flask.request.get_json(silent=True)
+        if body is None:
+            raise jobs.RequestError("the body must be a JSON object (Content-Type: application/json)", ["body"])
+        spec = jobs.from_rest_body(body, ctx.defaults)
+        info = ctx.engine.submit(spec)
+        response = flask.jsonify(job_json(info, {}))
+        response.status_code = 201
+        response.headers["Location"] = f"/api/v1/{info.jid}/"
+        return response
+
+    @bp.get("/api/v1/<jid>/")
+    def get(jid: str):
+        jobs.check_jid(jid)
+        return flask.jsonify(job_json(ctx.engine.info(jid), ctx.engine.logs(jid)))
+
+    @bp.delete("/api/v1/<jid>/")
+    def remove(jid: str):
+        jobs.check_jid(jid)
+        ctx.engine.remove(jid)
+        return flask.Response(status=204)
+
+    @bp.get("/api/v1/openapi.json")
+    def openapi():
+        return flask.jsonify(openapi_document())
+
+    app.register_blueprint(bp)
+
+
+def job_json(info: base.JobInfo, logs: dict[str, str]) -> dict:
+    """The REST representation of a job (pman 3's fields, plus reason and timestamps)."""
+    return {"jid": info.jid, "image": info.image, "cmd": info.cmd, "status": info.status.value,
+            "message": info.message, "reason": info.reason, "timestamp": info.timestamp,
+            "started_at": info.started_at, "finished_at": info.finished_at, "exitcode": info.exit_code,
+            "logs": api_legacy.logs_text(logs), "logs_by_step": logs}
+
+
+def _error_responses(*codes: int) -> dict:
+    text = {400: "Invalid request (the fields are named)", 401: "Missing or invalid token",
+            404: "No such job", 409: "A job with this jid exists", 503: "The engine failed"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for c in codes}
+
+
+def _schemas() -> dict:
+    string, integer = {"type": "string"}, {"type": "integer"}
+    str_list = {"type": "array", "items": string}
+    resources = {"type": "object", "properties": {
+        "number_of_workers": integer, "cpu_limit": {"type": "string", "example": "1000m"},
+        "memory_limit": {"type": "string", "example": "1024Mi"}, "gpu_limit": integer}}
+    return {
+        "JobRequest": {"type": "object", "required": ["jid", "image"], "properties": {
+            "jid": {"type": "string", "pattern": jobs.JID_RE.pattern}, "image": string,
+            "entrypoint": str_list, "args": str_list,
+            "cmd": {"oneOf": [string, str_list], "description": "instead of entrypoint/args"},
+            "resources": resources, "env": {"oneOf": [{"type": "object", "additionalProperties": string}, str_list]},
+            "input_dir": {"type": "string", "default": "/share/incoming"},
+            "output_dir": {"type": "string", "default": "/share/outgoing"}, "auid": string}},
+        "Job": {"type": "object", "properties": {
+            "jid": string, "image": string, "cmd": string,
+            "status": {"type": "string", "enum": [s.value for s in base.JobStatus]},
+            "message": string, "reason": string, "timestamp": string,
+            "started_at": {"type": "string", "nullable": True}, "finished_at": {"type": "string", "nullable": True},
+            "exitcode": {"type": "integer", "nullable": True}, "logs": string,
+            "logs_by_step": {"type": "object", "additionalProperties": string}}},
+        "Error": {"type": "object", "properties": {"status": {"type": "boolean"}, "error": string,
+                                                   "fields": str_list}},
+    }
+
+
+def openapi_document() -> dict:
+    """The OpenAPI 3.0 description of the REST API (the message API is described in its module)."""
+    json_of = lambda ref: {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}  # noqa: E731
+    jid_param = [{"name": "jid", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "pman", "version": VERSION,
+                 "description": "Jobs on the local, Kubernetes or OpenShift engine.  The original message "
+                                "API is at POST /api/v1/cmd."},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/": {
+                "get": {"summary": "Server version", "responses": {"200": {"description": "The version"}}},
+                "post": {"summary": "Create a job", "requestBody": {"required": True, "content": json_of("JobRequest")},
+                         "responses": {"201": {"description": "Created", "content": json_of("Job")},
+                                       **_error_responses(400, 401, 409, 503)}},
+            },
+            "/api/v1/{jid}/": {
+                "parameters": jid_param,
+                "get": {"summary": "A job's state and logs",
+                        "responses": {"200": {"description": "The job", "content": json_of("Job")},
+                                      **_error_responses(400, 401, 404, 503)}},
+                "delete": {"summary": "Cancel (if running) and forget a job",
+                           "responses": {"204": {"description": "Deleted"}, **_error_responses(400, 401, 404, 503)}},
+            },
+            "/api/v1/health": {"get": {"summary": "Liveness/readiness", "security": [],
+                                       "responses": {"200": {"description": "OK"}}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                             "responses": {"200": {"description": "OpenAPI 3"}}}},
+        },
+        "components": {"schemas": _schemas(),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }

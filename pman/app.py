@@ -1,0 +1,112 @@
+"""The pman HTTP layer: the app factory, auth and the ONE place where errors become HTTP replies.
+
+Routes: the message API ``POST /api/v1/cmd[/]`` (:mod:`pman.api_legacy`), the REST API under
+``/api/v1/`` (:mod:`pman.api_rest`), ``GET /api/v1/health`` and ``GET /metrics`` (no auth).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from typing import Callable
+
+import flask
+import werkzeug.exceptions
+
+from httpkit import auth, errors as http_errors, metrics as http_metrics
+from pman import api_legacy, api_rest, jobs
+from pman.config import VERSION, PmanConfig
+from pman.engines import base
+
+log = logging.getLogger("pman")
+# Endpoints anyone may read: probes, Prometheus, the API description.
+OPEN_ENDPOINTS = {"health", "_metrics", "rest.openapi"}
+
+
+def stop_server() -> None:
+    """Ask the gunicorn arbiter (our parent) for a graceful shutdown."""
+    os.kill(os.getppid(), signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the API modules need, built once per app."""
+
+    config: PmanConfig
+    engine: base.Engine
+    defaults: base.Resources
+    shutdown: Callable[[], None]
+
+
+def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
+               shutdown: Callable[[], None] = stop_server) -> flask.Flask:
+    """Build the Flask app.
+
+    :param config: the validated configuration.
+    :param engine: the compute engine; by default the one ``config.engine`` names.
+    :param shutdown: called after the reply to a ``quit`` message.
+    :raises httpkit.auth.TokenFileError: token auth is on and the token file is unusable.
+    :raises pman.engines.base.EngineError: the engine cannot be built.
+    """
+    tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
+    if engine is None:
+        from pman import engines
+        engine = engines.get_engine(config)
+    ctx = Context(config, engine, base.Resources(cpu_limit=config.default_cpu_limit,
+                                                 memory_limit=config.default_memory_limit), shutdown)
+    app = flask.Flask("pman")
+    app.json.sort_keys = False
+    app.extensions["pman.engine"] = engine
+    http_metrics.instrument(app, service="pman")
+    _register_errors(app)
+
+    @app.before_request
+    def _authorize():
+        if tokens is None or flask.request.endpoint in OPEN_ENDPOINTS:
+            return
+        verdict = tokens.check(flask.request.headers.get("Authorization"))
+        if verdict is auth.Verdict.missing:
+            raise jobs.RequestError("missing token: send 'Authorization: bearer <token>'", status=401)
+        if verdict is not auth.Verdict.ok:
+            raise jobs.RequestError("invalid token", status=401)
+
+    @app.get("/api/v1/health")
+    def health():
+        return flask.jsonify({"status": "ok", "service": "pman", "version": VERSION, "engine": engine.name})
+
+    api_legacy.register(app, ctx)
+    api_rest.register(app, ctx)
+    return app
+
+
+def _error(status: int, message: str, **extra) -> flask.Response:
+    # A message-API request gets its envelope back too (pfurl/pfcon read the same fields).
+    envelope = {k: v for k, v in flask.g.get("pman_envelope", {}).items() if k not in ("status", "error")}
+    response = http_errors.json_error(status, message, **extra, **envelope)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pman"'
+    return response
+
+
+def _register_errors(app: flask.Flask) -> None:
+    @app.errorhandler(jobs.RequestError)
+    def _request_error(e: jobs.RequestError):
+        extra = {"fields": e.fields} if e.fields else {}
+        return _error(e.status, str(e), **extra)
+
+    @app.errorhandler(base.EngineError)
+    def _engine_error(e: base.EngineError):
+        status = e.status_code if 400 <= e.status_code < 600 else 503
+        if status >= 500:
+            log.error("engine: %s", e)
+        return _error(status, str(e))
+
+    @app.errorhandler(werkzeug.exceptions.HTTPException)
+    def _http_error(e: werkzeug.exceptions.HTTPException):
+        return _error(e.code or 500, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unexpected error")
+        return _error(500, f"internal error ({e.__class__.__name__})")

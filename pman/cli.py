@@ -1,0 +1,133 @@
+"""The ``pman`` command: flags (the original's, plus ours) -> :class:`PmanConfig` -> gunicorn.
+
+The original's flags are accepted so existing command lines keep working.  ``--container-env``
+picks the engine unless ``--engine`` is given; ``--listeners`` sets the request threads and
+``--DBpath`` the work directory unless ``--threads``/``--workdir`` are given; ``--rawmode``,
+``--http``, ``--protocol``, ``--debugToFile``, ``--debugFile``, ``--listenerSleep``,
+``--directiveFile`` and ``--DBsavePeriod`` are ignored (HTTP framing is always proper, state is in
+SQLite and saved at once).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import shutil
+import sys
+
+from httpkit import auth, serve
+from pman import config as config_mod
+
+log = logging.getLogger("pman")
+IGNORED = ("--rawmode", "--protocol", "--debugFile", "--listenerSleep", "--directiveFile", "--DBsavePeriod")
+CONTAINER_ENVS = {"openshift": "openshift", "kubernetes": "kubernetes", "swarm": "local", "docker": "local"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pman", description="pman: the ChRIS job service.  Runs jobs on this host (local engine, the "
+        "default), on Kubernetes or on OpenShift; speaks the original message API at /api/v1/cmd (pfurl, "
+        "pfcon) and a REST API under /api/v1/.  Every setting also has an environment variable (in "
+        "brackets); a flag wins over the variable.", epilog=__doc__.split("\n\n", 1)[1])
+    S = config_mod.SOURCES
+    add = lambda name, *flags, **kw: p.add_argument(*flags, dest=name, default=None,  # noqa: E731
+                                                    help=f"{kw.pop('help')} [{S[name][1]}]", **kw)
+    add("host", "--ip", help="address to listen on (default 0.0.0.0)")
+    add("port", "--port", type=int, help="TCP port (default 5010)")
+    add("engine", "--engine", choices=config_mod.ENGINES, help="where jobs run (default local)")
+    p.add_argument("--container-env", dest="container_env", default=None, choices=sorted(CONTAINER_ENVS),
+                   help="the original's engine choice: openshift/kubernetes select that engine, swarm/docker "
+                   "the local one; --engine wins")
+    add("workdir", "--workdir", help="local engine: job work dirs and the SQLite job table (default "
+        f"{config_mod.default_workdir()})")
+    add("store_base", "--storeBase", help="local engine without Swift: the store shared with pfioh in mount "
+        "mode, <storeBase>/key-<jid>/incoming and outgoing (default /tmp, pfioh's default)")
+    add("swift_storage", "--swift-storage", action="store_const", const=True,
+        help="local engine: get input from and put output to Swift (container = jid)")
+    add("swift_credentials", "--swift-credentials", help="Swift credentials file (default: OS_*/ST_* "
+        "variables, then /etc/swift/swift-credentials.cfg)")
+    add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
+    add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
+    add("log_tail_bytes", "--log-tail-bytes", type=int, help="log bytes per step in a status reply (default 65536)")
+    add("namespace", "--namespace", help="k8s engines: namespace of the Jobs (default chris)")
+    add("publisher_image", "--publisher-image", help="k8s engines: image of the get/put containers")
+    add("publisher_service_account", "--publisher-service-account",
+        help="k8s engines: service account of the Job pods (default pman-publisher)")
+    add("swift_credentials_secret", "--swift-credentials-secret",
+        help="k8s engines: secret with swift-credentials.cfg (default swift-credentials)")
+    add("job_ttl_seconds", "--job-ttl", type=int, help="k8s engines: ttlSecondsAfterFinished (default 86400)")
+    add("job_active_deadline_seconds", "--job-active-deadline", type=int,
+        help="k8s engines: activeDeadlineSeconds (default 86400)")
+    add("default_cpu_limit", "--default-cpu-limit", help="cpu limit of jobs that give none (default 1000m)")
+    add("default_memory_limit", "--default-memory-limit", help="memory limit of jobs that give none (default 1024Mi)")
+    add("kubeconfig", "--kubeconfig", help="k8s engines: kubeconfig file (default: in-cluster account)")
+    add("token_auth", "--enableTokenAuth", action="store_const", const=True,
+        help="require 'Authorization: bearer <token>' on both APIs")
+    add("token_path", "--tokenPath", help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
+    add("threads", "--threads", type=int, help="concurrent requests (threads of the one worker, default 16)")
+    p.add_argument("--listeners", type=int, default=None, help="the original's listener count: sets --threads "
+                   "when that is not given")
+    p.add_argument("--DBpath", default=None, help="the original's database path: used as --workdir when that "
+                   "is not given")
+    add("verbosity", "-v", "--verbosity", type=int, help="0 warnings, 1 info, 2 debug + access log")
+    p.add_argument("--http", action="store_true", help="ignored: replies are always proper HTTP with JSON")
+    p.add_argument("--debugToFile", action="store_true", help="ignored: logs go to stderr")
+    for flag in IGNORED:
+        p.add_argument(flag, default=None, help="ignored (the original's)")
+    p.add_argument("--version", action="version", version=f"pman {config_mod.VERSION}")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, environ=None) -> config_mod.PmanConfig:
+    """Flags > environment > defaults, with the original's flags mapped onto ours."""
+    flags = {name: getattr(args, name, None) for name in config_mod.SOURCES}
+    if flags["engine"] is None and args.container_env:
+        flags["engine"] = CONTAINER_ENVS[args.container_env]
+    if flags["threads"] is None and args.listeners:
+        flags["threads"] = args.listeners
+    if flags["workdir"] is None and args.DBpath:
+        flags["workdir"] = args.DBpath
+    return config_mod.from_sources(flags, environ)
+
+
+def preflight(config: config_mod.PmanConfig) -> None:
+    """Fail fast, before gunicorn starts, on anything the worker would die of.
+
+    :raises Exception: with a message naming the problem.
+    """
+    if config.token_auth:
+        auth.TokenStore.from_file(config.token_path)
+    if config.engine != "local":
+        importlib.import_module(f"pman.engines.{config.engine}")
+        return
+    from pman.engines import localdb
+    config.jobs_dir.mkdir(parents=True, exist_ok=True)
+    localdb.JobStore(config.db_path).close()
+    if config.swift_storage:
+        if not shutil.which(config.publisher_cli):
+            raise config_mod.ConfigError(f"--publisher-cli (PMAN_PUBLISHER_CLI): {config.publisher_cli!r} not found")
+        import swiftstore
+        swiftstore.load_credentials(config.swift_credentials)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        level = [logging.WARNING, logging.INFO][min(config.verbosity, 1)] if config.verbosity < 2 else logging.DEBUG
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        preflight(config)
+    except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
+        print(f"pman: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # e.g. swiftstore's CredentialsError, a missing engine module
+        print(f"pman: cannot start: {e.__class__.__name__}: {e}", file=sys.stderr)
+        return 2
+    from pman import app as app_mod
+    log.info("pman %s: engine %s, workdir %s", config_mod.VERSION, config.engine, config.workdir)
+    # One worker: the local engine's scheduler and reconciler live in it; threads serve requests.
+    serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port, workers=1,
+              threads=config.threads, name="pman", access_log=config.verbosity >= 2,
+              loglevel="info" if config.verbosity >= 1 else "warning")
+    return 0

@@ -1,0 +1,168 @@
+"""The local engine (the default): jobs run as processes on this host, in per-job work directories.
+
+Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/``, and a row
+in the SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
+:mod:`pman.engines.runner`) does get -> run -> put, so restarting pman loses nothing: on start the
+engine marks the jobs whose runner died and starts queued ones.  At most ``max_jobs`` run at once.
+
+The image and the cpu/memory/gpu limits are recorded but not enforced here (no containers); the
+limits reach the processor as ``NUMBER_OF_WORKERS``, ``CPU_LIMIT``, ``MEMORY_LIMIT``, ``GPU_LIMIT``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from pman.config import PmanConfig
+from pman.engines import base, localdb, localproc
+
+log = logging.getLogger("pman.local")
+STATUS_OF_STATE = {"queued": base.JobStatus.notstarted, "running": base.JobStatus.started}
+LOG_FILES = (("get", "get.log"), ("run", "run.log"), ("put", "put.log"), ("runner", "runner.log"))
+
+
+class LocalEngine(base.Engine):
+    """Processes on this host, state in SQLite.  Thread-safe."""
+
+    name = "local"
+
+    def __init__(self, config: PmanConfig, *, reconcile_interval: float = 2.0):
+        self.config = config
+        config.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = localdb.JobStore(config.db_path)
+        self.store.set_setting("max_jobs", config.max_jobs)
+        self._children: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.reconcile()
+        self._thread = None
+        if reconcile_interval > 0:
+            self._thread = threading.Thread(target=self._loop, args=(reconcile_interval,), name="pman-reconcile",
+                                            daemon=True)
+            self._thread.start()
+
+    @classmethod
+    def from_config(cls, config: PmanConfig) -> "LocalEngine":
+        return cls(config)
+
+    # ---------------------------------------------------------------- Engine
+
+    def submit(self, spec: base.JobSpec) -> base.JobInfo:
+        job_dir = self.config.jobs_dir / spec.jid
+        plan = {"job_dir": str(job_dir), "mode": "swift" if self.config.swift_storage else "mount",
+                "store_base": self.config.store_base, "publisher": self.config.publisher_cli,
+                "credentials": self.config.swift_credentials}
+        try:
+            self.store.insert(spec.jid, _spec_dict(spec), plan)
+        except localdb.DuplicateJob:
+            raise base.JobExists(f"job {spec.jid!r} exists already (delete it first)") from None
+        try:
+            shutil.rmtree(job_dir, ignore_errors=True)  # leftovers of a deleted job of the same name
+            for sub in ("incoming", "outgoing", "logs"):
+                (job_dir / sub).mkdir(parents=True)
+        except OSError as e:
+            self.store.delete(spec.jid)
+            raise base.EngineError(f"cannot create the work directory {job_dir}: {e}") from e
+        self._schedule()
+        return self.info(spec.jid)
+
+    def info(self, jid: str) -> base.JobInfo:
+        row = self._row(jid)
+        status = STATUS_OF_STATE.get(row.state) or base.JobStatus(row.status)
+        if row.state == "queued":
+            message = f"queued: waiting for a free slot (max {self.config.max_jobs} jobs at once)"
+        elif row.state == "running":
+            message = f"running: step {row.step or 'starting'}"
+        else:
+            message = row.message
+        return base.JobInfo(jid=row.jid, image=row.spec.get("image", ""), cmd=shlex.join(row.spec["command"]),
+                            status=status, message=message, reason=row.reason, exit_code=row.exit_code,
+                            timestamp=row.submitted_at, started_at=row.started_at, finished_at=row.finished_at)
+
+    def logs(self, jid: str, tail: int | None = None) -> dict[str, str]:
+        row = self._row(jid)
+        tail = tail or self.config.log_tail_bytes
+        logs_dir = Path(row.plan["job_dir"]) / "logs"
+        out = {}
+        for step, filename in LOG_FILES:
+            text = _tail(logs_dir / filename, tail)
+            if text is not None and (step != "runner" or text):
+                out[step] = text
+        return out
+
+    def remove(self, jid: str) -> None:
+        row = self._row(jid)
+        # Mark it first, so the scheduler cannot start it while we kill/delete.
+        self.store.update(jid, state="done", status=base.JobStatus.finishedWithError.value, reason="Cancelled",
+                          message="cancelled by a delete request")
+        if row.state == "running" and localproc.kill_group(row.runner_pid, row.runner_start):
+            log.info("job %s: cancelled its running process group %s", jid, row.runner_pid)
+        self.store.delete(jid)
+        shutil.rmtree(row.plan["job_dir"], ignore_errors=True)
+        self._schedule()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._reap_children()
+        self.store.close()
+
+    # ---------------------------------------------------------------- internals
+
+    def _row(self, jid: str) -> localdb.JobRow:
+        row = self.store.get(jid)
+        if row is None:
+            raise base.JobNotFound(f"no job {jid!r}")
+        return row
+
+    def _schedule(self) -> None:
+        def keep(proc: subprocess.Popen) -> None:
+            with self._lock:
+                self._children.append(proc)
+        localproc.schedule(self.store, on_launch=keep)
+
+    def _reap_children(self) -> None:
+        with self._lock:
+            self._children = [p for p in self._children if p.poll() is None]
+
+    def reconcile(self) -> None:
+        """Mark jobs whose runner died, reap finished runners, start queued jobs."""
+        for jid in localproc.reap_dead(self.store):
+            log.warning("job %s marked finishedWithError: its runner is gone", jid)
+        self._reap_children()
+        self._schedule()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.reconcile()
+            except Exception:  # keep reconciling; a locked database or a full disk may pass
+                log.exception("reconcile failed")
+
+
+def _spec_dict(spec: base.JobSpec) -> dict:
+    data = dataclasses.asdict(spec)
+    data["command"] = list(spec.command)
+    data["env"] = dict(spec.env)
+    return data
+
+
+def _tail(path: Path, limit: int) -> str | None:
+    """The last ``limit`` bytes of a log file (None if there is none)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                f.seek(size - limit)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    return ("[... earlier output cut ...]\n" + text) if size > limit else text

@@ -1,0 +1,243 @@
+"""The detached runner of one local job: get -> run -> put, recording each step in the job table.
+
+Started by pman (or by a finishing runner, to start the next queued job) as
+``python -m pman.engines.runner --db <pman.sqlite> --jid <jid>`` in its own session.  It outlives a
+restart of pman.  Each step's stdout and stderr go to ``<job_dir>/logs/<step>.log``.
+
+Steps:
+
+- **get**: Swift (``pman-swift-publisher get``), or a copy of ``<store_base>/key-<jid>/incoming``
+  (pfioh's mount-mode layout) into ``<job_dir>/incoming``;
+- **run**: the processor, its ``/share/...`` paths mapped into the job dir (see :func:`local_argv`);
+- **put**: Swift (``pman-swift-publisher put``), or a copy of ``<job_dir>/outgoing`` to
+  ``<store_base>/key-<jid>/outgoing``, swapped in with renames so it never looks half-written.
+  The output is put even when the processor failed (it may hold the processor's own report).
+
+The job succeeds only if all three steps do; otherwise ``reason`` names the first failing one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Mapping
+
+from pman.engines import base, localdb, localproc
+
+STEPS = ("get", "run", "put")
+REASONS = {"get": "InputError", "run": "ProcessorError", "put": "PublisherError"}
+# Secrets of pman's own environment that a processor has no business seeing.
+SECRET_ENV = re.compile(r"^(ST_|OS_|SWIFT_|AWS_|PMAN_)|TOKEN|PASSWORD|SECRET", re.IGNORECASE)
+_SHARE = re.compile(r"(?<![\w/.-])/share(?=/|$|\s|['\"])")
+
+
+def local_argv(command: tuple[str, ...], incoming: str, outgoing: str, job_dir: Path) -> list[str]:
+    """The processor's argv with its container paths mapped into ``job_dir``.
+
+    The incoming/outgoing dirs (normally the last two tokens) become ``<job_dir>/incoming`` and
+    ``<job_dir>/outgoing``, and any other ``/share/...`` path becomes ``<job_dir>/...``.  In a
+    ``/bin/sh -c`` command line the same substitutions are made on the text.
+    """
+    mapping = ((incoming, str(job_dir / "incoming")), (outgoing, str(job_dir / "outgoing")))
+    if len(command) == 3 and command[:2] == ("/bin/sh", "-c"):
+        text = command[2]
+        for src, dst in mapping:
+            text = re.sub(rf"(?<![\w/.-]){re.escape(src)}(?![\w.-])", lambda _m, d=dst: shlex.quote(d), text)
+        text = _SHARE.sub(lambda _m: shlex.quote(str(job_dir)), text)
+        return ["/bin/sh", "-c", text]
+    return [_map_token(token, mapping, job_dir) for token in command]
+
+
+def _map_token(token: str, mapping, job_dir: Path) -> str:
+    prefix, sep, value = token.partition("=") if token.startswith("-") and "=" in token else ("", "", token)
+    for src, dst in mapping:
+        if value == src or value.startswith(src.rstrip("/") + "/"):
+            return prefix + sep + dst + value[len(src):]
+    if value == "/share" or value.startswith("/share/"):
+        return prefix + sep + str(job_dir) + value[len("/share"):]
+    return token
+
+
+def processor_env(spec_env: Mapping[str, str], resources: Mapping, base_env: Mapping[str, str] | None = None) -> dict:
+    """pman's environment minus secrets, plus the original's resource variables and the job's env."""
+    base_env = os.environ if base_env is None else base_env
+    env = {k: v for k, v in base_env.items() if not SECRET_ENV.search(k)}
+    env.update(NUMBER_OF_WORKERS=str(resources.get("number_of_workers", 1)),
+               CPU_LIMIT=str(resources.get("cpu_limit", "")), MEMORY_LIMIT=str(resources.get("memory_limit", "")),
+               GPU_LIMIT=str(resources.get("gpu_limit", 0)))
+    env.update(spec_env)
+    return env
+
+
+def copy_tree(src: Path, dst: Path, log) -> tuple[int, int]:
+    """Copy regular files and directories; skip symlinks and special files (logged), so nothing
+    outside ``src`` can be reached through the copy.  :returns: (files, bytes)."""
+    files = size = 0
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(src):
+        target = dst / entry.name
+        if entry.is_symlink():
+            log.write(f"skipped symbolic link {entry.path}\n")
+        elif entry.is_dir(follow_symlinks=False):
+            f, s = copy_tree(Path(entry.path), target, log)
+            files, size = files + f, size + s
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, target)
+            files, size = files + 1, size + entry.stat(follow_symlinks=False).st_size
+        else:
+            log.write(f"skipped special file {entry.path}\n")
+    return files, size
+
+
+def mount_get(store_base: str, jid: str, job_dir: Path, log) -> int:
+    src = Path(store_base) / f"key-{jid}" / "incoming"
+    if not src.is_dir():
+        log.write(f"no input: {src} does not exist (push the input with pfioh first)\n")
+        return 1
+    files, size = copy_tree(src, job_dir / "incoming", log)
+    log.write(f"copied {files} file(s), {size} bytes from {src}\n")
+    return 0
+
+
+def mount_put(store_base: str, jid: str, job_dir: Path, log) -> int:
+    key_dir = Path(store_base) / f"key-{jid}"
+    key_dir.mkdir(parents=True, exist_ok=True)
+    tmp = key_dir / f".outgoing-{uuid.uuid4().hex[:8]}"
+    try:
+        files, size = copy_tree(job_dir / "outgoing", tmp, log)
+        final, old = key_dir / "outgoing", key_dir / f".outgoing-old-{uuid.uuid4().hex[:8]}"
+        if final.exists():
+            final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.write(f"published {files} file(s), {size} bytes to {final}\n")
+    return 0
+
+
+def run_process(argv: list[str], log_path: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Run ``argv`` with stdout+stderr appended to ``log_path``.  A signal death becomes 128+N."""
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=dict(env) if env is not None else None, cwd=str(cwd) if cwd else None)
+        except OSError as e:
+            log.write(f"cannot start {argv[0]}: {e}\n".encode())
+            return 127
+        code = proc.wait()
+    return 128 - code if code < 0 else code
+
+
+def describe(code: int) -> str:
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+class Runner:
+    """Runs one job's steps and records them in the job table."""
+
+    def __init__(self, store: localdb.JobStore, row: localdb.JobRow):
+        self.store, self.row, self.plan = store, row, row.plan
+        self.job_dir = Path(self.plan["job_dir"])
+        self.logs = self.job_dir / "logs"
+
+    def step(self, name: str) -> int:
+        self.store.update(self.row.jid, step=name)
+        log_path = self.logs / f"{name}.log"
+        try:
+            if name == "run":
+                return self._run(log_path)
+            if self.plan["mode"] == "swift":
+                return self._publisher(name, log_path)
+            with open(log_path, "a") as log:
+                fn = mount_get if name == "get" else mount_put
+                return fn(self.plan["store_base"], self.row.jid, self.job_dir, log)
+        except OSError as e:
+            with open(log_path, "a") as log:
+                log.write(f"{name} failed: {e}\n")
+            return 1
+
+    def _run(self, log_path: Path) -> int:
+        spec = self.row.spec
+        argv = local_argv(tuple(spec["command"]), spec["incoming_dir"], spec["outgoing_dir"], self.job_dir)
+        env = processor_env(spec.get("env") or {}, spec.get("resources") or {})
+        return run_process(argv, log_path, env=env, cwd=self.job_dir)
+
+    def _publisher(self, name: str, log_path: Path) -> int:
+        argv = [self.plan["publisher"], name, "--key", self.row.jid,
+                "--incoming", str(self.job_dir / "incoming"), "--outgoing", str(self.job_dir / "outgoing")]
+        env = dict(os.environ)
+        if self.plan.get("credentials"):
+            env["SWIFT_CREDENTIALS"] = self.plan["credentials"]
+        return run_process(argv, log_path, env=env, cwd=self.job_dir)
+
+    def execute(self) -> None:
+        codes: dict[str, int] = {}
+        for name in STEPS:
+            if name != "get" and codes.get("get", 0) != 0:
+                break  # no input: nothing to run, nothing to publish
+            codes[name] = self.step(name)
+            self.store.update(self.row.jid, step_codes=codes)
+        self.finish(codes)
+
+    def _last_line(self, name: str) -> str:
+        """': <the last line of the step's log>' (short), or ''."""
+        try:
+            with open(self.logs / f"{name}.log", "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return f": {lines[-1].strip()[:200]}" if lines else ""
+
+    def finish(self, codes: dict[str, int]) -> None:
+        failed = [name for name in STEPS if codes.get(name, 0) != 0]
+        ok = not failed and len(codes) == len(STEPS)
+        if ok:
+            message = "finished: get, run and put succeeded"
+        else:
+            message = "; ".join(f"{name} failed ({describe(codes[name])}){self._last_line(name)}" for name in failed)
+        self.store.update(self.row.jid, state="done", step="", step_codes=codes, exit_code=codes.get("run"),
+                          status=(base.JobStatus.finishedSuccessfully if ok else base.JobStatus.finishedWithError).value,
+                          reason="" if ok else REASONS[failed[0]], message=message, finished_at=localdb.now_iso())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pman.engines.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="the job table (pman.sqlite)")
+    parser.add_argument("--jid", required=True, help="the job to run")
+    args = parser.parse_args(argv)
+    # SIGTERM (delete) reaches the whole group; exit at once, the row is being deleted anyway.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    store = localdb.JobStore(args.db)
+    row = store.get(args.jid)
+    if row is None or row.state == "done":
+        return 0
+    store.update(args.jid, runner_pid=os.getpid(), runner_start=localproc.start_time(os.getpid()))
+    runner = Runner(store, row)
+    try:
+        runner.execute()
+    except Exception as e:  # record it: a job must never stay "started" forever
+        store.update(args.jid, state="done", status=base.JobStatus.finishedWithError.value, reason="RunnerError",
+                     message=f"the job runner failed: {e.__class__.__name__}: {e}", finished_at=localdb.now_iso())
+        raise
+    finally:
+        localproc.schedule(store)  # start the next queued job, even while pman is down
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

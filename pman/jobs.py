@@ -1,0 +1,257 @@
+"""Parse job requests of both APIs into :class:`pman.engines.base.JobSpec`, rejecting bad input.
+
+Two forms:
+
+- the message API's ``run`` meta (pfcon/CUBE): ``cmd`` is one command line whose last two tokens
+  are the incoming and outgoing directories; limits are strings, ``gpu_limit`` an int;
+- the REST body (pman v4+ style): ``entrypoint``/``args`` lists (or ``cmd``), ``resources``, ``env``.
+
+Every problem is collected and reported at once: :class:`RequestError` carries the offending fields.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pman.engines import base
+
+# jids become Swift containers, directory names and Kubernetes names: keep them plain.
+JID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+CPU_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)m?$")
+MEMORY_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)([EPTGMK]i?|[kmu])?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# Unquoted shell syntax that argv cannot express (shlex with punctuation_chars yields these as tokens).
+SHELL_PUNCTUATION = set("();<>|&")
+MAX_CMD_LENGTH = 65536
+
+
+class RequestError(ValueError):
+    """A job request is invalid.  ``fields`` names what is wrong; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, fields: list[str] | None = None, status: int = 400):
+        super().__init__(message)
+        self.fields = fields or []
+        self.status = status
+
+
+@dataclass
+class _Problems:
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, problem: str) -> None:
+        self.items.append((name, problem))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            text = "; ".join(f"{name}: {problem}" for name, problem in self.items)
+            raise RequestError(f"invalid job request: {text}", [name for name, _ in self.items])
+
+
+def jid_from(meta: Mapping[str, Any]) -> str:
+    """The job id of a status/done/info/delete message.
+
+    Accepts ``{"key": "jid", "value": J}`` (pman), ``{"remote": {"key": J}}`` (pfcon) and ``{"jid": J}``.
+
+    :raises RequestError: no jid found, or an invalid one.
+    """
+    jid: Any = None
+    if isinstance(meta.get("remote"), Mapping):
+        jid = meta["remote"].get("key")
+    if jid is None and "value" in meta:
+        jid = meta.get("value")
+    if jid is None:
+        jid = meta.get("jid")
+    if jid is None or jid == "":
+        raise RequestError("missing job id: send meta {\"key\": \"jid\", \"value\": <jid>} "
+                           "or {\"remote\": {\"key\": <jid>}}", ["meta.value"])
+    return check_jid(jid, "meta.value")
+
+
+def check_jid(jid: Any, name: str = "jid") -> str:
+    """:raises RequestError: unless ``jid`` is 1-200 letters, digits, ``.``, ``_``, ``-`` (not first)."""
+    if not isinstance(jid, str) or not JID_RE.match(jid):
+        raise RequestError(f"{name}: invalid job id {str(jid)[:80]!r} (use 1-200 letters, digits, '.', '_', "
+                           "'-', starting with a letter or digit)", [name])
+    return jid
+
+
+def split_command(cmd: str) -> tuple[str, ...]:
+    """argv for ``cmd``: shlex-split when it is a plain command line, else ``/bin/sh -c cmd``.
+
+    A shell is used only for real shell syntax (``;``, pipes, redirections, ``&&``, ``$``,
+    backquotes), as the original pman ran every command through one.
+
+    :raises ValueError: unbalanced quotes.
+    """
+    lexer = shlex.shlex(cmd, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    if "$" in cmd or "`" in cmd or any(tok and set(tok) <= SHELL_PUNCTUATION for tok in tokens):
+        return ("/bin/sh", "-c", cmd)
+    return tuple(shlex.split(cmd))
+
+
+def _io_dirs(argv: tuple[str, ...]) -> tuple[str, str]:
+    """The last two tokens when they are absolute paths (the pfcon convention), else the defaults."""
+    if argv[:2] == ("/bin/sh", "-c") and len(argv) == 3:
+        try:
+            argv = tuple(shlex.split(argv[2]))
+        except ValueError:
+            argv = ()
+    if len(argv) >= 3 and argv[-2].startswith("/") and argv[-1].startswith("/"):
+        return argv[-2], argv[-1]
+    return "/share/incoming", "/share/outgoing"
+
+
+def _resources(src: Mapping[str, Any], problems: _Problems, prefix: str, defaults: base.Resources) -> base.Resources:
+    values = {}
+    workers = src.get("number_of_workers", defaults.number_of_workers)
+    if _int_like(workers) and int(workers) >= 1:
+        values["number_of_workers"] = int(workers)
+    else:
+        problems.add(f"{prefix}number_of_workers", f"must be a positive integer, not {workers!r}")
+    gpu = src.get("gpu_limit", defaults.gpu_limit)
+    if _int_like(gpu) and int(gpu) >= 0:
+        values["gpu_limit"] = int(gpu)
+    else:
+        problems.add(f"{prefix}gpu_limit", f"must be a non-negative integer, not {gpu!r}")
+    for name, pattern, example in (("cpu_limit", CPU_RE, "1000m or 2"), ("memory_limit", MEMORY_RE, "200Mi or 2Gi")):
+        value = src.get(name, getattr(defaults, name))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and pattern.match(value.strip()) and float(re.sub(r"[^\d.]", "", value) or 0) > 0:
+            values[name] = value.strip()
+        else:
+            problems.add(f"{prefix}{name}", f"not a valid quantity: {value!r} (e.g. {example})")
+    return base.Resources(**values) if len(values) == 4 else defaults
+
+
+def _int_like(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().isdigit()
+
+
+def _env(value: Any, problems: _Problems, name: str = "env") -> dict[str, str]:
+    """``{"K": "V"}`` or ``["K=V", ...]`` (pman v4's form)."""
+    if value is None:
+        return {}
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(isinstance(v, str) and "=" in v for v in value):
+        pairs = [tuple(v.split("=", 1)) for v in value]
+    else:
+        problems.add(name, "must be an object {NAME: value} or a list of 'NAME=value' strings")
+        return {}
+    env = {}
+    for key, val in pairs:
+        if not isinstance(key, str) or not ENV_NAME_RE.match(key) or not isinstance(val, (str, int, float)):
+            problems.add(name, f"bad variable {str(key)[:40]!r}")
+        else:
+            env[key] = str(val)
+    return env
+
+
+def _image(target: Any) -> str:
+    if isinstance(target, Mapping) and isinstance(target.get("image"), str):
+        return target["image"]
+    return ""
+
+
+def from_run_meta(meta: Any, defaults: base.Resources = base.Resources()) -> base.JobSpec:
+    """The message API's ``run`` meta -> JobSpec.  :raises RequestError: listing every bad field."""
+    if not isinstance(meta, Mapping):
+        raise RequestError("run: meta must be an object", ["meta"])
+    problems = _Problems()
+    jid = meta.get("jid")
+    try:
+        check_jid(jid, "meta.jid")
+    except RequestError as e:
+        problems.add("meta.jid", "missing" if jid in (None, "") else str(e).split(": ", 1)[1])
+    cmd, argv = meta.get("cmd"), ()
+    if not isinstance(cmd, str) or not cmd.strip():
+        problems.add("meta.cmd", "missing: the command line to run")
+    elif len(cmd) > MAX_CMD_LENGTH:
+        problems.add("meta.cmd", f"longer than {MAX_CMD_LENGTH} characters")
+    else:
+        try:
+            argv = split_command(cmd.strip())
+        except ValueError as e:
+            problems.add("meta.cmd", f"cannot parse ({e})")
+    resources = _resources(meta, problems, "meta.", defaults)
+    container = meta.get("container") if isinstance(meta.get("container"), Mapping) else {}
+    image = _image(container.get("target"))
+    env = _env(meta.get("env"), problems, "meta.env")
+    auid = meta.get("auid", "")
+    problems.raise_if_any()
+    incoming, outgoing = _io_dirs(argv)
+    return base.JobSpec(jid=jid, image=image, command=argv, resources=resources, env=env,
+                        incoming_dir=incoming, outgoing_dir=outgoing, auid=str(auid or ""))
+
+
+def from_rest_body(body: Any, defaults: base.Resources = base.Resources()) -> base.JobSpec:
+    """The REST API's ``POST /api/v1/`` body -> JobSpec.  :raises RequestError: listing every bad field.
+
+    The command is ``entrypoint + args`` as given (lists of strings), or ``cmd`` (a string parsed
+    like the message API's, or a list).  Resources may be top-level or under ``resources``.
+    """
+    if not isinstance(body, Mapping):
+        raise RequestError("the body must be a JSON object", ["body"])
+    problems = _Problems()
+    jid = body.get("jid")
+    try:
+        check_jid(jid)
+    except RequestError as e:
+        problems.add("jid", "missing" if jid in (None, "") else str(e).split(": ", 1)[1])
+    image = body.get("image")
+    if not isinstance(image, str) or not image.strip():
+        problems.add("image", "missing: the container image to run")
+    argv = _rest_command(body, problems)
+    res_src = body.get("resources") if isinstance(body.get("resources"), Mapping) else body
+    resources = _resources(res_src, problems, "resources." if res_src is not body else "", defaults)
+    env = _env(body.get("env"), problems)
+    dirs = {}
+    for name, default in (("input_dir", "/share/incoming"), ("output_dir", "/share/outgoing")):
+        value = body.get(name, default)
+        if not isinstance(value, str) or not value.startswith("/"):
+            problems.add(name, f"must be an absolute path, not {value!r}")
+        dirs[name] = value
+    problems.raise_if_any()
+    return base.JobSpec(jid=jid, image=image.strip(), command=argv, resources=resources, env=env,
+                        incoming_dir=dirs["input_dir"], outgoing_dir=dirs["output_dir"],
+                        auid=str(body.get("auid") or ""))
+
+
+def _rest_command(body: Mapping[str, Any], problems: _Problems) -> tuple[str, ...]:
+    def str_list(name: str) -> list[str] | None:
+        value = body.get(name)
+        if value is None:
+            return []
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        problems.add(name, "must be a list of strings")
+        return None
+
+    if "cmd" in body and not ("entrypoint" in body or "args" in body):
+        cmd = body["cmd"]
+        if isinstance(cmd, list) and cmd and all(isinstance(v, str) for v in cmd):
+            return tuple(cmd)
+        if isinstance(cmd, str) and cmd.strip():
+            try:
+                return split_command(cmd.strip())
+            except ValueError as e:
+                problems.add("cmd", f"cannot parse ({e})")
+                return ()
+        problems.add("cmd", "must be a command line or a non-empty list of strings")
+        return ()
+    entrypoint, args = str_list("entrypoint"), str_list("args")
+    if entrypoint is None or args is None:
+        return ()
+    if not entrypoint and not args:
+        problems.add("entrypoint", "missing: give entrypoint (and args), or cmd")
+    return tuple(entrypoint + args)
