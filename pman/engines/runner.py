@@ -42,27 +42,30 @@ def local_argv(command: tuple[str, ...], incoming: str, outgoing: str, job_dir: 
     """The processor's argv with its container paths mapped into ``job_dir``.
 
     The incoming/outgoing dirs (normally the last two tokens) become ``<job_dir>/incoming`` and
-    ``<job_dir>/outgoing``, and any other ``/share/...`` path becomes ``<job_dir>/...``.  In a
-    ``/bin/sh -c`` command line the same substitutions are made on the text.
+    ``<job_dir>/outgoing``, and any other ``/share/...`` path becomes ``<job_dir>/...``.  Inside
+    shell text (our ``/bin/sh -c`` line, or any token with whitespace such as the script of a
+    ``sh -c '...'``) the same substitutions are made with shell quoting.
     """
     mapping = ((incoming, str(job_dir / "incoming")), (outgoing, str(job_dir / "outgoing")))
-    if len(command) == 3 and command[:2] == ("/bin/sh", "-c"):
-        text = command[2]
-        for src, dst in mapping:
-            text = re.sub(rf"(?<![\w/.-]){re.escape(src)}(?![\w.-])", lambda _m, d=dst: shlex.quote(d), text)
-        text = _SHARE.sub(lambda _m: shlex.quote(str(job_dir)), text)
-        return ["/bin/sh", "-c", text]
     return [_map_token(token, mapping, job_dir) for token in command]
 
 
+def _map_text(text: str, mapping, job_dir: Path, quote) -> str:
+    for src, dst in mapping:
+        text = re.sub(rf"(?<![\w/.-]){re.escape(src)}(?![\w.-])", lambda _m, d=dst: quote(d), text)
+    return _SHARE.sub(lambda _m: quote(str(job_dir)), text)
+
+
 def _map_token(token: str, mapping, job_dir: Path) -> str:
+    if any(c.isspace() for c in token):
+        return _map_text(token, mapping, job_dir, shlex.quote)
     prefix, sep, value = token.partition("=") if token.startswith("-") and "=" in token else ("", "", token)
     for src, dst in mapping:
         if value == src or value.startswith(src.rstrip("/") + "/"):
             return prefix + sep + dst + value[len(src):]
     if value == "/share" or value.startswith("/share/"):
         return prefix + sep + str(job_dir) + value[len("/share"):]
-    return token
+    return prefix + sep + _map_text(value, mapping, job_dir, lambda d: d)
 
 
 def processor_env(spec_env: Mapping[str, str], resources: Mapping, base_env: Mapping[str, str] | None = None) -> dict:

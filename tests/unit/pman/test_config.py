@@ -1,0 +1,77 @@
+"""PmanConfig: flags > environment > defaults, validation naming flag and variable; the CLI's mapping
+of the original's flags."""
+import pytest
+
+from pman import cli, config
+
+
+def build(argv, env=None):
+    return cli.config_from_args(cli.build_parser().parse_args(argv), env or {})
+
+
+def test_defaults():
+    c = build([], {"HOME": "/nonexistent-home"})
+    assert (c.engine, c.port, c.max_jobs, c.swift_storage, c.token_auth) == ("local", 5010, 4, False, False)
+    assert c.namespace == "chris" and c.publisher_image.endswith("pman-swift-publisher:latest")
+    assert c.workdir  # a default work dir is always chosen
+
+
+def test_flag_beats_environment_beats_default(tmp_path):
+    env = {"PMAN_MAX_JOBS": "7", "PMAN_WORKDIR": str(tmp_path / "env"), "PMAN_NAMESPACE": "radiology"}
+    c = build(["--max-jobs", "2"], env)
+    assert c.max_jobs == 2
+    assert c.workdir == str(tmp_path / "env")
+    assert c.namespace == "radiology"
+
+
+def test_boolean_from_environment():
+    assert build([], {"PMAN_SWIFT_STORAGE": "true", "PMAN_ENABLE_TOKEN_AUTH": "1"}).swift_storage is True
+    with pytest.raises(config.ConfigError, match="PMAN_SWIFT_STORAGE"):
+        build([], {"PMAN_SWIFT_STORAGE": "maybe"})
+
+
+@pytest.mark.parametrize("argv,env,named", [
+    ([], {"PMAN_MAX_JOBS": "abc"}, "PMAN_MAX_JOBS"),
+    (["--max-jobs", "0"], {}, "--max-jobs"),
+    (["--port", "70000"], {}, "--port"),
+    ([], {"PMAN_ENGINE": "swarm"}, "PMAN_ENGINE"),
+    ([], {"PMAN_NAMESPACE": "Not_A_Label"}, "--namespace"),
+    ([], {"PMAN_JOB_TTL_SECONDS": "-5"}, "PMAN_JOB_TTL_SECONDS"),
+    ([], {"PMAN_PUBLISHER_IMAGE": " "}, "--publisher-image"),
+])
+def test_invalid_values_are_named(argv, env, named):
+    with pytest.raises(config.ConfigError) as e:
+        build(argv, env)
+    assert named in str(e.value)
+
+
+@pytest.mark.parametrize("container_env,engine", [("openshift", "openshift"), ("swarm", "local"),
+                                                  ("kubernetes", "kubernetes")])
+def test_container_env_maps_to_engine(container_env, engine):
+    assert build(["--container-env", container_env]).engine == engine
+    assert build(["--container-env", container_env, "--engine", "local"]).engine == "local"
+
+
+def test_original_command_line_is_accepted(tmp_path):
+    c = build(["--rawmode", "1", "--http", "--port", "5011", "--listeners", "12", "--ip", "127.0.0.1",
+               "--DBpath", str(tmp_path / "db"), "-v", "1", "--enableTokenAuth", "--tokenPath", "/x/t.cfg"])
+    assert (c.port, c.threads, c.host, c.verbosity) == (5011, 12, "127.0.0.1", 1)
+    assert c.workdir == str(tmp_path / "db")
+    assert c.token_auth and c.token_path == "/x/t.cfg"
+
+
+def test_config_is_frozen():
+    c = build([])
+    with pytest.raises(Exception):
+        c.port = 1
+
+
+def test_main_exits_2_naming_the_bad_setting(capsys, monkeypatch):
+    monkeypatch.setenv("PMAN_MAX_JOBS", "many")
+    assert cli.main([]) == 2
+    assert "PMAN_MAX_JOBS" in capsys.readouterr().err
+
+
+def test_main_exits_2_on_a_missing_token_file(capsys, tmp_path):
+    assert cli.main(["--workdir", str(tmp_path), "--enableTokenAuth", "--tokenPath", str(tmp_path / "no.cfg")]) == 2
+    assert "no.cfg" in capsys.readouterr().err
