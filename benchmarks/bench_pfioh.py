@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, KiB, ROOT, Server, ensure_reference, free_port, make_tree, make_zip, pull,
+from pfioh_bench_lib import (BIN, MiB, KiB, Server, ensure_reference, free_port, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
 SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
@@ -46,6 +48,8 @@ class Result:
 # ---------------------------------------------------------------- scenarios
 
 def timed(results: list, tree: str, op: str, system: str, nbytes: int, fn, server: Server | None = None):
+    # Start each measurement with no dirty pages from the previous one (fair to every system).
+    os.sync()
     if server:
         server.sampler.reset()
     t0 = time.perf_counter()
@@ -60,6 +64,19 @@ def timed(results: list, tree: str, op: str, system: str, nbytes: int, fn, serve
     print(f"  {tree:11} {op:5} {system:22} {seconds:8.2f} s {r.mbps:9.1f} MB/s  peak RSS {rss}", flush=True)
 
 
+def warm_up(port: int, work: Path) -> None:
+    """One small push (and pull attempt) first, so no measurement pays for a cold worker."""
+    tiny = work / "warm"
+    tiny.mkdir(parents=True, exist_ok=True)
+    (tiny / "a").write_bytes(b"warm")
+    key = f"bench-warm-{uuid.uuid4().hex[:8]}"
+    push(port, key, make_zip(tiny, work / "warm.zip"))
+    try:
+        pull(port, key, work / "warm-pulled.zip")
+    except RuntimeError:
+        pass  # Swift mode has no output/ for it: a 404 is fine here
+
+
 def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
     import swiftstore
     port = free_port()
@@ -68,6 +85,7 @@ def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
                    port, log_dir / "pfioh-swift.log")
     store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials())
     try:
+        warm_up(port, work)
         for name, tree, zip_path, nbytes in data:
             ceil = f"bench-ceil-{uuid.uuid4().hex[:8]}"
             down = work / "down"
@@ -104,6 +122,8 @@ def mount_scenario(results, data, work: Path, log_dir: Path, reference: bool) ->
                                                           "127.0.0.1", "--port", str(port), "--storeBase",
                                                           str(work / "orig")], port, log_dir / "pfioh-orig.log"))
     try:
+        for server in servers:
+            warm_up(server.port, work)
         for name, tree, zip_path, nbytes in data:
             for server in servers:
                 key = f"bench-{uuid.uuid4().hex[:8]}"
@@ -141,7 +161,9 @@ def summarize(results: list[Result]) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=float, default=1.0, help="multiply file sizes by this (e.g. 0.01 to try it out)")
-    p.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "pfioh"), help="data and logs")
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "pfioh-bench"),
+                   help="data, server stores and logs (default %(default)s; keep it off watched or "
+                   "network file systems, which slow file creation down)")
     p.add_argument("--sets", default=",".join(s[0] for s in SETS), help="which trees (comma-separated)")
     p.add_argument("--no-swift", action="store_true", help="skip (a), the Swift comparison")
     p.add_argument("--no-reference", action="store_true", help="skip the original pfioh in (b)")

@@ -65,19 +65,25 @@ def tree_bytes(tree: Path) -> int:
 # ---------------------------------------------------------------- servers
 
 class RssSampler(threading.Thread):
-    """Samples the RSS of a process and its children; :meth:`reset` starts a new peak."""
+    """Samples the RSS of a process and its children; :meth:`reset` starts a new peak.
+
+    Listing children scans all of /proc, which is costly enough to slow the server down on a
+    small machine, so the process list is refreshed only once a second.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(daemon=True)
         self.proc, self.interval, self.peak, self._stop = psutil.Process(pid), interval, 0, threading.Event()
 
     def run(self):
+        procs, listed = [self.proc], 0.0
         while not self._stop.is_set():
             try:
-                procs = [self.proc, *self.proc.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                if time.monotonic() - listed > 1.0:
+                    procs, listed = [self.proc, *self.proc.children(recursive=True)], time.monotonic()
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
             except psutil.Error:
-                pass
+                listed = 0.0
             time.sleep(self.interval)
 
     def reset(self) -> None:
