@@ -58,6 +58,8 @@ class JobState:
 
     def summary(self) -> str:
         states = ", ".join(self.l_status) or "unknown"
+        if self.description.startswith(states):  # our pman: "finishedWithError (ProcessorError): ..."
+            return f"{self.jid}: {self.description}"
         return f"{self.jid}: {states}" + (f" - {self.description}" if self.description else "")
 
 

@@ -87,8 +87,8 @@ def start_services(args, services: qs_services.Services) -> tuple[str, str]:
 
 def pman_argv(port: int, credentials: str, work: Path) -> list[str]:
     """pman with the local engine, jobs reading input from and publishing output to Swift."""
-    return ["pman", "--ip", "127.0.0.1", "--port", str(port), "--container-env", "local",
-            "--storage", "swift", "--swift-credentials", credentials, "--storeBase", str(work)]
+    return ["pman", "--ip", "127.0.0.1", "--port", str(port), "--engine", "local", "--swift-storage",
+            "--swift-credentials", credentials, "--workdir", str(work)]
 
 
 def push_dataset(pfioh: pfioh_client.PfiohClient, key: str, staging: Path) -> int:
@@ -101,7 +101,7 @@ def push_dataset(pfioh: pfioh_client.PfiohClient, key: str, staging: Path) -> in
 def run_job(pman: pman_client.PmanClient, key: str) -> None:
     # The local engine maps the last two tokens to the job's incoming/outgoing work dirs.
     cmd = f"{sys.executable} {PROCESSOR} /share/incoming /share/outgoing"
-    pman.run(key, cmd, image="local", memory_limit="512Mi")
+    pman.run(key, cmd, memory_limit="512Mi")
     print(f"    {cmd}", file=sys.stderr)
 
 
