@@ -69,7 +69,11 @@ def validate_key(key) -> str:
     if "/" in key or key in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise errors.BadRequest(f"invalid key {key[:80]!r}: it must not contain '/' or control characters, "
                                 "nor be '.' or '..'")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise errors.BadRequest("invalid key: not valid UTF-8 text") from None
+    if size > MAX_KEY_BYTES:
         raise errors.BadRequest(f"invalid key: longer than {MAX_KEY_BYTES} bytes")
     return key
 

@@ -33,7 +33,7 @@ def test_bad_control_message(body, word):
         protocol.parse_message(body)
 
 
-@pytest.mark.parametrize("key", [None, "", "a/b", "..", ".", "a\x00b", "a\r\nb", "k" * 257, ["k"], {"k": 1}])
+@pytest.mark.parametrize("key", [None, "", "a/b", "..", ".", "a\x00b", "a\r\nb", "\ud800", "k" * 257, ["k"], {"k": 1}])
 def test_invalid_keys_are_rejected(key):
     with pytest.raises(errors.BadRequest, match="key"):
         protocol.validate_key(key)
