@@ -20,6 +20,7 @@ from requests.structures import CaseInsensitiveDict
 import pfioh.client
 from pfioh.client import api as pfioh_api, archive, progress, wire
 from pman import client as pman_client
+from pman.engines import base as pman_engine_base
 
 # ----------------------------------------------------------------------------- pfioh stub
 
@@ -431,3 +432,61 @@ def test_round_trip_through_our_pfioh_app_in_mount_mode(tree, tmp_path):
     files = client.pull("jid-1", tmp_path / "results", special_handling={"op": "plugin", "cleanup": False})
     assert files == ["summary.json"]
     assert json.loads((tmp_path / "results" / "summary.json").read_text()) == {"slices": 1}
+
+# ----------------------------------------------------------------------------- our pman, in-process
+
+
+class FakeEngine(pman_engine_base.Engine):
+    """An engine at pman's own seam: jobs finish with the exit code their command asks for."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.jobs = {}
+
+    def submit(self, spec):
+        code = 3 if "fail" in spec.command else 0
+        status = (pman_engine_base.JobStatus.finishedWithError if code
+                  else pman_engine_base.JobStatus.finishedSuccessfully)
+        self.jobs[spec.jid] = pman_engine_base.JobInfo(spec.jid, spec.image, " ".join(spec.command), status,
+                                                       message=f"exit code {code}", exit_code=code)
+        return self.jobs[spec.jid]
+
+    def info(self, jid):
+        if jid not in self.jobs:
+            raise pman_engine_base.JobNotFound(f"unknown job {jid}")
+        return self.jobs[jid]
+
+    def logs(self, jid, tail=None):
+        self.info(jid)
+        return {"run": f"log of {jid}\n"}
+
+    def remove(self, jid):
+        self.info(jid)
+        del self.jobs[jid]
+
+
+def test_pman_client_against_our_pman_app(monkeypatch):
+    """The client's exact bytes through our pman app (legacy message API), engine faked."""
+    from pman import app as pman_app, config as pman_config
+    flask_app = pman_app.create_app(pman_config.PmanConfig(), engine=FakeEngine(), shutdown=lambda: None)
+    test_client = flask_app.test_client()
+    client = pman_client.PmanClient("127.0.0.1:5010")
+
+    def exchange(body):
+        raw = client._request_bytes(body)
+        head, _, payload = raw.partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        r = test_client.post(client.path, data=payload, headers=headers)
+        return r.status_code, r.get_data()
+
+    monkeypatch.setattr(client, "_exchange", exchange)
+    assert client.hello()["name"] == "pman"
+    client.run("jid-ok", "python p.py /share/incoming /share/outgoing")
+    assert client.status("jid-ok").succeeded
+    client.run("jid-bad", "python fail /share/incoming /share/outgoing")
+    state = client.wait("jid-bad", interval=0)
+    assert state.finished and not state.succeeded and "log of jid-bad" in state.logs
+    client.delete("jid-ok")
+    with pytest.raises(pman_client.ClientError, match="status: pman answered HTTP 404"):
+        client.status("jid-ok")
