@@ -1,0 +1,298 @@
+"""Benchmark pman: a trivial job through run and status, ours (local engine) vs the original 2.2.0.4.
+
+Measured for each server, in the same run:
+
+- latency per request: ``hello`` and ``status`` (of a finished job), sequential, one new TCP
+  connection per request;
+- jobs per second: ``run`` a trivial job, then poll ``status`` every ``--poll`` seconds until
+  ``l_status`` says finished (sequentially, ``--jobs`` jobs), and a batch of jobs submitted at once;
+- 200 concurrent ``status`` requests (threads released together): errors counted.
+
+Both servers get byte-identical requests in ONE write (the original is a raw ZMQ socket that
+treats each TCP read as a whole request, wire-log.md section 2).  The original's concurrency bug
+(a status during a short job's bookkeeping can kill a listener) is why polling has a delay and
+every request a timeout; a request that times out counts as an error.  The original is installed
+into ``.venv-reference`` if missing.  Usage::
+
+    .venv/bin/python benchmarks/bench_pman.py [--jobs 20] [--requests 100] [--poll 0.05]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+REFERENCE_VENV = ROOT / ".venv-reference"
+OUT = ROOT / "benchmarks" / "out" / "pman"
+
+
+# ---------------------------------------------------------------- wire
+
+def request(port: int, action: str, meta: dict, timeout: float = 10.0) -> dict:
+    """One pfurl-shaped message in ONE write; the JSON reply.  :raises OSError/ValueError: on failure."""
+    body = json.dumps({"payload": {"action": action, "meta": meta}}).encode()
+    head = (f"POST /api/v1/cmd HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench_pman\r\nAccept: */*\r\n"
+            f"Mode: control\r\nContent-Length: {len(body)}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head.encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed before the headers")
+            data += chunk
+        header, rest = data.split(b"\r\n\r\n", 1)
+        lines = header.decode("latin-1").split("\r\n")
+        if " 200 " not in lines[0] + " ":
+            raise ValueError(f"status line {lines[0]!r}")
+        length = next(int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:"))
+        while len(rest) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    return json.loads(rest[:length])
+
+
+def finished(reply: dict) -> bool:
+    l_status = reply.get("d_ret", {}).get("l_status") or []
+    return bool(l_status) and all("finished" in s for s in l_status)
+
+
+# ---------------------------------------------------------------- servers
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_reference() -> Path:
+    exe = REFERENCE_VENV / "bin" / "pman"
+    if not exe.exists():
+        if not (REFERENCE_VENV / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
+        subprocess.run([str(REFERENCE_VENV / "bin" / "pip"), "install", "-q", "pman==2.2.0.4"], check=True)
+    return exe
+
+
+def start(argv: list[str], port: int, log: Path, cwd: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            request(port, "hello", {"askAbout": "timestamp"}, timeout=2)
+            return proc
+        except (OSError, ValueError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} did not start, see {log}")
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+# ---------------------------------------------------------------- measurements
+
+class Target:
+    """One server under test and how to prepare a job's input for it."""
+
+    def __init__(self, name: str, port: int, store: Path | None):
+        self.name, self.port, self.store = name, port, store
+
+    def prepare(self, jid: str) -> None:
+        if self.store is not None:  # our local engine gets its input from the pfioh mount store
+            (self.store / f"key-{jid}" / "incoming").mkdir(parents=True, exist_ok=True)
+
+
+def latency(target: Target, action: str, meta: dict, n: int) -> dict:
+    times, errors = [], 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        try:
+            request(target.port, action, meta)
+            times.append(time.perf_counter() - t0)
+        except (OSError, ValueError):
+            errors += 1
+    return {"n": n, "errors": errors, "median_ms": 1000 * statistics.median(times) if times else None,
+            "mean_ms": 1000 * statistics.fmean(times) if times else None}
+
+
+def run_job(target: Target, jid: str, poll: float, timeout: float = 60) -> tuple[float, int]:
+    """Seconds from run to a finished status, and the number of requests it took."""
+    target.prepare(jid)
+    t0 = time.perf_counter()
+    request(target.port, "run", {"cmd": "true", "auid": "bench", "jid": jid, "threaded": True})
+    polls = 1
+    while True:
+        time.sleep(poll)
+        reply = request(target.port, "status", {"key": "jid", "value": jid})
+        polls += 1
+        if finished(reply):
+            return time.perf_counter() - t0, polls
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"{jid} not finished after {timeout}s")
+
+
+def jobs_sequential(target: Target, n: int, poll: float) -> dict:
+    times, errors = [], 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        try:
+            times.append(run_job(target, f"bench-{target.name}-{uuid.uuid4().hex[:8]}", poll)[0])
+        except (OSError, ValueError, TimeoutError) as e:
+            errors += 1
+            print(f"  {target.name}: job error: {e}", file=sys.stderr)
+    total = time.perf_counter() - t0
+    return {"jobs": n, "errors": errors, "seconds_per_job": statistics.fmean(times) if times else None,
+            "jobs_per_second": len(times) / total if total else None}
+
+
+def jobs_batch(target: Target, n: int, poll: float, timeout: float = 30) -> dict:
+    """Submit ``n`` jobs at once, then poll them all until finished."""
+    jids = [f"batch-{target.name}-{uuid.uuid4().hex[:8]}" for _ in range(n)]
+    for jid in jids:
+        target.prepare(jid)
+    t0, errors = time.perf_counter(), 0
+    for jid in jids:
+        request(target.port, "run", {"cmd": "true", "auid": "bench", "jid": jid, "threaded": True})
+    pending = set(jids)
+    while pending and time.perf_counter() - t0 < timeout:
+        time.sleep(poll)
+        for jid in sorted(pending):
+            try:
+                if finished(request(target.port, "status", {"key": "jid", "value": jid})):
+                    pending.discard(jid)
+            except (OSError, ValueError):
+                errors += 1
+            time.sleep(poll / 5)
+    total = time.perf_counter() - t0
+    return {"jobs": n, "unfinished": len(pending), "errors": errors, "seconds": total,
+            "jobs_per_second": (n - len(pending)) / total}
+
+
+def concurrent_status(target: Target, jid: str, n: int = 200) -> dict:
+    barrier, results = threading.Barrier(n), []
+    lock = threading.Lock()
+
+    def one():
+        barrier.wait()
+        t0 = time.perf_counter()
+        try:
+            ok = finished(request(target.port, "status", {"key": "jid", "value": jid}, timeout=30))
+        except (OSError, ValueError):
+            ok = False
+        with lock:
+            results.append((ok, time.perf_counter() - t0))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    times = sorted(t for _, t in results)
+    return {"requests": n, "errors": sum(1 for ok, _ in results if not ok), "wall_seconds": wall,
+            "p50_ms": 1000 * times[len(times) // 2], "max_ms": 1000 * times[-1]}
+
+
+def measure(target: Target, args) -> dict:
+    print(f"== {target.name}", flush=True)
+    result = {"hello": latency(target, "hello", {"askAbout": "timestamp"}, args.requests)}
+    jid = f"probe-{target.name}-{uuid.uuid4().hex[:8]}"
+    result["first_job_seconds"] = run_job(target, jid, args.poll)[0]
+    result["status"] = latency(target, "status", {"key": "jid", "value": jid}, args.requests)
+    result["jobs_sequential"] = jobs_sequential(target, args.jobs, args.poll)
+    result["jobs_batch"] = jobs_batch(target, args.jobs, args.poll)
+    result["concurrent_status"] = concurrent_status(target, jid, args.concurrency)
+    print(json.dumps(result, indent=2), flush=True)
+    return result
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=20, help="trivial jobs per measurement (default 20)")
+    p.add_argument("--requests", type=int, default=100, help="requests per latency measurement (default 100)")
+    p.add_argument("--concurrency", type=int, default=200, help="concurrent status requests (default 200)")
+    p.add_argument("--poll", type=float, default=0.05, help="delay between status polls, s (default 0.05)")
+    p.add_argument("--skip-reference", action="store_true", help="measure our pman only")
+    args = p.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-pman-"))
+    results, procs = {}, []
+    try:
+        port = free_port()
+        procs.append(start([str(BIN / "pman"), "--ip", "127.0.0.1", "--port", str(port), "--workdir",
+                            str(work / "ours"), "--storeBase", str(work / "store"), "--max-jobs", "4",
+                            "--threads", "32"], port, OUT / "pman-ours.log", work))
+        results["ours"] = measure(Target("ours", port, work / "store"), args)
+        stop(procs.pop())
+        if not args.skip_reference:
+            exe = ensure_reference()
+            port = free_port()
+            (work / "ref").mkdir()
+            procs.append(start([str(exe), "--rawmode", "1", "--http", "--port", str(port), "--listeners", "12",
+                                "--ip", "127.0.0.1", "--DBpath", str(work / "ref" / "db")], port,
+                               OUT / "pman-orig.log", work / "ref"))
+            results["original"] = measure(Target("original", port, None), args)
+    finally:
+        for proc in procs:
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+    summarize(results)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def summarize(results: dict) -> None:
+    rows = [("hello latency, median ms", lambda r: r["hello"]["median_ms"]),
+            ("status latency, median ms", lambda r: r["status"]["median_ms"]),
+            ("run->finished, s per job (seq.)", lambda r: r["jobs_sequential"]["seconds_per_job"]),
+            ("jobs/s (sequential)", lambda r: r["jobs_sequential"]["jobs_per_second"]),
+            ("jobs/s (batch)", lambda r: r["jobs_batch"]["jobs_per_second"]),
+            ("200 concurrent status: errors", lambda r: r["concurrent_status"]["errors"]),
+            ("200 concurrent status: wall s", lambda r: r["concurrent_status"]["wall_seconds"])]
+    names = list(results)
+    print("\n" + f"{'':34}" + "".join(f"{n:>12}" for n in names) + ("       ratio" if len(names) == 2 else ""))
+    for label, get in rows:
+        values = []
+        for n in names:
+            try:
+                values.append(get(results[n]))
+            except (KeyError, TypeError):
+                values.append(None)
+        line = f"{label:34}" + "".join(f"{v:>12.4g}" if v is not None else f"{'-':>12}" for v in values)
+        if len(values) == 2 and all(values) and "errors" not in label:
+            ratio = values[1] / values[0] if "jobs/s" not in label else values[0] / values[1]
+            line += f"{ratio:>11.1f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
