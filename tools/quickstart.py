@@ -165,7 +165,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if bool(args.pfioh) != bool(args.pman) and not args.swift_credentials:
+        # The service we start must use the same Swift as the running one it talks to.
+        parser.error("--pfioh or --pman alone needs --swift-credentials: the Swift the running service uses")
+    if args.swift_credentials and not args.swift_credentials.is_file():
+        parser.error(f"--swift-credentials: no such file: {args.swift_credentials}")
     # SIGTERM (and SIGHUP) take the same way out as Ctrl-C, so the services are always stopped.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
