@@ -124,3 +124,21 @@ def test_queue_beyond_max_jobs_and_bad_requests(start_pman, dirs):
     status, err = rest(server.url, "POST", "/api/v1/", {"jid": "x1", "image": "i", "cmd": "true",
                                                         "resources": {"cpu_limit": "abc"}})
     assert status == 400 and err["fields"] == ["resources.cpu_limit"]
+
+
+def test_token_auth_with_pfurl(start_pman, dirs, tmp_path):
+    tokens = tmp_path / "pman_config.cfg"
+    tokens.write_text("[AUTH TOKENS]\ntoken = pman-s3cret\n")
+    server = start_pman(None, "--enableTokenAuth", "--tokenPath", str(tokens))
+    refused = pfurl(server.url, "hello", {}, dirs[2])
+    assert refused["status"] is False and "token" in refused["error"]
+    assert pfurl(server.url, "hello", {}, dirs[2], token="wrong")["status"] is False
+    assert pfurl(server.url, "hello", {}, dirs[2], token="pman-s3cret")["d_ret"]["name"] == "pman"
+    assert rest(server.url, "GET", "/api/v1/")[0] == 401
+    assert rest(server.url, "GET", "/api/v1/health")[0] == 200
+
+
+def test_quit_stops_the_server(start_pman, dirs):
+    server = start_pman()
+    assert pfurl(server.url, "quit", {"when": "now", "saveDB": True}, dirs[2])["status"] is True
+    assert server.proc.wait(20) == 0
