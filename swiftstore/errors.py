@@ -52,3 +52,41 @@ class IncompleteError(IntegrityError):
 
 class TransferError(SwiftStoreError):
     """An upload or download failed after swiftclient's own retries."""
+
+
+class DestinationExists(SwiftStoreError):
+    """A download target already holds data and the caller did not ask to replace it."""
+
+
+class UnsafeArchive(IntegrityError):
+    """A zip archive has an entry that would escape its directory, or breaks a size/ratio limit."""
+
+
+def clip(text: str | bytes | None) -> str:
+    """A remote body cut to a log-safe length (bytes are decoded leniently)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return _clip(text)
+
+
+def translate(exc: BaseException, action: str, *, container: str | None = None,
+              obj: str | None = None) -> SwiftStoreError:
+    """Our exception for a swiftclient/requests failure (the caller raises it ``from exc``).
+
+    swiftclient's ``ClientException`` carries ``http_status`` and ``http_response_content``; we
+    read them by name so this module stays free of third-party imports.
+
+    :param exc: the exception swiftclient raised (after its own retries).
+    :param action: what we were doing, e.g. ``"PUT object"``.
+    """
+    status = getattr(exc, "http_status", None)
+    body = clip(getattr(exc, "http_response_content", None))
+    reason = f"HTTP {status}" + (f": {body}" if body else "") if status else (str(exc).splitlines() or [""])[0]
+    message = f"{action} failed: {clip(reason)}"
+    if status == 404:
+        cls = NotFound
+    elif status in (401, 403):
+        cls = AuthenticationError
+    else:
+        cls = TransferError
+    return cls(message, container=container, obj=obj, http_status=status)

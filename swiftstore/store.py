@@ -1,0 +1,288 @@
+"""SwiftStore: domain verbs over python-swiftclient's ``Connection``.
+
+One ``Connection`` per thread (from a factory), a thread pool shared by the store's transfers,
+and swiftclient's own retry/backoff/re-authentication as the only retry policy.  Trees and
+archives live in :mod:`swiftstore.tree` and :mod:`swiftstore.archive`; this module holds the
+single-object verbs.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+from swiftstore import archive, errors, localfs, names, transfer, tree, uploads
+from swiftstore.manifest import Manifest
+
+log = logging.getLogger("swiftstore")
+
+DEFAULT_THREADS = 8
+DEFAULT_SLO_THRESHOLD = 256 << 20
+DEFAULT_SEGMENT_SIZE = 64 << 20
+MIN_SEGMENT_SIZE = 1 << 20  # Swift's default min_segment_size for SLO
+
+
+class SwiftStore:
+    """Swift containers as a store of trees, files and JSON documents.
+
+    :param connection_factory: a callable returning a new ``swiftclient.client.Connection``;
+        called once per thread that uses the store.
+    :param threads: concurrent transfers.
+    :param slo_threshold: files larger than this (bytes) become SLOs of ``segment_size`` segments.
+    """
+
+    def __init__(self, connection_factory: Callable[[], object], *, threads: int = DEFAULT_THREADS,
+                 slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
+                 archive_limits: archive.Limits | None = None):
+        if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size:
+            raise ValueError("need threads >= 1 and 1 MiB <= segment_size <= slo_threshold")
+        self._factory = connection_factory
+        self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
+        self.archive_limits = archive_limits or archive.Limits()
+        self._local = threading.local()
+        self._connections: list = []
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_credentials(cls, creds, *, retries: int = 5, timeout: float = 120.0, starting_backoff: float = 1.0,
+                         max_backoff: float = 32.0, **options) -> "SwiftStore":
+        """A store connecting with :class:`swiftstore.SwiftCredentials`.
+
+        :param retries: swiftclient's retries per request (with exponential backoff from
+            ``starting_backoff`` up to ``max_backoff`` seconds); a 401 re-authenticates once.
+        :param timeout: socket timeout of each request, in seconds.
+        """
+        from swiftclient import client
+
+        def factory():
+            return client.Connection(retries=retries, timeout=timeout, starting_backoff=starting_backoff,
+                                     max_backoff=max_backoff, **creds.connection_kwargs())
+        return cls(factory, **options)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def connection(self):
+        """This thread's ``Connection`` (created on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._factory()
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @property
+    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="swiftstore")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the pool and close every connection."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            conns, self._connections = self._connections, []
+        if pool:
+            pool.shutdown(wait=True)
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, action: str, method: str, container: str, obj: str | None = None, *args, **kwargs):
+        """``Connection.<method>`` with failures translated (swiftclient has already retried)."""
+        try:
+            return getattr(self.connection(), method)(container, *(() if obj is None else (obj,)), *args, **kwargs)
+        except transfer.CLIENT_ERRORS as exc:
+            raise errors.translate(exc, action, container=container, obj=obj) from exc
+
+    # -- containers and listings ----------------------------------------------------------------
+
+    def ensure_container(self, container: str) -> None:
+        """Create ``container`` unless it exists.  :raises errors.InvalidName: a bad name."""
+        names.validate_container_name(container)
+        self._call("PUT container", "put_container", container)
+
+    def exists(self, container: str, name: str | None = None) -> bool:
+        """Whether the container exists, or an object ``name`` (or any object under the prefix ``name``) in it."""
+        names.validate_container_name(container)
+        try:
+            if name is None:
+                self._call("HEAD container", "head_container", container)
+                return True
+            try:
+                self._call("HEAD object", "head_object", container, name)
+                return True
+            except errors.NotFound:
+                return bool(self._call("GET container", "get_container", container, None, prefix=name, limit=1)[1])
+        except errors.NotFound:
+            return False
+
+    def list(self, container: str, prefix: str = "") -> list[transfer.ObjectInfo]:
+        """Every object whose name starts with ``prefix``.  :raises errors.NotFound: no such container."""
+        names.validate_container_name(container)
+        return [transfer.ObjectInfo(o["name"], int(o["bytes"]), o.get("hash", ""))
+                for o in self._listing(container, prefix)]
+
+    def _listing(self, container: str, prefix: str = "") -> list[dict]:
+        return self._call("GET container", "get_container", container, None, prefix=prefix or None,
+                          full_listing=True)[1]
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    def delete(self, container: str, prefix: str | None = None) -> None:
+        """Delete a prefix (its manifest first, then its objects and their SLO segments), or with
+        ``prefix=None`` the whole container and its segments container.
+
+        :raises errors.NotFound: the container does not exist.
+        """
+        names.validate_container_name(container)
+        if prefix is None:
+            self._delete_all(container)
+            return
+        prefix = names.normalize_prefix(prefix)
+        # The manifest goes first: from then on readers see "incomplete", never a half-deleted tree.
+        transfer.delete_object(self.connection(), container, names.manifest_name(prefix))
+        self.delete_objects(container, [o["name"] for o in self._listing(container, prefix)])
+        self.delete_segments(container, prefix)
+
+    def _delete_all(self, container: str) -> None:
+        self.delete_objects(container, [o["name"] for o in self._listing(container)])
+        self._call("DELETE container", "delete_container", container)
+        segs = names.segments_container(container)
+        try:
+            self.delete_objects(segs, [o["name"] for o in self._listing(segs)])
+            self._call("DELETE container", "delete_container", segs)
+        except errors.NotFound:
+            pass
+
+    def delete_objects(self, container: str, objects: list[str]) -> None:
+        """Delete ``objects`` concurrently (missing ones are fine)."""
+        tasks = [lambda n=n: transfer.delete_object(self.connection(), container, n) for n in objects]
+        uploads.run(self.pool, tasks)
+
+    def delete_segments(self, container: str, prefix: str, *, keep_upload: str | None = None) -> None:
+        """Delete the SLO segments of objects under ``prefix``, except those of upload ``keep_upload``."""
+        segs = names.segments_container(container)
+        try:
+            listing = self._listing(segs, prefix)
+        except errors.NotFound:
+            return
+        def kept(name: str) -> bool:
+            return keep_upload is not None and (names.segment_upload_id(name) or ("", ""))[1] == keep_upload
+        self.delete_objects(segs, [o["name"] for o in listing if not kept(o["name"])])
+
+    # -- single objects -------------------------------------------------------------------------
+
+    def put_bytes(self, container: str, name: str, data: bytes, *, content_type: str | None = None) -> str:
+        """PUT a small in-memory object, verified by its ETag.  :returns: its MD5."""
+        names.validate_object_name(name, container)
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        etag = self._call("PUT object", "put_object", container, name, data, content_length=len(data),
+                          content_type=content_type)
+        if (etag or "").strip('"') != md5:
+            transfer.delete_object(self.connection(), container, name)
+            raise errors.IntegrityError(f"upload not verified: ETag {etag!r}, MD5 {md5}", container=container, obj=name)
+        return md5
+
+    def put_json(self, container: str, name: str, obj) -> None:
+        """Store ``obj`` as a small JSON object (UTF-8)."""
+        names.validate_container_name(container)
+        self.put_bytes(container, name, json.dumps(obj, ensure_ascii=False).encode(), content_type="application/json")
+
+    def get_json(self, container: str, name: str):
+        """:raises errors.NotFound: no such object.  :raises errors.IntegrityError: not JSON / ETag mismatch."""
+        data = b"".join(self.iter_object(container, name))
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise errors.IntegrityError(f"not JSON: {exc}", container=container, obj=name) from exc
+
+    def iter_object(self, container: str, name: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """Stream an object; after the last chunk its MD5 is checked against the ETag (or, for an
+        SLO, our metadata) and a mismatch raises :class:`errors.IntegrityError`."""
+        names.validate_container_name(container)
+        headers, body = transfer.open_object(self.connection(), container, name, chunk_size)
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            for chunk in body:
+                digest.update(chunk)
+                yield chunk
+        except transfer.CLIENT_ERRORS as exc:
+            raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
+        finally:
+            body.close()
+        expected = transfer.expected_md5(headers)
+        if expected and digest.hexdigest() != expected:
+            raise errors.IntegrityError(f"download not verified: MD5 {digest.hexdigest()}, Swift says {expected}",
+                                        container=container, obj=name)
+
+    def put_file(self, container: str, name: str, path: str | os.PathLike, *,
+                 content_type: str | None = None) -> transfer.ObjectInfo:
+        """Upload one file as object ``name`` (an SLO above the threshold), verified.
+
+        :raises errors.IntegrityError: Swift's ETag does not match what was sent.
+        """
+        names.validate_container_name(container)
+        names.validate_object_name(name, container)
+        path = os.fspath(path)
+        item = uploads.FileUpload(path, name, os.path.getsize(path), content_type)
+        upload_id, result = uuid.uuid4().hex[:12], {}
+        progress = uploads.Progress(None, 1, item.size)
+        uploads.run(self.pool, uploads.plan(self, container, [item], upload_id, progress,
+                                            lambda it, md5: result.update(md5=md5)))
+        self._drop_old_segments(container, name, upload_id)
+        return transfer.ObjectInfo(name, item.size, result["md5"])
+
+    def _drop_old_segments(self, container: str, name: str, upload_id: str) -> None:
+        try:
+            self.delete_segments(container, name + "/slo/", keep_upload=upload_id)
+        except errors.SwiftStoreError as exc:  # the object itself is fine: just leftovers
+            log.warning("could not remove old segments of %s/%s: %s", container, name, exc)
+
+    def get_file(self, container: str, name: str, dest_path: str | os.PathLike) -> transfer.ObjectInfo:
+        """Download one object to ``dest_path`` (via a hidden temp file, renamed once verified)."""
+        names.validate_container_name(container)
+        dest = Path(dest_path).absolute()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = localfs.hidden_sibling(dest)
+        info = transfer.download(self.connection(), container, name, str(tmp))
+        os.replace(tmp, dest)
+        return info
+
+    # -- trees, manifests and archives ----------------------------------------------------------
+
+    def read_manifest(self, container: str, prefix: str) -> Manifest | None:
+        """The manifest of ``prefix``, or None if there is none (or no container).
+
+        :raises errors.IntegrityError: the manifest exists but is invalid.
+        """
+        return tree.read_manifest(self, container, prefix)
+
+    def put_tree(self, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
+        """See :func:`swiftstore.tree.put_tree`."""
+        return tree.put_tree(self, container, prefix, local_dir, progress=progress)
+
+    def get_tree(self, container: str, prefix: str, dest_dir, *, force: bool = False, replace: bool = False,
+                 progress=None) -> Manifest:
+        """See :func:`swiftstore.tree.get_tree`."""
+        return tree.get_tree(self, container, prefix, dest_dir, force=force, replace=replace, progress=progress)
+
+    def put_archive(self, container: str, prefix: str, local_dir) -> transfer.ObjectInfo:
+        """See :func:`swiftstore.archive.put_archive`."""
+        return archive.put_archive(self, container, prefix, local_dir)
+
+    def get_archive(self, container: str, prefix: str, dest_dir, *, replace: bool = False) -> archive.Extracted:
+        """See :func:`swiftstore.archive.get_archive`."""
+        return archive.get_archive(self, container, prefix, dest_dir, replace=replace)

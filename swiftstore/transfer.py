@@ -1,0 +1,232 @@
+"""Verified single-object transfers over one swiftclient ``Connection`` (no threads here).
+
+Every upload streams from disk through :class:`HashingReader`, which computes the MD5 of exactly
+the bytes sent; the ETag Swift answers with must match it.  Every download computes the MD5 of
+the bytes written and compares it with what the caller expects (a manifest entry) and, for a
+plain object, with its ETag.  Retries, backoff and re-authentication are swiftclient's
+(``Connection(retries=...)``): when it retries a PUT it seeks the reader back to 0, which also
+restarts the MD5.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from swiftclient import exceptions as swift_exceptions
+from requests import exceptions as requests_exceptions
+
+from swiftstore import errors
+
+log = logging.getLogger("swiftstore")
+
+CHUNK = 1 << 20
+MD5_META = "X-Object-Meta-Swiftstore-Md5"
+# Failures of the transport that swiftclient gives up on (after its retries).
+CLIENT_ERRORS = (swift_exceptions.ClientException, requests_exceptions.RequestException, OSError)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object as listed or transferred: name, size in bytes and ETag (for an SLO: its own)."""
+
+    name: str
+    size: int
+    etag: str
+
+
+def _md5():
+    return hashlib.md5(usedforsecurity=False)
+
+
+class HashingReader:
+    """A window ``[offset, offset + length)`` of a file, read forwards while hashing.
+
+    ``tell``/``seek`` are relative to the window: swiftclient seeks to 0 before a retry, and that
+    restarts the hash and takes back the progress already reported.
+    """
+
+    def __init__(self, path: str, offset: int, length: int, on_bytes: Callable[[int], None] | None = None):
+        self._file = open(path, "rb")
+        self._offset, self._length = offset, length
+        self._on_bytes = on_bytes or (lambda n: None)
+        self.seek(0)
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._length - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        data = self._file.read(size) if size > 0 else b""
+        self._pos += len(data)
+        self._hash.update(data)
+        self._on_bytes(len(data))
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if pos != 0 or whence != 0:
+            raise OSError("HashingReader only rewinds to its start")
+        if getattr(self, "_pos", 0):
+            self._on_bytes(-self._pos)
+        self._file.seek(self._offset)
+        self._pos, self._hash = 0, _md5()
+        return 0
+
+    @property
+    def bytes_read(self) -> int:
+        return self._pos
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip('"').lower()
+
+
+def put_window(conn, container: str, name: str, path: str, offset: int, length: int, *,
+               content_type: str | None = None, headers: dict | None = None,
+               on_bytes: Callable[[int], None] | None = None) -> str:
+    """PUT ``length`` bytes of ``path`` from ``offset`` as one object; return its verified MD5.
+
+    :raises errors.IntegrityError: Swift's ETag is not the MD5 of what was read (the object is
+        deleted, so a corrupt copy never stays behind).
+    :raises errors.TransferError: the PUT failed after swiftclient's retries.
+    """
+    with HashingReader(path, offset, length, on_bytes) as reader:
+        try:
+            # An empty body goes as b"": a zero-length reader would make requests send it chunked.
+            body, chunk = (reader, CHUNK) if length else (b"", None)
+            etag = conn.put_object(container, name, body, content_length=length,
+                                   content_type=content_type, headers=headers, chunk_size=chunk)
+        except CLIENT_ERRORS as exc:
+            raise errors.translate(exc, "PUT object", container=container, obj=name) from exc
+        md5 = reader.hexdigest() if length else _md5().hexdigest()
+        sent = reader.bytes_read
+    if sent != length or _etag(etag) != md5:
+        _delete_quietly(conn, container, name)
+        raise errors.IntegrityError(f"upload not verified: sent {sent}/{length} bytes, MD5 {md5}, "
+                                    f"Swift ETag {_etag(etag) or 'missing'}", container=container, obj=name)
+    return md5
+
+
+def put_slo_manifest(conn, container: str, name: str, segments: list[dict], whole_md5: str, *,
+                     content_type: str | None = None) -> str:
+    """PUT the SLO manifest (``multipart-manifest=put``) of already verified segments.
+
+    Swift checks each segment's ETag and size itself; we then check the ETag it gives the
+    whole (the MD5 of the segment ETags) and record the file's own MD5 as metadata.
+
+    :param segments: ``{"path": "/<container>_segments/<name>", "etag": md5, "size_bytes": n}``.
+    :raises errors.IntegrityError: the manifest ETag is not the MD5 of the segment ETags.
+    """
+    body = json.dumps(segments)
+    expected = hashlib.md5("".join(s["etag"] for s in segments).encode(), usedforsecurity=False).hexdigest()
+    try:
+        etag = conn.put_object(container, name, body, content_type=content_type,
+                               query_string="multipart-manifest=put", headers={MD5_META: whole_md5})
+    except CLIENT_ERRORS as exc:
+        raise errors.translate(exc, "PUT SLO manifest", container=container, obj=name) from exc
+    if _etag(etag) != expected:
+        _delete_quietly(conn, container, name)
+        raise errors.IntegrityError(f"SLO manifest not verified: ETag {_etag(etag) or 'missing'}, "
+                                    f"expected {expected}", container=container, obj=name)
+    return expected
+
+
+def open_object(conn, container: str, name: str, chunk_size: int = CHUNK) -> tuple[dict, Iterator[bytes]]:
+    """GET an object as ``(headers, chunk iterator)``; swiftclient resumes a broken body itself."""
+    try:
+        return conn.get_object(container, name, resp_chunk_size=chunk_size)
+    except CLIENT_ERRORS as exc:
+        raise errors.translate(exc, "GET object", container=container, obj=name) from exc
+
+
+def expected_md5(headers: dict) -> str | None:
+    """The MD5 an object's bytes must have: the ETag of a plain object, our metadata for an SLO."""
+    if str(headers.get("x-static-large-object", "")).lower() == "true":
+        return headers.get(MD5_META.lower()) or None
+    return _etag(headers.get("etag")) or None
+
+
+def download(conn, container: str, name: str, dest: str, *, size: int | None = None, md5: str | None = None,
+             on_bytes: Callable[[int], None] | None = None) -> ObjectInfo:
+    """Stream an object into the new file ``dest``, verifying it; ``dest`` is removed on failure.
+
+    :param size: the expected size (a manifest entry), or None.
+    :param md5: the expected MD5 (a manifest entry), or None to rely on the object's own ETag/metadata.
+    :raises errors.IntegrityError: size or MD5 differs from what was expected or from the ETag.
+    """
+    headers, body = open_object(conn, container, name)
+    digest, written = _md5(), 0
+    try:
+        with open(dest, "xb") as out:
+            try:
+                for chunk in body:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+            except CLIENT_ERRORS as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
+                    raise  # our disk, not the network
+                raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
+        _check_download(container, name, headers, written, digest.hexdigest(), size, md5)
+    except BaseException:
+        _remove(dest)
+        raise
+    return ObjectInfo(name, written, _etag(headers.get("etag")))
+
+
+def _check_download(container, name, headers, written, got, size, md5) -> None:
+    problems = []
+    if size is not None and written != size:
+        problems.append(f"size {written}, expected {size}")
+    if md5 is not None and got != md5:
+        problems.append(f"MD5 {got}, expected {md5}")
+    own = expected_md5(headers)
+    if own is not None and got != own:
+        problems.append(f"MD5 {got}, but Swift says {own}")
+    if problems:
+        raise errors.IntegrityError("download not verified: " + "; ".join(problems), container=container, obj=name)
+
+
+def delete_object(conn, container: str, name: str, *, missing_ok: bool = True) -> None:
+    """DELETE one object (not its SLO segments).
+
+    :raises errors.NotFound: the object is missing and ``missing_ok`` is false.
+    """
+    try:
+        conn.delete_object(container, name)
+    except CLIENT_ERRORS as exc:
+        if missing_ok and getattr(exc, "http_status", None) == 404:
+            return
+        raise errors.translate(exc, "DELETE object", container=container, obj=name) from exc
+
+
+def _delete_quietly(conn, container: str, name: str) -> None:
+    try:
+        delete_object(conn, container, name)
+    except errors.SwiftStoreError as exc:
+        log.warning("could not remove unverified object: %s", exc)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
