@@ -1,0 +1,99 @@
+"""pman's local engine with the real loopback Swift: the job's container is its jid; input under
+``input/`` (tree + manifest, as pfioh stores it), output published under ``output/`` by
+``pman-swift-publisher``.  Success, non-zero exit, missing input, restart mid-job, delete."""
+import time
+
+import pytest
+
+import swiftstore
+
+from tests.fixtures.servers import free_port
+from tests.integration.pman_support import pfurl, pman_argv, rest, wait_pfurl, wait_rest
+
+
+
+
+@pytest.fixture
+def store(swift):
+    s = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def start_pman(server_factory, swift, tmp_path):
+    def start(port=None):
+        port = port or free_port()
+        argv = pman_argv(port, tmp_path / "work", "--swift-storage", "--swift-credentials", swift.credentials_file)
+        return server_factory(argv, port)
+    return start
+
+
+@pytest.fixture
+def cwd(tmp_path):
+    (tmp_path / "cwd").mkdir()
+    return tmp_path / "cwd"
+
+
+def push_input(store, container, tmp_path, files):
+    src = tmp_path / "input"
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    store.ensure_container(container)
+    store.put_tree(container, "input/", src)
+
+
+def test_success_publishes_the_output(start_pman, store, unique_container, tmp_path, cwd):
+    push_input(store, unique_container, tmp_path, {"a.txt": "hello", "sub/b.txt": "bee"})
+    server = start_pman()
+    jid = unique_container
+    reply = pfurl(server.url, "run", {"jid": jid, "cmd": "cp -r /share/incoming /share/outgoing",
+                                      "threaded": True, "container": {"target": {"image": "busybox"}}}, cwd)
+    assert reply["status"] is True
+    d_ret = wait_pfurl(server.url, jid, cwd)["d_ret"]
+    assert d_ret["l_status"] == ["finishedSuccessfully"], d_ret
+    store.get_tree(jid, "output/", tmp_path / "out")
+    assert (tmp_path / "out" / "incoming" / "a.txt").read_text() == "hello"
+    assert (tmp_path / "out" / "incoming" / "sub" / "b.txt").read_text() == "bee"
+
+
+def test_nonzero_exit_still_publishes(start_pman, store, unique_container, tmp_path):
+    push_input(store, unique_container, tmp_path, {"a.txt": "x"})
+    server = start_pman()
+    status, _ = rest(server.url, "POST", "/api/v1/", {
+        "jid": unique_container, "image": "busybox",
+        "cmd": "sh -c 'echo partial > /share/outgoing/partial.txt; exit 5'"})
+    assert status == 201
+    job = wait_rest(server.url, unique_container)
+    assert (job["status"], job["exitcode"], job["reason"]) == ("finishedWithError", 5, "ProcessorError")
+    store.get_tree(unique_container, "output/", tmp_path / "out")
+    assert (tmp_path / "out" / "partial.txt").read_text() == "partial\n"
+
+
+def test_missing_input_fails_at_get(start_pman, store, unique_container):
+    store.ensure_container(unique_container)
+    server = start_pman()
+    rest(server.url, "POST", "/api/v1/", {"jid": unique_container, "image": "i", "cmd": "true"})
+    job = wait_rest(server.url, unique_container)
+    assert (job["status"], job["reason"]) == ("finishedWithError", "InputError")
+    assert job["logs_by_step"]["get"]
+    assert not store.exists(unique_container, "output/")
+
+
+def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd):
+    push_input(store, unique_container, tmp_path, {"a.txt": "x"})
+    port = free_port()
+    server = start_pman(port)
+    jid = unique_container
+    pfurl(server.url, "run", {"jid": jid, "cmd": "sh -c 'sleep 3; cp /share/incoming/a.txt /share/outgoing/'",
+                              "threaded": True}, cwd)
+    time.sleep(1.5)
+    server.stop()
+    server = start_pman(port)
+    d_ret = wait_pfurl(server.url, jid, cwd)["d_ret"]
+    assert d_ret["l_status"] == ["finishedSuccessfully"], d_ret
+    store.get_tree(jid, "output/", tmp_path / "out")
+    assert (tmp_path / "out" / "a.txt").read_text() == "x"
+    assert pfurl(server.url, "delete", {"key": "jid", "value": jid}, cwd)["d_ret"]["status"] == "deleted"
+    assert rest(server.url, "GET", f"/api/v1/{jid}/")[0] == 404
