@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="local engine: get input from and put output to Swift (container = jid)")
     add("swift_credentials", "--swift-credentials", help="Swift credentials file (default: OS_*/ST_* "
         "variables, then /etc/swift/swift-credentials.cfg)")
+    add("swift_layout", "--swift-layout", choices=config_mod.LAYOUTS, help="local engine with Swift: tree "
+        "(one object per file + manifest, pfioh's default) or archive (the originals' input/data zips)")
     add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
     add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
     add("log_tail_bytes", "--log-tail-bytes", type=int, help="log bytes per step in a status reply (default 65536)")

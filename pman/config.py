@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 ENGINES = ("local", "kubernetes", "openshift")
+LAYOUTS = ("tree", "archive")
 try:
     VERSION = importlib.metadata.version("chris-swift-compute")
 except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
@@ -71,6 +72,8 @@ class PmanConfig:
     """Local engine: fetch input from / publish output to Swift (container = jid) with the publisher."""
     swift_credentials: str | None = None
     """Swift credentials file; None lets swiftstore search ($SWIFT_CREDENTIALS, OS_*/ST_*, /etc/swift)."""
+    swift_layout: str = "tree"
+    """Local engine with Swift: ``tree`` (objects + manifest, pfioh's default) or ``archive`` (``input/data`` zips)."""
     max_jobs: int = 4
     """Local engine: jobs running at once; more wait in the queue as ``notstarted``."""
     publisher_cli: str = ""
@@ -113,6 +116,7 @@ class PmanConfig:
         for name in ("threads", "max_jobs", "log_tail_bytes", "job_ttl_seconds", "job_active_deadline_seconds"):
             value = getattr(self, name)
             _check(value > 0, name, f"must be positive, not {value}")
+        _check(self.swift_layout in LAYOUTS, "swift_layout", f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
         _check(bool(self.workdir), "workdir", "must not be empty")
         _check(bool(self.store_base), "store_base", "must not be empty")
         _check(bool(_DNS_LABEL.match(self.namespace)), "namespace",
@@ -135,6 +139,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "store_base": ("--storeBase", "PMAN_STORE_BASE"),
     "swift_storage": ("--swift-storage", "PMAN_SWIFT_STORAGE"),
     "swift_credentials": ("--swift-credentials", "SWIFT_CREDENTIALS"),
+    "swift_layout": ("--swift-layout", "PMAN_SWIFT_LAYOUT"),
     "max_jobs": ("--max-jobs", "PMAN_MAX_JOBS"),
     "publisher_cli": ("--publisher-cli", "PMAN_PUBLISHER_CLI"),
     "log_tail_bytes": ("--log-tail-bytes", "PMAN_LOG_TAIL_BYTES"),

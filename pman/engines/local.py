@@ -57,7 +57,7 @@ class LocalEngine(base.Engine):
         job_dir = self.config.jobs_dir / spec.jid
         plan = {"job_dir": str(job_dir), "mode": "swift" if self.config.swift_storage else "mount",
                 "store_base": self.config.store_base, "publisher": self.config.publisher_cli,
-                "credentials": self.config.swift_credentials}
+                "credentials": self.config.swift_credentials, "layout": self.config.swift_layout}
         try:
             self.store.insert(spec.jid, _spec_dict(spec), plan)
         except localdb.DuplicateJob:

@@ -181,7 +181,8 @@ class Runner:
 
     def _publisher(self, name: str, log_path: Path) -> int:
         argv = [self.plan["publisher"], name, "--key", self.row.jid,
-                "--incoming", str(self.job_dir / "incoming"), "--outgoing", str(self.job_dir / "outgoing")]
+                "--incoming", str(self.job_dir / "incoming"), "--outgoing", str(self.job_dir / "outgoing"),
+                "--layout", self.plan.get("layout", "tree")]
         env = dict(os.environ)
         if self.plan.get("credentials"):
             env["SWIFT_CREDENTIALS"] = self.plan["credentials"]

@@ -22,9 +22,10 @@ def store(swift):
 
 @pytest.fixture
 def start_pman(server_factory, swift, tmp_path):
-    def start(port=None):
+    def start(port=None, *extra):
         port = port or free_port()
-        argv = pman_argv(port, tmp_path / "work", "--swift-storage", "--swift-credentials", swift.credentials_file)
+        argv = pman_argv(port, tmp_path / "work", "--swift-storage", "--swift-credentials", swift.credentials_file,
+                         *extra)
         return server_factory(argv, port)
     return start
 
@@ -97,3 +98,20 @@ def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_pat
     assert (tmp_path / "out" / "a.txt").read_text() == "x"
     assert pfurl(server.url, "delete", {"key": "jid", "value": jid}, cwd)["d_ret"]["status"] == "deleted"
     assert rest(server.url, "GET", f"/api/v1/{jid}/")[0] == 404
+
+
+def test_archive_layout_of_the_originals(start_pman, store, unique_container, tmp_path):
+    """``--swift-layout archive``: input/data and output/data zips, as pfioh 2.2 and its publisher."""
+    src = tmp_path / "input"
+    src.mkdir()
+    (src / "a.txt").write_text("zipped")
+    store.ensure_container(unique_container)
+    store.put_archive(unique_container, "input/", src)
+    server = start_pman(None, "--swift-layout", "archive")
+    rest(server.url, "POST", "/api/v1/", {"jid": unique_container, "image": "i",
+                                          "cmd": "cp /share/incoming/a.txt /share/outgoing/b.txt"})
+    job = wait_rest(server.url, unique_container)
+    assert job["status"] == "finishedSuccessfully", job
+    assert store.exists(unique_container, "output/data")
+    store.get_archive(unique_container, "output/", tmp_path / "out")
+    assert (tmp_path / "out" / "b.txt").read_text() == "zipped"
