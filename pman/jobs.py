@@ -176,8 +176,8 @@ def from_run_meta(meta: Any, defaults: base.Resources = base.Resources()) -> bas
     cmd, argv = meta.get("cmd"), ()
     if not isinstance(cmd, str) or not cmd.strip():
         problems.add("meta.cmd", "missing: the command line to run")
-    elif len(cmd) > MAX_CMD_LENGTH:
-        problems.add("meta.cmd", f"longer than {MAX_CMD_LENGTH} characters")
+    elif len(cmd) > MAX_CMD_LENGTH or "\x00" in cmd:
+        problems.add("meta.cmd", f"longer than {MAX_CMD_LENGTH} characters or holds a NUL character")
     else:
         try:
             argv = split_command(cmd.strip())
@@ -221,6 +221,8 @@ def from_rest_body(body: Any, defaults: base.Resources = base.Resources()) -> ba
         if not isinstance(value, str) or not value.startswith("/"):
             problems.add(name, f"must be an absolute path, not {value!r}")
         dirs[name] = value
+    if any("\x00" in token or len(token) > MAX_CMD_LENGTH for token in argv):
+        problems.add("cmd", f"a token holds a NUL character or is longer than {MAX_CMD_LENGTH} characters")
     problems.raise_if_any()
     return base.JobSpec(jid=jid, image=image.strip(), command=argv, resources=resources, env=env,
                         incoming_dir=dirs["input_dir"], outgoing_dir=dirs["output_dir"],

@@ -123,3 +123,12 @@ def test_rest_body_needs_a_command():
     assert e.value.fields == ["entrypoint"]
     with pytest.raises(jobs.RequestError):
         jobs.from_rest_body(["not", "an", "object"])
+
+
+def test_nul_characters_are_refused():
+    with pytest.raises(jobs.RequestError) as e:
+        jobs.from_run_meta({**PFCON_META, "cmd": "echo a\x00b"})
+    assert e.value.fields == ["meta.cmd"]
+    with pytest.raises(jobs.RequestError) as e:
+        jobs.from_rest_body({"jid": "r", "image": "i", "entrypoint": ["echo", "a\x00"]})
+    assert e.value.fields == ["cmd"]
