@@ -149,6 +149,19 @@ def pipeline(args, services: qs_services.Services, steps: Steps) -> str:
     return steps.run(7, "summarise", report, dest, files, time.monotonic() - steps.started)
 
 
+def keep_logs_only(run_dir: Path) -> Path | None:
+    """After a failure keep the services' logs for diagnosis, nothing else (no data, no copies).
+
+    :returns: the directory still holding logs, or None when there were none (it is removed).
+    """
+    for sub in ("dataset", "pman", "swift/data"):
+        shutil.rmtree(run_dir / sub, ignore_errors=True)
+    if not any(run_dir.rglob("*.log")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return None
+    return run_dir
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quickstart", description=__doc__.split("\n\n")[0])
     p.add_argument("--swift-credentials", type=Path, help="use this Swift (credentials file) instead of a local one")
@@ -162,6 +175,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="job key (default: chris-jid-<random>)")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the job (default %(default)s)")
     return p
+
+
+def finish(args, services: qs_services.Services, steps: Steps, ok: bool) -> bool:
+    """Step 8: stop what was started (unless --keep-running) and tidy the run directory."""
+    if args.keep_running and services.processes:
+        print("[8/8] services left running (--keep-running): "
+              + ", ".join(f"{p.name} {p.url} pid {p.proc.pid}" for p in services.processes)
+              + f"; state in {services.run_dir}", file=sys.stderr)
+        return ok
+    try:
+        steps.run(8, "stop the services", services.stop_all)
+    except StepFailed as exc:
+        print(f"quickstart: {exc}", file=sys.stderr)
+        ok = False
+    if ok:
+        shutil.rmtree(services.run_dir, ignore_errors=True)
+    elif kept := keep_logs_only(services.run_dir):
+        print(f"quickstart: service logs kept in {kept}", file=sys.stderr)
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,21 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quickstart: interrupted", file=sys.stderr)
     finally:
-        if args.keep_running and services.processes:
-            print("[8/8] services left running (--keep-running): "
-                  + ", ".join(f"{p.name} {p.url} pid {p.proc.pid}" for p in services.processes)
-                  + f"; state in {services.run_dir}", file=sys.stderr)
-        else:
-            try:
-                steps.run(8, "stop the services", services.stop_all)
-            except StepFailed as exc:
-                print(f"quickstart: {exc}", file=sys.stderr)
-                ok = False
-            if ok:
-                shutil.rmtree(services.run_dir, ignore_errors=True)
-            else:
-                shutil.rmtree(services.run_dir / "swift" / "data", ignore_errors=True)  # objects, not logs
-                print(f"quickstart: service logs kept in {services.run_dir}", file=sys.stderr)
+        ok = finish(args, services, steps, ok)
     return 0 if ok else 1
 
 

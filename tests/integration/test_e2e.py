@@ -188,6 +188,7 @@ def test_quickstart_names_the_failing_step(tmp_path):
     assert "step 3/8 (push the sample DICOM dataset as chris-jid-" in proc.stderr
     assert "cannot connect to pfioh" in proc.stderr
     assert not (tmp_path / "r").exists()
+    assert "logs kept" not in proc.stderr  # nothing was started: no run directory is left behind
 
 
 def _cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
