@@ -32,8 +32,9 @@ class Limits:
     """Total uncompressed bytes."""
     max_files: int = 1_000_000
     """Number of entries."""
-    max_ratio: float = 1000.0
-    """Uncompressed/compressed size of one entry (DEFLATE cannot exceed ~1032 honestly)."""
+    max_ratio: float = 1100.0
+    """Uncompressed/compressed size of one entry.  DEFLATE tops out near 1032:1 (all zeros, a
+    legitimate file), so only other methods and lying headers go beyond; max_bytes is the main guard."""
 
 
 @dataclass(frozen=True)

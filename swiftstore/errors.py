@@ -84,6 +84,7 @@ def translate(exc: BaseException, action: str, *, container: str | None = None,
     reason = f"HTTP {status}" + (f": {body}" if body else "") if status else (str(exc).splitlines() or [""])[0]
     message = f"{action} failed: {clip(reason)}"
     if status == 404:
+        message = f"{action}: not found"  # Swift's 404 body is a bit of HTML, of no use to anyone
         cls = NotFound
     elif status in (401, 403):
         cls = AuthenticationError

@@ -125,7 +125,9 @@ def _to_fetch(store, container: str, prefix: str, manifest: Manifest | None, for
                                     f"{'; '.join(problems[:3])})", container=container, obj=prefix)
     for p in problems:
         log.warning("%s/%s: %s (force)", container, prefix, p)
-    return [e for e in manifest.entries if prefix + e.name in listing]
+    # Forced: a mismatched object is taken as listed, checked only against its own ETag.
+    return [e if listing[prefix + e.name].size == e.size else ManifestEntry(e.name, listing[prefix + e.name].size, "")
+            for e in manifest.entries if prefix + e.name in listing]
 
 
 def get_tree(store, container: str, prefix: str, dest_dir, *, force: bool = False, replace: bool = False,

@@ -1,0 +1,5 @@
+import sys
+
+from pman.publisher import cli
+
+sys.exit(cli.main())

@@ -1,0 +1,160 @@
+"""``pman-swift-publisher get|put``: the data steps of a pman job in Swift mode.
+
+* ``get`` copies ``<key>/input/`` from Swift into the incoming directory (all or nothing) and
+  creates the outgoing directory;
+* ``put`` uploads the outgoing directory to ``<key>/output/`` with its manifest.
+
+``--layout archive`` uses the original publisher images' single zips ``input/data`` and
+``output/data`` instead.  Progress goes to stderr; on failure the last line on stderr is a
+one-line reason and the exit status is 1 (2 for a usage error).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import time
+
+import swiftstore
+from swiftstore import errors
+
+PROG = "pman-swift-publisher"
+DEFAULT_INCOMING = "/share/incoming"
+DEFAULT_OUTGOING = "/share/outgoing"
+INPUT, OUTPUT = "input/", "output/"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--key", default=os.environ.get("SWIFT_KEY"),
+                        help="the job key = Swift container (default: $SWIFT_KEY)")
+    common.add_argument("--incoming", default=os.environ.get("INCOMING_DIR", DEFAULT_INCOMING),
+                        help=f"the job's input directory (default: $INCOMING_DIR or {DEFAULT_INCOMING})")
+    common.add_argument("--outgoing", default=os.environ.get("OUTGOING_DIR", DEFAULT_OUTGOING),
+                        help=f"the job's output directory (default: $OUTGOING_DIR or {DEFAULT_OUTGOING})")
+    common.add_argument("--swift-credentials", default=None, metavar="PATH",
+                        help="Swift credentials file (default: $SWIFT_CREDENTIALS, OS_*/ST_* variables, "
+                             "then /etc/swift/swift-credentials.cfg)")
+    common.add_argument("--layout", choices=("tree", "archive"), default=os.environ.get("SWIFT_LAYOUT", "tree"),
+                        help="tree: one object per file + manifest (default); archive: the originals' "
+                             "single zip <prefix>data")
+    common.add_argument("--threads", type=int, default=8, help="concurrent transfers (default 8)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{get,put}")
+    get = sub.add_parser("get", parents=[common], help="copy <key>/input/ into the incoming directory")
+    get.add_argument("--force", action="store_true",
+                     help="read input/ even without a (matching) manifest (tree layout)")
+    put = sub.add_parser("put", parents=[common], help="upload the outgoing directory to <key>/output/")
+    # Hook for the Kubernetes engine: wait until the processor container of this job has
+    # terminated before uploading (implemented in pman/publisher/wait.py).
+    put.add_argument("--wait", action="store_true",
+                     help="first wait for the job's processor container to finish (in a Kubernetes pod)")
+    return parser
+
+
+class ProgressPrinter:
+    """``progress`` callback printing ``files, bytes, MB/s`` to stderr at most once a second."""
+
+    def __init__(self, label: str, stream=None, interval: float = 1.0):
+        self.label, self.stream, self.interval = label, stream or sys.stderr, interval
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval or files_done == files_total:
+            self._last = now
+            print(self.line(files_done, files_total, bytes_done, bytes_total), file=self.stream, flush=True)
+
+    def line(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        return (f"{self.label}: {files_done}/{files_total} files, {bytes_done / 1e6:.1f}/{bytes_total / 1e6:.1f} MB, "
+                f"{bytes_done / 1e6 / elapsed:.1f} MB/s")
+
+
+def open_store(args) -> swiftstore.SwiftStore:
+    creds = swiftstore.load_credentials(args.swift_credentials)
+    return swiftstore.SwiftStore.from_credentials(creds, threads=args.threads)
+
+
+def cmd_get(args, store: swiftstore.SwiftStore) -> str:
+    progress = None if args.quiet else ProgressPrinter(f"get {args.key}/{INPUT}")
+    # replace: a restarted init container finds its earlier (complete) copy and refreshes it.
+    if args.layout == "archive":
+        got = store.get_archive(args.key, INPUT, args.incoming, replace=True)
+        files, nbytes = got.files, got.bytes
+    else:
+        manifest = store.get_tree(args.key, INPUT, args.incoming, force=args.force, replace=True, progress=progress)
+        files, nbytes = len(manifest.entries), manifest.total_bytes
+    os.makedirs(args.outgoing, exist_ok=True)
+    return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
+
+
+def wait_for_processor(args) -> None:
+    """``put --wait``: delegate to :mod:`pman.publisher.wait` (the Kubernetes side), if present."""
+    try:
+        wait = importlib.import_module("pman.publisher.wait")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pman.publisher.wait":
+            raise
+        raise RuntimeError("--wait is not available in this build (no pman.publisher.wait)") from None
+    wait.wait_for_processor(args)
+
+
+def cmd_put(args, store: swiftstore.SwiftStore) -> str:
+    if not os.path.isdir(args.outgoing):
+        raise FileNotFoundError(f"outgoing directory {args.outgoing} does not exist")
+    if args.wait:
+        wait_for_processor(args)
+    progress = None if args.quiet else ProgressPrinter(f"put {args.key}/{OUTPUT}")
+    if args.layout == "archive":
+        info = store.put_archive(args.key, OUTPUT, args.outgoing)
+        summary = f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)"
+    else:
+        manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
+        summary = f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} " \
+                  f"into {args.key}/{OUTPUT}"
+    # Hook: a small result document (e.g. <key>/output.result.json) is uploaded here, after the data.
+    return summary
+
+
+COMMANDS = {"get": cmd_get, "put": cmd_put}
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, errors.SwiftStoreError) else f"{type(exc).__name__}: {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("swiftclient").setLevel(logging.CRITICAL)  # it logs every 404 it is asked about
+    if not args.key:
+        parser.error("no key: give --key or set SWIFT_KEY")
+    start = time.monotonic()
+    try:
+        swiftstore.validate_container_name(args.key)
+        with open_store(args) as store:
+            summary = COMMANDS[args.command](args, store)
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one boundary: a one-line reason, details only with -v
+        logging.getLogger("swiftstore").debug("%s failed", args.command, exc_info=True)
+        print(f"{PROG}: error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        return 1
+    print(f"{PROG}: {summary} in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Single-object transfers: hashing exactly what is sent, and how swiftclient's rewind is honoured."""
+import hashlib
+
+import pytest
+
+from swiftstore import errors, transfer
+from tests.unit.swiftstore.fake_conn import FakeSwift
+
+
+def test_hashing_reader_reads_its_window_and_rewinds(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(256)) * 40)
+    progress = []
+    reader = transfer.HashingReader(str(path), 100, 5000, progress.append)
+    first = reader.read(3000)
+    assert first == path.read_bytes()[100:3100] and reader.tell() == 3000
+    reader.seek(0)  # what swiftclient does before it retries a PUT
+    data = b"".join(iter(lambda: reader.read(777), b""))
+    assert data == path.read_bytes()[100:5100]
+    assert reader.hexdigest() == hashlib.md5(data).hexdigest() and reader.bytes_read == 5000
+    assert sum(progress) == 5000  # the first attempt's bytes were taken back
+    with pytest.raises(OSError):
+        reader.seek(10)
+    reader.close()
+
+
+def test_download_checks_the_etag_of_a_plain_object(tmp_path):
+    swift = FakeSwift()
+    conn = swift.connect()
+    conn.put_container("c")
+    conn.put_object("c", "o", b"payload")
+    swift.containers["c"]["o"]["etag"] = "f" * 32  # Swift's ETag no longer matches the bytes
+    with pytest.raises(errors.IntegrityError, match="Swift says"):
+        transfer.download(conn, "c", "o", str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_download_refuses_to_overwrite(tmp_path):
+    swift = FakeSwift()
+    conn = swift.connect()
+    conn.put_container("c")
+    conn.put_object("c", "o", b"payload")
+    (tmp_path / "o").write_bytes(b"mine")
+    with pytest.raises(FileExistsError):
+        transfer.download(conn, "c", "o", str(tmp_path / "o"))
+    assert (tmp_path / "o").read_bytes() == b"mine"
+
+
+def test_slo_manifest_etag_is_checked(tmp_path):
+    swift = FakeSwift()
+    conn = swift.connect()
+    conn.put_container("c")
+    conn.put_container("c_segments")
+    conn.put_object("c_segments", "s0", b"abc")
+    seg = [{"path": "/c_segments/s0", "etag": hashlib.md5(b"abc").hexdigest(), "size_bytes": 3}]
+    transfer.put_slo_manifest(conn, "c", "big", seg, hashlib.md5(b"abc").hexdigest())
+    swift.bad_etag.add("big2")
+    with pytest.raises(errors.IntegrityError, match="SLO manifest not verified"):
+        transfer.put_slo_manifest(conn, "c", "big2", seg, hashlib.md5(b"abc").hexdigest())
+    assert "big2" not in swift.objects("c")
+    transfer.download(conn, "c", "big", str(tmp_path / "big"), size=3, md5=hashlib.md5(b"abc").hexdigest())
+    assert (tmp_path / "big").read_bytes() == b"abc"
