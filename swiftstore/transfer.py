@@ -172,8 +172,9 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
     """
     headers, body = open_object(conn, container, name)
     digest, written = _md5(), 0
+    out = open(dest, "xb")  # never overwrite; and only what we created is removed on failure
     try:
-        with open(dest, "xb") as out:
+        with out:
             try:
                 for chunk in body:
                     out.write(chunk)

@@ -1,0 +1,88 @@
+"""pman-swift-publisher without a network: SwiftStore over the in-memory Connection."""
+import sys
+import types
+
+import pytest
+
+import swiftstore
+from pman.publisher import cli
+from tests.unit.swiftstore.fake_conn import FakeSwift
+
+
+@pytest.fixture
+def swift(monkeypatch):
+    fake = FakeSwift()
+    monkeypatch.setattr(cli, "open_store", lambda args: swiftstore.SwiftStore(fake.connect, threads=2))
+    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT"):
+        monkeypatch.delenv(var, raising=False)
+    return fake
+
+
+def _dirs(tmp_path):
+    return ["--incoming", str(tmp_path / "in"), "--outgoing", str(tmp_path / "out")]
+
+
+def test_defaults_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SWIFT_KEY", "jid-1")
+    monkeypatch.setenv("INCOMING_DIR", "/x/in")
+    monkeypatch.delenv("OUTGOING_DIR", raising=False)
+    args = cli.build_parser().parse_args(["get"])
+    assert (args.key, args.incoming, args.outgoing, args.layout) == ("jid-1", "/x/in", "/share/outgoing", "tree")
+    args = cli.build_parser().parse_args(["put", "--key", "k2", "--outgoing", "/o"])
+    assert (args.key, args.outgoing, args.wait) == ("k2", "/o", False)
+
+
+def test_missing_key_is_a_usage_error(swift, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["get"])
+    assert info.value.code == 2 and "SWIFT_KEY" in capsys.readouterr().err
+
+
+def test_put_then_get_round_trip_with_progress(swift, tmp_path, capsys):
+    (tmp_path / "out/sub").mkdir(parents=True)
+    (tmp_path / "out/sub/r.txt").write_text("result")
+    assert cli.main(["put", "--key", "k", *_dirs(tmp_path)]) == 0
+    assert set(swift.objects("k")) == {"output/sub/r.txt", "output.manifest.json"}
+    err = capsys.readouterr().err
+    assert "1/1 files" in err and "MB/s" in err and "put 1 files (6 bytes)" in err
+    # The job's input is what pfioh stored under input/: simulate it with the library.
+    store = swiftstore.SwiftStore(swift.connect)
+    store.put_tree("k", "input/", tmp_path / "out")
+    assert cli.main(["get", "--key", "k", "--incoming", str(tmp_path / "job/in"),
+                     "--outgoing", str(tmp_path / "job/out")]) == 0
+    assert (tmp_path / "job/in/sub/r.txt").read_text() == "result" and (tmp_path / "job/out").is_dir()
+
+
+def test_failure_is_one_line_and_non_zero(swift, tmp_path, capsys):
+    swift.containers["k"] = {}
+    assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pman-swift-publisher: error: get failed: no manifest")
+    assert not (tmp_path / "in").exists()
+
+
+def test_invalid_key_fails_before_any_request(swift, tmp_path, capsys):
+    assert cli.main(["put", "--key", "a/b", *_dirs(tmp_path)]) == 1
+    assert "contains '/'" in capsys.readouterr().err and swift.calls == []
+
+
+def test_put_of_a_missing_directory_fails(swift, tmp_path, capsys):
+    assert cli.main(["put", "--key", "k", *_dirs(tmp_path)]) == 1
+    assert "outgoing directory" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_archive_layout_uses_the_originals_objects(swift, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/a.txt").write_text("a")
+    assert cli.main(["put", "--key", "k", "--layout", "archive", *_dirs(tmp_path)]) == 0
+    assert set(swift.objects("k")) == {"output/data"}
+
+
+def test_put_wait_calls_the_wait_module_before_uploading(swift, tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    order = []
+    fake = types.ModuleType("pman.publisher.wait")
+    fake.wait_for_processor = lambda args: order.append(("wait", args.key, len(swift.calls)))
+    monkeypatch.setitem(sys.modules, "pman.publisher.wait", fake)
+    assert cli.main(["put", "--wait", "--key", "k", *_dirs(tmp_path)]) == 0
+    assert order == [("wait", "k", 0)]  # before any request to Swift
