@@ -12,7 +12,9 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import datetime
-import hashlib
+import queue
+import threading
+from dataclasses import dataclass
 from typing import Iterator
 
 import swiftstore
@@ -27,6 +29,7 @@ ARCHIVE_OBJECT = "data"
 # many small files is latency-bound, not bandwidth-bound.  Memory: window x this, at most.
 PREFETCH_MAX_BYTES = 1 << 20
 PREFETCH_WINDOW = 16
+READ_AHEAD = 8  # chunks of 1 MiB
 
 
 def from_config(config: PfiohConfig) -> stores.Store:
@@ -67,6 +70,11 @@ class _SwiftBase(stores.Store):
 class SwiftTreeStore(_SwiftBase):
     kind = "swift-tree"
 
+    def __init__(self, config: PfiohConfig, swift):
+        super().__init__(config, swift)
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._readers_lock = threading.Lock()
+
     def push(self, key: str, upload: stores.Upload, *, plugin: bool) -> dict:
         swiftstore.validate_container_name(key)
         with self.workdir() as work:
@@ -92,8 +100,8 @@ class SwiftTreeStore(_SwiftBase):
         return stores.Pull(ziputil.stream_zip(entries))
 
     def _fetch(self, key: str, entries) -> Iterator[tuple[object, Iterator[bytes]]]:
-        """Yield ``(entry, verified chunks)`` in manifest order, prefetching small objects."""
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(PREFETCH_WINDOW, self.config.threads * 2))
+        """Yield ``(entry, chunks)`` in manifest order: small objects fetched whole, several at a
+        time; large ones streamed through a read-ahead, so Swift, hashing and our socket overlap."""
         pending: collections.deque = collections.deque()
         todo = iter(entries)
         try:
@@ -103,32 +111,86 @@ class SwiftTreeStore(_SwiftBase):
                     if entry is None:
                         break
                     small = entry.size <= PREFETCH_MAX_BYTES
-                    pending.append((entry, pool.submit(self._read_small, key, entry) if small else None))
+                    pending.append((entry, self.readers.submit(self._read_small, key, entry) if small else None))
                 if not pending:
                     return
                 entry, future = pending.popleft()
                 if future is not None:
                     yield entry, iter((future.result(),) if entry.size else ())
                 else:
-                    yield entry, _verified(self.swift.iter_object(key, OUTPUT + entry.name, chunk_size=ziputil.CHUNK),
-                                           entry, key)
+                    yield entry, self._read_ahead(key, entry)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for _, future in pending:
+                if future is not None:
+                    future.cancel()
+
+    @property
+    def readers(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Long-lived reader threads: swiftstore keeps one connection per thread, so reusing
+        threads reuses connections (a pool per pull would authenticate again every time)."""
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = concurrent.futures.ThreadPoolExecutor(
+                    PREFETCH_WINDOW + self.config.threads, thread_name_prefix="pfioh-reader")
+            return self._readers
 
     def _read_small(self, key: str, entry) -> bytes:
-        return b"".join(_verified(self.swift.iter_object(key, OUTPUT + entry.name), entry, key))
+        return b"".join(_sized(self.swift.iter_object(key, OUTPUT + entry.name), entry, key))
+
+    def _read_ahead(self, key: str, entry) -> Iterator[bytes]:
+        """Stream a large object, fetched by a reader thread up to READ_AHEAD chunks ahead."""
+        chunks: queue.Queue = queue.Queue(READ_AHEAD)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    chunks.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            source = _sized(self.swift.iter_object(key, OUTPUT + entry.name, chunk_size=ziputil.CHUNK), entry, key)
+            try:
+                for chunk in source:
+                    if not put(chunk):
+                        return
+                put(_END)
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                put(_Failed(e))
+            finally:
+                source.close()
+
+        self.readers.submit(produce)
+        try:
+            while (item := chunks.get()) is not _END:
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
 
 
-def _verified(chunks, entry, key: str) -> Iterator[bytes]:
-    """Pass chunks through, checking size and MD5 against the manifest at the end."""
-    md5, n = hashlib.md5(usedforsecurity=False), 0
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _sized(chunks, entry, key: str) -> Iterator[bytes]:
+    """Pass chunks through and check the size against the manifest (swiftstore's iter_object
+    already checks each object's MD5 against Swift's ETag)."""
+    n = 0
     for chunk in chunks:
-        md5.update(chunk)
         n += len(chunk)
         yield chunk
-    if n != entry.size or (entry.md5 and md5.hexdigest() != entry.md5):
-        raise swift_errors.IntegrityError(f"{entry.name}: does not match the manifest", container=key,
-                                          obj=OUTPUT + entry.name)
+    if n != entry.size:
+        raise swift_errors.IntegrityError(f"{entry.name}: {n} bytes, the manifest says {entry.size}",
+                                          container=key, obj=OUTPUT + entry.name)
 
 
 def _epoch(created: str | None) -> float:

@@ -62,10 +62,18 @@ def test_tree_pull_without_manifest_is_404(swift_client, fake):
     assert resp.status_code == 404 and "manifest" in json.loads(resp.data)["error"]
 
 
-def test_tree_pull_detects_corruption_mid_stream(swift_client, fake, tmp_path):
-    fake.put_tree("k", "output/", tree(tmp_path / "out", {"a": b"12345", "b": b"x"}))
-    fake.containers["k"]["output/a"] = b"99999"
-    with pytest.raises(swift_errors.IntegrityError):
+@pytest.mark.parametrize("size", [100, 3 << 20])  # a prefetched small object, a streamed large one
+def test_tree_pull_detects_size_mismatch_mid_stream(swift_client, fake, tmp_path, size):
+    fake.put_tree("k", "output/", tree(tmp_path / "out", {"a": b"1" * size, "b": b"x"}))
+    fake.containers["k"]["output/a"] = b"9" * (size - 1)
+    with pytest.raises(swift_errors.IntegrityError, match="manifest"):
+        swift_client.get(URL, query_string=pull_query("k")).data
+
+
+def test_tree_pull_passes_swift_errors_mid_stream(swift_client, fake, tmp_path):
+    fake.put_tree("k", "output/", tree(tmp_path / "out", {"big": b"1" * (3 << 20)}))
+    fake.fail_with = swift_errors.IntegrityError("download not verified")
+    with pytest.raises(swift_errors.IntegrityError, match="not verified"):
         swift_client.get(URL, query_string=pull_query("k")).data
 
 
@@ -114,3 +122,18 @@ def test_archive_pull_streams_output_data_with_length(archive_client, fake):
     resp = archive_client.get(URL, query_string=pull_query("k"))
     assert resp.status_code == 200 and resp.data == payload and resp.headers["Content-Length"] == str(len(payload))
     assert archive_client.get(URL, query_string=pull_query("nope")).status_code == 404
+
+
+def test_client_going_away_stops_the_reader(make_client, config, fake, tmp_path):
+    import threading
+    cfg = with_(config, swift_storage=True)
+    store = swift_stores.SwiftTreeStore(cfg, fake)
+    client = make_client(cfg, store=store)
+    fake.put_tree("k", "output/", tree(tmp_path / "out", {"big": b"1" * (40 << 20)}))
+    resp = client.get(URL, query_string=pull_query("k"), buffered=False)
+    first = next(iter(resp.response))
+    assert first.startswith(b"PK")
+    resp.close()
+    done = threading.Event()
+    threading.Thread(target=lambda: (store.readers.shutdown(wait=True), done.set()), daemon=True).start()
+    assert done.wait(10), "the reader thread kept running after the client went away"
