@@ -1,0 +1,218 @@
+"""swiftstore against the real loopback Swift: trees, manifests, SLO, JSON, delete, archives."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import swiftstore
+from swiftstore import errors
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def store(swift):
+    creds = swiftstore.load_credentials(swift.credentials_file)
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB,
+                                                starting_backoff=0.05) as s:
+        yield s
+
+
+FILES = {
+    "a.txt": b"hello\n",
+    "empty": b"",
+    "sub/deep/er/zero": b"",
+    "sub/ünï cödé (1).bin": os.urandom(4096),
+    "sub/many/" + "x" * 200: b"long name",
+    "big.bin": os.urandom(5 * MIB + 123),  # above the 2 MiB threshold: an SLO of 6 segments
+}
+
+
+def make_tree(root: Path, files: dict[str, bytes] = FILES) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_tree_round_trip(store, unique_container, swift_connection, tmp_path):
+    src = make_tree(tmp_path / "src")
+    manifest = store.put_tree(unique_container, "input/", src)
+    assert {e.name: e.md5 for e in manifest.entries} == {k: hashlib.md5(v).hexdigest() for k, v in FILES.items()}
+    headers = swift_connection.head_object(unique_container, "input/big.bin")
+    assert headers["x-static-large-object"] == "True"
+    _, segments = swift_connection.get_container(unique_container + "_segments")
+    assert len(segments) == 6
+    got = store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert got == manifest and read_tree(tmp_path / "dst") == FILES
+    assert [p.name for p in tmp_path.iterdir()] != [] and not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_objects_and_manifest_as_swift_sees_them(store, unique_container, swift_connection, tmp_path):
+    store.put_tree(unique_container, "output/", make_tree(tmp_path / "src", {"r/x.txt": b"x"}))
+    _, listing = swift_connection.get_container(unique_container)
+    assert [o["name"] for o in listing] == ["output.manifest.json", "output/r/x.txt"]
+    manifest = store.read_manifest(unique_container, "output/")
+    assert [(e.name, e.size) for e in manifest.entries] == [("r/x.txt", 1)] and manifest.total_bytes == 1
+    assert store.read_manifest(unique_container, "input/") is None
+    assert store.read_manifest("no-such-container-" + unique_container, "input/") is None
+
+
+def test_get_refuses_a_prefix_without_manifest_unless_forced(store, unique_container, swift_connection, tmp_path):
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"a": b"1", "b/c": b"2"}))
+    swift_connection.delete_object(unique_container, "input.manifest.json")
+    with pytest.raises(errors.IncompleteError, match="no manifest"):
+        store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert not (tmp_path / "dst").exists()
+    store.get_tree(unique_container, "input/", tmp_path / "dst", force=True)
+    assert read_tree(tmp_path / "dst") == {"a": b"1", "b/c": b"2"}
+
+
+def test_get_refuses_objects_that_do_not_match_the_manifest(store, unique_container, swift_connection, tmp_path):
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"a": b"12345", "b": b"x"}))
+    swift_connection.put_object(unique_container, "input/a", b"123456")  # a writer raced us
+    with pytest.raises(errors.IntegrityError, match="manifest says 5"):
+        store.get_tree(unique_container, "input/", tmp_path / "dst")
+    swift_connection.delete_object(unique_container, "input/b")
+    with pytest.raises(errors.IntegrityError, match="b is missing"):
+        store.get_tree(unique_container, "input/", tmp_path / "dst")
+
+
+def test_atomic_get_leaves_nothing_when_one_object_is_corrupt(store, unique_container, swift_connection, tmp_path):
+    files = {f"f{i:02d}": os.urandom(1000) for i in range(20)}
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", files))
+    swift_connection.put_object(unique_container, "input/f13", os.urandom(1000))  # same size, other bytes
+    dst = tmp_path / "job" / "incoming"
+    with pytest.raises(errors.IntegrityError, match="f13"):
+        store.get_tree(unique_container, "input/", dst)
+    assert list((tmp_path / "job").iterdir()) == []  # no dst, no hidden temp dir
+
+
+def test_get_into_a_non_empty_directory(store, unique_container, tmp_path):
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"new": b"n"}))
+    dst = make_tree(tmp_path / "dst", {"old": b"o"})
+    with pytest.raises(errors.DestinationExists):
+        store.get_tree(unique_container, "input/", dst)
+    assert read_tree(dst) == {"old": b"o"}
+    store.get_tree(unique_container, "input/", dst, replace=True)
+    assert read_tree(dst) == {"new": b"n"}
+
+
+def test_re_put_replaces_the_tree_and_removes_stale_objects(store, unique_container, swift_connection, tmp_path):
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "one"))
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "two", {"only.txt": b"only"}))
+    _, listing = swift_connection.get_container(unique_container)
+    assert [o["name"] for o in listing] == ["input.manifest.json", "input/only.txt"]
+    _, segments = swift_connection.get_container(unique_container + "_segments")
+    assert segments == []
+    store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert read_tree(tmp_path / "dst") == {"only.txt": b"only"}
+
+
+def test_empty_tree(store, unique_container, tmp_path):
+    (tmp_path / "src").mkdir()
+    manifest = store.put_tree(unique_container, "output/", tmp_path / "src")
+    assert manifest.entries == () and manifest.total_bytes == 0
+    store.get_tree(unique_container, "output/", tmp_path / "dst")
+    assert (tmp_path / "dst").is_dir() and list((tmp_path / "dst").iterdir()) == []
+
+
+def test_delete_prefix_then_container(store, unique_container, swift_connection, tmp_path):
+    src = make_tree(tmp_path / "src")
+    store.put_tree(unique_container, "input/", src)
+    store.put_tree(unique_container, "output/", src)
+    store.delete(unique_container, "input/")
+    assert store.read_manifest(unique_container, "input/") is None
+    assert not store.exists(unique_container, "input/")
+    assert store.exists(unique_container, "output/big.bin") and store.exists(unique_container, "output/")
+    _, segments = swift_connection.get_container(unique_container + "_segments")
+    assert segments and all(s["name"].startswith("output/") for s in segments)
+    store.delete(unique_container)
+    assert not store.exists(unique_container) and not store.exists(unique_container + "_segments")
+    with pytest.raises(errors.NotFound):
+        store.delete(unique_container)
+
+
+def test_json_and_list(store, unique_container):
+    store.ensure_container(unique_container)
+    store.ensure_container(unique_container)  # idempotent
+    store.put_json(unique_container, "jobStatus.json", {"status": "finished", "ü": [1, None]})
+    assert store.get_json(unique_container, "jobStatus.json") == {"status": "finished", "ü": [1, None]}
+    (info,) = store.list(unique_container)
+    assert info.name == "jobStatus.json" and info.size > 0 and len(info.etag) == 32
+    assert store.list(unique_container, prefix="nope") == []
+    with pytest.raises(errors.NotFound):
+        store.get_json(unique_container, "missing.json")
+    with pytest.raises(errors.NotFound):
+        store.list(unique_container + "-missing")
+
+
+def test_put_file_get_file_and_iter_object(store, unique_container, tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(3 * MIB + 1))
+    store.ensure_container(unique_container)
+    info = store.put_file(unique_container, "some/f.bin", path)
+    assert info.size == path.stat().st_size and info.etag == hashlib.md5(path.read_bytes()).hexdigest()
+    store.get_file(unique_container, "some/f.bin", tmp_path / "copy.bin")
+    assert (tmp_path / "copy.bin").read_bytes() == path.read_bytes()
+    assert b"".join(store.iter_object(unique_container, "some/f.bin", chunk_size=4096)) == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "x" * 257])
+def test_invalid_container_names(store, name, tmp_path):
+    for call in (lambda: store.ensure_container(name), lambda: store.put_tree(name, "input/", tmp_path),
+                 lambda: store.get_tree(name, "input/", tmp_path / "d"), lambda: store.exists(name)):
+        with pytest.raises(errors.InvalidName):
+            call()
+
+
+# -- archive layout: interoperate with the original publisher images --------------------------
+
+def _original_zip(src: Path) -> bytes:
+    """A zip made the way the originals' put_data.py / pfurl made one: entries relative, deflated."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for root, _, files in os.walk(src):
+            for f in files:
+                path = os.path.join(root, f)
+                zf.write(path, os.path.relpath(path, src))
+    return buf.getvalue()
+
+
+def test_get_archive_reads_what_the_originals_wrote(store, unique_container, swift_connection, tmp_path):
+    src = make_tree(tmp_path / "src")
+    swift_connection.put_container(unique_container)
+    swift_connection.put_object(unique_container, "input/data", _original_zip(src))
+    got = store.get_archive(unique_container, "input/", tmp_path / "incoming")
+    assert got.files == len(FILES) and read_tree(tmp_path / "incoming") == FILES
+
+
+def test_put_archive_is_what_the_originals_read(store, unique_container, swift_connection, tmp_path):
+    src = make_tree(tmp_path / "src")
+    info = store.put_archive(unique_container, "output/", src)
+    assert info.name == "output/data"
+    _, data = swift_connection.get_object(unique_container, "output/data")  # the originals' get_data.py
+    out = tmp_path / "out"
+    zipfile.ZipFile(io.BytesIO(data)).extractall(out)
+    assert read_tree(out) == FILES
+
+
+def test_get_archive_rejects_zip_slip(store, unique_container, swift_connection, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("fine.txt", b"ok")
+        zf.writestr("../../escaped.txt", b"evil")
+    swift_connection.put_container(unique_container)
+    swift_connection.put_object(unique_container, "input/data", buf.getvalue())
+    with pytest.raises(errors.UnsafeArchive):
+        store.get_archive(unique_container, "input/", tmp_path / "a" / "incoming")
+    assert list((tmp_path / "a").iterdir()) == [] and not (tmp_path / "escaped.txt").exists()
