@@ -41,7 +41,7 @@ OUT = ROOT / "benchmarks" / "out" / "pman"
 
 # ---------------------------------------------------------------- wire
 
-def request(port: int, action: str, meta: dict, timeout: float = 10.0) -> dict:
+def request(port: int, action: str, meta: dict, timeout: float = 5.0) -> dict:
     """One pfurl-shaped message in ONE write; the JSON reply.  :raises OSError/ValueError: on failure."""
     body = json.dumps({"payload": {"action": action, "meta": meta}}).encode()
     head = (f"POST /api/v1/cmd HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench_pman\r\nAccept: */*\r\n"
@@ -106,7 +106,7 @@ def start(argv: list[str], port: int, log: Path, cwd: Path) -> subprocess.Popen:
 def stop(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
+        proc.wait(5)  # the original ignores SIGTERM once a listener thread is stuck
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -141,7 +141,7 @@ def latency(target: Target, action: str, meta: dict, n: int) -> dict:
             "mean_ms": 1000 * statistics.fmean(times) if times else None}
 
 
-def run_job(target: Target, jid: str, poll: float, timeout: float = 60) -> tuple[float, int]:
+def run_job(target: Target, jid: str, poll: float, timeout: float = 20) -> tuple[float, int]:
     """Seconds from run to a finished status, and the number of requests it took."""
     target.prepare(jid)
     t0 = time.perf_counter()
@@ -220,16 +220,38 @@ def concurrent_status(target: Target, jid: str, n: int = 200) -> dict:
             "p50_ms": 1000 * times[len(times) // 2], "max_ms": 1000 * times[-1]}
 
 
-def measure(target: Target, args) -> dict:
-    print(f"== {target.name}", flush=True)
-    result = {"hello": latency(target, "hello", {"askAbout": "timestamp"}, args.requests)}
-    jid = f"probe-{target.name}-{uuid.uuid4().hex[:8]}"
-    result["first_job_seconds"] = run_job(target, jid, args.poll)[0]
-    result["status"] = latency(target, "status", {"key": "jid", "value": jid}, args.requests)
-    result["jobs_sequential"] = jobs_sequential(target, args.jobs, args.poll)
-    result["jobs_batch"] = jobs_batch(target, args.jobs, args.poll)
-    result["concurrent_status"] = concurrent_status(target, jid, args.concurrency)
-    print(json.dumps(result, indent=2), flush=True)
+PHASES = ("latency", "jobs_sequential", "jobs_batch", "concurrent_status")
+
+
+def measure(name: str, launch, store: Path | None, poll: float, args) -> dict:
+    """Each phase on a freshly started server, so a listener the original lost in one phase (its
+    concurrency bug) does not spoil the next."""
+    print(f"== {name} (poll every {poll}s)", flush=True)
+    result = {"poll_seconds": poll}
+    for phase in PHASES:
+        proc, port = launch()
+        target = Target(name, port, store)
+        try:
+            if phase == "latency":
+                result["hello"] = latency(target, "hello", {"askAbout": "timestamp"}, args.requests)
+                jid = f"probe-{name}-{uuid.uuid4().hex[:8]}"
+                result["first_job_seconds"] = run_job(target, jid, poll)[0]
+                result["status"] = latency(target, "status", {"key": "jid", "value": jid}, args.requests)
+            elif phase == "jobs_sequential":
+                result[phase] = jobs_sequential(target, args.jobs, poll)
+            elif phase == "jobs_batch":
+                result[phase] = jobs_batch(target, args.jobs, poll)
+            else:
+                jid = f"probe-{name}-{uuid.uuid4().hex[:8]}"
+                run_job(target, jid, poll)
+                time.sleep(0.5)
+                result[phase] = concurrent_status(target, jid, args.concurrency)
+        except (OSError, ValueError, TimeoutError) as e:
+            result[phase] = {"failed": f"{e.__class__.__name__}: {e}"}
+        finally:
+            stop(proc)
+        shown = {k: result[k] for k in ("hello", "status")} if phase == "latency" else result.get(phase)
+        print(f"  {phase}: {json.dumps(shown)}", flush=True)
     return result
 
 
@@ -240,30 +262,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=20, help="trivial jobs per measurement (default 20)")
     p.add_argument("--requests", type=int, default=100, help="requests per latency measurement (default 100)")
     p.add_argument("--concurrency", type=int, default=200, help="concurrent status requests (default 200)")
-    p.add_argument("--poll", type=float, default=0.05, help="delay between status polls, s (default 0.05)")
+    p.add_argument("--poll", type=float, default=0.05, help="delay between status polls for ours, s (default 0.05)")
+    p.add_argument("--poll-original", type=float, default=0.2,
+                   help="delay between status polls for the original, s (default 0.2: faster polling "
+                   "triggers its listener-killing race, see wire-log.md)")
     p.add_argument("--skip-reference", action="store_true", help="measure our pman only")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-"))
-    results, procs = {}, []
+    results = {}
     try:
-        port = free_port()
-        procs.append(start([str(BIN / "pman"), "--ip", "127.0.0.1", "--port", str(port), "--workdir",
-                            str(work / "ours"), "--storeBase", str(work / "store"), "--max-jobs", "4",
-                            "--threads", "32"], port, OUT / "pman-ours.log", work))
-        results["ours"] = measure(Target("ours", port, work / "store"), args)
-        stop(procs.pop())
+        def ours():
+            port = free_port()
+            return start([str(BIN / "pman"), "--ip", "127.0.0.1", "--port", str(port), "--workdir",
+                          str(work / "ours"), "--storeBase", str(work / "store"), "--max-jobs", "4",
+                          "--threads", "32"], port, OUT / "pman-ours.log", work), port
+        results["ours"] = measure("ours", ours, work / "store", args.poll, args)
         if not args.skip_reference:
             exe = ensure_reference()
-            port = free_port()
             (work / "ref").mkdir()
-            procs.append(start([str(exe), "--rawmode", "1", "--http", "--port", str(port), "--listeners", "12",
-                                "--ip", "127.0.0.1", "--DBpath", str(work / "ref" / "db")], port,
-                               OUT / "pman-orig.log", work / "ref"))
-            results["original"] = measure(Target("original", port, None), args)
+
+            def original():
+                port = free_port()
+                return start([str(exe), "--rawmode", "1", "--http", "--port", str(port), "--listeners", "12",
+                              "--ip", "127.0.0.1", "--DBpath", str(work / "ref" / f"db-{port}")], port,
+                             OUT / "pman-orig.log", work / "ref"), port
+            results["original"] = measure("original", original, None, args.poll_original, args)
     finally:
-        for proc in procs:
-            stop(proc)
         shutil.rmtree(work, ignore_errors=True)
     summarize(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
