@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 ENGINES = ("local", "kubernetes", "openshift")
 LAYOUTS = ("tree", "archive")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 try:
     VERSION = importlib.metadata.version("chris-swift-compute")
 except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
@@ -98,6 +99,18 @@ class PmanConfig:
     """CPU limit of a job whose request has none."""
     default_memory_limit: str = "1024Mi"
     """Memory limit of a job whose request has none."""
+    job_image_pull_policy: str = "IfNotPresent"
+    """``imagePullPolicy`` of the Job containers: Always, IfNotPresent or Never."""
+    job_processor_run_as_non_root: bool = False
+    """Force the processor container non-root (many plugin images run as root)."""
+    job_processor_run_as_user: int | None = None
+    """UID of the processor container (None: the image's, or the OpenShift SCC's)."""
+    job_publisher_run_as_user: int | None = None
+    """UID of the publisher containers (None: the image's non-root user, or the SCC's)."""
+    job_fs_group: int | None = None
+    """Pod ``fsGroup`` (None: leave it to the cluster, as OpenShift's restricted SCC wants)."""
+    job_share_size_limit: str | None = None
+    """``sizeLimit`` of the ``/share`` emptyDir, e.g. ``20Gi`` (None: bounded by the node only)."""
     kubeconfig: str | None = None
     """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
 
@@ -116,6 +129,11 @@ class PmanConfig:
         for name in ("threads", "max_jobs", "log_tail_bytes", "job_ttl_seconds", "job_active_deadline_seconds"):
             value = getattr(self, name)
             _check(value > 0, name, f"must be positive, not {value}")
+        _check(self.job_image_pull_policy in PULL_POLICIES, "job_image_pull_policy",
+               f"must be one of {', '.join(PULL_POLICIES)}, not {self.job_image_pull_policy!r}")
+        for name in ("job_processor_run_as_user", "job_publisher_run_as_user", "job_fs_group"):
+            value = getattr(self, name)
+            _check(value is None or value >= 0, name, f"must be a UID/GID >= 0, not {value}")
         _check(self.swift_layout in LAYOUTS, "swift_layout", f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
         _check(bool(self.workdir), "workdir", "must not be empty")
         _check(bool(self.store_base), "store_base", "must not be empty")
@@ -151,6 +169,12 @@ SOURCES: dict[str, tuple[str, str]] = {
     "job_active_deadline_seconds": ("--job-active-deadline", "PMAN_JOB_ACTIVE_DEADLINE_SECONDS"),
     "default_cpu_limit": ("--default-cpu-limit", "PMAN_DEFAULT_CPU_LIMIT"),
     "default_memory_limit": ("--default-memory-limit", "PMAN_DEFAULT_MEMORY_LIMIT"),
+    "job_image_pull_policy": ("--job-image-pull-policy", "PMAN_JOB_IMAGE_PULL_POLICY"),
+    "job_processor_run_as_non_root": ("--job-processor-non-root", "PMAN_JOB_PROCESSOR_RUN_AS_NON_ROOT"),
+    "job_processor_run_as_user": ("--job-processor-uid", "PMAN_JOB_PROCESSOR_RUN_AS_USER"),
+    "job_publisher_run_as_user": ("--job-publisher-uid", "PMAN_JOB_PUBLISHER_RUN_AS_USER"),
+    "job_fs_group": ("--job-fs-group", "PMAN_JOB_FS_GROUP"),
+    "job_share_size_limit": ("--job-share-size-limit", "PMAN_JOB_SHARE_SIZE_LIMIT"),
     "kubeconfig": ("--kubeconfig", "KUBECONFIG"),
 }
 
@@ -175,7 +199,7 @@ def _to_bool(text: str) -> bool:
 
 
 def _converter(name: str) -> Callable[[str], Any]:
-    kind = {f.name: f.type for f in fields(PmanConfig)}[name]
+    kind = {f.name: f.type for f in fields(PmanConfig)}[name].replace(" | None", "")
     if kind == "int":
         return int
     if kind == "bool":

@@ -75,3 +75,13 @@ def test_main_exits_2_naming_the_bad_setting(capsys, monkeypatch):
 def test_main_exits_2_on_a_missing_token_file(capsys, tmp_path):
     assert cli.main(["--workdir", str(tmp_path), "--enableTokenAuth", "--tokenPath", str(tmp_path / "no.cfg")]) == 2
     assert "no.cfg" in capsys.readouterr().err
+
+
+def test_optional_k8s_settings():
+    c = build(["--job-processor-uid", "1001"], {"PMAN_JOB_FS_GROUP": "2000", "PMAN_JOB_IMAGE_PULL_POLICY": "Always"})
+    assert (c.job_processor_run_as_user, c.job_fs_group, c.job_image_pull_policy) == (1001, 2000, "Always")
+    assert c.job_publisher_run_as_user is None and c.job_share_size_limit is None
+    with pytest.raises(config.ConfigError, match="PMAN_JOB_IMAGE_PULL_POLICY"):
+        build([], {"PMAN_JOB_IMAGE_PULL_POLICY": "Sometimes"})
+    with pytest.raises(config.ConfigError, match="PMAN_JOB_FS_GROUP"):
+        build([], {"PMAN_JOB_FS_GROUP": "-1"})
