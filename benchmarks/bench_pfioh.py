@@ -25,7 +25,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, KiB, Server, ensure_reference, free_port, make_tree, make_zip, pull,
+from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, free_port, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
 SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
@@ -101,6 +101,7 @@ def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
                 store.put_tree(key, "output/", str(tree))  # what the job's publisher would do
                 timed(results, name, "pull", "pfioh swift (ours)", nbytes,
                       lambda: pull(port, key, work / "pulled.zip"), server)
+                check_zip(work / "pulled.zip", tree)
             finally:
                 (work / "pulled.zip").unlink(missing_ok=True)
                 swift_delete(key)
@@ -131,6 +132,7 @@ def mount_scenario(results, data, work: Path, log_dir: Path, reference: bool) ->
                     timed(results, name, "push", server.name, nbytes, lambda: push(server.port, key, zip_path), server)
                     timed(results, name, "pull", server.name, nbytes,
                           lambda: pull(server.port, key, work / "pulled.zip"), server)
+                    check_zip(work / "pulled.zip", tree)
                 finally:
                     (work / "pulled.zip").unlink(missing_ok=True)
                     for base in ("ours", "orig"):

@@ -211,10 +211,18 @@ def pull(port: int, key: str, dest: Path) -> int:
             f.write(chunk)
             n += len(chunk)
     conn.close()
-    with zipfile.ZipFile(dest) as zf:  # zipfile finds the end record despite trailing JSON
-        if zf.testzip() is not None:
-            raise RuntimeError(f"pull {key}: corrupt zip")
     return n
+
+
+def check_zip(path: Path, tree: Path) -> None:
+    """The pulled zip holds the tree (zipfile finds the end record despite the original's trailing JSON)."""
+    with zipfile.ZipFile(path) as zf:
+        if zf.testzip() is not None:
+            raise RuntimeError(f"{path}: corrupt zip")
+        names = {i.filename: i.file_size for i in zf.infolist() if not i.is_dir()}
+    expected = {p.relative_to(tree).as_posix(): p.stat().st_size for p in tree.rglob("*") if p.is_file()}
+    if names != expected:
+        raise RuntimeError(f"{path}: does not hold the pushed tree")
 
 
 def swift_options() -> dict:
