@@ -1,0 +1,81 @@
+"""The Kubernetes engine: pman jobs as ``batch/v1`` Jobs through the official ``kubernetes`` client.
+
+Thin: :class:`ClientApi` adapts ``BatchV1Api``/``CoreV1Api`` to :class:`kubecommon.KubeApi`, asking
+for the raw JSON (``_preload_content=False``) so that the status mapping reads exactly what the
+API server sent.  pman runs in the cluster (its service account) or, with ``--kubeconfig``, outside.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import kubernetes.client
+import kubernetes.config
+
+from pman.engines import base, kubecommon, kubesettings
+
+log = logging.getLogger("pman.kubernetes")
+REQUEST_TIMEOUT = 30  # seconds per API call: a hung API server must not hang pman's request threads
+
+
+def _json(response) -> dict:
+    data = response.data
+    return json.loads(data.decode() if isinstance(data, bytes) else data) if data else {}
+
+
+class ClientApi:
+    """:class:`kubecommon.KubeApi` over ``BatchV1Api`` and ``CoreV1Api``."""
+
+    def __init__(self, batch, core):
+        self.batch, self.core = batch, core
+
+    def create_job(self, namespace: str, body: dict) -> dict:
+        return _json(self.batch.create_namespaced_job(namespace, body, _preload_content=False,
+                                                      _request_timeout=REQUEST_TIMEOUT))
+
+    def read_job(self, namespace: str, name: str) -> dict:
+        return _json(self.batch.read_namespaced_job(name, namespace, _preload_content=False,
+                                                    _request_timeout=REQUEST_TIMEOUT))
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        # Background: without a propagation policy the Job's pods would be left behind.
+        self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
+                                         _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
+        listing = _json(self.core.list_namespaced_pod(namespace, label_selector=label_selector,
+                                                      _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
+        return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+
+    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
+        response = self.core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
+                                                     _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+        data = response.data
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data or "")
+
+
+def api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
+    """An ``ApiClient``: from ``kubeconfig`` if given, else the in-cluster service account.
+
+    :raises base.EngineError: neither works (the message says what was tried).
+    """
+    try:
+        if kubeconfig:
+            return kubernetes.config.new_client_from_config(config_file=kubeconfig)
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        return kubernetes.client.ApiClient(configuration)
+    except (kubernetes.config.ConfigException, OSError) as e:
+        where = f"kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (or give --kubeconfig)"
+        raise base.EngineError(f"cannot configure the Kubernetes client from {where}: {e}") from e
+
+
+class KubernetesEngine(kubecommon.KubeEngine):
+    name = "kubernetes"
+
+
+def create(config) -> KubernetesEngine:
+    """The engine for a :class:`pman.config.PmanConfig` (called by :func:`pman.engines.get_engine`)."""
+    client = api_client(config.kubeconfig)
+    api = ClientApi(kubernetes.client.BatchV1Api(client), kubernetes.client.CoreV1Api(client))
+    return KubernetesEngine(api, kubesettings.from_config(config), result_reader=kubecommon.swift_result_reader(config))

@@ -1,0 +1,117 @@
+"""Settings of the Kubernetes and OpenShift engines, and the names they give to things.
+
+:class:`KubeSettings` is the engines' own frozen settings; :func:`from_config` builds it from
+pman's :class:`~pman.config.PmanConfig` (the only place that knows both), so the spec builder
+and the status mapping stay pure and testable without a service configuration.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pman.engines import base
+
+# Container names inside a Job's pod; also the keys of the engines' logs() answer.
+INIT, PROCESSOR, PUBLISH = "init", "processor", "publish"
+CONTAINERS = (INIT, PROCESSOR, PUBLISH)
+SHARE_MOUNT = "/share"
+SWIFT_MOUNT = "/etc/swift"
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    """What the Kubernetes/OpenShift engines need; every field has a safe default."""
+
+    namespace: str = "chris"
+    """Namespace (OpenShift project) of the Jobs."""
+    publisher_image: str = "docker.io/fnndsc/pman-swift-publisher:latest"
+    """Image of the ``init`` (``get``) and ``publish`` (``put --wait``) containers."""
+    service_account: str = "pman-publisher"
+    """Service account of the Job pods; only the publish container receives its token."""
+    swift_secret_name: str = "swift-credentials"
+    """Secret with ``swift-credentials.cfg``, mounted read-only at /etc/swift in init and publish."""
+    ttl_seconds_after_finished: int = 86400
+    active_deadline_seconds: int = 86400
+    image_pull_policy: str = "IfNotPresent"
+    app_label: str = "pman-job"
+    """Value of the ``app`` label on Jobs and pods."""
+    processor_run_as_non_root: bool = False
+    """Plugin images often run as root, so the processor is not forced non-root unless asked."""
+    processor_run_as_user: int | None = None
+    """A UID for the processor (None: the image's; OpenShift's SCC assigns one anyway)."""
+    publisher_run_as_user: int | None = None
+    """A UID for the publisher containers (None: the image's non-root USER, or the SCC's)."""
+    fs_group: int | None = None
+    """Pod ``fsGroup`` (None on OpenShift, whose restricted SCC picks it)."""
+    publisher_cpu_limit: str = "1000m"
+    publisher_memory_limit: str = "512Mi"
+    publisher_cpu_request: str = "100m"
+    publisher_memory_request: str = "128Mi"
+    share_size_limit: str | None = None
+    """``sizeLimit`` of the /share emptyDir (None: bounded only by the node)."""
+    storage_layout: str = "tree"
+    """Swift layout the publisher uses: ``tree`` or the originals' ``archive``."""
+    log_tail_lines: int = 5000
+    """Lines asked of the API server per container log (the byte tail is cut client-side)."""
+    log_tail_bytes: int = 65536
+
+    def validate(self) -> "KubeSettings":
+        """:raises ValueError: naming the first bad field."""
+        if not _DNS_LABEL.match(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a DNS label")
+        if self.image_pull_policy not in _PULL_POLICIES:
+            raise ValueError(f"image_pull_policy must be one of {', '.join(_PULL_POLICIES)}")
+        if self.storage_layout not in ("tree", "archive"):
+            raise ValueError("storage_layout must be tree or archive")
+        for name in ("ttl_seconds_after_finished", "active_deadline_seconds", "log_tail_lines", "log_tail_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("publisher_image", "service_account", "swift_secret_name", "app_label"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} must not be empty")
+        return self
+
+
+def from_config(config) -> KubeSettings:
+    """Build the settings from a :class:`pman.config.PmanConfig`.
+
+    Fields the service configuration does not (yet) define keep their defaults, so adding a flag
+    there needs no change here beyond naming it.
+    """
+    optional = {name: getattr(config, f"job_{name}") for name in
+                ("image_pull_policy", "processor_run_as_non_root", "processor_run_as_user",
+                 "publisher_run_as_user", "fs_group", "share_size_limit") if hasattr(config, f"job_{name}")}
+    return KubeSettings(
+        namespace=config.namespace, publisher_image=config.publisher_image,
+        service_account=config.publisher_service_account, swift_secret_name=config.swift_credentials_secret,
+        ttl_seconds_after_finished=config.job_ttl_seconds,
+        active_deadline_seconds=config.job_active_deadline_seconds,
+        log_tail_bytes=config.log_tail_bytes, **optional).validate()
+
+
+def job_name(jid: str) -> str:
+    """The Job's name: the jid itself, which must be a DNS-1123 label.
+
+    No mapping: the name is what an operator types (``kubectl logs job/<jid>``), and the
+    ``job-name`` label the Job controller puts on pods cannot be longer than 63 characters anyway.
+    pfcon's jids (``chris-jid-<n>``) always fit.
+
+    :raises base.EngineError: 400, naming the rule, for any other jid.
+    """
+    if not _DNS_LABEL.match(jid or ""):
+        raise base.EngineError(
+            f"job id {jid[:80]!r} cannot be a Kubernetes Job name: use 1-63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit", status_code=400)
+    return jid
+
+
+def labels(settings: KubeSettings, jid: str) -> dict[str, str]:
+    """Labels of a Job and of its pod template (the jid label selects a job's pods)."""
+    return {"app": settings.app_label, "job-origin": "pman", "jid": jid}
+
+
+def pod_selector(jid: str) -> str:
+    return f"job-origin=pman,jid={jid}"

@@ -1,0 +1,70 @@
+"""The OpenShift engine: the same Jobs through ``openshift.dynamic.DynamicClient``.
+
+Thin: :class:`DynamicApi` adapts the dynamic client's ``batch/v1 Job`` and ``v1 Pod`` resources to
+:class:`kubecommon.KubeApi`.  The dynamic client cannot pass a log request's ``container`` and
+``tailLines`` parameters, so logs go through ``CoreV1Api`` over the same ``ApiClient``.
+"""
+from __future__ import annotations
+
+import kubernetes.client
+import openshift.dynamic
+
+from pman.engines import kubecommon, kubesettings
+from pman.engines import kubernetes as kube_engine
+
+REQUEST_TIMEOUT = kube_engine.REQUEST_TIMEOUT
+
+
+def _dict(instance) -> dict:
+    return instance.to_dict() if hasattr(instance, "to_dict") else dict(instance or {})
+
+
+class DynamicApi:
+    """:class:`kubecommon.KubeApi` over a ``DynamicClient`` (resources looked up once, lazily)."""
+
+    def __init__(self, client, core=None):
+        self.client = client
+        self.core = core
+        self._jobs = self._pods = None
+
+    @property
+    def jobs(self):
+        if self._jobs is None:  # discovery: one API call, so not in the constructor
+            self._jobs = self.client.resources.get(api_version="batch/v1", kind="Job")
+        return self._jobs
+
+    @property
+    def pods(self):
+        if self._pods is None:
+            self._pods = self.client.resources.get(api_version="v1", kind="Pod")
+        return self._pods
+
+    def create_job(self, namespace: str, body: dict) -> dict:
+        return _dict(self.jobs.create(body=body, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
+
+    def read_job(self, namespace: str, name: str) -> dict:
+        return _dict(self.jobs.get(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self.jobs.delete(name=name, namespace=namespace, propagation_policy="Background",
+                         _request_timeout=REQUEST_TIMEOUT)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
+        listing = _dict(self.pods.get(namespace=namespace, label_selector=label_selector,
+                                      _request_timeout=REQUEST_TIMEOUT))
+        return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+
+    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
+        core = self.core or kubernetes.client.CoreV1Api(self.client.client)
+        return kube_engine.ClientApi(None, core).read_log(namespace, pod, container, tail_lines)
+
+
+class OpenShiftEngine(kubecommon.KubeEngine):
+    name = "openshift"
+
+
+def create(config) -> OpenShiftEngine:
+    """The engine for a :class:`pman.config.PmanConfig` (called by :func:`pman.engines.get_engine`)."""
+    client = openshift.dynamic.DynamicClient(kube_engine.api_client(config.kubeconfig))
+    return OpenShiftEngine(DynamicApi(client), kubesettings.from_config(config),
+                           result_reader=kubecommon.swift_result_reader(config))

@@ -1,0 +1,107 @@
+"""The result object: a job's final state, stored beside its data in Swift as ``<jid>/result.json``.
+
+The publish container writes it after the output (``put --wait``), so a finished job still answers
+``status`` after Kubernetes has deleted its Job (``ttlSecondsAfterFinished``).  It lives outside
+``output/`` so that it is never part of the plugin's output tree.  Example::
+
+    {"schema": "pman-result/1", "jid": "chris-jid-7", "status": "finishedWithError",
+     "reason": "ProcessorError", "message": "the processor failed with exit code 2",
+     "processor": {"exitCode": 2, "reason": "Error", "startedAt": "...", "finishedAt": "...",
+                   "image": "fnndsc/pl-simpledsapp", "command": ["python", "..."]},
+     "output": {"prefix": "output/", "layout": "tree", "files": 3, "bytes": 1234,
+                "manifest": "output.manifest.json"},
+     "publishError": null, "createdAt": "...", "publishedAt": "..."}
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+RESULT_OBJECT = "result.json"
+SCHEMA = "pman-result/1"
+SUCCESS, FAILURE = "finishedSuccessfully", "finishedWithError"
+
+
+@dataclass(frozen=True)
+class ProcessorOutcome:
+    """How the processor container ended, as its pod status tells it."""
+
+    exit_code: int | None
+    reason: str = ""
+    """Kubernetes' ``state.terminated.reason``: Completed, Error, OOMKilled, ..."""
+    message: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    image: str = ""
+    command: tuple[str, ...] = ()
+    pod_created_at: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class OutputSummary:
+    """What ``put`` stored (or None fields when it failed before knowing)."""
+
+    layout: str = "tree"
+    files: int | None = None
+    bytes: int | None = None
+    manifest: str | None = "output.manifest.json"
+    extra: dict = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def verdict(outcome: ProcessorOutcome, publish_error: str | None) -> tuple[str, str, str]:
+    """(status, reason, message) of the whole job; the processor's failure comes first."""
+    if outcome.reason == "OOMKilled":
+        return FAILURE, "OOMKilled", f"the processor ran out of memory (exit code {outcome.exit_code})"
+    if not outcome.succeeded:
+        return FAILURE, "ProcessorError", f"the processor failed with exit code {outcome.exit_code}"
+    if publish_error:
+        return FAILURE, "PublisherError", f"publishing the output failed: {publish_error}"
+    return SUCCESS, "", "finished successfully"
+
+
+def build(jid: str, outcome: ProcessorOutcome, output: OutputSummary, *, publish_error: str | None = None,
+          published_at: str | None = None) -> dict:
+    """The result document (plain JSON types) for ``jid``."""
+    status, reason, message = verdict(outcome, publish_error)
+    return {
+        "schema": SCHEMA, "jid": jid, "status": status, "reason": reason, "message": message,
+        "processor": {"exitCode": outcome.exit_code, "reason": outcome.reason, "message": outcome.message,
+                      "startedAt": outcome.started_at, "finishedAt": outcome.finished_at,
+                      "image": outcome.image, "command": list(outcome.command)},
+        "output": {"prefix": "output/", "layout": output.layout, "files": output.files, "bytes": output.bytes,
+                   "manifest": output.manifest if output.layout == "tree" else None, **output.extra},
+        "publishError": publish_error,
+        "createdAt": outcome.pod_created_at,
+        "publishedAt": published_at or now_iso(),
+    }
+
+
+def upload(store, jid: str, document: dict) -> None:
+    """Store the result object (a verified small JSON object) in container ``jid``."""
+    store.put_json(jid, RESULT_OBJECT, document)
+
+
+def reader(store) -> "callable":
+    """``jid -> result dict | None`` over a :class:`swiftstore.SwiftStore`, for the engines.
+
+    A missing container or object is None (the job is unknown); other errors propagate, so that a
+    Swift outage is not mistaken for an unknown job.
+    """
+    from swiftstore import errors
+
+    def read(jid: str) -> dict | None:
+        try:
+            doc = store.get_json(jid, RESULT_OBJECT)
+        except errors.NotFound:
+            return None
+        return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else None
+
+    return read
