@@ -80,13 +80,8 @@ class SwiftTreeStore(_SwiftBase):
         with self.workdir() as work:
             tree, extracted = self.stage_tree(upload, work)
             with self.locks.hold(key):
-                self.swift.ensure_container(key)
-                # Old objects first (manifest included), so the prefix is never a mix of two pushes:
-                # until the new manifest lands, readers see "incomplete", never old+new.
-                try:
-                    self.swift.delete(key, INPUT)
-                except swift_errors.NotFound:
-                    pass
+                # put_tree removes the old manifest first and the previous tree's leftovers after the
+                # new manifest: readers see the old tree, "incomplete", or the new tree, never a mix.
                 manifest = self.swift.put_tree(key, INPUT, str(tree))
         return self._reply(key, INPUT, len(manifest.entries), manifest.total_bytes)
 

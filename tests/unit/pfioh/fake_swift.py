@@ -54,7 +54,10 @@ class FakeSwift:
         return name is None or any(k.startswith(name) for k in self.containers[container])
 
     def put_tree(self, container, prefix, local_dir, *, progress=None):
+        """As swiftstore: old manifest first, the files, the new manifest, then old leftovers."""
         self._maybe_fail("put_tree")
+        self.manifests.pop((container, prefix), None)
+        old = {k for k in self.containers.get(container, {}) if k.startswith(prefix)}
         entries = []
         for path in sorted(Path(local_dir).rglob("*")):
             if path.is_file():
@@ -65,6 +68,8 @@ class FakeSwift:
         manifest = Manifest(prefix, tuple(entries), datetime.datetime.now().isoformat(), sum(e.size for e in entries))
         self.manifests[(container, prefix)] = manifest
         self.containers[container][prefix.rstrip("/") + ".manifest.json"] = b"{}"
+        for name in old - {prefix + e.name for e in entries}:
+            del self.containers[container][name]
         return manifest
 
     def read_manifest(self, container, prefix):
