@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import shutil
 import sys
 
@@ -33,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     S = config_mod.SOURCES
     add = lambda name, *flags, **kw: p.add_argument(*flags, dest=name, default=None,  # noqa: E731
                                                     help=f"{kw.pop('help')} [{S[name][1]}]", **kw)
+    _service_flags(p, add)
+    _kubernetes_flags(add)
+    _original_flags(p)
+    p.add_argument("--version", action="version", version=f"pman {config_mod.VERSION}")
+    return p
+
+
+def _service_flags(p: argparse.ArgumentParser, add) -> None:
     add("host", "--ip", help="address to listen on (default 0.0.0.0)")
     add("port", "--port", type=int, help="TCP port (default 5010)")
     add("engine", "--engine", choices=config_mod.ENGINES, help="where jobs run (default local)")
@@ -52,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
     add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
     add("log_tail_bytes", "--log-tail-bytes", type=int, help="log bytes per step in a status reply (default 65536)")
+    add("token_auth", "--enableTokenAuth", action="store_const", const=True,
+        help="require 'Authorization: bearer <token>' on both APIs")
+    add("token_path", "--tokenPath", help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
+    add("threads", "--threads", type=int, help="concurrent requests (threads of the one worker, default 16)")
+    add("verbosity", "-v", "--verbosity", type=int, help="0 warnings, 1 info, 2 debug + access log")
+
+
+def _kubernetes_flags(add) -> None:
     add("namespace", "--namespace", help="k8s engines: namespace of the Jobs (default chris)")
     add("publisher_image", "--publisher-image", help="k8s engines: image of the get/put containers")
     add("publisher_service_account", "--publisher-service-account",
@@ -72,21 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("job_fs_group", "--job-fs-group", type=int, help="k8s engines: pod fsGroup (default: the cluster's)")
     add("job_share_size_limit", "--job-share-size-limit", help="k8s engines: sizeLimit of the /share emptyDir")
     add("kubeconfig", "--kubeconfig", help="k8s engines: kubeconfig file (default: in-cluster account)")
-    add("token_auth", "--enableTokenAuth", action="store_const", const=True,
-        help="require 'Authorization: bearer <token>' on both APIs")
-    add("token_path", "--tokenPath", help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
-    add("threads", "--threads", type=int, help="concurrent requests (threads of the one worker, default 16)")
+
+
+def _original_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listeners", type=int, default=None, help="the original's listener count: sets --threads "
                    "when that is not given")
     p.add_argument("--DBpath", default=None, help="the original's database path: used as --workdir when that "
                    "is not given")
-    add("verbosity", "-v", "--verbosity", type=int, help="0 warnings, 1 info, 2 debug + access log")
     p.add_argument("--http", action="store_true", help="ignored: replies are always proper HTTP with JSON")
     p.add_argument("--debugToFile", action="store_true", help="ignored: logs go to stderr")
     for flag in IGNORED:
         p.add_argument(flag, default=None, help="ignored (the original's)")
-    p.add_argument("--version", action="version", version=f"pman {config_mod.VERSION}")
-    return p
 
 
 def config_from_args(args: argparse.Namespace, environ=None) -> config_mod.PmanConfig:
