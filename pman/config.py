@@ -227,6 +227,8 @@ def from_sources(flags: Mapping[str, Any], environ: Mapping[str, str] | None = N
             values[name] = value
     values.setdefault("workdir", default_workdir())
     values.setdefault("publisher_cli", default_publisher_cli())
-    for path_field in ("workdir", "store_base"):
-        values[path_field] = os.path.abspath(os.path.expanduser(values.get(path_field, "/tmp")))
+    for path_field in ("workdir", "store_base", "swift_credentials"):
+        # absolute: the job runners work in other directories
+        if values.get(path_field) is not None or path_field == "store_base":
+            values[path_field] = os.path.abspath(os.path.expanduser(values.get(path_field, "/tmp")))
     return PmanConfig(**values).validate()

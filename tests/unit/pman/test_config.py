@@ -85,3 +85,11 @@ def test_optional_k8s_settings():
         build([], {"PMAN_JOB_IMAGE_PULL_POLICY": "Sometimes"})
     with pytest.raises(config.ConfigError, match="PMAN_JOB_FS_GROUP"):
         build([], {"PMAN_JOB_FS_GROUP": "-1"})
+
+
+def test_paths_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    c = build(["--workdir", "w", "--storeBase", "s", "--swift-credentials", "creds.cfg"])
+    assert (c.workdir, c.store_base, c.swift_credentials) == \
+        (str(tmp_path / "w"), str(tmp_path / "s"), str(tmp_path / "creds.cfg"))
+    assert build([]).swift_credentials is None
