@@ -82,7 +82,7 @@ def test_restart_of_pman_in_the_middle_of_a_job(start_pman, dirs):
     server = start_pman(port)
     jid = new_jid()
     push(dirs[1], jid, {"a.txt": "x"})
-    cmd = "sh -c 'sleep 3; cp /share/incoming/a.txt /share/outgoing/b.txt'"
+    cmd = "sh -c 'sleep 5; cp /share/incoming/a.txt /share/outgoing/b.txt'"
     assert pfurl(server.url, "run", {"jid": jid, "cmd": cmd, "threaded": True}, dirs[2])["status"] is True
     time.sleep(1)
     assert pfurl(server.url, "status", {"key": "jid", "value": jid}, dirs[2])["d_ret"]["l_status"] == ["started"]

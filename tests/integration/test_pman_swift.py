@@ -87,10 +87,11 @@ def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_pat
     port = free_port()
     server = start_pman(port)
     jid = unique_container
-    pfurl(server.url, "run", {"jid": jid, "cmd": "sh -c 'sleep 3; cp /share/incoming/a.txt /share/outgoing/'",
+    pfurl(server.url, "run", {"jid": jid, "cmd": "sh -c 'sleep 5; cp /share/incoming/a.txt /share/outgoing/'",
                               "threaded": True}, cwd)
     time.sleep(1.5)
-    server.stop()
+    assert rest(server.url, "GET", f"/api/v1/{jid}/")[1]["status"] == "started"
+    server.stop()  # gunicorn exits; the job's runner (its own session) goes on
     server = start_pman(port)
     d_ret = wait_pfurl(server.url, jid, cwd)["d_ret"]
     assert d_ret["l_status"] == ["finishedSuccessfully"], d_ret
