@@ -13,7 +13,8 @@ Order of evidence:
 
 The reason of a failure comes from the containers: the processor OOMKilled or non-zero, the
 init container (``InputError``) or the publish container (``PublisherError``) non-zero, an image
-pull failure; the Job's ``DeadlineExceeded`` wins unless a container had already failed.
+pull failure; the Job's ``DeadlineExceeded`` wins (it kills whatever still runs), with the
+first failed container as detail.
 """
 from __future__ import annotations
 
@@ -109,9 +110,8 @@ def _verdict(job: dict | None, pods: list[dict], statuses: dict[str, dict]) -> t
     failure = _failure(statuses)
     failed = condition(job, "Failed") or condition(job, "FailureTarget")
     if failed:
-        if failure and failure[0] != "ImagePullError":
-            return base.JobStatus.finishedWithError, failure[0], failure[1]
         if failed.get("reason") == "DeadlineExceeded":
+            # The deadline kills what still runs (exit 137/143): name the deadline, keep the detail.
             detail = f" ({failure[1]})" if failure else ""
             return base.JobStatus.finishedWithError, "DeadlineExceeded", f"the job ran out of time{detail}"
         if failure:
@@ -129,7 +129,7 @@ def _verdict(job: dict | None, pods: list[dict], statuses: dict[str, dict]) -> t
         suffix = "" if final else " (retrying until the job's deadline)"
         return status, "ImagePullError", failure[1] + suffix
     if _running(statuses):
-        step = next((n for n in (PUBLISH, PROCESSOR, INIT) if _get(statuses.get(n), "state", "running")), "")
+        step = next((n for n in (PROCESSOR, PUBLISH, INIT) if _get(statuses.get(n), "state", "running")), "")
         return base.JobStatus.started, "", f"running: {step}" if step else "running"
     if pods:
         return base.JobStatus.notstarted, "", "pending: its pod is being scheduled or pulling images"
