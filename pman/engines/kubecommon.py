@@ -139,7 +139,8 @@ class KubeEngine(base.Engine):
             except Exception as e:
                 if not _translatable(e):
                     raise
-                text = f"(log unavailable: {api_message(e)})"
+                out[container] = f"(log unavailable: {api_message(e)})"
+                continue
             out[container] = text[-limit:] if len(text) > limit else text
         return out
 
