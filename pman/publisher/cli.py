@@ -20,6 +20,8 @@ import time
 import swiftstore
 from swiftstore import errors
 
+from pman.publisher import result
+
 PROG = "pman-swift-publisher"
 DEFAULT_INCOMING = "/share/incoming"
 DEFAULT_OUTGOING = "/share/outgoing"
@@ -95,7 +97,7 @@ def cmd_get(args, store: swiftstore.SwiftStore) -> str:
     return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
 
 
-def wait_for_processor(args) -> None:
+def wait_for_processor(args):
     """``put --wait``: delegate to :mod:`pman.publisher.wait` (the Kubernetes side), if present."""
     try:
         wait = importlib.import_module("pman.publisher.wait")
@@ -103,23 +105,32 @@ def wait_for_processor(args) -> None:
         if exc.name != "pman.publisher.wait":
             raise
         raise RuntimeError("--wait is not available in this build (no pman.publisher.wait)") from None
-    wait.wait_for_processor(args)
+    return wait.wait_for_processor(args)
 
 
 def cmd_put(args, store: swiftstore.SwiftStore) -> str:
     if not os.path.isdir(args.outgoing):
         raise FileNotFoundError(f"outgoing directory {args.outgoing} does not exist")
-    if args.wait:
-        wait_for_processor(args)
+    outcome = wait_for_processor(args) if args.wait else None
     progress = None if args.quiet else ProgressPrinter(f"put {args.key}/{OUTPUT}")
-    if args.layout == "archive":
-        info = store.put_archive(args.key, OUTPUT, args.outgoing)
-        summary = f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)"
-    else:
-        manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
-        summary = f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} " \
-                  f"into {args.key}/{OUTPUT}"
-    # Hook: a small result document (e.g. <key>/output.result.json) is uploaded here, after the data.
+    try:
+        if args.layout == "archive":
+            info = store.put_archive(args.key, OUTPUT, args.outgoing)
+            summary = f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)"
+            output = result.OutputSummary(layout="archive", bytes=info.size)
+        else:
+            manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
+            summary = f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} " \
+                      f"into {args.key}/{OUTPUT}"
+            output = result.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes)
+    except Exception as exc:
+        if outcome is not None:  # --wait: record why the output is missing, then fail with the cause
+            result.upload_quietly(store, args.key, result.build(args.key, outcome, result.OutputSummary(args.layout),
+                                                                publish_error=one_line(exc)))
+        raise
+    if outcome is not None:  # --wait: the job's final state, after the data (pman reads it after the TTL)
+        result.upload(store, args.key, result.build(args.key, outcome, output))
+        summary += f"; {result.RESULT_OBJECT}: processor exit code {outcome.exit_code}"
     return summary
 
 

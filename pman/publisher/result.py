@@ -86,6 +86,7 @@ def build(jid: str, outcome: ProcessorOutcome, output: OutputSummary, *, publish
 
 def upload(store, jid: str, document: dict) -> None:
     """Store the result object (a verified small JSON object) in container ``jid``."""
+    store.ensure_container(jid)  # normally there (it held the input), but a failure path must not depend on it
     store.put_json(jid, RESULT_OBJECT, document)
 
 
@@ -105,3 +106,15 @@ def reader(store) -> "callable":
         return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else None
 
     return read
+
+
+def upload_quietly(store, jid: str, document: dict) -> bool:
+    """:func:`upload`, for a failure path: a second error must not hide the first one."""
+    import logging
+
+    try:
+        upload(store, jid, document)
+        return True
+    except Exception as e:  # noqa: BLE001 - best effort by design
+        logging.getLogger("pman.publisher").warning("cannot store the result object of %s: %s", jid, e)
+        return False

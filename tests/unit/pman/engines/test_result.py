@@ -15,6 +15,9 @@ class FakeStore:
         self.objects = objects if objects is not None else {}
         self.error = error
 
+    def ensure_container(self, container):
+        self.objects.setdefault((container, None), None)
+
     def put_json(self, container, name, obj):
         self.objects[(container, name)] = obj
 
