@@ -9,7 +9,7 @@ from __future__ import annotations
 import kubernetes.client
 import openshift.dynamic
 
-from pman.engines import kubecommon, kubesettings
+from pman.engines import base, kubecommon, kubesettings
 from pman.engines import kubernetes as kube_engine
 
 REQUEST_TIMEOUT = kube_engine.REQUEST_TIMEOUT
@@ -65,6 +65,11 @@ class OpenShiftEngine(kubecommon.KubeEngine):
 
 def create(config) -> OpenShiftEngine:
     """The engine for a :class:`pman.config.PmanConfig` (called by :func:`pman.engines.get_engine`)."""
-    client = openshift.dynamic.DynamicClient(kube_engine.api_client(config.kubeconfig))
+    try:  # the DynamicClient asks the API server for its version and resources right away
+        client = openshift.dynamic.DynamicClient(kube_engine.api_client(config.kubeconfig))
+    except Exception as e:
+        if not kubecommon._translatable(e):
+            raise
+        raise base.EngineError(f"cannot reach the OpenShift API: {kubecommon.api_message(e)}") from e
     return OpenShiftEngine(DynamicApi(client), kubesettings.from_config(config),
                            result_reader=kubecommon.swift_result_reader(config))

@@ -1,0 +1,51 @@
+"""get_engine(config) builds the Kubernetes engine from PmanConfig (no API call at construction)."""
+import pytest
+
+from pman import config, engines
+from pman.engines import base, kubernetes as kube, kubesettings
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: radiology}}]
+current-context: x
+"""
+CREDENTIALS = "[AUTHORIZATION]\nosAuthUrl = http://127.0.0.1:9/auth/v1.0\n[TEMPAUTH]\nuser = a:b\nkey = c\n"
+
+
+def make_config(tmp_path, **flags):
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    (tmp_path / "swift.cfg").write_text(CREDENTIALS)
+    values = {"workdir": str(tmp_path), "engine": "kubernetes", "kubeconfig": str(tmp_path / "kubeconfig"),
+              "swift_credentials": str(tmp_path / "swift.cfg"), "namespace": "radiology", **flags}
+    return config.from_sources(values, {})
+
+
+def test_kubernetes_engine_from_the_service_config(tmp_path):
+    engine = engines.get_engine(make_config(tmp_path, job_ttl_seconds=600, job_fs_group=1001))
+    assert isinstance(engine, kube.KubernetesEngine) and engine.name == "kubernetes"
+    s = engine.settings
+    assert (s.namespace, s.ttl_seconds_after_finished, s.fs_group) == ("radiology", 600, 1001)
+    assert s.service_account == "pman-publisher" and s.swift_secret_name == "swift-credentials"
+    assert engine.api.batch.api_client.configuration.host == "https://127.0.0.1:6443"
+    assert callable(engine.result_reader)
+
+
+def test_missing_kubeconfig_or_credentials_fail_at_startup(tmp_path):
+    cfg = make_config(tmp_path)
+    (tmp_path / "kubeconfig").unlink()
+    with pytest.raises(base.EngineError, match="kubeconfig"):
+        engines.get_engine(cfg)
+    cfg = make_config(tmp_path)
+    (tmp_path / "swift.cfg").unlink()
+    with pytest.raises(base.EngineError, match="result objects from Swift"):
+        engines.get_engine(cfg)
+
+
+def test_settings_reject_bad_values():
+    with pytest.raises(ValueError, match="image_pull_policy"):
+        kubesettings.KubeSettings(image_pull_policy="Sometimes").validate()
+    with pytest.raises(ValueError, match="namespace"):
+        kubesettings.KubeSettings(namespace="Bad_NS").validate()
+
