@@ -23,8 +23,10 @@ from swiftstore.manifest import Manifest
 log = logging.getLogger("swiftstore")
 
 DEFAULT_THREADS = 8
-DEFAULT_SLO_THRESHOLD = 256 << 20
-DEFAULT_SEGMENT_SIZE = 64 << 20
+# Below 1 GiB one PUT is cheapest (one MD5 pass; Swift's limit for a plain object is 5 GiB);
+# above it, segments go up in parallel.
+DEFAULT_SLO_THRESHOLD = 1 << 30
+DEFAULT_SEGMENT_SIZE = 128 << 20
 MIN_SEGMENT_SIZE = 1 << 20  # Swift's default min_segment_size for SLO
 
 
@@ -60,10 +62,20 @@ class SwiftStore:
         :param timeout: socket timeout of each request, in seconds.
         """
         from swiftclient import client
+        made: list = []
 
         def factory():
-            return client.Connection(retries=retries, timeout=timeout, starting_backoff=starting_backoff,
-                                     max_backoff=max_backoff, **creds.connection_kwargs())
+            kwargs = creds.connection_kwargs()
+            if "authurl" in kwargs:
+                # tempauth: start from a token another thread already has, instead of one auth
+                # request per thread; each connection still re-authenticates itself on a 401.
+                known = next(((c.url, c.token) for c in reversed(made) if c.url and c.token), None)
+                if known:
+                    kwargs.update(preauthurl=known[0], preauthtoken=known[1])
+            conn = client.Connection(retries=retries, timeout=timeout, starting_backoff=starting_backoff,
+                                     max_backoff=max_backoff, **kwargs)
+            made.append(conn)
+            return conn
         return cls(factory, **options)
 
     # -- plumbing -------------------------------------------------------------------------------

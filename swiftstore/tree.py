@@ -160,5 +160,5 @@ def get_tree(store, container: str, prefix: str, dest_dir, *, force: bool = Fals
 
 def _fetch(store, container: str, prefix: str, entry: ManifestEntry, path: Path, counter: uploads.Progress) -> None:
     transfer.download(store.connection(), container, prefix + entry.name, str(path), size=entry.size,
-                      md5=entry.md5 or None, on_bytes=counter.add_bytes)
+                      md5=entry.md5 or None, on_bytes=counter.on_bytes)
     counter.file_done()

@@ -32,6 +32,11 @@ class Progress:
         self.files_done = self.bytes_done = 0
         self._last = 0.0
 
+    @property
+    def on_bytes(self) -> Callable[[int], None] | None:
+        """Per-chunk hook for transfers, or None when nobody listens (saves a call per chunk)."""
+        return self.add_bytes if self._callback else None
+
     def add_bytes(self, n: int) -> None:
         with self._lock:
             self.bytes_done += n
@@ -80,7 +85,7 @@ class _LargeUpload:
     def _segment(self, index: int, offset: int, length: int) -> None:
         seg = names.segment_name(self.item.name, self.upload_id, index)
         self.etags[index] = transfer.put_window(self.store.connection(), self.seg_container, seg, self.item.path,
-                                                offset, length, on_bytes=self.progress.add_bytes)
+                                                offset, length, on_bytes=self.progress.on_bytes)
         self._one_done()
 
     def _hash_whole(self) -> None:
@@ -122,7 +127,7 @@ def plan(store, container: str, items: list[FileUpload], upload_id: str, progres
 
 def _small(store, container: str, item: FileUpload, progress: Progress, done) -> None:
     md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
-                              content_type=item.content_type, on_bytes=progress.add_bytes)
+                              content_type=item.content_type, on_bytes=progress.on_bytes)
     done(item, md5)
 
 

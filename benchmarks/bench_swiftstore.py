@@ -1,0 +1,202 @@
+"""Benchmark swiftstore: put_tree/get_tree against python-swiftclient's ``swift upload``/``swift download``.
+
+Trees of random bytes: 1000 x 10 KiB, 10 x 10 MiB, 1 x 500 MiB (``--scale`` shrinks the file
+sizes, and the number of small files).  Both sides run as separate processes on the same data
+against the same Swift, in the same run, one after the other; each is timed from process start
+to exit (what a user or a pod sees) and its peak RSS is read from ``os.wait4`` (that process and
+its children).  The downloaded trees are compared with the originals (outside the timing).
+
+Usage::
+
+    eval "$(.venv/bin/python tools/saio.py env)"   # reuse the running SAIO (else a private one is started)
+    .venv/bin/python benchmarks/bench_swiftstore.py --scale 0.05
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+KiB, MiB = 1 << 10, 1 << 20
+SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+
+CHILD = r"""
+import sys, swiftstore
+op, container, path, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(), threads=threads) as store:
+    if op == "put":
+        store.put_tree(container, "input/", path)
+    else:
+        store.get_tree(container, "input/", path)
+"""
+
+
+@dataclass
+class Result:
+    tree: str
+    op: str
+    system: str
+    seconds: float
+    mbytes: float
+    peak_rss_mb: float
+
+    @property
+    def mbps(self) -> float:
+        return self.mbytes / self.seconds
+
+
+def make_tree(root: Path, count: int, size: int) -> int:
+    """``count`` files of ``size`` random bytes in 10 subdirectories (written in 1 MiB blocks)."""
+    for i in range(count):
+        path = root / f"d{i % 10}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, MiB)
+                f.write(os.urandom(n))
+                left -= n
+    return count * size
+
+
+def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float]:
+    """Run ``argv`` to completion: ``(wall seconds, peak RSS in MB)``; raises on a non-zero exit."""
+    os.sync()  # no dirty pages of the previous step charged to this one
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode:
+        raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    cmp = filecmp.dircmp(a, b)
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, bad, errs = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    return not bad and not errs and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
+
+
+def swift_env() -> tuple[dict, object]:
+    """Environment with ST_AUTH/ST_USER/ST_KEY of a running Swift, and a stop function."""
+    env = {k: v for k, v in os.environ.items() if k != "SWIFT_CREDENTIALS" and not k.startswith("OS_")}
+    if os.environ.get("ST_AUTH"):
+        return env, lambda: None
+    sys.path.insert(0, str(ROOT / "tools"))
+    sys.path.insert(0, str(ROOT))
+    import saio
+    from tests.fixtures.swift import _free_port_block
+    base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
+    s = saio.start(base, _free_port_block())
+    print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)
+    env.update(ST_AUTH=s.auth_url, ST_USER=s.user, ST_KEY=s.key)
+    return env, lambda: saio.stop(base)
+
+
+def cleanup(env: dict, *containers: str) -> None:
+    for c in containers:
+        for name in (c, c + "_segments"):
+            subprocess.run([str(BIN / "swift"), "delete", name], env=env, capture_output=True)
+
+
+def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, threads: int) -> list[Result]:
+    mb, results = nbytes / 1e6, []
+    ours, theirs = f"bench-ss-{uuid.uuid4().hex[:8]}", f"bench-cli-{uuid.uuid4().hex[:8]}"
+    dl_ours, dl_cli = work / "get-swiftstore", work / "get-cli"
+    steps = [
+        ("put", "swiftstore", [sys.executable, "-c", CHILD, "put", ours, str(src), str(threads)], None),
+        ("put", "swift CLI", [str(BIN / "swift"), "upload", "--object-name", "input", theirs, str(src)], None),
+        ("get", "swiftstore", [sys.executable, "-c", CHILD, "get", ours, str(dl_ours), str(threads)], None),
+        ("get", "swift CLI", [str(BIN / "swift"), "download", theirs, "--prefix", "input/", "--remove-prefix",
+                              "--output-dir", str(dl_cli)], None),
+    ]
+    try:
+        for op, system, argv, cwd in steps:
+            seconds, rss = run_measured(argv, env, cwd)
+            results.append(Result(label, op, system, seconds, mb, rss))
+            print(f"  {label:11} {op} {system:10} {seconds:7.2f} s {mb / seconds:8.1f} MB/s  peak RSS {rss:6.1f} MB",
+                  file=sys.stderr)
+        for got in (dl_ours, dl_cli):
+            if not same_tree(src, got):
+                raise RuntimeError(f"{got} differs from {src}")
+    finally:
+        cleanup(env, ours, theirs)
+        shutil.rmtree(dl_ours, ignore_errors=True)
+        shutil.rmtree(dl_cli, ignore_errors=True)
+    return results
+
+
+def summarize(results: list[Result]) -> list[dict]:
+    """Median per (tree, op, system) over the repeats, with the swiftstore/CLI ratio."""
+    rows = []
+    keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: ([s[0] for s in SETS].index(k[0]), k[1] != "put"))
+    for tree, op in keys:
+        def med(system, attr):
+            return statistics.median(getattr(r, attr) for r in results
+                                     if (r.tree, r.op, r.system) == (tree, op, system))
+        ours, cli = med("swiftstore", "mbps"), med("swift CLI", "mbps")
+        rows.append({"tree": tree, "op": op, "swiftstore_mbps": round(ours, 1), "cli_mbps": round(cli, 1),
+                     "ratio": round(ours / cli, 2), "swiftstore_peak_rss_mb": round(med("swiftstore", "peak_rss_mb"), 1),
+                     "cli_peak_rss_mb": round(med("swift CLI", "peak_rss_mb"), 1)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink the trees (0 < scale <= 1), default 1")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tree (medians are reported)")
+    parser.add_argument("--threads", type=int, default=8, help="swiftstore's transfer threads (default 8)")
+    parser.add_argument("--only", choices=[s[0] for s in SETS], action="append", help="run only these trees")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "swiftstore",
+                        help="where results.json goes")
+    args = parser.parse_args(argv)
+    env, stop = swift_env()
+    work = Path(tempfile.mkdtemp(prefix="bench-swiftstore-"))
+    results: list[Result] = []
+    try:
+        for label, count, size in SETS:
+            if args.only and label not in args.only:
+                continue
+            n = max(1, round(count * args.scale)) if size < MiB else count
+            s = size if size < MiB else max(KiB, int(size * args.scale))
+            src = work / label
+            nbytes = make_tree(src, n, s)
+            print(f"{label}: {n} x {s} bytes", file=sys.stderr)
+            for _ in range(args.repeat):
+                results.extend(bench_tree(label, src, nbytes, work, env, args.threads))
+            shutil.rmtree(src)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        stop()
+    rows = summarize(results)
+    print(f"\n{'tree':11} {'op':3} {'swiftstore MB/s':>15} {'swift CLI MB/s':>14} {'ratio':>6} "
+          f"{'RSS ours MB':>11} {'RSS CLI MB':>10}")
+    for r in rows:
+        print(f"{r['tree']:11} {r['op']:3} {r['swiftstore_mbps']:15.1f} {r['cli_mbps']:14.1f} {r['ratio']:6.2f} "
+              f"{r['swiftstore_peak_rss_mb']:11.1f} {r['cli_peak_rss_mb']:10.1f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(
+        {"scale": args.scale, "repeat": args.repeat, "threads": args.threads, "summary": rows,
+         "runs": [asdict(r) for r in results]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
