@@ -156,6 +156,18 @@ def _control(ctx: handlers.Context, shutdown: Callable[[], None]) -> flask.Respo
     return response
 
 
+def _early_unpacker(ctx: handlers.Context, fields: dict):
+    """Start unpacking while the zip arrives, when d_msg came first and says it is a zip to unpack.
+
+    Anything odd here just means no early start: the push then reports errors the ordinary way.
+    """
+    try:
+        request = protocol.parse_path_request(*protocol.parse_message(fields["d_msg"]))
+    except (KeyError, errors.PfiohError):
+        return None
+    return ctx.store.early_unpacker() if request.transport.is_zip else None
+
+
 def _read_limited(stream, limit: int) -> bytes:
     """The whole body (reads may come back short), refusing more than ``limit`` bytes."""
     parts, size = [], 0
@@ -170,7 +182,7 @@ def _read_limited(stream, limit: int) -> bytes:
 def _push(ctx: handlers.Context, metrics) -> flask.Response:
     started = time.perf_counter()
     form = multipart.parse(flask.request.stream, flask.request.headers.get("Content-Type", ""), ctx.store.staging,
-                           limit=ctx.config.max_upload_size)
+                           limit=ctx.config.max_upload_size, on_file=lambda fields: _early_unpacker(ctx, fields))
     try:
         if "d_msg" not in form.fields:
             raise errors.BadRequest("incomplete form: missing field 'd_msg'")
@@ -180,7 +192,8 @@ def _push(ctx: handlers.Context, metrics) -> flask.Response:
         request = protocol.parse_path_request(action, meta)
         filename = form.fields.get("filename") or form.filename or ""
         upload = stores.Upload(path=Path(form.file.name), is_zip=request.transport.is_zip, size=form.file_size,
-                               name="" if request.transport.is_zip else protocol.upload_name(request, filename))
+                               name="" if request.transport.is_zip else protocol.upload_name(request, filename),
+                               early=form.sink)
         received = time.perf_counter()
         reply = handlers.push(ctx, request, upload, _user_agent())
     finally:

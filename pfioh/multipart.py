@@ -30,10 +30,16 @@ class Form:
     filename: str | None = None
     file: IO[bytes] | None = None
     file_size: int = 0
+    sink: object | None = None
+    """What ``on_file`` returned: also fed the file's bytes (``write``) and closed with the form."""
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()  # a NamedTemporaryFile: closing deletes it
+        try:
+            if self.sink is not None:
+                self.sink.close()
+        finally:
+            if self.file is not None:
+                self.file.close()  # a NamedTemporaryFile: closing deletes it
 
 
 class _Reader:
@@ -71,8 +77,11 @@ class _Reader:
         return self.buf[:n]
 
 
-def parse(stream, content_type: str, staging: Path, *, limit: int) -> Form:
+def parse(stream, content_type: str, staging: Path, *, limit: int, on_file=None) -> Form:
     """Read a whole multipart body.  The caller must :meth:`Form.close` the result.
+
+    :param on_file: called with the fields read so far when the file part starts; may return an
+        object whose ``write`` also gets the file's bytes as they arrive (and ``close``).
 
     :raises errors.BadRequest: malformed or truncated body.
     :raises errors.TooLarge: more than ``limit`` bytes.
@@ -91,14 +100,14 @@ def parse(stream, content_type: str, staging: Path, *, limit: int) -> Form:
             if after != b"\r\n":
                 raise errors.BadRequest("malformed multipart body: bad boundary line")
             reader.buf = reader.buf[2:]
-            _part(reader, form, b"\r\n--" + boundary, staging)
+            _part(reader, form, b"\r\n--" + boundary, staging, on_file)
         raise errors.BadRequest(f"malformed multipart body: more than {MAX_PARTS} parts")
     except BaseException:
         form.close()
         raise
 
 
-def _part(reader: _Reader, form: Form, delimiter: bytes, staging: Path) -> None:
+def _part(reader: _Reader, form: Form, delimiter: bytes, staging: Path, on_file) -> None:
     headers = reader.until(b"\r\n\r\n", MAX_HEADER_BYTES, "part headers").decode("latin-1")
     disposition = ""
     for line in headers.split("\r\n"):
@@ -112,7 +121,13 @@ def _part(reader: _Reader, form: Form, delimiter: bytes, staging: Path) -> None:
     if "filename" in params and form.file is None:
         form.file_field, form.filename = name, params["filename"]
         form.file = tempfile.NamedTemporaryFile(prefix="upload-", dir=staging)
-        form.file_size = _copy_until(reader, delimiter, form.file.write)
+        form.sink = on_file(dict(form.fields)) if on_file else None
+        write = form.file.write
+        if form.sink is not None:
+            def write(data, _file=form.file.write, _sink=form.sink.write):
+                _file(data)
+                _sink(data)
+        form.file_size = _copy_until(reader, delimiter, write)
         form.file.flush()
         return
     parts: list[bytes] = []

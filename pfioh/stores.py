@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pfioh import errors, ziputil
+from pfioh import errors, streamzip, ziputil
 from pfioh.config import PfiohConfig
 
 SHARED_MODE = 0o777  # the original's: plugin containers may run as another uid
@@ -39,6 +39,8 @@ class Upload:
     name: str
     """File name for a non-zip upload."""
     size: int
+    early: object | None = None
+    """A :class:`pfioh.streamzip.Extractor` that unpacked the zip while it arrived, if any."""
 
 
 class Pull:
@@ -136,6 +138,10 @@ class Store(abc.ABC):
     def ls(self, key: str) -> dict:
         """The ``ls`` reply: ``{status, msg, d_ls}``."""
 
+    def early_unpacker(self) -> streamzip.Extractor | None:
+        """An extractor to unpack an arriving zip (stores that store zips as such return None)."""
+        return streamzip.Extractor(self.staging, self.limits)
+
     @contextlib.contextmanager
     def workdir(self):
         """A private staging directory for one request, always removed afterwards."""
@@ -148,6 +154,11 @@ class Store(abc.ABC):
     def stage_tree(self, upload: Upload, work: Path) -> tuple[Path, ziputil.Extracted]:
         """Unpack (or place) the upload into ``work/tree``, with every safety check."""
         tree = work / "tree"
+        if upload.is_zip and upload.early is not None:
+            extracted = streamzip.adopt(upload.early, upload.path, self.limits)
+            if extracted is not None:
+                os.rename(upload.early.dest, tree)
+                return tree, extracted
         tree.mkdir()
         if upload.is_zip:
             return tree, ziputil.safe_extract(upload.path, tree, self.limits)

@@ -198,6 +198,9 @@ def _epoch(created: str | None) -> float:
 class SwiftArchiveStore(_SwiftBase):
     kind = "swift-archive"
 
+    def early_unpacker(self):
+        return None  # the zip is stored as it is
+
     def push(self, key: str, upload: stores.Upload, *, plugin: bool) -> dict:
         swiftstore.validate_container_name(key)
         with self.workdir() as work:

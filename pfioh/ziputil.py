@@ -42,8 +42,11 @@ class Extracted:
     bytes: int
 
 
-def _check_name(info: zipfile.ZipInfo) -> str:
-    name = info.filename
+def check_relname(name: str) -> str:
+    """The safe relative path of an entry name (``""`` for the root).
+
+    :raises errors.UnsafeArchive: empty, NUL, backslash, absolute, or ``..``.
+    """
     if not name or "\x00" in name or "\\" in name:
         raise errors.UnsafeArchive(f"unsafe zip entry {name[:120]!r}: empty, NUL or backslash in name")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
@@ -51,11 +54,17 @@ def _check_name(info: zipfile.ZipInfo) -> str:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise errors.UnsafeArchive(f"unsafe zip entry {name[:120]!r}: '..' in path")
+    return "/".join(parts)
+
+
+def _check_name(info: zipfile.ZipInfo) -> str:
+    name = info.filename
+    rel = check_relname(name)
     mode = info.external_attr >> 16
     if info.create_system == 3 and mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
         kind = "symlink" if stat.S_ISLNK(mode) else "device or special file"
         raise errors.UnsafeArchive(f"unsafe zip entry {name[:120]!r}: {kind}")
-    return "/".join(parts)
+    return rel
 
 
 def inspect(zf: zipfile.ZipFile, archive_size: int, limits: Limits) -> list[tuple[zipfile.ZipInfo, str]]:

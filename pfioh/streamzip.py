@@ -1,0 +1,168 @@
+"""Unpack a zip while it is still arriving, so receiving and unpacking overlap.
+
+Nothing here is trusted: entries go into a private staging directory, and :func:`adopt` only
+accepts the result if the finished archive passes every check of :func:`ziputil.inspect` and its
+central directory lists exactly the files (names, sizes, CRCs) that were unpacked.  Anything
+unusual (data descriptors, zip64, encryption, other methods) just stops the early unpacking; the
+push then unpacks the complete file the ordinary way.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import struct
+import tempfile
+import threading
+import zlib
+from pathlib import Path
+
+from pfioh import errors, ziputil
+
+log = logging.getLogger("pfioh")
+LOCAL = b"PK\x03\x04"
+CENTRAL = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
+_HEADER = struct.Struct("<4s5H3L2H")
+QUEUE_CHUNKS = 16
+
+
+class _Stop(Exception):
+    """Early unpacking cannot go on (not an error: the ordinary path takes over)."""
+
+
+class Extractor:
+    """Fed the upload's bytes (from the receiving thread); unpacks them in its own thread."""
+
+    def __init__(self, staging: Path, limits: ziputil.Limits):
+        self.dest = Path(tempfile.mkdtemp(prefix="early-", dir=staging))
+        self.limits = limits
+        self.files: dict[str, tuple[int, int]] = {}  # rel -> (size, crc)
+        self.failed: str | None = None
+        self.complete = False
+        self._buf, self._made, self._total = b"", {self.dest}, 0
+        self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._run, name="pfioh-unzip", daemon=True)
+        self._thread.start()
+
+    def write(self, data) -> None:
+        if self.failed is None and not self.complete:
+            self._queue.put(bytes(data))
+
+    def finish(self) -> bool:
+        """Wait for the thread; True if everything up to the central directory was unpacked."""
+        self._queue.put(None)
+        self._thread.join()
+        return self.complete and self.failed is None
+
+    def close(self) -> None:
+        """Stop (if still running) and remove what is left of the staging directory."""
+        if self._thread.is_alive():
+            self.failed = self.failed or "closed"
+            self._queue.put(None)
+            self._thread.join()
+        shutil.rmtree(self.dest, ignore_errors=True)
+
+    def _run(self) -> None:
+        # Consumes every queued chunk up to the final None, even after stopping, so the feeding
+        # thread never blocks on a full queue.
+        state = self._headers()
+        next(state)
+        while (data := self._queue.get()) is not None:
+            if self.failed is not None or self.complete:
+                continue
+            try:
+                state.send(data)
+            except _Stop as e:
+                self.failed = str(e) or "stopped"
+            except Exception as e:  # never let the helper thread take the request down
+                self.failed = f"{e.__class__.__name__}: {e}"
+        state.close()
+
+    def _need(self, n: int):
+        while len(self._buf) < n:
+            self._buf += yield
+        head, self._buf = self._buf[:n], self._buf[n:]
+        return head
+
+    def _headers(self):
+        """A generator fed bytes with ``send`` (primed with ``next``): a local header + data per loop."""
+        while True:
+            sig = yield from self._need(4)
+            if sig in CENTRAL:
+                self.complete = True
+                while True:
+                    yield
+            if sig != LOCAL:
+                raise _Stop("not a local file header")
+            head = sig + (yield from self._need(_HEADER.size - 4))
+            _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _HEADER.unpack(head)
+            if flags & 0x9 or method not in (0, 8) or 0xFFFFFFFF in (csize, usize):
+                raise _Stop("encrypted, data descriptor, zip64 or unsupported method")
+            raw = yield from self._need(nlen)
+            yield from self._need(xlen)
+            name = raw.decode("utf-8" if flags & 0x800 else "cp437")
+            yield from self._entry(name, method, crc, csize, usize)
+
+    def _entry(self, name: str, method: int, crc: int, csize: int, usize: int):
+        rel = ziputil.check_relname(name)
+        if not rel:
+            raise _Stop("empty name")
+        target = self.dest / rel
+        if name.endswith("/"):
+            if csize:
+                raise _Stop("directory with data")
+            target.mkdir(parents=True, exist_ok=True)
+            self._made.add(target)
+            return
+        if target.parent not in self._made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
+        self._total += usize
+        if self._total > self.limits.max_unpacked or rel in self.files:
+            raise _Stop("limit or duplicate")
+        inflate = zlib.decompressobj(-15) if method == 8 else None
+        got = acc = 0
+        with open(target, "xb") as out:
+            left = csize
+            while left:
+                if not self._buf:
+                    self._buf = yield
+                if left >= len(self._buf):
+                    piece, self._buf = self._buf, b""
+                else:
+                    piece, self._buf = self._buf[:left], self._buf[left:]
+                left -= len(piece)
+                while piece:
+                    data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
+                    piece = inflate.unconsumed_tail if inflate else b""
+                    got += len(data)
+                    if got > usize:
+                        raise _Stop("more data than declared")
+                    acc = zlib.crc32(data, acc)
+                    out.write(data)
+        if got != usize or acc != crc or (inflate and not inflate.eof):
+            raise _Stop("size or CRC mismatch")
+        self.files[rel] = (usize, crc)
+
+
+def adopt(extractor: Extractor, zip_path: Path, limits: ziputil.Limits) -> ziputil.Extracted | None:
+    """Accept what ``extractor`` unpacked if the finished archive vouches for all of it.
+
+    :returns: the counts, or None when the ordinary path must unpack instead.
+    :raises errors.UnsafeArchive, errors.TooLarge: the archive is bad (as :func:`ziputil.inspect`).
+    """
+    done = extractor.finish()
+    with ziputil.open_checked(zip_path) as zf:
+        entries = ziputil.inspect(zf, os.path.getsize(zip_path), limits)
+    if not done:
+        log.info("early unpacking stopped (%s): unpacking after the upload", extractor.failed)
+        return None
+    listed = {rel: (info.file_size, info.CRC) for info, rel in entries if not rel.endswith("/")}
+    if listed != extractor.files:
+        log.info("early unpacking does not match the central directory: unpacking after the upload")
+        return None
+    for info, rel in entries:
+        if rel.endswith("/"):
+            (extractor.dest / rel).mkdir(parents=True, exist_ok=True)
+    return ziputil.Extracted(len(listed), sum(size for size, _ in listed.values()))
