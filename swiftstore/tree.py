@@ -149,6 +149,8 @@ def get_tree(store, container: str, prefix: str, dest_dir, *, force: bool = Fals
     for e in entries:
         names.safe_relpath(e.name)
     counter = uploads.Progress(progress, len(entries), sum(e.size for e in entries))
+    log.info("get %s/%s: %d files, %d bytes into %s", container, prefix, counter.files_total, counter.bytes_total,
+             dest_dir)
     with localfs.staging_dir(Path(dest_dir), replace=replace) as tmp:
         paths = localfs.prepare_paths(tmp, [e.name for e in entries])
         tasks = [lambda e=e, p=p: _fetch(store, container, prefix, e, p, counter) for e, p in zip(entries, paths)]

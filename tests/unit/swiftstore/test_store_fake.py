@@ -186,3 +186,31 @@ def test_put_file_and_get_file_verified(store, swift, tmp_path):
     got = store.get_file("c", "output/data", tmp_path / "copy")
     assert (tmp_path / "copy").read_bytes() == path.read_bytes() and got.size == 3 * MIB
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_symlinks_are_not_followed_and_are_logged(store, swift, tmp_path, caplog):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the tree")
+    src = _tree(tmp_path / "src", {"a.txt": b"a"})
+    (src / "link.txt").symlink_to(secret)
+    (src / "linkdir").symlink_to(tmp_path)
+    with caplog.at_level("INFO", logger="swiftstore"):
+        manifest = store.put_tree("c", "input/", src)
+    assert [e.name for e in manifest.entries] == ["a.txt"]
+    assert set(swift.objects("c")) == {"input/a.txt", "input.manifest.json"}
+    messages = [r.getMessage() for r in caplog.records if r.name == "swiftstore"]
+    assert any("link.txt: not a regular file" in m for m in messages)
+    assert any("linkdir: not a regular file" in m for m in messages)
+    assert any(m.startswith("put c/input/: 1 files") for m in messages)
+
+
+def test_missing_local_directory(store, tmp_path):
+    with pytest.raises(errors.NotFound, match="does not exist"):
+        store.put_tree("c", "input/", tmp_path / "nope")
+
+
+def test_store_options_are_checked(swift):
+    with pytest.raises(ValueError):
+        swiftstore.SwiftStore(swift.connect, segment_size=1000)
+    with pytest.raises(ValueError):
+        swiftstore.SwiftStore(swift.connect, threads=0)
