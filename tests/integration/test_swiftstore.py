@@ -216,3 +216,19 @@ def test_get_archive_rejects_zip_slip(store, unique_container, swift_connection,
     with pytest.raises(errors.UnsafeArchive):
         store.get_archive(unique_container, "input/", tmp_path / "a" / "incoming")
     assert list((tmp_path / "a").iterdir()) == [] and not (tmp_path / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("form", ["password_credentials", "appcred_credentials"])
+def test_tree_round_trip_through_keystone(keystone, form, tmp_path):
+    """The pool's connections share one keystoneauth1 session plugin (v3 password / application credential)."""
+    creds = swiftstore.load_credentials(getattr(keystone, form))
+    container = f"test-ks-store-{os.urandom(6).hex()}"
+    files = {f"d{i % 3}/f{i}": os.urandom(3000) for i in range(12)}
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4) as store:
+        try:
+            store.put_tree(container, "input/", make_tree(tmp_path / "src", files))
+            store.get_tree(container, "input/", tmp_path / "dst")
+            assert read_tree(tmp_path / "dst") == files
+        finally:
+            store.delete(container)
+        assert not store.exists(container)
