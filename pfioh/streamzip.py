@@ -24,7 +24,7 @@ log = logging.getLogger("pfioh")
 LOCAL = b"PK\x03\x04"
 CENTRAL = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 _HEADER = struct.Struct("<4s5H3L2H")
-QUEUE_CHUNKS = 16
+QUEUE_CHUNKS = 8  # x 1 MiB: how far the receiving thread may run ahead
 
 
 class _Stop(Exception):
@@ -97,10 +97,12 @@ class Extractor:
                 raise _Stop("not a local file header")
             head = sig + (yield from self._need(_HEADER.size - 4))
             _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _HEADER.unpack(head)
-            if flags & 0x9 or method not in (0, 8) or 0xFFFFFFFF in (csize, usize):
-                raise _Stop("encrypted, data descriptor, zip64 or unsupported method")
+            if flags & 0x9 or method not in (0, 8):
+                raise _Stop("encrypted, data descriptor or unsupported method")
             raw = yield from self._need(nlen)
-            yield from self._need(xlen)
+            extra = yield from self._need(xlen)
+            if 0xFFFFFFFF in (csize, usize):
+                usize, csize = _zip64_sizes(extra, usize, csize)
             name = raw.decode("utf-8" if flags & 0x800 else "cp437")
             yield from self._entry(name, method, crc, csize, usize)
 
@@ -144,6 +146,24 @@ class Extractor:
         if got != usize or acc != crc or (inflate and not inflate.eof):
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
+    """Sizes from the zip64 extra field (id 1: the 8-byte sizes that overflowed, in this order)."""
+    i = 0
+    while i + 4 <= len(extra):
+        kind, length = struct.unpack_from("<HH", extra, i)
+        if kind == 1:
+            values = list(struct.unpack_from(f"<{length // 8}Q", extra, i + 4))
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            if 0xFFFFFFFF not in (usize, csize):
+                return usize, csize
+            break
+        i += 4 + length
+    raise _Stop("zip64 sizes missing")
 
 
 def adopt(extractor: Extractor, zip_path: Path, limits: ziputil.Limits) -> ziputil.Extracted | None:

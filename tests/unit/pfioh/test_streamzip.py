@@ -37,6 +37,20 @@ def test_streams_and_adopts(tmp_path, compression, step):
     assert not ex.dest.exists()
 
 
+def test_zip64_local_headers(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        with zf.open("big", "w", force_zip64=True) as out:  # zip64 extra with the real sizes
+            out.write(b"data" * 1000)
+        zf.writestr("small", b"x")
+    ex, path = _feed(tmp_path, buf.getvalue(), 1000)
+    try:
+        assert streamzip.adopt(ex, path, LIMITS) == ziputil.Extracted(2, 4001)
+        assert (ex.dest / "big").read_bytes() == b"data" * 1000
+    finally:
+        ex.close()
+
+
 def test_data_descriptors_fall_back(tmp_path):
     class Unseekable(io.RawIOBase):
         def __init__(self):
