@@ -40,7 +40,7 @@ class Extractor:
         self.files: dict[str, tuple[int, int]] = {}  # rel -> (size, crc)
         self.failed: str | None = None
         self.complete = False
-        self._buf, self._made, self._total = b"", {self.dest}, 0
+        self._buf, self._made, self._total, self._received = b"", {self.dest}, 0, 0
         self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
         self._thread = threading.Thread(target=self._run, name="pfioh-unzip", daemon=True)
         self._thread.start()
@@ -71,6 +71,7 @@ class Extractor:
         while (data := self._queue.get()) is not None:
             if self.failed is not None or self.complete:
                 continue
+            self._received += len(data)
             try:
                 state.send(data)
             except _Stop as e:
@@ -123,6 +124,12 @@ class Extractor:
         self._total += usize
         if self._total > self.limits.max_unpacked or rel in self.files:
             raise _Stop("limit or duplicate")
+        # Zip-bomb guards before writing: the ordinary path then rejects the archive by name.
+        ratio = self.limits.max_ratio
+        if usize > ziputil.RATIO_MIN_BYTES and usize > ratio * max(csize, 1):
+            raise _Stop("compression ratio")
+        if self._total > ziputil.RATIO_MIN_BYTES and self._total > ratio * (self._received + csize):
+            raise _Stop("compression ratio")
         inflate = zlib.decompressobj(-15) if method == 8 else None
         got = acc = 0
         with open(target, "xb") as out:

@@ -51,6 +51,20 @@ def test_zip64_local_headers(tmp_path):
         ex.close()
 
 
+@pytest.mark.parametrize("files", [{"zeros": bytes(30 << 20)}, {f"z{i}": bytes(1 << 20) for i in range(40)}])
+def test_bombs_stop_before_writing_much(tmp_path, files):
+    ex, path = _feed(tmp_path, make_zip(files))
+    with pytest.raises(errors.TooLarge):
+        try:
+            assert streamzip.adopt(ex, path, LIMITS) is None
+            ziputil.safe_extract(path, tmp_path / "staging", LIMITS)  # what the push does next
+        finally:
+            written = sum(p.stat().st_size for p in ex.dest.rglob("*") if p.is_file())
+            ex.close()
+    # At most max_ratio times what had arrived (here one 64 KiB chunk), not the declared 30-40 MiB.
+    assert "ratio" in ex.failed and written <= LIMITS.max_ratio * 65536 + (1 << 20)
+
+
 def test_data_descriptors_fall_back(tmp_path):
     class Unseekable(io.RawIOBase):
         def __init__(self):
