@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import time
 
 import pytest
@@ -83,6 +84,8 @@ def test_token_auth_with_pfurl_and_requests(server_factory, tmp_path, cwd):
     ("traversal", {"../../escape.txt": b"x"}, 400),
     ("absolute", {"/tmp/abs-escape.txt": b"x"}, 400),
     ("bomb", {"zeros": bytes(64 << 20)}, 413),
+    ("symlink", {("link", stat.S_IFLNK | 0o777): b"/etc/passwd"}, 400),
+    ("device", {("dev", stat.S_IFCHR | 0o600): b""}, 400),
 ])
 def test_bad_zips_over_http(pfioh, tmp_path, name, payload, status):
     import io
@@ -90,7 +93,12 @@ def test_bad_zips_over_http(pfioh, tmp_path, name, payload, status):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for n, d in payload.items():
-            zf.writestr(n, d)
+            if isinstance(n, tuple):
+                info = zipfile.ZipInfo(n[0])
+                info.create_system, info.external_attr = 3, n[1] << 16
+                zf.writestr(info, d)
+            else:
+                zf.writestr(n, d)
     resp = sup.pfcon3_push(pfioh.url, f"bad-{name}", buf.getvalue(), plugin=False)
     assert resp.status_code == status and resp.json()["status"] is False and resp.json()["error"]
     assert not (pfioh.store / f"key-bad-{name}").exists() and not (pfioh.store.parent / "escape.txt").exists()
@@ -108,6 +116,13 @@ def test_truncated_zip_and_bad_key_and_oversize(server_factory, tmp_path):
     resp = requests.get(f"{server.url}/api/v1/cmd/?action=pullPath&meta=%7B%27remote", timeout=10)
     assert resp.status_code == 400 and "meta" in resp.json()["error"]
     assert sorted(os.listdir(server.store)) == [".pfioh-staging"]
+
+
+def test_unknown_action_and_missing_meta_over_http(pfioh):
+    resp = requests.post(f"{pfioh.url}/api/v1/cmd/", data='{"action": "bogus", "meta": {}}', timeout=10)
+    assert resp.status_code == 400 and "bogus" in resp.json()["error"]
+    resp = requests.get(f"{pfioh.url}/api/v1/cmd/?action=pullPath", timeout=10)
+    assert resp.status_code == 400 and "meta" in resp.json()["error"]
 
 
 def test_parallel_pushes_to_different_keys(pfioh, tmp_path):
