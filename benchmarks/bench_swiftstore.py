@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the trees (0 < scale <= 1), default 1")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tree (medians are reported)")
-    parser.add_argument("--threads", type=int, default=8, help="swiftstore's transfer threads (default 8)")
+    parser.add_argument("--threads", type=int, default=10, help="swiftstore's transfer threads (default 10, "
+                        "the library's default and the CLI's object threads)")
     parser.add_argument("--only", choices=[s[0] for s in SETS], action="append", help="run only these trees")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "swiftstore",
                         help="where results.json goes")

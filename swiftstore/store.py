@@ -22,7 +22,7 @@ from swiftstore.manifest import Manifest
 
 log = logging.getLogger("swiftstore")
 
-DEFAULT_THREADS = 8
+DEFAULT_THREADS = 10  # as many as swiftclient's CLI uses for objects
 # Below 1 GiB one PUT is cheapest (one MD5 pass; Swift's limit for a plain object is 5 GiB);
 # above it, segments go up in parallel.
 DEFAULT_SLO_THRESHOLD = 1 << 30

@@ -83,24 +83,46 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
         counter.file_done()
 
     log.info("put %s/%s: %d files, %d bytes", container, prefix, counter.files_total, counter.bytes_total)
-    uploads.run(store.pool, uploads.plan(store, container, items, upload_id, counter, done))
+    old: dict = {}
+    # What a previous put left is listed while the pool uploads (off the critical path); it can
+    # only be deleted once the new manifest is in place.
+    uploads.run(store.pool, uploads.plan(store, container, items, upload_id, counter, done),
+                meanwhile=lambda: old.update(_list_old(store, container, prefix)))
     manifest = Manifest.build(prefix, entries)
     store.put_bytes(container, manifest_obj, manifest.to_json().encode(), content_type="application/json")
     if not items and progress:
         progress(0, 0, 0, 0)
-    _remove_stale(store, container, prefix, {i.name for i in items}, upload_id)
+    _remove_stale(store, container, old, {i.name for i in items}, upload_id)
     return manifest
 
 
-def _remove_stale(store, container: str, prefix: str, keep: set[str], upload_id: str) -> None:
+def _list_old(store, container: str, prefix: str) -> dict:
+    """``{"objects": [...], "segments": [...]}`` under ``prefix`` now, or {} if listing fails."""
+    try:
+        objects = [o["name"] for o in store._listing(container, prefix)]
+    except errors.SwiftStoreError as exc:
+        log.warning("cannot list %s/%s for old objects: %s", container, prefix, exc)
+        return {}
+    try:
+        segments = [o["name"] for o in store._listing(names.segments_container(container), prefix)]
+    except errors.NotFound:
+        segments = []
+    except errors.SwiftStoreError as exc:
+        log.warning("cannot list the segments of %s/%s: %s", container, prefix, exc)
+        segments = []
+    return {"objects": objects, "segments": segments}
+
+
+def _remove_stale(store, container: str, old: dict, keep: set[str], upload_id: str) -> None:
     """Objects and segments of an earlier put that the new tree does not have.  The new tree is
     already complete, so a failure here is only logged."""
+    stale = [n for n in old.get("objects", ()) if n not in keep]
+    segments = [n for n in old.get("segments", ()) if (names.segment_upload_id(n) or ("", ""))[1] != upload_id]
     try:
-        stale = [o["name"] for o in store._listing(container, prefix) if o["name"] not in keep]
         store.delete_objects(container, stale)
-        store.delete_segments(container, prefix, keep_upload=upload_id)
+        store.delete_objects(names.segments_container(container), segments)
     except errors.SwiftStoreError as exc:
-        log.warning("put %s/%s is complete, but old objects remain: %s", container, prefix, exc)
+        log.warning("put to %s is complete, but old objects remain: %s", container, exc)
 
 
 def _to_fetch(store, container: str, prefix: str, manifest: Manifest | None, force: bool) -> list[ManifestEntry]:

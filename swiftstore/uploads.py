@@ -131,11 +131,15 @@ def _small(store, container: str, item: FileUpload, progress: Progress, done) ->
     done(item, md5)
 
 
-def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]]) -> None:
-    """Run ``tasks`` on ``pool``; on the first failure cancel what has not started, wait for the
-    rest (nothing keeps writing after we return) and raise that failure."""
+def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],
+        meanwhile: Callable[[], None] | None = None) -> None:
+    """Run ``tasks`` on ``pool`` (and ``meanwhile()`` in this thread while they run); on the first
+    failure cancel what has not started, wait for the rest (nothing keeps writing after we
+    return) and raise that failure."""
     futures = [pool.submit(t) for t in tasks]
     try:
+        if meanwhile is not None:
+            meanwhile()
         for future in concurrent.futures.as_completed(futures):
             future.result()
     except BaseException:
@@ -143,4 +147,3 @@ def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]]) -> N
             f.cancel()
         concurrent.futures.wait(futures)
         raise
-

@@ -19,6 +19,7 @@ import time
 
 import swiftstore
 from swiftstore import errors
+from swiftstore import store as store_module
 
 from pman.publisher import result
 
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--layout", choices=("tree", "archive"), default=os.environ.get("SWIFT_LAYOUT", "tree"),
                         help="tree: one object per file + manifest (default); archive: the originals' "
                              "single zip <prefix>data")
-    common.add_argument("--threads", type=int, default=8, help="concurrent transfers (default 8)")
+    common.add_argument("--threads", type=int, default=store_module.DEFAULT_THREADS,
+                        help=f"concurrent transfers (default {store_module.DEFAULT_THREADS})")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n", 1)[1].replace("``", ""),
