@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Swift credentials file (default: $SWIFT_CREDENTIALS, OS_*/ST_* variables, "
                              "then /etc/swift/swift-credentials.cfg)")
     common.add_argument("--layout", choices=("tree", "archive"), default=os.environ.get("SWIFT_LAYOUT", "tree"),
-                        help="tree: one object per file + manifest (default); archive: the originals' "
-                             "single zip <prefix>data")
+                        help="tree: one object per file + manifest; archive: the originals' "
+                             "single zip <prefix>data (default: $SWIFT_LAYOUT or tree)")
     common.add_argument("--threads", type=int, default=store_module.DEFAULT_THREADS,
                         help=f"concurrent transfers (default {store_module.DEFAULT_THREADS})")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -50,10 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n", 1)[1].replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{get,put}")
-    get = sub.add_parser("get", parents=[common], help="copy <key>/input/ into the incoming directory")
+    get = sub.add_parser("get", parents=[common], help="copy <key>/input/ into the incoming directory",
+                         description="Copy <key>/input/ from Swift into the incoming directory (verified, all or "
+                                     "nothing, replacing what is there) and create the outgoing directory.")
     get.add_argument("--force", action="store_true",
                      help="read input/ even without a (matching) manifest (tree layout)")
-    put = sub.add_parser("put", parents=[common], help="upload the outgoing directory to <key>/output/")
+    put = sub.add_parser("put", parents=[common], help="upload the outgoing directory to <key>/output/",
+                         description="Upload the outgoing directory to <key>/output/ (verified), then its manifest "
+                                     "output.manifest.json; what an earlier put left there is removed.")
     # Hook for the Kubernetes engine: wait until the processor container of this job has
     # terminated before uploading (implemented in pman/publisher/wait.py).
     put.add_argument("--wait", action="store_true",
