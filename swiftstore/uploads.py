@@ -19,6 +19,7 @@ from swiftstore import names, transfer
 log = logging.getLogger("swiftstore")
 
 ProgressFn = Callable[[int, int, int, int], None]
+MAX_SEGMENTS = 1000
 
 
 class Progress:
@@ -70,7 +71,8 @@ class _LargeUpload:
     def __init__(self, store, container: str, item: FileUpload, upload_id: str, progress: Progress, done):
         self.store, self.container, self.item = store, container, item
         self.seg_container = names.segments_container(container)
-        size, step = item.size, store.segment_size
+        # Swift refuses manifests of more than 1000 segments (max_manifest_segments): grow them.
+        size, step = item.size, max(store.segment_size, -(-item.size // MAX_SEGMENTS))
         self.windows = [(i, off, min(step, size - off)) for i, off in enumerate(range(0, size, step))]
         self.upload_id, self.progress, self.done = upload_id, progress, done
         self.etags: dict[int, str] = {}

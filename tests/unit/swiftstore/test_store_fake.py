@@ -214,3 +214,13 @@ def test_store_options_are_checked(swift):
         swiftstore.SwiftStore(swift.connect, segment_size=1000)
     with pytest.raises(ValueError):
         swiftstore.SwiftStore(swift.connect, threads=0)
+
+
+def test_segments_grow_to_stay_within_swifts_manifest_limit(swift, tmp_path, monkeypatch):
+    from swiftstore import uploads
+    monkeypatch.setattr(uploads, "MAX_SEGMENTS", 4)
+    store = swiftstore.SwiftStore(swift.connect, slo_threshold=MIB, segment_size=MIB)
+    src = _tree(tmp_path / "src", {"big": os.urandom(10 * MIB)})
+    store.put_tree("c", "input/", src)
+    sizes = sorted(len(v) for v in swift.objects("c_segments").values())
+    assert len(sizes) == 4 and sum(sizes) == 10 * MIB
