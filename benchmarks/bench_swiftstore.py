@@ -51,6 +51,7 @@ class Result:
     seconds: float
     mbytes: float
     peak_rss_mb: float
+    cpu_seconds: float
 
     @property
     def mbps(self) -> float:
@@ -71,8 +72,8 @@ def make_tree(root: Path, count: int, size: int) -> int:
     return count * size
 
 
-def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float]:
-    """Run ``argv`` to completion: ``(wall seconds, peak RSS in MB)``; raises on a non-zero exit."""
+def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, float]:
+    """Run ``argv`` to completion: ``(wall seconds, peak RSS in MB, CPU seconds)``; raises on a non-zero exit."""
     os.sync()  # no dirty pages of the previous step charged to this one
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -83,7 +84,7 @@ def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[fl
     proc.stderr.close()
     if proc.returncode:
         raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss is in KiB on Linux
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -129,10 +130,10 @@ def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, thread
     ]
     try:
         for op, system, argv, cwd in steps:
-            seconds, rss = run_measured(argv, env, cwd)
-            results.append(Result(label, op, system, seconds, mb, rss))
-            print(f"  {label:11} {op} {system:10} {seconds:7.2f} s {mb / seconds:8.1f} MB/s  peak RSS {rss:6.1f} MB",
-                  file=sys.stderr)
+            seconds, rss, cpu = run_measured(argv, env, cwd)
+            results.append(Result(label, op, system, seconds, mb, rss, cpu))
+            print(f"  {label:11} {op} {system:10} {seconds:7.2f} s {mb / seconds:8.1f} MB/s  peak RSS {rss:6.1f} MB"
+                  f"  CPU {cpu:5.2f} s", file=sys.stderr)
         for got in (dl_ours, dl_cli):
             if not same_tree(src, got):
                 raise RuntimeError(f"{got} differs from {src}")
@@ -154,7 +155,9 @@ def summarize(results: list[Result]) -> list[dict]:
         ours, cli = med("swiftstore", "mbps"), med("swift CLI", "mbps")
         rows.append({"tree": tree, "op": op, "swiftstore_mbps": round(ours, 1), "cli_mbps": round(cli, 1),
                      "ratio": round(ours / cli, 2), "swiftstore_peak_rss_mb": round(med("swiftstore", "peak_rss_mb"), 1),
-                     "cli_peak_rss_mb": round(med("swift CLI", "peak_rss_mb"), 1)})
+                     "cli_peak_rss_mb": round(med("swift CLI", "peak_rss_mb"), 1),
+                     "swiftstore_cpu_s": round(med("swiftstore", "cpu_seconds"), 2),
+                     "cli_cpu_s": round(med("swift CLI", "cpu_seconds"), 2)})
     return rows
 
 
@@ -188,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         stop()
     rows = summarize(results)
     print(f"\n{'tree':11} {'op':3} {'swiftstore MB/s':>15} {'swift CLI MB/s':>14} {'ratio':>6} "
-          f"{'RSS ours MB':>11} {'RSS CLI MB':>10}")
+          f"{'RSS ours MB':>11} {'RSS CLI MB':>10} {'CPU ours s':>10} {'CPU CLI s':>9}")
     for r in rows:
         print(f"{r['tree']:11} {r['op']:3} {r['swiftstore_mbps']:15.1f} {r['cli_mbps']:14.1f} {r['ratio']:6.2f} "
-              f"{r['swiftstore_peak_rss_mb']:11.1f} {r['cli_peak_rss_mb']:10.1f}")
+              f"{r['swiftstore_peak_rss_mb']:11.1f} {r['cli_peak_rss_mb']:10.1f} {r['swiftstore_cpu_s']:10.2f} "
+              f"{r['cli_cpu_s']:9.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(
         {"scale": args.scale, "repeat": args.repeat, "threads": args.threads, "summary": rows,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from swiftstore import archive, errors, localfs, names, transfer, tree, uploads
+from swiftstore import connection as connections
 from swiftstore.manifest import Manifest
 
 log = logging.getLogger("swiftstore")
@@ -61,22 +62,9 @@ class SwiftStore:
             ``starting_backoff`` up to ``max_backoff`` seconds); a 401 re-authenticates once.
         :param timeout: socket timeout of each request, in seconds.
         """
-        from swiftclient import client
-        made: list = []
-
-        def factory():
-            kwargs = creds.connection_kwargs()
-            if "authurl" in kwargs:
-                # tempauth: start from a token another thread already has, instead of one auth
-                # request per thread; each connection still re-authenticates itself on a 401.
-                known = next(((c.url, c.token) for c in reversed(made) if c.url and c.token), None)
-                if known:
-                    kwargs.update(preauthurl=known[0], preauthtoken=known[1])
-            conn = client.Connection(retries=retries, timeout=timeout, starting_backoff=starting_backoff,
-                                     max_backoff=max_backoff, **kwargs)
-            made.append(conn)
-            return conn
-        return cls(factory, **options)
+        make = connections.factory(creds, retries=retries, timeout=timeout, starting_backoff=starting_backoff,
+                                   max_backoff=max_backoff)
+        return cls(make, **options)
 
     # -- plumbing -------------------------------------------------------------------------------
 
