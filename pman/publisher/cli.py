@@ -14,7 +14,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 
 import swiftstore
@@ -143,6 +145,22 @@ def cmd_put(args, store: swiftstore.SwiftStore) -> str:
 COMMANDS = {"get": cmd_get, "put": cmd_put}
 
 
+class Terminated(BaseException):
+    """SIGTERM (a pod being stopped): unwinds like Ctrl-C, so partial downloads are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if isinstance(exc, errors.SwiftStoreError) else f"{type(exc).__name__}: {text}"
@@ -158,17 +176,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.key:
         parser.error("no key: give --key or set SWIFT_KEY")
     start = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         swiftstore.validate_container_name(args.key)
         with open_store(args) as store:
             summary = COMMANDS[args.command](args, store)
-    except KeyboardInterrupt:
-        print(f"{PROG}: error: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        print(f"{PROG}: error: {args.command} interrupted by signal {signum}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # the one boundary: a one-line reason, details only with -v
         logging.getLogger("swiftstore").debug("%s failed", args.command, exc_info=True)
         print(f"{PROG}: error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"{PROG}: {summary} in {time.monotonic() - start:.1f} s", file=sys.stderr)
     return 0
 

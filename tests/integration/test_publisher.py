@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -105,3 +107,25 @@ def test_help_explains_the_commands():
     put = subprocess.run([EXE, "put", "--help"], capture_output=True, text=True).stdout
     for flag in ("--key", "--outgoing", "--swift-credentials", "--layout", "--wait", "SWIFT_KEY", "OUTGOING_DIR"):
         assert flag in put
+
+
+def test_sigterm_during_get_leaves_no_partial_incoming(swift, store, unique_container, tmp_path):
+    """A pod stopped mid-download: exit 143, and neither the incoming dir nor a temp dir remains."""
+    files = {f"s{i % 5}/f{i:03d}": os.urandom(2000) for i in range(400)}
+    store.put_tree(unique_container, "input/", make_tree(tmp_path / "pushed", files))
+    share = tmp_path / "share"
+    share.mkdir()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "OS_", "SWIFT_"))}
+    proc = subprocess.Popen([EXE, "get", "--key", unique_container, "--threads", "1", "--incoming",
+                             str(share / "incoming"), "--outgoing", str(share / "outgoing")],
+                            env={**base, "SWIFT_CREDENTIALS": swift.credentials_file},
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".incoming.swiftstore-part-") for p in share.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the download never started"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "pman-swift-publisher: error: get interrupted by signal 15"
+    assert list(share.iterdir()) == []

@@ -86,3 +86,14 @@ def test_put_wait_calls_the_wait_module_before_uploading(swift, tmp_path, monkey
     monkeypatch.setitem(sys.modules, "pman.publisher.wait", fake)
     assert cli.main(["put", "--wait", "--key", "k", *_dirs(tmp_path)]) == 0
     assert order == [("wait", "k", 0)]  # before any request to Swift
+
+
+def test_sigterm_unwinds_and_reports_one_line(swift, tmp_path, monkeypatch, capsys):
+    """A pod being stopped: the download unwinds (no partial incoming dir) and the exit status is 143."""
+    swift.containers["k"] = {}
+
+    def killed(self, *a, **kw):
+        cli._terminate(15, None)
+    monkeypatch.setattr(swiftstore.SwiftStore, "get_tree", killed)
+    assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["pman-swift-publisher: error: get interrupted by signal 15"]
