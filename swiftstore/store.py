@@ -135,6 +135,10 @@ class SwiftStore:
         return [transfer.ObjectInfo(o["name"], int(o["bytes"]), o.get("hash", ""))
                 for o in self._listing(container, prefix)]
 
+    def object_names(self, container: str, prefix: str = "") -> list[str]:
+        """The names of the objects under ``prefix`` (one listing).  :raises errors.NotFound: no container."""
+        return [o["name"] for o in self._listing(container, prefix)]
+
     def _listing(self, container: str, prefix: str = "") -> list[dict]:
         return self._call("GET container", "get_container", container, None, prefix=prefix or None,
                           full_listing=True)[1]
@@ -154,15 +158,15 @@ class SwiftStore:
         prefix = names.normalize_prefix(prefix)
         # The manifest goes first: from then on readers see "incomplete", never a half-deleted tree.
         transfer.delete_object(self.connection(), container, names.manifest_name(prefix))
-        self.delete_objects(container, [o["name"] for o in self._listing(container, prefix)])
+        self.delete_objects(container, self.object_names(container, prefix))
         self.delete_segments(container, prefix)
 
     def _delete_all(self, container: str) -> None:
-        self.delete_objects(container, [o["name"] for o in self._listing(container)])
+        self.delete_objects(container, self.object_names(container))
         self._call("DELETE container", "delete_container", container)
         segs = names.segments_container(container)
         try:
-            self.delete_objects(segs, [o["name"] for o in self._listing(segs)])
+            self.delete_objects(segs, self.object_names(segs))
             self._call("DELETE container", "delete_container", segs)
         except errors.NotFound:
             pass

@@ -99,12 +99,12 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
 def _list_old(store, container: str, prefix: str) -> dict:
     """``{"objects": [...], "segments": [...]}`` under ``prefix`` now, or {} if listing fails."""
     try:
-        objects = [o["name"] for o in store._listing(container, prefix)]
+        objects = store.object_names(container, prefix)
     except errors.SwiftStoreError as exc:
         log.warning("cannot list %s/%s for old objects: %s", container, prefix, exc)
         return {}
     try:
-        segments = [o["name"] for o in store._listing(names.segments_container(container), prefix)]
+        segments = store.object_names(names.segments_container(container), prefix)
     except errors.NotFound:
         segments = []
     except errors.SwiftStoreError as exc:
