@@ -162,14 +162,23 @@ class SwiftStore:
         self.delete_segments(container, prefix)
 
     def _delete_all(self, container: str) -> None:
-        self.delete_objects(container, self.object_names(container))
-        self._call("DELETE container", "delete_container", container)
-        segs = names.segments_container(container)
+        self._empty_and_drop(container)
         try:
-            self.delete_objects(segs, self.object_names(segs))
-            self._call("DELETE container", "delete_container", segs)
+            self._empty_and_drop(names.segments_container(container))
         except errors.NotFound:
             pass
+
+    def _empty_and_drop(self, container: str) -> None:
+        for attempt in (1, 2):
+            self.delete_objects(container, self.object_names(container))
+            try:
+                self._call("DELETE container", "delete_container", container)
+                return
+            except errors.TransferError as exc:
+                # 409: a listing that lagged behind a write (Swift's container updates can be
+                # asynchronous); what it missed is listed and deleted once more.
+                if exc.http_status != 409 or attempt == 2:
+                    raise
 
     def delete_objects(self, container: str, objects: list[str]) -> None:
         """Delete ``objects`` concurrently (missing ones are fine)."""
@@ -183,6 +192,7 @@ class SwiftStore:
             listing = self._listing(segs, prefix)
         except errors.NotFound:
             return
+
         def kept(name: str) -> bool:
             return keep_upload is not None and (names.segment_upload_id(name) or ("", ""))[1] == keep_upload
         self.delete_objects(segs, [o["name"] for o in listing if not kept(o["name"])])
