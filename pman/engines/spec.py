@@ -98,7 +98,9 @@ def _swift_mount() -> dict[str, Any]:
 def _init_container(spec: base.JobSpec, settings: KubeSettings) -> dict[str, Any]:
     return {
         "name": INIT, "image": settings.publisher_image, "imagePullPolicy": settings.image_pull_policy,
-        "args": ["get"], "env": _env(_data_env(spec, settings)),
+        # The processor may run as another user than the publisher (plain Kubernetes without an
+        # fsGroup): the pod-private emptyDir's outgoing/ must be writable for it.
+        "args": ["get"], "env": _env({**_data_env(spec, settings), "OUTGOING_MODE": "0777"}),
         "resources": _publisher_resources(settings),
         "securityContext": _security_context(True, settings.publisher_run_as_user),
         "volumeMounts": [_share_mount(), _swift_mount()],

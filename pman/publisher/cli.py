@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "nothing, replacing what is there) and create the outgoing directory.")
     get.add_argument("--force", action="store_true",
                      help="read input/ even without a (matching) manifest (tree layout)")
+    get.add_argument("--outgoing-mode", type=_octal_mode, default=os.environ.get("OUTGOING_MODE"),
+                     help="permissions of the outgoing directory, in octal (default: $OUTGOING_MODE, else "
+                          "the umask's); a Job sets 0777 so a processor running as another user can write")
     put = sub.add_parser("put", parents=[common], help="upload the outgoing directory to <key>/output/",
                          description="Upload the outgoing directory to <key>/output/ (verified), then its manifest "
                                      "output.manifest.json; what an earlier put left there is removed.")
@@ -87,6 +90,19 @@ class ProgressPrinter:
                 f"{bytes_done / 1e6 / elapsed:.1f} MB/s")
 
 
+def _octal_mode(text: str | int) -> int:
+    """Parse a permission mode such as ``"0777"`` (argparse type and env default alike)."""
+    if isinstance(text, int):
+        return text
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"mode out of range: {text!r}")
+    return mode
+
+
 def open_store(args) -> swiftstore.SwiftStore:
     creds = swiftstore.load_credentials(args.swift_credentials)
     return swiftstore.SwiftStore.from_credentials(creds, threads=args.threads)
@@ -102,6 +118,8 @@ def cmd_get(args, store: swiftstore.SwiftStore) -> str:
         manifest = store.get_tree(args.key, INPUT, args.incoming, force=args.force, replace=True, progress=progress)
         files, nbytes = len(manifest.entries), manifest.total_bytes
     os.makedirs(args.outgoing, exist_ok=True)
+    if args.outgoing_mode is not None:
+        os.chmod(args.outgoing, _octal_mode(args.outgoing_mode))
     return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
 
 

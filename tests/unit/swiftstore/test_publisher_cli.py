@@ -13,7 +13,7 @@ from tests.unit.swiftstore.fake_conn import FakeSwift
 def swift(monkeypatch):
     fake = FakeSwift()
     monkeypatch.setattr(cli, "open_store", lambda args: swiftstore.SwiftStore(fake.connect, threads=2))
-    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT"):
+    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "OUTGOING_MODE"):
         monkeypatch.delenv(var, raising=False)
     return fake
 
@@ -97,3 +97,20 @@ def test_sigterm_unwinds_and_reports_one_line(swift, tmp_path, monkeypatch, caps
     monkeypatch.setattr(swiftstore.SwiftStore, "get_tree", killed)
     assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 143
     assert capsys.readouterr().err.strip().splitlines() == ["pman-swift-publisher: error: get interrupted by signal 15"]
+
+
+@pytest.mark.parametrize("mode", ["0777", "0750"])
+def test_get_sets_the_outgoing_mode_from_the_environment(swift, tmp_path, monkeypatch, mode):
+    """In a Job the processor may run as another user: OUTGOING_MODE opens outgoing/ for it."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.dcm").write_bytes(b"x")
+    swiftstore.SwiftStore(swift.connect).put_tree("k", "input/", tmp_path / "src")
+    monkeypatch.setenv("OUTGOING_MODE", mode)
+    assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 0
+    assert (tmp_path / "out").stat().st_mode & 0o777 == int(mode, 8)
+
+
+def test_bad_outgoing_mode_is_a_usage_error(swift, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["get", "--key", "k", "--outgoing-mode", "rwx", *_dirs(tmp_path)])
+    assert info.value.code == 2 and "not an octal mode" in capsys.readouterr().err

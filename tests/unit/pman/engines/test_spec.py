@@ -50,6 +50,7 @@ def test_init_container_gets_the_input_with_the_key_and_dirs():
     assert init["args"] == ["get"]
     env = env_of(init)
     assert (env["SWIFT_KEY"], env["INCOMING_DIR"], env["OUTGOING_DIR"]) == ("chris-jid-43", "/in", "/out")
+    assert env["OUTGOING_MODE"] == "0777", "the processor may run as another user than the publisher"
     assert {m["name"]: m.get("readOnly", False) for m in init["volumeMounts"]} == {"share": False,
                                                                                    "swift-credentials": True}
 
