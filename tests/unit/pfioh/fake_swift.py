@@ -1,35 +1,16 @@
 """An in-memory stand-in for :class:`swiftstore.SwiftStore` (our own seam), for unit tests."""
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+import swiftstore
 from swiftstore import errors
 
 
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    size: int
-    md5: str
-
-
-@dataclass(frozen=True)
-class Manifest:
-    prefix: str
-    entries: tuple
-    created: str
-    total_bytes: int
-
-
-@dataclass(frozen=True)
-class Info:
-    name: str
-    size: int
-    etag: str
+# The fake stands in for the store's behaviour, not its value types: it returns the real ones.
+Entry, Manifest, Info = swiftstore.ManifestEntry, swiftstore.Manifest, swiftstore.ObjectInfo
 
 
 class FakeSwift:
@@ -65,7 +46,7 @@ class FakeSwift:
                 rel = path.relative_to(local_dir).as_posix()
                 self.containers.setdefault(container, {})[prefix + rel] = data
                 entries.append(Entry(rel, len(data), hashlib.md5(data).hexdigest()))
-        manifest = Manifest(prefix, tuple(entries), datetime.datetime.now().isoformat(), sum(e.size for e in entries))
+        manifest = Manifest.build(prefix, entries)
         self.manifests[(container, prefix)] = manifest
         self.containers[container][prefix.rstrip("/") + ".manifest.json"] = b"{}"
         for name in old - {prefix + e.name for e in entries}:
