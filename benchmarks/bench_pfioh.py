@@ -28,7 +28,7 @@ from pathlib import Path
 from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, free_port, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
-SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+from common import SETS
 
 
 @dataclass

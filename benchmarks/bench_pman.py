@@ -33,9 +33,8 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-REFERENCE_VENV = ROOT / ".venv-reference"
+import common
+from common import BIN, ROOT, free_port
 OUT = ROOT / "benchmarks" / "out" / "pman"
 
 
@@ -74,19 +73,11 @@ def finished(reply: dict) -> bool:
 
 # ---------------------------------------------------------------- servers
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_reference() -> Path:
-    exe = REFERENCE_VENV / "bin" / "pman"
-    if not exe.exists():
-        if not (REFERENCE_VENV / "bin" / "pip").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
-        subprocess.run([str(REFERENCE_VENV / "bin" / "pip"), "install", "-q", "pman==2.2.0.4"], check=True)
-    return exe
+    """The original pman 2.2.0.4 in its own venv (created on first use)."""
+    return common.ensure_reference("pman", "pman==2.2.0.4")
 
 
 def start(argv: list[str], port: int, log: Path, cwd: Path) -> subprocess.Popen:

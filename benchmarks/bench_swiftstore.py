@@ -27,10 +27,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-KiB, MiB = 1 << 10, 1 << 20
-SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+from common import BIN, KiB, MiB, ROOT, SETS, make_tree, tree_bytes
 
 CHILD = r"""
 import sys, swiftstore
@@ -56,20 +53,6 @@ class Result:
     @property
     def mbps(self) -> float:
         return self.mbytes / self.seconds
-
-
-def make_tree(root: Path, count: int, size: int) -> int:
-    """``count`` files of ``size`` random bytes in 10 subdirectories (written in 1 MiB blocks)."""
-    for i in range(count):
-        path = root / f"d{i % 10}" / f"f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            left = size
-            while left:
-                n = min(left, MiB)
-                f.write(os.urandom(n))
-                left -= n
-    return count * size
 
 
 def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, float]:
@@ -181,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             n = max(1, round(count * args.scale)) if size < MiB else count
             s = size if size < MiB else max(KiB, int(size * args.scale))
             src = work / label
-            nbytes = make_tree(src, n, s)
+            nbytes = tree_bytes(make_tree(src, n, s))
             print(f"{label}: {n} x {s} bytes", file=sys.stderr)
             for _ in range(args.repeat):
                 results.extend(bench_tree(label, src, nbytes, work, env, args.threads))

@@ -20,32 +20,14 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-REFERENCE_VENV = ROOT / ".venv-reference"
-KiB, MiB = 1 << 10, 1 << 20
+import common
+from common import BIN, KiB, MiB, ROOT, free_port, make_tree, tree_bytes  # noqa: F401 (re-exported)
 CHUNK = 1 << 20
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
 
 # ---------------------------------------------------------------- data
 
-def make_tree(root: Path, count: int, size: int) -> Path:
-    if root.is_dir():
-        return root
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for i in range(count):
-        path = tmp / f"d{i % 10}" / f"f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            left = size
-            while left:
-                n = min(left, 8 * MiB)
-                f.write(os.urandom(n))
-                left -= n
-    tmp.rename(root)
-    return root
 
 
 def make_zip(tree: Path, dest: Path) -> Path:
@@ -58,8 +40,6 @@ def make_zip(tree: Path, dest: Path) -> Path:
     return dest
 
 
-def tree_bytes(tree: Path) -> int:
-    return sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------- servers
@@ -110,10 +90,6 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = None) -> Server:
@@ -137,12 +113,7 @@ def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = N
 
 def ensure_reference() -> Path:
     """The original pfioh 2.2.0.8 in its own venv (created on first use)."""
-    exe = REFERENCE_VENV / "bin" / "pfioh"
-    if not exe.exists():
-        print(f"installing the original pfioh 2.2.0.8 into {REFERENCE_VENV} ...", flush=True)
-        subprocess.run(["python3", "-m", "venv", str(REFERENCE_VENV)], check=True)
-        subprocess.run([str(REFERENCE_VENV / "bin" / "pip"), "install", "-q", "pfioh==2.2.0.8"], check=True)
-    return exe
+    return common.ensure_reference("pfioh", "pfioh==2.2.0.8")
 
 
 # ---------------------------------------------------------------- clients

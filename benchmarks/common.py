@@ -1,0 +1,63 @@
+"""What the benchmarks share: the data sets, tree generation, ports and the reference venv.
+
+The originals (pfioh 2.2.0.8, pman 2.2.0.4) are measured in the same run as ours; they live in
+their own venv, ``.venv-reference``, created on first use so their pins never touch ``.venv``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+REFERENCE_VENV = ROOT / ".venv-reference"
+KiB, MiB = 1 << 10, 1 << 20
+# The three trees every transfer benchmark uses: many small files, a few medium, one large.
+SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+
+
+def make_tree(root: Path, count: int, size: int) -> Path:
+    """``count`` files of ``size`` random bytes in 10 subdirectories; reused if ``root`` exists.
+
+    Written to a sibling and renamed, so an interrupted run never leaves a short tree behind.
+    """
+    if root.is_dir():
+        return root
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for i in range(count):
+        path = tmp / f"d{i % 10}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 8 * MiB)
+                f.write(os.urandom(n))
+                left -= n
+    tmp.rename(root)
+    return root
+
+
+def tree_bytes(tree: Path) -> int:
+    return sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_reference(command: str, requirement: str) -> Path:
+    """``.venv-reference/bin/<command>``, installing ``requirement`` from PyPI on first use."""
+    exe = REFERENCE_VENV / "bin" / command
+    if not exe.exists():
+        print(f"installing {requirement} into {REFERENCE_VENV} ...", file=sys.stderr, flush=True)
+        if not (REFERENCE_VENV / "bin" / "pip").exists():
+            subprocess.run(["python3", "-m", "venv", str(REFERENCE_VENV)], check=True)
+        subprocess.run([str(REFERENCE_VENV / "bin" / "pip"), "install", "-q", requirement], check=True)
+    return exe
