@@ -263,27 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="stop: keep the data directory")
     parser.add_argument("--json", action="store_true", help="print settings as JSON")
     args = parser.parse_args(argv)
-    if args.command == "stop":
-        stop(args.base, keep=args.keep)
-        return 0
-    if args.command in ("status", "env"):
-        if not healthy(args.base.resolve()):
-            print(f"no healthy Keystone in {args.base}", file=sys.stderr)
-            return 1
-        s = settings(args.base.resolve())
-    else:
-        t0 = time.monotonic()
-        try:
-            s = start(args.base, args.port, args.proxy_port, args.saio_base)
-        except RuntimeError as exc:
-            print(f"keystone_aio: {exc}", file=sys.stderr)
-            return 1
-        print(f"Keystone and its Swift proxy ready in {time.monotonic() - t0:.1f}s ({s.base})", file=sys.stderr)
+    base = args.base.resolve()
+
+    def do_start():
+        s = start(args.base, args.port, args.proxy_port, args.saio_base)
         for path in (s.password_credentials, s.appcred_credentials):
             print(f"--- {path}\n{Path(path).read_text()}", file=sys.stderr)
-    print(json.dumps({**asdict(s), "storage_url": s.storage_url}, indent=2) if args.json else s.exports())
-    return 0
+        return s
 
+    return saio.dispatch(
+        args, "Keystone", lambda: healthy(base), lambda: settings(base), do_start,
+        lambda: stop(args.base, keep=args.keep),
+        lambda s: json.dumps({**asdict(s), "storage_url": s.storage_url}, indent=2) if args.json else s.exports())
 
 if __name__ == "__main__":
     sys.exit(main())

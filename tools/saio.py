@@ -314,21 +314,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="stop: keep the data directory")
     parser.add_argument("--json", action="store_true", help="print settings as JSON")
     args = parser.parse_args(argv)
+
+    def do_start():
+        s = start(args.base, args.port)
+        print(f"Swift all-in-one ready ({args.base})", file=sys.stderr)
+        return s
+
+    return dispatch(args, "Swift all-in-one", lambda: running(args.base) and healthy(settings(args.base)),
+                    lambda: settings(args.base), do_start, lambda: stop(args.base, keep=args.keep),
+                    lambda s: json.dumps(asdict(s), indent=2) if args.json else s.exports())
+
+
+def dispatch(args, what: str, is_healthy, get_settings, do_start, do_stop, render) -> int:
+    """The launchers' shared command handling: ``start`` (timed), ``stop``, ``status`` and ``env``.
+
+    :returns: the exit status (1 for ``status``/``env`` with nothing healthy, or a failed start).
+    """
     if args.command == "stop":
-        stop(args.base, keep=args.keep)
+        do_stop()
         return 0
     if args.command in ("status", "env"):
-        if not (running(args.base) and healthy(settings(args.base))):
-            print(f"no healthy Swift all-in-one in {args.base}", file=sys.stderr)
+        if not is_healthy():
+            print(f"no healthy {what} in {args.base}", file=sys.stderr)
             return 1
-        s = settings(args.base)
+        s = get_settings()
     else:
         t0 = time.monotonic()
-        s = start(args.base, args.port)
-        print(f"Swift all-in-one ready in {time.monotonic() - t0:.1f}s ({args.base})", file=sys.stderr)
-    print(json.dumps(asdict(s), indent=2) if args.json else s.exports())
+        try:
+            s = do_start()
+        except RuntimeError as exc:
+            print(f"{what}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{what} started in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    print(render(s))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
