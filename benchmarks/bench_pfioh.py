@@ -22,27 +22,13 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, free_port, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
-from common import SETS
-
-
-@dataclass
-class Result:
-    tree: str
-    op: str
-    system: str
-    seconds: float
-    mbytes: float
-    peak_rss_mb: float | None
-
-    @property
-    def mbps(self) -> float:
-        return self.mbytes / self.seconds if self.seconds else float("inf")
+from common import SETS, Result
 
 
 # ---------------------------------------------------------------- scenarios

@@ -24,10 +24,10 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from common import BIN, KiB, MiB, ROOT, SETS, make_tree, tree_bytes
+from common import BIN, KiB, MiB, ROOT, SETS, Result, make_tree, tree_bytes
 
 CHILD = r"""
 import sys, swiftstore
@@ -38,21 +38,6 @@ with swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(), threa
     else:
         store.get_tree(container, "input/", path)
 """
-
-
-@dataclass
-class Result:
-    tree: str
-    op: str
-    system: str
-    seconds: float
-    mbytes: float
-    peak_rss_mb: float
-    cpu_seconds: float
-
-    @property
-    def mbps(self) -> float:
-        return self.mbytes / self.seconds
 
 
 def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, float]:

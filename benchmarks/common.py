@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,23 @@ REFERENCE_VENV = ROOT / ".venv-reference"
 KiB, MiB = 1 << 10, 1 << 20
 # The three trees every transfer benchmark uses: many small files, a few medium, one large.
 SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+
+
+@dataclass
+class Result:
+    """One timed transfer: ``system`` moved ``mbytes`` MB of ``tree`` (``op``) in ``seconds``."""
+
+    tree: str
+    op: str
+    system: str
+    seconds: float
+    mbytes: float
+    peak_rss_mb: float | None = None
+    cpu_seconds: float | None = None
+
+    @property
+    def mbps(self) -> float:
+        return self.mbytes / self.seconds if self.seconds else float("inf")
 
 
 def make_tree(root: Path, count: int, size: int) -> Path:
