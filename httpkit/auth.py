@@ -65,6 +65,18 @@ class TokenStore:
             matched |= hmac.compare_digest(offered, token)
         return Verdict.ok if matched else Verdict.invalid
 
+    def refusal(self, authorization: str | None) -> str | None:
+        """Why a request carrying this header must be refused (a 401), or None if it may pass.
+
+        Both services word their 401s this way; each raises its own exception with the text.
+        """
+        verdict = self.check(authorization)
+        if verdict is Verdict.missing:
+            return "missing token: send 'Authorization: bearer <token>'"
+        if verdict is Verdict.invalid:
+            return "invalid token"
+        return None
+
 
 def _cfg_tokens(text: str, path: Path) -> list[str]:
     parser = configparser.ConfigParser(interpolation=None)

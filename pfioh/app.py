@@ -116,13 +116,9 @@ def _register_errors(app: flask.Flask, *, swift: bool) -> None:
 
 
 def _authorize(tokens: auth.TokenStore | None) -> None:
-    if tokens is None:
-        return
-    verdict = tokens.check(flask.request.headers.get("Authorization"))
-    if verdict is auth.Verdict.missing:
-        raise errors.Unauthorized("missing token: send 'Authorization: bearer <token>'")
-    if verdict is not auth.Verdict.ok:
-        raise errors.Unauthorized("invalid token")
+    reason = tokens.refusal(flask.request.headers.get("Authorization")) if tokens else None
+    if reason:
+        raise errors.Unauthorized(reason)
 
 
 def _user_agent() -> str:

@@ -65,11 +65,9 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     def _authorize():
         if tokens is None or flask.request.endpoint in OPEN_ENDPOINTS:
             return
-        verdict = tokens.check(flask.request.headers.get("Authorization"))
-        if verdict is auth.Verdict.missing:
-            raise jobs.RequestError("missing token: send 'Authorization: bearer <token>'", status=401)
-        if verdict is not auth.Verdict.ok:
-            raise jobs.RequestError("invalid token", status=401)
+        reason = tokens.refusal(flask.request.headers.get("Authorization"))
+        if reason:
+            raise jobs.RequestError(reason, status=401)
 
     @app.get("/api/v1/health")
     def health():

@@ -59,3 +59,12 @@ def test_bad_token_files_name_the_problem(tmp_path, content, needle):
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(auth.TokenFileError, match="nope.cfg"):
         auth.TokenStore.from_file(tmp_path / "nope.cfg")
+
+
+@pytest.mark.parametrize("header,reason", [
+    (None, "missing token: send 'Authorization: bearer <token>'"),
+    ("bearer wrong", "invalid token"),
+    ("bearer password", None),
+])
+def test_refusal_names_why(cfg, header, reason):
+    assert auth.TokenStore.from_file(cfg).refusal(header) == reason
