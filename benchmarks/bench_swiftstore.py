@@ -69,11 +69,9 @@ def swift_env() -> tuple[dict, object]:
     if os.environ.get("ST_AUTH"):
         return env, lambda: None
     sys.path.insert(0, str(ROOT / "tools"))
-    sys.path.insert(0, str(ROOT))
     import saio
-    from tests.fixtures.swift import _free_port_block
     base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
-    s = saio.start(base, _free_port_block())
+    s = saio.start(base, saio.free_port_block())
     print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)
     env.update(ST_AUTH=s.auth_url, ST_USER=s.user, ST_KEY=s.key)
     return env, lambda: saio.stop(base)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from saio import free_port  # noqa: E402,F401  (the launcher owns the one definition)
 BIN = Path(sys.executable).parent
 REFERENCE_VENV = ROOT / ".venv-reference"
 KiB, MiB = 1 << 10, 1 << 20
@@ -62,12 +63,6 @@ def make_tree(root: Path, count: int, size: int) -> Path:
 
 def tree_bytes(tree: Path) -> int:
     return sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_reference(command: str, requirement: str) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,33 +23,6 @@ BIN = Path(sys.executable).parent
 
 class ServiceError(Exception):
     """A service did not come up; the message includes the end of its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_block(width: int = 5) -> int:
-    """A base port with ``width`` consecutive free ports (the SAIO takes proxy..memcached)."""
-    for _ in range(100):
-        base = free_port()
-        if base + width >= 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + width):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise ServiceError("no block of free loopback ports")
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -97,7 +69,7 @@ class Services:
     def start_swift(self) -> saio.Settings:
         """A private Swift all-in-one in the run directory, on free ports."""
         self.saio_base = self.run_dir / "swift"
-        return saio.start(self.saio_base, free_port_block())
+        return saio.start(self.saio_base, saio.free_port_block())
 
     def start(self, name: str, argv: list[str], port: int, *, timeout: float = 60,
               env: dict | None = None) -> Process:

@@ -73,13 +73,13 @@ def start_services(args, services: qs_services.Services) -> tuple[str, str]:
         print(f"    Swift all-in-one: {services.saio_base}", file=sys.stderr)
     pfioh_url, pman_url = args.pfioh, args.pman
     if not pfioh_url:
-        port = qs_services.free_port()
+        port = qs_services.saio.free_port()
         pfioh_url = services.start("pfioh", [
             "pfioh", "--forever", "--httpResponse", "--swift-storage", "--createDirsAsNeeded",
             "--swift-credentials", str(creds), "--ip", "127.0.0.1", "--port", str(port)], port).url
         print(f"    pfioh: {pfioh_url}", file=sys.stderr)
     if not pman_url:
-        port = qs_services.free_port()
+        port = qs_services.saio.free_port()
         pman_url = services.start("pman", pman_argv(port, str(creds), services.run_dir / "pman"), port).url
         print(f"    pman:  {pman_url}", file=sys.stderr)
     return pfioh_url, pman_url

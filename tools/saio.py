@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,37 @@ class Settings:
         return "\n".join([
             f"export ST_AUTH={self.auth_url}", f"export ST_USER={self.user}",
             f"export ST_KEY={self.key}", f"export SWIFT_CREDENTIALS={self.credentials_file}"])
+
+
+def free_port() -> int:
+    """A loopback port that is free now (probed, not reserved)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_port_block(width: int = 5) -> int:
+    """A base port with ``width`` consecutive free loopback ports (the SAIO takes proxy..memcached).
+
+    :raises RuntimeError: if no such block turns up.
+    """
+    for _ in range(100):
+        base = free_port()
+        if base + width >= 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + width):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no block of free loopback ports")
 
 
 def _ports(port: int) -> dict[str, int]:

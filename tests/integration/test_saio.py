@@ -6,13 +6,12 @@ import urllib.request
 import pytest
 
 import saio
-from tests.fixtures.swift import _free_port_block
 
 
 @pytest.fixture
 def private_saio(tmp_path):
     base = tmp_path / "saio"
-    yield base, _free_port_block()
+    yield base, saio.free_port_block()
     saio.stop(base)
 
 
