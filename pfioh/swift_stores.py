@@ -1,8 +1,9 @@
 """Swift mode: the Swift container named by the key, used only through :mod:`swiftstore`.
 
-* ``tree`` layout (default): a push unpacks the zip and stores each file as ``input/<relpath>``,
-  with swiftstore's manifest ``input.manifest.json`` written last; a pull streams a zip built on
-  the fly from the ``output/`` objects listed in ``output.manifest.json``.
+* ``tree`` layout (default): a push unpacks the zip and stores the tree as a new version of
+  ``input/`` (swiftstore's manifest ``input.manifest.json`` is written last and names it); a pull
+  reads ``output.manifest.json`` once and streams a zip built on the fly from exactly the version
+  it names, each file pinned to it and checked against the manifest's size and MD5.
 * ``archive`` layout (the originals'): single zip objects ``input/data`` and ``output/data``.
 
 swiftstore's exceptions pass through unchanged; :mod:`pfioh.app` maps them to HTTP.
@@ -18,12 +19,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import swiftstore
-from swiftstore import errors as swift_errors
 
 from pfioh import errors, stores, ziputil
 from pfioh.config import PfiohConfig
 
 INPUT, OUTPUT = "input/", "output/"
+MANIFEST_SUFFIX = ".manifest.json"
 ARCHIVE_OBJECT = "data"
 # Objects below this are fetched whole, several at once, ahead of the zip writer: a tree of
 # many small files is latency-bound, not bandwidth-bound.  Memory: window x this, at most.
@@ -54,17 +55,29 @@ class _SwiftBase(stores.Store):
                 "isdir": bool(self.swift.exists(key)), "createdNewDir": False}
 
     def ls(self, key: str) -> dict:
+        """The key's files as a reader sees them: each tree's current version (``input/<name>``),
+        and plain objects; stored versions and segments are swiftstore's internals."""
         swiftstore.validate_container_name(key)
         if not self.swift.exists(key):
             raise errors.NotFound(f"no container for key {key!r}")
-        d_ls = {o.name: {"type": "file", "path": f"{key}/{o.name}", "size": o.size, "etag": o.etag}
-                for o in self.swift.list(key)}
+        d_ls = {}
+        for o in self.swift.list(key):
+            if o.name.endswith(MANIFEST_SUFFIX):
+                manifest = self.swift.read_manifest(key, o.name[:-len(MANIFEST_SUFFIX)] + "/")
+                d_ls.update({manifest.prefix + e.name: _ls_entry(key, manifest.prefix + e.name, e.size, e.md5)
+                             for e in (manifest.entries if manifest else ())})
+            elif not swiftstore.is_internal(o.name):
+                d_ls[o.name] = _ls_entry(key, o.name, o.size, o.etag)
         return {"status": True, "msg": f"Successful listing of Swift container {key}", "d_ls": d_ls}
 
     def _reply(self, key: str, prefix: str, files: int, nbytes: int) -> dict:
         return {"write": {}, "status": True, "msg": "File/Directory stored in Swift",
                 "postop": {"status": False, "timestamp": stores.timestamp()},
                 "stored": {"container": key, "prefix": prefix, "files": files, "bytes": nbytes}}
+
+
+def _ls_entry(key: str, name: str, size: int, md5: str) -> dict:
+    return {"type": "file", "path": f"{key}/{name}", "size": size, "etag": md5}
 
 
 class SwiftTreeStore(_SwiftBase):
@@ -91,14 +104,14 @@ class SwiftTreeStore(_SwiftBase):
         if manifest is None:
             raise errors.NotFound(f"no complete output for key {key!r} (no {OUTPUT[:-1]}.manifest.json)")
         mtime = _epoch(manifest.created)
-        entries = ((e.name, e.size, mtime, chunks) for e, chunks in self._fetch(key, manifest.entries))
+        entries = ((e.name, e.size, mtime, chunks) for e, chunks in self._fetch(key, manifest))
         return stores.Pull(ziputil.stream_zip(entries))
 
-    def _fetch(self, key: str, entries) -> Iterator[tuple[object, Iterator[bytes]]]:
+    def _fetch(self, key: str, manifest) -> Iterator[tuple[object, Iterator[bytes]]]:
         """Yield ``(entry, chunks)`` in manifest order: small objects fetched whole, several at a
         time; large ones streamed through a read-ahead, so Swift, hashing and our socket overlap."""
         pending: collections.deque = collections.deque()
-        todo = iter(entries)
+        todo = iter(manifest.entries)
         try:
             while True:
                 while len(pending) < PREFETCH_WINDOW:
@@ -106,14 +119,15 @@ class SwiftTreeStore(_SwiftBase):
                     if entry is None:
                         break
                     small = entry.size <= PREFETCH_MAX_BYTES
-                    pending.append((entry, self.readers.submit(self._read_small, key, entry) if small else None))
+                    pending.append((entry, self.readers.submit(self._read_small, key, manifest, entry)
+                                    if small else None))
                 if not pending:
                     return
                 entry, future = pending.popleft()
                 if future is not None:
                     yield entry, iter((future.result(),) if entry.size else ())
                 else:
-                    yield entry, self._read_ahead(key, entry)
+                    yield entry, self._read_ahead(key, manifest, entry)
         finally:
             for _, future in pending:
                 if future is not None:
@@ -129,10 +143,10 @@ class SwiftTreeStore(_SwiftBase):
                     PREFETCH_WINDOW + self.config.threads, thread_name_prefix="pfioh-reader")
             return self._readers
 
-    def _read_small(self, key: str, entry) -> bytes:
-        return b"".join(_sized(self.swift.iter_object(key, OUTPUT + entry.name), entry, key))
+    def _read_small(self, key: str, manifest, entry) -> bytes:
+        return b"".join(self.swift.iter_entry(key, manifest, entry))
 
-    def _read_ahead(self, key: str, entry) -> Iterator[bytes]:
+    def _read_ahead(self, key: str, manifest, entry) -> Iterator[bytes]:
         """Stream a large object, fetched by a reader thread up to READ_AHEAD chunks ahead."""
         chunks: queue.Queue = queue.Queue(READ_AHEAD)
         stop = threading.Event()
@@ -147,8 +161,9 @@ class SwiftTreeStore(_SwiftBase):
             return False
 
         def produce() -> None:
-            source = _sized(self.swift.iter_object(key, OUTPUT + entry.name, chunk_size=ziputil.CHUNK), entry, key)
-            try:
+            source = None
+            try:  # everything inside: a failure anywhere must reach the consumer, or it waits for ever
+                source = self.swift.iter_entry(key, manifest, entry, chunk_size=ziputil.CHUNK)
                 for chunk in source:
                     if not put(chunk):
                         return
@@ -156,7 +171,8 @@ class SwiftTreeStore(_SwiftBase):
             except BaseException as e:  # handed to the consumer, which re-raises it
                 put(_Failed(e))
             finally:
-                source.close()
+                if source is not None:
+                    source.close()
 
         self.readers.submit(produce)
         try:
@@ -174,18 +190,6 @@ _END = object()
 @dataclass(frozen=True)
 class _Failed:
     error: BaseException
-
-
-def _sized(chunks, entry, key: str) -> Iterator[bytes]:
-    """Pass chunks through and check the size against the manifest (swiftstore's iter_object
-    already checks each object's MD5 against Swift's ETag)."""
-    n = 0
-    for chunk in chunks:
-        n += len(chunk)
-        yield chunk
-    if n != entry.size:
-        raise swift_errors.IntegrityError(f"{entry.name}: {n} bytes, the manifest says {entry.size}",
-                                          container=key, obj=OUTPUT + entry.name)
 
 
 def _epoch(created: str | None) -> float:

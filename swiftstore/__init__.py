@@ -13,11 +13,11 @@ from swiftstore import errors
 from swiftstore.archive import Extracted, Limits as ArchiveLimits
 from swiftstore.credentials import SwiftCredentials, load_credentials
 from swiftstore.manifest import Manifest, ManifestEntry
-from swiftstore.names import validate_container_name
+from swiftstore.names import is_internal, validate_container_name
 from swiftstore.store import SwiftStore
 from swiftstore.transfer import ObjectInfo
 
 __all__ = [
     "errors", "load_credentials", "SwiftCredentials", "SwiftStore", "Manifest", "ManifestEntry",
-    "ObjectInfo", "validate_container_name", "ArchiveLimits", "Extracted",
+    "ObjectInfo", "validate_container_name", "is_internal", "ArchiveLimits", "Extracted",
 ]

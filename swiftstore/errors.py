@@ -50,6 +50,11 @@ class IncompleteError(IntegrityError):
     """A prefix has no manifest (it is being written, or a writer died): it must not be consumed."""
 
 
+class VersionGone(IntegrityError):
+    """An object of the stored version being read was replaced or removed meanwhile (a newer
+    version took over): the read stops rather than mix two versions."""
+
+
 class TransferError(SwiftStoreError):
     """An upload or download failed after swiftclient's own retries."""
 
@@ -88,6 +93,9 @@ def translate(exc: BaseException, action: str, *, container: str | None = None,
         cls = NotFound
     elif status in (401, 403):
         cls = AuthenticationError
+    elif status == 412:
+        message = f"{action}: the object changed since its manifest was written"
+        cls = VersionGone
     else:
         cls = TransferError
     return cls(message, container=container, obj=obj, http_status=status)

@@ -1,12 +1,22 @@
-"""The manifest of a tree put: which objects make a complete prefix, with their sizes and MD5s.
+"""The manifest of a tree: the one object that says which stored version of a prefix is current.
 
-It is the last object a put writes, so its presence means "complete"; a reader trusts nothing
-under a prefix that it does not list.  JSON, one object::
+A put writes a new version's objects under names no other version uses
+(``input.v/<version>/...``, see :mod:`swiftstore.names`) and then this manifest, in one PUT, as
+``input.manifest.json``.  A reader reads the manifest first and from then on touches only the
+objects it names, each verified against the size and MD5 recorded here, so it gets exactly one
+complete version.  JSON, one object::
 
-    {"format": "swiftstore-manifest/1", "prefix": "input/", "created": "2026-11-25T08:00:00+00:00",
-     "total_bytes": 123, "files": 2, "entries": [{"name": "a/b.txt", "size": 100, "md5": "..."}, ...]}
+    {"format": "swiftstore-manifest/2", "prefix": "input/", "version": "20261129T130102Z-1a2b3c4d5e6f",
+     "created": "2026-11-29T13:01:02+00:00", "total_bytes": 123, "files": 2,
+     "entries": [{"name": "a/b.txt", "size": 100, "md5": "...", "object": "input.v/<version>/f/a/b.txt"}, ...],
+     "objects": ["input.v/<version>/f/a/b.txt", ...],
+     "retired": ["input.v/<previous version>/f/...", ...]}
 
-Entry names are relative to the prefix (POSIX paths).
+``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
+listing; ``retired`` lists the objects of the version this one replaced, kept readable for one more
+generation (a reader that started on it can finish) and deleted by the next put.  Entry names are
+relative to the prefix (POSIX paths).  Format 1 (objects directly under the prefix, no version) is
+still read.
 """
 from __future__ import annotations
 
@@ -16,46 +26,65 @@ from dataclasses import dataclass
 
 from swiftstore import errors, names
 
-FORMAT = "swiftstore-manifest/1"
+FORMAT = "swiftstore-manifest/2"
+FORMAT_1 = "swiftstore-manifest/1"
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One file of the tree: its path relative to the prefix, size in bytes and hex MD5."""
+    """One file of the tree: its path relative to the prefix, size in bytes and hex MD5, and the
+    object that holds its bytes (``""``: the object ``prefix + name``, as format 1 stored it)."""
 
     name: str
     size: int
     md5: str
+    object: str = ""
+    segments: int = 0
+    """How many SLO segments the object has (0: a plain object, whose ETag is its MD5)."""
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A complete tree under :attr:`prefix` (``"input/"``)."""
+    """A complete tree under :attr:`prefix` (``"input/"``), as stored version :attr:`version`."""
 
     prefix: str
     entries: tuple[ManifestEntry, ...]
     created: str
     total_bytes: int
+    version: str = ""
+    objects: tuple[str, ...] = ()
+    retired: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, prefix: str, entries) -> "Manifest":
+    def build(cls, prefix: str, entries, *, version: str = "", objects=(), retired=()) -> "Manifest":
         """A manifest of ``entries`` (sorted by name), created now (UTC)."""
         ordered = tuple(sorted(entries, key=lambda e: e.name))
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        return cls(names.normalize_prefix(prefix), ordered, created, sum(e.size for e in ordered))
+        return cls(names.normalize_prefix(prefix), ordered, created, sum(e.size for e in ordered), version,
+                   tuple(sorted(objects)), tuple(sorted(retired)))
+
+    def object_of(self, entry: ManifestEntry) -> str:
+        """The object holding ``entry``'s bytes."""
+        return entry.object or self.prefix + entry.name
+
+    def owned(self) -> tuple[str, ...]:
+        """Every object this version consists of (what deleting it must delete)."""
+        return self.objects or tuple(self.object_of(e) for e in self.entries)
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "prefix": self.prefix, "created": self.created,
+        return json.dumps({"format": FORMAT, "prefix": self.prefix, "version": self.version, "created": self.created,
                            "total_bytes": self.total_bytes, "files": len(self.entries),
-                           "entries": [{"name": e.name, "size": e.size, "md5": e.md5} for e in self.entries]},
+                           "entries": [_entry_json(e) for e in self.entries],
+                           "objects": list(self.objects), "retired": list(self.retired)},
                           ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes, *, container: str | None = None, obj: str | None = None) -> "Manifest":
         """Parse and check a manifest.
 
-        :raises errors.IntegrityError: not JSON, another format, bad entries, or totals that do
-            not add up (a truncated or hand-edited manifest is as bad as a missing one).
+        :raises errors.IntegrityError: not JSON, another format, bad entries, totals that do not
+            add up, or an object outside the prefix's own names (a truncated, hand-edited or
+            foreign manifest is as bad as a missing one: it must never steer a read or a delete).
         """
         def bad(why: str) -> errors.IntegrityError:
             return errors.IntegrityError(f"invalid manifest: {why}", container=container, obj=obj)
@@ -64,26 +93,51 @@ class Manifest:
             doc = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad(f"not JSON ({exc})") from exc
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_1):
             raise bad(f"format is not {FORMAT}")
         try:
-            entries = tuple(_entry(e) for e in doc["entries"])
-            manifest = cls(str(doc["prefix"]), entries, str(doc["created"]), int(doc["total_bytes"]))
-        except (KeyError, TypeError, ValueError, errors.InvalidName) as exc:
+            manifest = _parse(doc)
+        except (KeyError, TypeError, ValueError, AttributeError, errors.InvalidName) as exc:
             raise bad(f"{type(exc).__name__}: {exc}") from exc
-        if manifest.total_bytes != sum(e.size for e in entries) or doc.get("files") != len(entries):
+        if manifest.total_bytes != sum(e.size for e in manifest.entries) or doc.get("files") != len(manifest.entries):
             raise bad("totals do not match the entries")
-        if len({e.name for e in entries}) != len(entries):
+        if len({e.name for e in manifest.entries}) != len(manifest.entries):
             raise bad("duplicate entry names")
         return manifest
 
-    def by_name(self) -> dict[str, ManifestEntry]:
-        return {e.name: e for e in self.entries}
+
+def _entry_json(e: ManifestEntry) -> dict:
+    doc = {"name": e.name, "size": e.size, "md5": e.md5}
+    return {**doc, **({"object": e.object} if e.object else {}), **({"segments": e.segments} if e.segments else {})}
 
 
-def _entry(raw: dict) -> ManifestEntry:
+def _parse(doc: dict) -> Manifest:
+    prefix = names.normalize_prefix(str(doc["prefix"]))
+    version = str(doc.get("version") or "")
+    if version and names.version_created(version) is None:
+        raise ValueError(f"bad version {version!r:.80}")
+    own = names.versions_prefix(prefix) + version + "/" if version else prefix
+    entries = tuple(_entry(e, own) for e in doc["entries"])
+    objects = tuple(_inside(str(o), own) for o in doc.get("objects", ()))
+    # Retired objects were another version's (or format 1's): still this prefix's own names.
+    retired = tuple(_inside(str(o), names.versions_prefix(prefix), prefix) for o in doc.get("retired", ()))
+    return Manifest(prefix, entries, str(doc["created"]), int(doc["total_bytes"]), version, objects, retired)
+
+
+def _inside(name: str, *heads: str) -> str:
+    if not any(name.startswith(h) and len(name) > len(h) for h in heads):
+        raise ValueError(f"object {name!r:.120} is not one of this prefix's")
+    names.safe_relpath(name)
+    return name
+
+
+def _entry(raw: dict, own: str) -> ManifestEntry:
     name, size, md5 = raw["name"], int(raw["size"]), str(raw["md5"]).lower()
     if not isinstance(name, str) or size < 0 or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
         raise ValueError(f"bad entry {raw!r:.120}")
     names.safe_relpath(name)  # a manifest must never name a path outside the tree
-    return ManifestEntry(name, size, md5)
+    obj = _inside(str(raw["object"]), own) if raw.get("object") else ""
+    segments = int(raw.get("segments", 0))
+    if segments < 0:
+        raise ValueError(f"bad segment count in {raw!r:.120}")
+    return ManifestEntry(name, size, md5, obj, segments)

@@ -4,14 +4,20 @@ Checked before any request, so a bad name never reaches Swift (or becomes a path
 """
 from __future__ import annotations
 
+import datetime
 import posixpath
+import re
+import uuid
 
 from swiftstore import errors
 
 MAX_CONTAINER_BYTES = 256
 MAX_OBJECT_BYTES = 1024
 MANIFEST_SUFFIX = ".manifest.json"
-SEGMENTS_SUFFIX = "_segments"
+VERSIONS_SUFFIX = ".v"
+SLO_SUFFIX = ".slo"
+_VERSION_TIME = "%Y%m%dT%H%M%SZ"
+_VERSION_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 
 
 def _utf8(name: str, what: str, container: str | None = None) -> bytes:
@@ -59,6 +65,9 @@ def normalize_prefix(prefix: str) -> str:
         raise errors.InvalidName("prefix is empty: a tree lives under a prefix such as 'input/'")
     if prefix.startswith("/") or ".." in prefix.split("/"):
         raise errors.InvalidName(f"prefix {prefix!r} must be relative and without '..'")
+    if any(p.endswith((VERSIONS_SUFFIX, SLO_SUFFIX)) for p in prefix.split("/")):
+        # Those names hold stored versions and segments: a tree there could sweep them.
+        raise errors.InvalidName(f"prefix {prefix!r} has a part ending in {VERSIONS_SUFFIX!r} or {SLO_SUFFIX!r}")
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
@@ -67,22 +76,63 @@ def manifest_name(prefix: str) -> str:
     return normalize_prefix(prefix)[:-1] + MANIFEST_SUFFIX
 
 
-def segments_container(container: str) -> str:
-    """Where SLO segments of ``container`` go (swiftclient's convention)."""
-    return container + SEGMENTS_SUFFIX
+def versions_prefix(prefix: str) -> str:
+    """Where the stored versions of a tree live: ``input/`` -> ``input.v/``.
+
+    A version's objects never share a name with another version's, so a reader pinned to one
+    version by its manifest never sees a writer's bytes (see :mod:`swiftstore.tree`).
+    """
+    return normalize_prefix(prefix)[:-1] + VERSIONS_SUFFIX + "/"
 
 
-def segment_name(obj: str, upload_id: str, index: int) -> str:
-    """``<obj>/slo/<upload id>/<index>``: the upload id tells this put's segments from older ones."""
-    return f"{obj}/slo/{upload_id}/{index:08d}"
+def new_version_id(now: datetime.datetime | None = None) -> str:
+    """``20261129T130102Z-1a2b3c4d5e6f``: sortable by creation time, unique by its random tail."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime(_VERSION_TIME) + "-" + uuid.uuid4().hex[:12]
 
 
-def segment_upload_id(segment: str) -> tuple[str, str] | None:
-    """``(object name, upload id)`` of a segment name made by :func:`segment_name`, else None."""
-    parts = segment.rsplit("/", 3)
-    if len(parts) != 4 or parts[1] != "slo" or not parts[3].isdigit():
+def version_created(version: str) -> datetime.datetime | None:
+    """When a version id (or upload id) made by :func:`new_version_id` was made, else None."""
+    if not _VERSION_RE.fullmatch(version):
         return None
-    return parts[0], parts[2]
+    return datetime.datetime.strptime(version[:16], _VERSION_TIME).replace(tzinfo=datetime.timezone.utc)
+
+
+def version_object(prefix: str, version: str, rel: str) -> str:
+    """The object of file ``rel`` in a version: ``input.v/<version>/f/<rel>``."""
+    return f"{versions_prefix(prefix)}{version}/f/{rel}"
+
+
+def version_segments(prefix: str, version: str, rel: str) -> str:
+    """Where the SLO segments of file ``rel`` in a version go: ``input.v/<version>/s/<rel>/``."""
+    return f"{versions_prefix(prefix)}{version}/s/{rel}/"
+
+
+def version_of(prefix: str, obj: str) -> str | None:
+    """The version id an object of ``prefix``'s versions belongs to, or None."""
+    head = versions_prefix(prefix)
+    if not obj.startswith(head):
+        return None
+    version = obj[len(head):].split("/", 1)[0]
+    return version if _VERSION_RE.fullmatch(version) else None
+
+
+def object_segments(obj: str, upload_id: str) -> str:
+    """Where the SLO segments of a single large object go: ``<obj>.slo/<upload id>/``, in the
+    object's own container (never another container: that one could be another key's)."""
+    return f"{obj}{SLO_SUFFIX}/{upload_id}/"
+
+
+def segment_name(segments: str, index: int) -> str:
+    """Segment ``index`` under a segments prefix made by :func:`version_segments` or :func:`object_segments`."""
+    return f"{segments}{index:08d}"
+
+
+def is_internal(obj: str) -> bool:
+    """Whether an object is part of swiftstore's storage (a tree version or an SLO segment)
+    rather than something a user named."""
+    parts = obj.split("/")
+    return any(p.endswith((VERSIONS_SUFFIX, SLO_SUFFIX)) for p in parts[:-1])
 
 
 def safe_relpath(rel: str) -> str:

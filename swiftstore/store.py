@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,6 +28,9 @@ DEFAULT_THREADS = 10  # as many as swiftclient's CLI uses for objects
 DEFAULT_SLO_THRESHOLD = 1 << 30
 DEFAULT_SEGMENT_SIZE = 128 << 20
 MIN_SEGMENT_SIZE = 1 << 20  # Swift's default min_segment_size for SLO
+# Objects of a version that no manifest names are a dead writer's, or a live one's still
+# uploading: only those older than this are swept.  Longer than any sane single put.
+DEFAULT_ORPHAN_GRACE = 6 * 3600
 
 
 class SwiftStore:
@@ -38,15 +40,18 @@ class SwiftStore:
         called once per thread that uses the store.
     :param threads: concurrent transfers.
     :param slo_threshold: files larger than this (bytes) become SLOs of ``segment_size`` segments.
+    :param orphan_grace: seconds after which objects of a version that no manifest names (a dead
+        writer's) are deleted by the next put of that prefix.
     """
 
     def __init__(self, connection_factory: Callable[[], object], *, threads: int = DEFAULT_THREADS,
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
-                 archive_limits: archive.Limits | None = None):
-        if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size:
-            raise ValueError("need threads >= 1 and 1 MiB <= segment_size <= slo_threshold")
+                 archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE):
+        if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0:
+            raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold and orphan_grace >= 0")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
+        self.orphan_grace = orphan_grace
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []
@@ -146,27 +151,21 @@ class SwiftStore:
     # -- deleting -------------------------------------------------------------------------------
 
     def delete(self, container: str, prefix: str | None = None) -> None:
-        """Delete a prefix (its manifest first, then its objects and their SLO segments), or with
-        ``prefix=None`` the whole container and its segments container.
+        """Delete a prefix (its manifest first, then every version of it and any object under it),
+        or with ``prefix=None`` the whole container.  Only this container is touched: SLO segments
+        live beside their objects, never in another container (which could be another key's).
 
         :raises errors.NotFound: the container does not exist.
         """
         names.validate_container_name(container)
         if prefix is None:
-            self._delete_all(container)
+            self._empty_and_drop(container)
             return
         prefix = names.normalize_prefix(prefix)
         # The manifest goes first: from then on readers see "incomplete", never a half-deleted tree.
         transfer.delete_object(self.connection(), container, names.manifest_name(prefix))
-        self.delete_objects(container, self.object_names(container, prefix))
-        self.delete_segments(container, prefix)
-
-    def _delete_all(self, container: str) -> None:
-        self._empty_and_drop(container)
-        try:
-            self._empty_and_drop(names.segments_container(container))
-        except errors.NotFound:
-            pass
+        self.delete_objects(container, self.object_names(container, names.versions_prefix(prefix))
+                            + self.object_names(container, prefix))
 
     def _empty_and_drop(self, container: str) -> None:
         for attempt in (1, 2):
@@ -184,18 +183,6 @@ class SwiftStore:
         """Delete ``objects`` concurrently (missing ones are fine)."""
         tasks = [lambda n=n: transfer.delete_object(self.connection(), container, n) for n in objects]
         uploads.run(self.pool, tasks)
-
-    def delete_segments(self, container: str, prefix: str, *, keep_upload: str | None = None) -> None:
-        """Delete the SLO segments of objects under ``prefix``, except those of upload ``keep_upload``."""
-        segs = names.segments_container(container)
-        try:
-            listing = self._listing(segs, prefix)
-        except errors.NotFound:
-            return
-
-        def kept(name: str) -> bool:
-            return keep_upload is not None and (names.segment_upload_id(name) or ("", ""))[1] == keep_upload
-        self.delete_objects(segs, [o["name"] for o in listing if not kept(o["name"])])
 
     # -- single objects -------------------------------------------------------------------------
 
@@ -227,43 +214,81 @@ class SwiftStore:
         """Stream an object; after the last chunk its MD5 is checked against the ETag (or, for an
         SLO, our metadata) and a mismatch raises :class:`errors.IntegrityError`."""
         names.validate_container_name(container)
-        headers, body = transfer.open_object(self.connection(), container, name, chunk_size)
-        digest = hashlib.md5(usedforsecurity=False)
+        return self._iter(container, name, chunk_size)
+
+    def iter_entry(self, container: str, manifest: Manifest, entry, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """Stream one file of a stored version (a :class:`ManifestEntry` of ``manifest``), pinned
+        to that version and checked against the manifest's size and MD5 after the last chunk.
+
+        :raises errors.VersionGone: the version was replaced and its objects deleted meanwhile.
+        :raises errors.IntegrityError: the bytes are not the ones the manifest recorded.
+        """
+        names.validate_container_name(container)
+        return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
+                          size=entry.size, md5=entry.md5 or None)
+
+    def _iter(self, container: str, name: str, chunk_size: int, if_match: str | None = None, *,
+              size: int | None = None, md5: str | None = None) -> Iterator[bytes]:
+        headers, body = transfer.open_object(self.connection(), container, name, chunk_size, if_match=if_match)
+        digest, n = hashlib.md5(usedforsecurity=False), 0
         try:
             for chunk in body:
                 digest.update(chunk)
+                n += len(chunk)
                 yield chunk
         except transfer.CLIENT_ERRORS as exc:
             raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
         finally:
             body.close()
-        expected = transfer.expected_md5(headers)
-        if expected and digest.hexdigest() != expected:
-            raise errors.IntegrityError(f"download not verified: MD5 {digest.hexdigest()}, Swift says {expected}",
-                                        container=container, obj=name)
+        transfer.check_download(container, name, headers, n, digest.hexdigest(), size, md5)
 
     def put_file(self, container: str, name: str, path: str | os.PathLike, *,
                  content_type: str | None = None) -> transfer.ObjectInfo:
         """Upload one file as object ``name`` (an SLO above the threshold), verified.
+
+        Replacing an SLO deletes the segments the replaced one named, once the new object is in
+        place (so a reader sees the old object or the new one, and nothing else is touched).
 
         :raises errors.IntegrityError: Swift's ETag does not match what was sent.
         """
         names.validate_container_name(container)
         names.validate_object_name(name, container)
         path = os.fspath(path)
-        item = uploads.FileUpload(path, name, os.path.getsize(path), content_type)
-        upload_id, result = uuid.uuid4().hex[:12], {}
+        upload_id = names.new_version_id()
+        item = uploads.FileUpload(path, name, os.path.getsize(path), content_type,
+                                  segments=names.object_segments(name, upload_id))
+        names.validate_object_name(names.segment_name(item.segments, 0), container)
+        old = self._slo_segments(container, name)
+        result: dict = {}
         progress = uploads.Progress(None, 1, item.size)
-        uploads.run(self.pool, uploads.plan(self, container, [item], upload_id, progress,
-                                            lambda it, md5: result.update(md5=md5)))
-        self._drop_old_segments(container, name, upload_id)
+        uploads.run(self.pool, uploads.plan(self, container, [item], progress,
+                                            lambda it, md5, segs: result.update(md5=md5, segments=segs)))
+        self._drop(container, [s for s in old if s not in result["segments"]])
         return transfer.ObjectInfo(name, item.size, result["md5"])
 
-    def _drop_old_segments(self, container: str, name: str, upload_id: str) -> None:
+    def _slo_segments(self, container: str, name: str) -> list[str]:
+        """The segments an existing SLO ``name`` names in this container under its own
+        ``<name>.slo/`` (anything else it might name is not ours to delete); [] if it is not one."""
         try:
-            self.delete_segments(container, name + "/slo/", keep_upload=upload_id)
-        except errors.SwiftStoreError as exc:  # the object itself is fine: just leftovers
-            log.warning("could not remove old segments of %s/%s: %s", container, name, exc)
+            headers = self._call("HEAD object", "head_object", container, name)
+            if str(headers.get("x-static-large-object", "")).lower() != "true":
+                return []
+            _, body = self._call("GET SLO manifest", "get_object", container, name,
+                                 query_string="multipart-manifest=get")
+            listed = [str(s.get("name", "")) for s in json.loads(body)]
+        except errors.NotFound:
+            return []
+        except (errors.SwiftStoreError, ValueError, AttributeError) as exc:
+            log.warning("cannot read the segments of %s/%s (they stay): %s", container, name, exc)
+            return []
+        mine = f"/{container}/{name}{names.SLO_SUFFIX}/"
+        return [s[len(f"/{container}/"):] for s in listed if s.startswith(mine)]
+
+    def _drop(self, container: str, objects: list[str]) -> None:
+        try:
+            self.delete_objects(container, objects)
+        except errors.SwiftStoreError as exc:  # the new object is fine: just leftovers
+            log.warning("could not remove old segments in %s: %s", container, exc)
 
     def get_file(self, container: str, name: str, dest_path: str | os.PathLike) -> transfer.ObjectInfo:
         """Download one object to ``dest_path`` (via a hidden temp file, renamed once verified)."""

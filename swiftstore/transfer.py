@@ -154,9 +154,16 @@ def put_slo_manifest(conn, container: str, name: str, segments: list[dict], whol
     return expected
 
 
-def open_object(conn, container: str, name: str, chunk_size: int = CHUNK) -> tuple[dict, Iterator[bytes]]:
-    """GET an object as ``(headers, chunk iterator)``; swiftclient resumes a broken body itself."""
+def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
+                if_match: str | None = None) -> tuple[dict, Iterator[bytes]]:
+    """GET an object as ``(headers, chunk iterator)``; swiftclient resumes a broken body itself.
+
+    :param if_match: the ETag the object must still have (a manifest's record of it); another
+        one answers 412, raised as :class:`errors.VersionGone`, instead of other bytes.
+    """
     try:
+        if if_match:
+            return conn.get_object(container, name, resp_chunk_size=chunk_size, headers={"If-Match": if_match})
         return conn.get_object(container, name, resp_chunk_size=chunk_size)
     except CLIENT_ERRORS as exc:
         raise errors.translate(exc, "GET object", container=container, obj=name) from exc
@@ -170,14 +177,15 @@ def expected_md5(headers: dict) -> str | None:
 
 
 def download(conn, container: str, name: str, dest: str, *, size: int | None = None, md5: str | None = None,
-             on_bytes: Callable[[int], None] | None = None) -> ObjectInfo:
+             on_bytes: Callable[[int], None] | None = None, if_match: str | None = None) -> ObjectInfo:
     """Stream an object into the new file ``dest``, verifying it; ``dest`` is removed on failure.
 
     :param size: the expected size (a manifest entry), or None.
     :param md5: the expected MD5 (a manifest entry), or None to rely on the object's own ETag/metadata.
+    :param if_match: see :func:`open_object`.
     :raises errors.IntegrityError: size or MD5 differs from what was expected or from the ETag.
     """
-    headers, body = open_object(conn, container, name)
+    headers, body = open_object(conn, container, name, if_match=if_match)
     digest, written = _md5(), 0
     out = open(dest, "xb")  # never overwrite; and only what we created is removed on failure
     try:
@@ -193,14 +201,17 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
                 if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
                     raise  # our disk, not the network
                 raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
-        _check_download(container, name, headers, written, digest.hexdigest(), size, md5)
+        check_download(container, name, headers, written, digest.hexdigest(), size, md5)
     except BaseException:
         _remove(dest)
         raise
     return ObjectInfo(name, written, _etag(headers.get("etag")))
 
 
-def _check_download(container, name, headers, written, got, size, md5) -> None:
+def check_download(container: str, name: str, headers: dict, written: int, got: str, size: int | None,
+                   md5: str | None) -> None:
+    """:raises errors.IntegrityError: ``written`` bytes of MD5 ``got`` are not what the caller
+    expected (``size``, ``md5``: None for no expectation) or what the object's ETag says."""
     problems = []
     if size is not None and written != size:
         problems.append(f"size {written}, expected {size}")

@@ -1,24 +1,35 @@
-"""Directory trees under a prefix, with a manifest that makes "complete" explicit.
+"""Directory trees under a prefix, stored as versions that readers see whole or not at all.
 
-Put: (1) delete the prefix's old manifest, (2) upload every file concurrently, each verified,
-(3) write the new manifest, (4) delete objects and segments of the previous put that the new tree
-does not have.  A put that dies before (3) leaves no manifest, so nobody consumes it.
+Put: (1) upload every file of the tree concurrently, each verified, under names that belong to a
+new version only (``input.v/<version>/f/<relpath>``, SLO segments beside them in the same
+container); (2) write the manifest ``input.manifest.json`` in one PUT: from that instant readers
+get the new version; (3) delete what the manifest *before the previous one* named (the previous
+version stays readable for one more generation, so a reader that started on it can finish), and
+leftovers of dead writers older than the store's ``orphan_grace``.  Nothing outside the prefix's
+own names in the key's own container is ever listed for deletion.
 
-Get: read the manifest, check it against the listing, download every entry (verified against
-the manifest and the ETag) into a hidden sibling of the destination, then move it into place.
+A put that dies before (2) changes nothing a reader sees: the previous manifest still names the
+previous, complete version.
+
+Get: read the manifest once, then fetch exactly the objects it names, each pinned to the ETag the
+manifest recorded (``If-Match``) and verified against its size and MD5, into a hidden sibling of
+the destination moved into place at the end.  If the version is retired and deleted meanwhile
+(two newer puts), the get starts over on the new version, or fails clearly; it never mixes two.
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import threading
-import uuid
 from pathlib import Path
 
 from swiftstore import errors, localfs, names, transfer, uploads
 from swiftstore.manifest import Manifest, ManifestEntry
 
 log = logging.getLogger("swiftstore")
+
+GET_ATTEMPTS = 3  # a get that loses its version this often is racing a writer in a loop
 
 
 def read_manifest(store, container: str, prefix: str) -> Manifest | None:
@@ -35,154 +46,200 @@ def read_manifest(store, container: str, prefix: str) -> Manifest | None:
     return Manifest.from_json(data, container=container, obj=name)
 
 
-def scan(local_dir: Path, prefix: str, container: str) -> list[uploads.FileUpload]:
-    """The regular files under ``local_dir`` as uploads named ``prefix + relative POSIX path``.
+def scan(local_dir: Path) -> list[tuple[str, str, int]]:
+    """``(relative POSIX path, path, size)`` of the regular files under ``local_dir``, sorted.
 
     Symbolic links are not followed (they could point anywhere) and are skipped with a warning,
     as are sockets and FIFOs; empty directories cannot be represented and are not stored.
     """
-    items = []
+    found = []
     for root, dirs, files in os.walk(local_dir):
         dirs.sort()
         for entry in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.join(root, entry)
-            rel = Path(path).relative_to(local_dir).as_posix()
             if os.path.islink(path) or not os.path.isfile(path):
                 log.warning("not uploading %s: not a regular file", path)
                 continue
-            name = names.validate_object_name(prefix + rel, container)
-            items.append(uploads.FileUpload(path, name, os.path.getsize(path)))
+            found.append((Path(path).relative_to(local_dir).as_posix(), path, os.path.getsize(path)))
+    return found
+
+
+def _uploads(container: str, prefix: str, version: str, files) -> list[uploads.FileUpload]:
+    items = []
+    for rel, path, size in files:
+        name = names.validate_object_name(names.version_object(prefix, version, rel), container)
+        segments = names.version_segments(prefix, version, rel)
+        names.validate_object_name(names.segment_name(segments, 0), container)
+        items.append(uploads.FileUpload(path, name, size, segments=segments))
     return items
 
 
 def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
-    """Upload the tree ``local_dir`` as objects ``prefix + relpath``, then its manifest.
+    """Upload the tree ``local_dir`` as a new version of ``prefix``, then make it current.
 
     :param prefix: e.g. ``"input/"``; the manifest is ``"input.manifest.json"``.
     :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``.
     :raises errors.NotFound: ``local_dir`` is not a directory.
-    :raises errors.IntegrityError: an object could not be verified (no manifest is written).
-    :raises errors.TransferError: Swift failed after swiftclient's retries (no manifest is written).
+    :raises errors.InvalidName: a path too long for Swift (nothing is uploaded).
+    :raises errors.IntegrityError: an object could not be verified (the previous version stays current).
+    :raises errors.TransferError: Swift failed after swiftclient's retries (the previous version stays current).
     """
     names.validate_container_name(container)
     prefix = names.normalize_prefix(prefix)
     local = Path(local_dir)
     if not local.is_dir():
         raise errors.NotFound(f"local directory {local} does not exist", container=container, obj=prefix)
-    items = scan(local, prefix, container)
+    version = names.new_version_id()
+    items = _uploads(container, prefix, version, scan(local))
     store.ensure_container(container)
-    manifest_obj = names.manifest_name(prefix)
-    # First, so an interrupted re-put can never be mistaken for complete.
-    transfer.delete_object(store.connection(), container, manifest_obj)
-    entries, lock, upload_id = [], threading.Lock(), uuid.uuid4().hex[:12]
+    entries, owned, lock = [], [], threading.Lock()
     counter = uploads.Progress(progress, len(items), sum(i.size for i in items))
+    rel_of = {i.name: i.name[len(names.version_object(prefix, version, "")):] for i in items}
 
-    def done(item: uploads.FileUpload, md5: str) -> None:
+    def done(item: uploads.FileUpload, md5: str, segments: list) -> None:
         with lock:
-            entries.append(ManifestEntry(item.name[len(prefix):], item.size, md5))
+            entries.append(ManifestEntry(rel_of[item.name], item.size, md5, item.name, len(segments)))
+            owned.extend([item.name, *segments])
         counter.file_done()
 
-    log.info("put %s/%s: %d files, %d bytes", container, prefix, counter.files_total, counter.bytes_total)
-    old: dict = {}
-    # What a previous put left is listed while the pool uploads (off the critical path); it can
-    # only be deleted once the new manifest is in place.
-    uploads.run(store.pool, uploads.plan(store, container, items, upload_id, counter, done),
-                meanwhile=lambda: old.update(_list_old(store, container, prefix)))
-    manifest = Manifest.build(prefix, entries)
-    store.put_bytes(container, manifest_obj, manifest.to_json().encode(), content_type="application/json")
+    log.info("put %s/%s: %d files, %d bytes as version %s", container, prefix, counter.files_total,
+             counter.bytes_total, version)
+    listed: dict = {}
+    # Earlier versions are listed while the pool uploads (off the critical path); they can only
+    # be deleted once the new manifest is in place.
+    uploads.run(store.pool, uploads.plan(store, container, items, counter, done),
+                meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
+    previous = _previous(store, container, prefix)
+    manifest = Manifest.build(prefix, entries, version=version, objects=owned,
+                              retired=previous.owned() if previous else ())
+    store.put_bytes(container, names.manifest_name(prefix), manifest.to_json().encode(),
+                    content_type="application/json")
     if not items and progress:
         progress(0, 0, 0, 0)
-    _remove_stale(store, container, old, {i.name for i in items}, upload_id)
+    _remove_old(store, container, prefix, manifest, previous, listed.get("stored"))
     return manifest
 
 
-def _list_old(store, container: str, prefix: str) -> dict:
-    """``{"objects": [...], "segments": [...]}`` under ``prefix`` now, or {} if listing fails."""
+def _previous(store, container: str, prefix: str) -> Manifest | None:
+    """The manifest being replaced; an unreadable one is replaced but never trusted for deletes."""
     try:
-        objects = store.object_names(container, prefix)
-    except errors.SwiftStoreError as exc:
-        log.warning("cannot list %s/%s for old objects: %s", container, prefix, exc)
-        return {}
+        return read_manifest(store, container, prefix)
+    except errors.IntegrityError as exc:
+        log.warning("replacing an invalid manifest of %s/%s (its objects are left to the orphan sweep): %s",
+                    container, prefix, exc)
+        return None
+
+
+def _list_versions(store, container: str, prefix: str) -> list[str] | None:
+    """The objects under the prefix's versions now, or None if listing fails (no sweep then)."""
     try:
-        segments = store.object_names(names.segments_container(container), prefix)
-    except errors.NotFound:
-        segments = []
+        return store.object_names(container, names.versions_prefix(prefix))
     except errors.SwiftStoreError as exc:
-        log.warning("cannot list the segments of %s/%s: %s", container, prefix, exc)
-        segments = []
-    return {"objects": objects, "segments": segments}
+        log.warning("cannot list the stored versions of %s/%s: %s", container, prefix, exc)
+        return None
 
 
-def _remove_stale(store, container: str, old: dict, keep: set[str], upload_id: str) -> None:
-    """Objects and segments of an earlier put that the new tree does not have.  The new tree is
-    already complete, so a failure here is only logged."""
-    stale = [n for n in old.get("objects", ()) if n not in keep]
-    segments = [n for n in old.get("segments", ()) if (names.segment_upload_id(n) or ("", ""))[1] != upload_id]
+def _remove_old(store, container: str, prefix: str, current: Manifest, previous: Manifest | None,
+                stored: list[str] | None) -> None:
+    """Delete the version the previous manifest had retired, and dead writers' leftovers.
+
+    The new version is already current, so a failure here is only logged: what stays behind is
+    invisible to readers and swept by a later put.
+    """
+    keep = set(current.owned()) | set(current.retired)
+    doomed = [o for o in (previous.retired if previous else ()) if o not in keep]
+    doomed += orphans(prefix, stored or (), keep | set(doomed), store.orphan_grace)
     try:
-        store.delete_objects(container, stale)
-        store.delete_objects(names.segments_container(container), segments)
+        store.delete_objects(container, doomed)
     except errors.SwiftStoreError as exc:
-        log.warning("put to %s is complete, but old objects remain: %s", container, exc)
+        log.warning("put to %s/%s is complete, but old objects remain: %s", container, prefix, exc)
 
 
-def _to_fetch(store, container: str, prefix: str, manifest: Manifest | None, force: bool) -> list[ManifestEntry]:
-    """The entries to download; refuses a missing or mismatched manifest unless ``force``."""
-    listing = {o.name: o for o in store.list(container, prefix)}  # NotFound: no such container
-    if manifest is None:
-        if not force:
-            raise errors.IncompleteError(
-                f"no manifest {names.manifest_name(prefix)}: the tree is incomplete (still being written, or "
-                "its writer failed); refusing to read it", container=container, obj=prefix)
-        log.warning("%s/%s has no manifest: taking every object as it is (force)", container, prefix)
-        return [ManifestEntry(n[len(prefix):], o.size, "") for n, o in sorted(listing.items())]
-    problems = []
-    for e in manifest.entries:
-        found = listing.get(prefix + e.name)
-        if found is None:
-            problems.append(f"{e.name} is missing")
-        elif found.size != e.size:
-            problems.append(f"{e.name} has {found.size} bytes, manifest says {e.size}")
-    if problems and not force:
-        raise errors.IntegrityError(f"objects do not match the manifest ({len(problems)} problems: "
-                                    f"{'; '.join(problems[:3])})", container=container, obj=prefix)
-    for p in problems:
-        log.warning("%s/%s: %s (force)", container, prefix, p)
-    # Forced: a mismatched object is taken as listed, checked only against its own ETag.
-    return [e if listing[prefix + e.name].size == e.size else ManifestEntry(e.name, listing[prefix + e.name].size, "")
-            for e in manifest.entries if prefix + e.name in listing]
+def orphans(prefix: str, stored, keep: set[str], grace: float, now: datetime.datetime | None = None) -> list[str]:
+    """Objects under the prefix's versions that no manifest names and whose version is older than
+    ``grace`` seconds (younger ones may be a live writer's upload in progress)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    out = []
+    for obj in stored:
+        version = names.version_of(prefix, obj)
+        created = names.version_created(version) if version else None
+        if obj not in keep and created is not None and (now - created).total_seconds() > grace:
+            out.append(obj)
+    return out
+
+
+def _to_fetch(store, container: str, prefix: str, manifest: Manifest | None, force: bool) -> Manifest:
+    """The manifest to read; without one, only ``force`` reads the objects listed under the prefix
+    itself (e.g. uploaded with the ``swift`` CLI), each as it is."""
+    if manifest is not None:
+        return manifest
+    if not force:
+        raise errors.IncompleteError(
+            f"no manifest {names.manifest_name(prefix)}: the tree is incomplete (still being written, or "
+            "its writer failed); refusing to read it", container=container, obj=prefix)
+    log.warning("%s/%s has no manifest: taking every object under it as it is (force)", container, prefix)
+    listing = store.list(container, prefix)  # NotFound: no such container
+    return Manifest.build(prefix, [ManifestEntry(o.name[len(prefix):], o.size, "") for o in listing])
 
 
 def get_tree(store, container: str, prefix: str, dest_dir, *, force: bool = False, replace: bool = False,
              progress=None) -> Manifest:
-    """Download the tree under ``prefix`` into ``dest_dir``, all or nothing.
+    """Download the current version of the tree under ``prefix`` into ``dest_dir``, all or nothing.
 
-    :param force: read a prefix without a (matching) manifest: take the objects as listed.
+    :param force: read a prefix that has no manifest: take the objects listed under it as they are.
     :param replace: replace a non-empty ``dest_dir`` (otherwise that is an error).
     :raises errors.IncompleteError: no manifest (unless ``force``).
-    :raises errors.IntegrityError: the manifest does not match the objects, or a download does
-        not match the manifest or its ETag; ``dest_dir`` is then left as it was.
+    :raises errors.IntegrityError: a download does not match the manifest or its ETag;
+        ``dest_dir`` is then left as it was.
+    :raises errors.VersionGone: newer versions replaced the tree faster than it could be read.
     :raises errors.DestinationExists: ``dest_dir`` is not empty and ``replace`` is false.
     """
     names.validate_container_name(container)
     prefix = names.normalize_prefix(prefix)
     localfs.check_destination(Path(dest_dir).absolute(), replace=replace)
-    manifest = read_manifest(store, container, prefix)
-    entries = _to_fetch(store, container, prefix, manifest, force)
-    for e in entries:
-        names.safe_relpath(e.name)
-    counter = uploads.Progress(progress, len(entries), sum(e.size for e in entries))
-    log.info("get %s/%s: %d files, %d bytes into %s", container, prefix, counter.files_total, counter.bytes_total,
-             dest_dir)
+    for attempt in range(1, GET_ATTEMPTS + 1):
+        manifest = _to_fetch(store, container, prefix, read_manifest(store, container, prefix), force)
+        try:
+            _get_version(store, container, manifest, dest_dir, replace, progress)
+            return manifest
+        except (errors.VersionGone, errors.NotFound) as exc:
+            if not _replaced(store, container, manifest):
+                raise errors.IntegrityError(f"an object of the current version is missing or changed: {exc}",
+                                            container=container, obj=prefix) from exc
+            log.info("get %s/%s: version %s was replaced while reading (attempt %d): reading the new one",
+                     container, prefix, manifest.version, attempt)
+    raise errors.VersionGone(f"replaced {GET_ATTEMPTS} times while being read", container=container, obj=prefix)
+
+
+def _replaced(store, container: str, manifest: Manifest) -> bool:
+    if not manifest.version:
+        return False
+    now = _previous(store, container, manifest.prefix)
+    return now is not None and now.version != manifest.version
+
+
+def _get_version(store, container: str, manifest: Manifest, dest_dir, replace: bool, progress) -> None:
+    entries = manifest.entries
+    counter = uploads.Progress(progress, len(entries), manifest.total_bytes)
+    log.info("get %s/%s: version %s, %d files, %d bytes into %s", container, manifest.prefix,
+             manifest.version or "(unversioned)", counter.files_total, counter.bytes_total, dest_dir)
     with localfs.staging_dir(Path(dest_dir), replace=replace) as tmp:
         paths = localfs.prepare_paths(tmp, [e.name for e in entries])
-        tasks = [lambda e=e, p=p: _fetch(store, container, prefix, e, p, counter) for e, p in zip(entries, paths)]
+        tasks = [lambda e=e, p=p: _fetch(store, container, manifest, e, p, counter) for e, p in zip(entries, paths)]
         uploads.run(store.pool, tasks)
     if not entries and progress:
         progress(0, 0, 0, 0)
-    return manifest if manifest is not None and len(entries) == len(manifest.entries) else Manifest.build(prefix, entries)
 
 
-def _fetch(store, container: str, prefix: str, entry: ManifestEntry, path: Path, counter: uploads.Progress) -> None:
-    transfer.download(store.connection(), container, prefix + entry.name, str(path), size=entry.size,
-                      md5=entry.md5 or None, on_bytes=counter.on_bytes)
+def pin(manifest: Manifest, entry: ManifestEntry) -> str | None:
+    """The ``If-Match`` value that pins ``entry``'s object to this version: a plain object's ETag
+    is its MD5.  (An SLO's ETag is another hash, and format 1 did not record which files were
+    SLOs: those are checked by their MD5 after the read instead.)"""
+    return entry.md5 if manifest.version and not entry.segments and entry.md5 else None
+
+
+def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,
+           counter: uploads.Progress) -> None:
+    transfer.download(store.connection(), container, manifest.object_of(entry), str(path), size=entry.size,
+                      md5=entry.md5 or None, on_bytes=counter.on_bytes, if_match=pin(manifest, entry))
     counter.file_done()

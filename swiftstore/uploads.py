@@ -57,24 +57,31 @@ class Progress:
 
 @dataclass(frozen=True)
 class FileUpload:
-    """What to upload: the local ``path`` (``size`` bytes) as object ``name``."""
+    """What to upload: the local ``path`` (``size`` bytes) as object ``name``; if it is large
+    enough to be an SLO, its segments are named ``segments + index``, in the same container."""
 
     path: str
     name: str
     size: int
     content_type: str | None = None
+    segments: str = ""
+
+
+DoneFn = Callable[[FileUpload, str, list], None]
 
 
 class _LargeUpload:
     """One SLO: segment tasks, a whole-file MD5 task, and the manifest PUT by the last to finish."""
 
-    def __init__(self, store, container: str, item: FileUpload, upload_id: str, progress: Progress, done):
+    def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn):
+        if not item.segments:
+            raise ValueError(f"{item.name}: a large file needs a segments prefix")
         self.store, self.container, self.item = store, container, item
-        self.seg_container = names.segments_container(container)
         # Swift refuses manifests of more than 1000 segments (max_manifest_segments): grow them.
         size, step = item.size, max(store.segment_size, -(-item.size // MAX_SEGMENTS))
         self.windows = [(i, off, min(step, size - off)) for i, off in enumerate(range(0, size, step))]
-        self.upload_id, self.progress, self.done = upload_id, progress, done
+        self.seg_names = [names.segment_name(item.segments, i) for i, _, _ in self.windows]
+        self.progress, self.done = progress, done
         self.etags: dict[int, str] = {}
         self.whole_md5: str | None = None
         self._pending = len(self.windows) + 1
@@ -85,9 +92,8 @@ class _LargeUpload:
         return segs + [self._hash_whole]
 
     def _segment(self, index: int, offset: int, length: int) -> None:
-        seg = names.segment_name(self.item.name, self.upload_id, index)
-        self.etags[index] = transfer.put_window(self.store.connection(), self.seg_container, seg, self.item.path,
-                                                offset, length, on_bytes=self.progress.on_bytes)
+        self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
+                                                self.item.path, offset, length, on_bytes=self.progress.on_bytes)
         self._one_done()
 
     def _hash_whole(self) -> None:
@@ -105,23 +111,20 @@ class _LargeUpload:
             self._pending -= 1
             last = self._pending == 0
         if last:
-            segments = [{"path": f"/{self.seg_container}/{names.segment_name(self.item.name, self.upload_id, i)}",
-                         "etag": self.etags[i], "size_bytes": n} for i, _, n in self.windows]
+            segments = [{"path": f"/{self.container}/{self.seg_names[i]}", "etag": self.etags[i], "size_bytes": n}
+                        for i, _, n in self.windows]
             transfer.put_slo_manifest(self.store.connection(), self.container, self.item.name, segments,
                                       self.whole_md5, content_type=self.item.content_type)
-            self.done(self.item, self.whole_md5)
+            self.done(self.item, self.whole_md5, self.seg_names)
 
 
-def plan(store, container: str, items: list[FileUpload], upload_id: str, progress: Progress,
-         done: Callable[[FileUpload, str], None]) -> list[Callable[[], None]]:
-    """Pool tasks that upload ``items``; ``done(item, md5)`` is called once per verified file."""
+def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn) -> list[Callable[[], None]]:
+    """Pool tasks that upload ``items``; ``done(item, md5, segment names)`` is called once per
+    verified file.  Segments stay in ``container``: another container could be another key's."""
     tasks: list[Callable[[], None]] = []
-    large = [i for i in items if i.size > store.slo_threshold]
-    if large:
-        store.ensure_container(names.segments_container(container))
     for item in items:
         if item.size > store.slo_threshold:
-            tasks.extend(_LargeUpload(store, container, item, upload_id, progress, done).tasks())
+            tasks.extend(_LargeUpload(store, container, item, progress, done).tasks())
         else:
             tasks.append(lambda item=item: _small(store, container, item, progress, done))
     return tasks
@@ -130,7 +133,7 @@ def plan(store, container: str, items: list[FileUpload], upload_id: str, progres
 def _small(store, container: str, item: FileUpload, progress: Progress, done) -> None:
     md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
                               content_type=item.content_type, on_bytes=progress.on_bytes)
-    done(item, md5)
+    done(item, md5, [])
 
 
 def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],

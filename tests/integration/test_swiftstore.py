@@ -44,28 +44,38 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def listed(conn, container: str) -> list[str]:
+    return [o["name"] for o in conn.get_container(container, full_listing=True)[1]]
+
+
+def object_of(store, container: str, prefix: str, rel: str) -> str:
+    """The object that holds file ``rel`` of the prefix's current version."""
+    manifest = store.read_manifest(container, prefix)
+    return next(manifest.object_of(e) for e in manifest.entries if e.name == rel)
+
+
 def test_tree_round_trip(store, unique_container, swift_connection, tmp_path):
     src = make_tree(tmp_path / "src")
     manifest = store.put_tree(unique_container, "input/", src)
     assert {e.name: e.md5 for e in manifest.entries} == {k: hashlib.md5(v).hexdigest() for k, v in FILES.items()}
-    headers = swift_connection.head_object(unique_container, "input/big.bin")
+    headers = swift_connection.head_object(unique_container, object_of(store, unique_container, "input/", "big.bin"))
     assert headers["x-static-large-object"] == "True"
-    _, segments = swift_connection.get_container(unique_container + "_segments")
-    assert len(segments) == 6
+    segments = [n for n in listed(swift_connection, unique_container) if "/s/big.bin/" in n]
+    assert len(segments) == 6 and set(segments) <= set(manifest.owned())
+    with pytest.raises(Exception, match="404"):  # never a second container: that name could be another key's
+        swift_connection.head_container(unique_container + "_segments")
     got = store.get_tree(unique_container, "input/", tmp_path / "dst")
     assert got == manifest and read_tree(tmp_path / "dst") == FILES
     assert [p.name for p in tmp_path.iterdir()] != [] and not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
-
 def test_objects_and_manifest_as_swift_sees_them(store, unique_container, swift_connection, tmp_path):
-    store.put_tree(unique_container, "output/", make_tree(tmp_path / "src", {"r/x.txt": b"x"}))
-    _, listing = swift_connection.get_container(unique_container)
-    assert [o["name"] for o in listing] == ["output.manifest.json", "output/r/x.txt"]
+    manifest = store.put_tree(unique_container, "output/", make_tree(tmp_path / "src", {"r/x.txt": b"x"}))
+    assert listed(swift_connection, unique_container) == [
+        "output.manifest.json", f"output.v/{manifest.version}/f/r/x.txt"]
     manifest = store.read_manifest(unique_container, "output/")
     assert [(e.name, e.size) for e in manifest.entries] == [("r/x.txt", 1)] and manifest.total_bytes == 1
     assert store.read_manifest(unique_container, "input/") is None
     assert store.read_manifest("no-such-container-" + unique_container, "input/") is None
-
 
 def test_get_refuses_a_prefix_without_manifest_unless_forced(store, unique_container, swift_connection, tmp_path):
     store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"a": b"1", "b/c": b"2"}))
@@ -73,29 +83,31 @@ def test_get_refuses_a_prefix_without_manifest_unless_forced(store, unique_conta
     with pytest.raises(errors.IncompleteError, match="no manifest"):
         store.get_tree(unique_container, "input/", tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
+    # Forced, objects placed under the prefix by other tools (the swift CLI) are taken as they are.
+    swift_connection.put_object(unique_container, "input/a", b"1")
+    swift_connection.put_object(unique_container, "input/b/c", b"2")
     store.get_tree(unique_container, "input/", tmp_path / "dst", force=True)
     assert read_tree(tmp_path / "dst") == {"a": b"1", "b/c": b"2"}
 
-
 def test_get_refuses_objects_that_do_not_match_the_manifest(store, unique_container, swift_connection, tmp_path):
     store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"a": b"12345", "b": b"x"}))
-    swift_connection.put_object(unique_container, "input/a", b"123456")  # a writer raced us
-    with pytest.raises(errors.IntegrityError, match="manifest says 5"):
+    swift_connection.put_object(unique_container, object_of(store, unique_container, "input/", "a"), b"123456")
+    with pytest.raises(errors.IntegrityError, match="missing or changed"):
         store.get_tree(unique_container, "input/", tmp_path / "dst")
-    swift_connection.delete_object(unique_container, "input/b")
-    with pytest.raises(errors.IntegrityError, match="b is missing"):
+    swift_connection.delete_object(unique_container, object_of(store, unique_container, "input/", "b"))
+    with pytest.raises(errors.IntegrityError, match="missing or changed"):
         store.get_tree(unique_container, "input/", tmp_path / "dst")
-
+    assert not (tmp_path / "dst").exists()
 
 def test_atomic_get_leaves_nothing_when_one_object_is_corrupt(store, unique_container, swift_connection, tmp_path):
     files = {f"f{i:02d}": os.urandom(1000) for i in range(20)}
     store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", files))
-    swift_connection.put_object(unique_container, "input/f13", os.urandom(1000))  # same size, other bytes
+    # Same size, other bytes: If-Match on the ETag the manifest recorded refuses it.
+    swift_connection.put_object(unique_container, object_of(store, unique_container, "input/", "f13"), os.urandom(1000))
     dst = tmp_path / "job" / "incoming"
     with pytest.raises(errors.IntegrityError, match="f13"):
         store.get_tree(unique_container, "input/", dst)
     assert list((tmp_path / "job").iterdir()) == []  # no dst, no hidden temp dir
-
 
 def test_get_into_a_non_empty_directory(store, unique_container, tmp_path):
     store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", {"new": b"n"}))
@@ -107,16 +119,14 @@ def test_get_into_a_non_empty_directory(store, unique_container, tmp_path):
     assert read_tree(dst) == {"new": b"n"}
 
 
-def test_re_put_replaces_the_tree_and_removes_stale_objects(store, unique_container, swift_connection, tmp_path):
-    store.put_tree(unique_container, "input/", make_tree(tmp_path / "one"))
-    store.put_tree(unique_container, "input/", make_tree(tmp_path / "two", {"only.txt": b"only"}))
-    _, listing = swift_connection.get_container(unique_container)
-    assert [o["name"] for o in listing] == ["input.manifest.json", "input/only.txt"]
-    _, segments = swift_connection.get_container(unique_container + "_segments")
-    assert segments == []
+def test_re_puts_keep_one_previous_version_and_delete_older_ones(store, unique_container, swift_connection, tmp_path):
+    one = store.put_tree(unique_container, "input/", make_tree(tmp_path / "one"))
+    two = store.put_tree(unique_container, "input/", make_tree(tmp_path / "two", {"only.txt": b"only"}))
+    assert set(listed(swift_connection, unique_container)) == {"input.manifest.json", *one.owned(), *two.owned()}
+    three = store.put_tree(unique_container, "input/", make_tree(tmp_path / "three", {"x": b"3"}))
+    assert set(listed(swift_connection, unique_container)) == {"input.manifest.json", *two.owned(), *three.owned()}
     store.get_tree(unique_container, "input/", tmp_path / "dst")
-    assert read_tree(tmp_path / "dst") == {"only.txt": b"only"}
-
+    assert read_tree(tmp_path / "dst") == {"x": b"3"}
 
 def test_empty_tree(store, unique_container, tmp_path):
     (tmp_path / "src").mkdir()
@@ -129,18 +139,15 @@ def test_empty_tree(store, unique_container, tmp_path):
 def test_delete_prefix_then_container(store, unique_container, swift_connection, tmp_path):
     src = make_tree(tmp_path / "src")
     store.put_tree(unique_container, "input/", src)
-    store.put_tree(unique_container, "output/", src)
+    store.put_tree(unique_container, "input/", src)
+    output = store.put_tree(unique_container, "output/", src)
     store.delete(unique_container, "input/")
     assert store.read_manifest(unique_container, "input/") is None
-    assert not store.exists(unique_container, "input/")
-    assert store.exists(unique_container, "output/big.bin") and store.exists(unique_container, "output/")
-    _, segments = swift_connection.get_container(unique_container + "_segments")
-    assert segments and all(s["name"].startswith("output/") for s in segments)
+    assert set(listed(swift_connection, unique_container)) == {"output.manifest.json", *output.owned()}
     store.delete(unique_container)
-    assert not store.exists(unique_container) and not store.exists(unique_container + "_segments")
+    assert not store.exists(unique_container)
     with pytest.raises(errors.NotFound):
         store.delete(unique_container)
-
 
 def test_json_and_list(store, unique_container):
     store.ensure_container(unique_container)

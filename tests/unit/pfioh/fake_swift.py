@@ -85,6 +85,15 @@ class FakeSwift:
             yield data[i:i + chunk_size]
 
 
+    def iter_entry(self, container, manifest, entry, chunk_size=1 << 16):
+        """As swiftstore: the entry's object, checked against the manifest after the last chunk."""
+        data = b"".join(self.iter_object(container, manifest.object_of(entry), chunk_size))
+        yield from (data[i:i + chunk_size] for i in range(0, len(data), chunk_size))
+        if len(data) != entry.size or hashlib.md5(data).hexdigest() != entry.md5:
+            raise errors.IntegrityError(f"download not verified: {len(data)} bytes, expected {entry.size} "
+                                        "and the manifest's MD5", container=container, obj=entry.name)
+
+
 def tree(root: Path, files: dict[str, bytes]) -> Path:
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ class FakeSwift:
         self.calls: list[tuple] = []
         self.lock = threading.Lock()
         self.fail: dict[tuple[str, str], BaseException] = {}   # (method, name) -> exception
+        self.fail_suffix: dict[tuple[str, str], BaseException] = {}  # (method, end of name) -> exception
         self.bad_etag: set[str] = set()                          # object names answered with a wrong ETag
         self.connections = 0
 
@@ -34,6 +35,13 @@ class FakeSwift:
 
     def objects(self, container: str) -> dict[str, bytes]:
         return {k: v["data"] for k, v in self.containers.get(container, {}).items()}
+
+    def tree(self, container: str, prefix: str) -> dict[str, bytes]:
+        """``{relative name: bytes}`` of the tree version the manifest of ``prefix`` names now."""
+        from swiftstore.manifest import Manifest
+        objects = self.objects(container)
+        manifest = Manifest.from_json(objects[prefix.rstrip("/") + ".manifest.json"])
+        return {e.name: objects[manifest.object_of(e)] for e in manifest.entries}
 
 
 def _missing(what: str):
@@ -61,6 +69,8 @@ class FakeConnection:
         with self.swift.lock:
             self.swift.calls.append((method, container, name))
         exc = self.swift.fail.get((method, name or container))
+        exc = exc or next((e for (m, end), e in self.swift.fail_suffix.items()
+                           if m == method and (name or container).endswith(end)), None)
         if exc is not None:
             raise exc
 
@@ -104,7 +114,10 @@ class FakeConnection:
             segments = json.loads(data)
             parts = [self._segment(s) for s in segments]
             record = {"data": b"".join(parts), "etag": md5("".join(s["etag"] for s in segments).encode()),
-                      "headers": {**record["headers"], "x-static-large-object": "True"}}
+                      "headers": {**record["headers"], "x-static-large-object": "True"},
+                      # what Swift answers to ?multipart-manifest=get
+                      "segments": json.dumps([{"name": s["path"], "hash": s["etag"], "bytes": s["size_bytes"]}
+                                              for s in segments]).encode()}
         self.swift.containers[container][name] = record
         return "0" * 32 if name in self.swift.bad_etag else record["etag"]
 
@@ -114,19 +127,25 @@ class FakeConnection:
         assert stored["etag"] == seg["etag"] and len(stored["data"]) == seg["size_bytes"]
         return stored["data"]
 
-    def get_object(self, container, name, resp_chunk_size=None, **kw):
+    def get_object(self, container, name, resp_chunk_size=None, query_string=None, headers=None, **kw):
         self._record("GET", container, name)
         try:
             record = self.swift.containers[container][name]
         except KeyError:
             raise _missing(name) from None
-        headers = {"etag": f'"{record["etag"]}"' if "x-static-large-object" in record["headers"] else record["etag"],
-                   "content-length": str(len(record["data"])), **record["headers"]}
-        return headers, _Body(record["data"], resp_chunk_size)
+        if query_string == "multipart-manifest=get":
+            return {}, record["segments"]
+        etag = record["etag"]
+        wanted = {k.lower(): v for k, v in (headers or {}).items()}.get("if-match")
+        if wanted is not None and wanted.strip('"') != etag:
+            raise ClientException("Object GET failed", http_status=412, http_response_content=b"Precondition Failed")
+        answer = {"etag": f'"{etag}"' if "x-static-large-object" in record["headers"] else etag,
+                  "content-length": str(len(record["data"])), **record["headers"]}
+        return answer, _Body(record["data"], resp_chunk_size)
 
-    def head_object(self, container, name):
-        headers, _ = self.get_object(container, name)
-        return headers
+    def head_object(self, container, name, headers=None):
+        answer, _ = self.get_object(container, name)
+        return answer
 
     def delete_object(self, container, name, **kw):
         self._record("DELETE", container, name)

@@ -44,11 +44,21 @@ def test_manifest_name_sits_beside_the_prefix():
     assert names.manifest_name("a/b/") == "a/b.manifest.json"
 
 
-def test_segment_names_carry_the_upload_id():
-    seg = names.segment_name("input/a b/c.bin", "abc123", 7)
-    assert seg == "input/a b/c.bin/slo/abc123/00000007"
-    assert names.segment_upload_id(seg) == ("input/a b/c.bin", "abc123")
-    assert names.segment_upload_id("input/plain.bin") is None
+def test_versions_and_segments_live_under_the_prefixs_own_names():
+    version = names.new_version_id()
+    assert names.version_created(version) is not None and names.version_created("nope") is None
+    obj = names.version_object("input/", version, "a b/c.bin")
+    assert obj == f"input.v/{version}/f/a b/c.bin" and names.version_of("input/", obj) == version
+    assert names.version_of("output/", obj) is None and names.version_of("input/", "input/x") is None
+    segs = names.version_segments("input/", version, "a b/c.bin")
+    assert names.segment_name(segs, 7) == f"input.v/{version}/s/a b/c.bin/00000007"
+    assert names.object_segments("input/data", "u1") == "input/data.slo/u1/"
+
+
+@pytest.mark.parametrize("prefix", ["input.v/", "a/b.slo/", "x.v/y/"])
+def test_prefixes_cannot_reach_into_stored_versions(prefix):
+    with pytest.raises(errors.InvalidName, match="ending in"):
+        names.normalize_prefix(prefix)
 
 
 @pytest.mark.parametrize("rel", ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/.", "", "a\\..\\b", "a\x00b"])

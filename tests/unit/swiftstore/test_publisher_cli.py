@@ -42,7 +42,9 @@ def test_put_then_get_round_trip_with_progress(swift, tmp_path, capsys):
     (tmp_path / "out/sub").mkdir(parents=True)
     (tmp_path / "out/sub/r.txt").write_text("result")
     assert cli.main(["put", "--key", "k", *_dirs(tmp_path)]) == 0
-    assert set(swift.objects("k")) == {"output/sub/r.txt", "output.manifest.json"}
+    manifest = swiftstore.Manifest.from_json(swift.objects("k")["output.manifest.json"])
+    assert [e.name for e in manifest.entries] == ["sub/r.txt"]
+    assert set(swift.objects("k")) == {"output.manifest.json", manifest.object_of(manifest.entries[0])}
     err = capsys.readouterr().err
     assert "1/1 files" in err and "MB/s" in err and "put 1 files (6 bytes)" in err
     # The job's input is what pfioh stored under input/: simulate it with the library.

@@ -7,7 +7,7 @@ from swiftclient.exceptions import ClientException
 
 from swiftstore import errors, names
 import swiftstore
-from tests.unit.swiftstore.fake_conn import FakeSwift, md5
+from tests.unit.swiftstore.fake_conn import FakeConnection, FakeSwift, md5
 
 MIB = 1 << 20
 
@@ -30,81 +30,125 @@ def _tree(root, files):
     return root
 
 
+def _current(swift, container="c", prefix="input/"):
+    """The manifest stored now, parsed as a reader would."""
+    return swiftstore.Manifest.from_json(swift.objects(container)[names.manifest_name(prefix)])
+
+
+def _obj(swift, rel, container="c", prefix="input/"):
+    """The object holding file ``rel`` of the current version."""
+    m = _current(swift, container, prefix)
+    return next(m.object_of(e) for e in m.entries if e.name == rel)
+
+
 FILES = {"a.txt": b"hello", "sub/deep/empty": b"", "ünï/cödé.bin": os.urandom(1000), "big.bin": os.urandom(5 * MIB + 7)}
 
 
-def test_put_tree_deletes_old_manifest_first_and_writes_the_new_one_last(store, swift, tmp_path):
+def test_put_tree_writes_the_manifest_last_and_only_new_names_before_it(store, swift, tmp_path):
     src = _tree(tmp_path / "src", FILES)
+    old = store.put_tree("c", "input/", src)
+    swift.calls.clear()
     manifest = store.put_tree("c", "input/", src)
-    calls = [c for c in swift.calls if c[0] in ("PUT", "DELETE") and c[2]]
-    assert calls[0] == ("DELETE", "c", "input.manifest.json")
-    assert calls[-1] == ("PUT", "c", "input.manifest.json")
+    writes = [c for c in swift.calls if c[0] in ("PUT", "DELETE") and c[2]]
+    switch = writes.index(("PUT", "c", "input.manifest.json"))
+    # Before the switch: only objects of the new version are written, nothing is deleted.
+    assert all(c[0] == "PUT" and names.version_of("input/", c[2]) == manifest.version for c in writes[:switch])
+    assert manifest.version != old.version and set(manifest.retired) == set(old.owned())
     assert {e.name: (e.size, e.md5) for e in manifest.entries} == {k: (len(v), md5(v)) for k, v in FILES.items()}
     assert store.read_manifest("c", "input") == manifest
 
-
-def test_large_files_become_slos_with_verified_segments(store, swift, tmp_path):
+def test_large_files_become_slos_with_verified_segments_in_the_same_container(store, swift, tmp_path):
     src = _tree(tmp_path / "src", FILES)
-    store.put_tree("c", "input/", src)
-    segments = swift.objects("c_segments")
-    assert len(segments) == 6 and all(names.segment_upload_id(s)[0] == "input/big.bin" for s in segments)
-    big = swift.containers["c"]["input/big.bin"]
+    manifest = store.put_tree("c", "input/", src)
+    assert set(swift.containers) == {"c"}  # never a "<key>_segments" container: that name is another key's
+    big = swift.containers["c"][_obj(swift, "big.bin")]
+    segments = [o for o in swift.objects("c") if o.startswith(names.version_segments("input/", manifest.version, "big.bin"))]
+    assert len(segments) == 6 and set(segments) <= set(manifest.owned())
     assert big["headers"]["x-static-large-object"] == "True"
     assert big["headers"]["x-object-meta-swiftstore-md5"] == md5(FILES["big.bin"])
     out = tmp_path / "out"
     store.get_tree("c", "input/", out)
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == FILES
 
-
-def test_interrupted_put_leaves_no_manifest(store, swift, tmp_path):
+def test_interrupted_re_put_leaves_the_previous_version_readable(store, swift, tmp_path):
     src = _tree(tmp_path / "src", FILES)
-    store.put_tree("c", "input/", src)
-    swift.fail[("PUT", "input/ünï/cödé.bin")] = RuntimeError("killed mid-upload")
+    first = store.put_tree("c", "input/", src)
+    swift.fail_suffix[("PUT", "/f/ünï/cödé.bin")] = RuntimeError("killed mid-upload")
+    (src / "a.txt").write_bytes(b"second version")
     with pytest.raises(RuntimeError):
         store.put_tree("c", "input/", src)
+    assert _current(swift) == first
+    store.get_tree("c", "input/", tmp_path / "out")
+    assert (tmp_path / "out/a.txt").read_bytes() == b"hello"
+
+
+def test_interrupted_first_put_leaves_no_manifest(store, swift, tmp_path):
+    swift.fail_suffix[("PUT", "/f/a.txt")] = RuntimeError("killed mid-upload")
+    with pytest.raises(RuntimeError):
+        store.put_tree("c", "input/", _tree(tmp_path / "src", FILES))
     assert "input.manifest.json" not in swift.objects("c")
     with pytest.raises(errors.IncompleteError, match="no manifest"):
         store.get_tree("c", "input/", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
-
 def test_etag_mismatch_is_detected_and_the_object_removed(store, swift, tmp_path):
     src = _tree(tmp_path / "src", {"a": b"abc", "b": b"def"})
-    swift.bad_etag.add("input/b")
-    with pytest.raises(errors.IntegrityError, match="upload not verified") as info:
-        store.put_tree("c", "input/", src)
-    assert info.value.obj == "input/b"
-    assert "input/b" not in swift.objects("c") and "input.manifest.json" not in swift.objects("c")
+    swift.bad_etag_suffix = "/f/b"
+    real_put = FakeConnection.put_object
 
+    def lying_put(self, container, name, *args, **kw):
+        etag = real_put(self, container, name, *args, **kw)
+        return "0" * 32 if name.endswith(swift.bad_etag_suffix) else etag
+    FakeConnection.put_object = lying_put
+    try:
+        with pytest.raises(errors.IntegrityError, match="upload not verified") as info:
+            store.put_tree("c", "input/", src)
+    finally:
+        FakeConnection.put_object = real_put
+    assert info.value.obj.endswith("/f/b")
+    assert info.value.obj not in swift.objects("c") and "input.manifest.json" not in swift.objects("c")
 
-def test_re_put_removes_stale_objects_and_segments_after_the_manifest(store, swift, tmp_path):
-    store.put_tree("c", "input/", _tree(tmp_path / "one", FILES))
-    store.put_tree("c", "input/", _tree(tmp_path / "two", {"new.txt": b"new"}))
-    assert set(swift.objects("c")) == {"input/new.txt", "input.manifest.json"}
-    assert swift.objects("c_segments") == {}
-    last_manifest = max(i for i, c in enumerate(swift.calls) if c == ("PUT", "c", "input.manifest.json"))
-    first_stale = min(i for i, c in enumerate(swift.calls) if c == ("DELETE", "c", "input/a.txt"))
-    assert first_stale > last_manifest
+def test_re_puts_delete_the_version_before_the_previous_one_after_the_manifest(store, swift, tmp_path):
+    one = store.put_tree("c", "input/", _tree(tmp_path / "one", FILES))
+    two = store.put_tree("c", "input/", _tree(tmp_path / "two", {"new.txt": b"new"}))
+    # The previous version stays readable for one more generation (a reader may be on it).
+    assert set(swift.objects("c")) == {"input.manifest.json", *one.owned(), *two.owned()}
+    swift.calls.clear()
+    three = store.put_tree("c", "input/", _tree(tmp_path / "three", {"x": b"3"}))
+    assert set(swift.objects("c")) == {"input.manifest.json", *two.owned(), *three.owned()}
+    switch = swift.calls.index(("PUT", "c", "input.manifest.json"))
+    deletes = [i for i, c in enumerate(swift.calls) if c[0] == "DELETE"]
+    assert deletes and min(deletes) > switch
 
-
-def test_get_refuses_a_manifest_that_does_not_match(store, swift, tmp_path):
+def test_get_refuses_an_object_replaced_behind_the_manifests_back(store, swift, tmp_path):
     store.put_tree("c", "input/", _tree(tmp_path / "src", {"a": b"abc", "b": b"def"}))
-    swift.containers["c"]["input/a"].update(data=b"abcd", etag=md5(b"abcd"))  # overwritten behind our back
-    with pytest.raises(errors.IntegrityError, match="4 bytes, manifest says 3"):
+    swift.containers["c"][_obj(swift, "a")].update(data=b"xyz", etag=md5(b"xyz"))  # same size, other bytes
+    with pytest.raises(errors.IntegrityError, match="missing or changed"):
         store.get_tree("c", "input/", tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    store.get_tree("c", "input/", tmp_path / "forced", force=True)
-    assert (tmp_path / "forced/a").read_bytes() == b"abcd" and (tmp_path / "forced/b").read_bytes() == b"def"
 
+
+def test_a_reader_whose_version_is_deleted_meanwhile_reads_the_new_one(store, swift, tmp_path):
+    store.put_tree("c", "input/", _tree(tmp_path / "v1", {"a": b"one", "b": b"one"}))
+    stale = _current(swift)
+    store.put_tree("c", "input/", _tree(tmp_path / "v2", {"a": b"two", "b": b"two"}))
+    store.put_tree("c", "input/", _tree(tmp_path / "v3", {"a": b"three", "b": b"three"}))  # v1 is now deleted
+    reads = iter([stale])
+    real = swiftstore.tree.read_manifest
+    swiftstore.tree.read_manifest = lambda *a: next(reads, None) or real(*a)  # the reader saw v1 first
+    try:
+        store.get_tree("c", "input/", tmp_path / "out")
+    finally:
+        swiftstore.tree.read_manifest = real
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == {"a": b"three", "b": b"three"}
 
 def test_corrupt_download_leaves_no_destination(store, swift, tmp_path):
     store.put_tree("c", "input/", _tree(tmp_path / "src", {"a": b"abc", "b/c": b"def"}))
-    rec = swift.containers["c"]["input/b/c"]
-    rec["data"], rec["etag"] = b"xyz", md5(b"xyz")  # same size, other bytes
+    rec = swift.containers["c"][_obj(swift, "b/c")]
+    rec["data"] = b"xyz"  # corrupted on disk: the ETag Swift answers is still the old one
     with pytest.raises(errors.IntegrityError, match="expected"):
         store.get_tree("c", "input/", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
-
 
 def test_get_without_manifest_but_forced_takes_the_listing(store, swift, tmp_path):
     store.ensure_container("c")
@@ -115,19 +159,31 @@ def test_get_without_manifest_but_forced_takes_the_listing(store, swift, tmp_pat
     assert (tmp_path / "out/x").read_bytes() == b"1"
 
 
-def test_delete_prefix_removes_manifest_first_then_objects_and_segments(store, swift, tmp_path):
+def test_delete_prefix_removes_manifest_first_then_every_version(store, swift, tmp_path):
+    store.put_tree("c", "input/", _tree(tmp_path / "src", FILES))
     store.put_tree("c", "input/", _tree(tmp_path / "src", FILES))
     store.put_json("c", "status.json", {"ok": True})
     swift.calls.clear()
     store.delete("c", "input/")
     deletes = [c for c in swift.calls if c[0] == "DELETE"]
     assert deletes[0] == ("DELETE", "c", "input.manifest.json")
-    assert set(swift.objects("c")) == {"status.json"} and swift.objects("c_segments") == {}
+    assert set(swift.objects("c")) == {"status.json"}
     store.delete("c")
-    assert "c" not in swift.containers and "c_segments" not in swift.containers
+    assert "c" not in swift.containers
     with pytest.raises(errors.NotFound):
         store.delete("c")
 
+
+def test_keys_named_like_segment_containers_are_just_other_keys(store, swift, tmp_path):
+    """A push to ``<victim>_segments`` once deleted the victim's SLO segments."""
+    store.put_tree("victim", "input/", _tree(tmp_path / "v", {"big": os.urandom(3 * MIB)}))
+    before = dict(swift.objects("victim"))
+    for _ in range(3):
+        store.put_tree("victim_segments", "input/", _tree(tmp_path / "a", {"big": os.urandom(3 * MIB)}))
+    store.delete("victim_segments", "input/")
+    store.delete("victim_segments")
+    assert swift.objects("victim") == before
+    store.get_tree("victim", "input/", tmp_path / "out")
 
 def test_json_round_trip_and_exists(store):
     store.ensure_container("c")
@@ -181,12 +237,17 @@ def test_put_file_and_get_file_verified(store, swift, tmp_path):
     store.ensure_container("c")
     info = store.put_file("c", "output/data", path)
     assert info.size == 3 * MIB and info.etag == md5(path.read_bytes())
+    first = {o for o in swift.objects("c") if o.startswith("output/data.slo/")}
     store.put_file("c", "output/data", path)  # the first upload's segments are dropped
-    assert len(swift.objects("c_segments")) == 3
+    segments = {o for o in swift.objects("c") if o.startswith("output/data.slo/")}
+    assert len(segments) == 3 and not segments & first and set(swift.containers) == {"c"}
     got = store.get_file("c", "output/data", tmp_path / "copy")
     assert (tmp_path / "copy").read_bytes() == path.read_bytes() and got.size == 3 * MIB
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-
+    small = tmp_path / "small"
+    small.write_bytes(b"now small")
+    store.put_file("c", "output/data", small)  # an SLO replaced by a plain object: its segments go too
+    assert set(swift.objects("c")) == {"output/data"}
 
 def test_symlinks_are_not_followed_and_are_logged(store, swift, tmp_path, caplog):
     secret = tmp_path / "secret.txt"
@@ -197,7 +258,7 @@ def test_symlinks_are_not_followed_and_are_logged(store, swift, tmp_path, caplog
     with caplog.at_level("INFO", logger="swiftstore"):
         manifest = store.put_tree("c", "input/", src)
     assert [e.name for e in manifest.entries] == ["a.txt"]
-    assert set(swift.objects("c")) == {"input/a.txt", "input.manifest.json"}
+    assert set(swift.objects("c")) == {manifest.object_of(manifest.entries[0]), "input.manifest.json"}
     messages = [r.getMessage() for r in caplog.records if r.name == "swiftstore"]
     assert any("link.txt: not a regular file" in m for m in messages)
     assert any("linkdir: not a regular file" in m for m in messages)
@@ -222,7 +283,7 @@ def test_segments_grow_to_stay_within_swifts_manifest_limit(swift, tmp_path, mon
     store = swiftstore.SwiftStore(swift.connect, slo_threshold=MIB, segment_size=MIB)
     src = _tree(tmp_path / "src", {"big": os.urandom(10 * MIB)})
     store.put_tree("c", "input/", src)
-    sizes = sorted(len(v) for v in swift.objects("c_segments").values())
+    sizes = sorted(len(v) for k, v in swift.objects("c").items() if "/s/big/" in k)
     assert len(sizes) == 4 and sum(sizes) == 10 * MIB
 
 

@@ -46,7 +46,7 @@ def test_failed_processor_output_is_still_published_then_the_result(swift, tmp_p
     in_cluster(monkeypatch, finished_pod(2, "Error"))
     assert put(tmp_path) == 0  # the publisher did its job; the processor's exit fails the pod by itself
     objects = swift.objects(KEY)
-    assert objects["output/report.txt"] == b"partial results"
+    assert swift.tree(KEY, "output/") == {"report.txt": b"partial results"}
     doc = json.loads(objects[result.RESULT_OBJECT])
     assert (doc["status"], doc["reason"], doc["processor"]["exitCode"]) == ("finishedWithError", "ProcessorError", 2)
     assert doc["output"]["files"] == 1 and doc["publishError"] is None
