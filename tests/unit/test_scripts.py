@@ -154,3 +154,11 @@ def test_bootstrap_usage_errors_exit_2_with_the_usage():
         proc = subprocess.run([str(ROOT / "scripts" / "bootstrap"), *args], capture_output=True, text=True)
         assert proc.returncode == 2
         assert "scripts/bootstrap venv DIR MODULES REQ" in proc.stderr
+
+
+def test_readme_starts_with_the_two_set_up_commands():
+    text = (ROOT / "README.rst").read_text()
+    first_block = text.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in first_block.splitlines()]
+    assert commands == ["scripts/quickstart", "scripts/test"]
+    assert all(os.access(ROOT / command, os.X_OK) for command in commands)
