@@ -1,9 +1,18 @@
 """Packaging for the Swift-backed compute path of ChRIS: swiftstore, pfioh and pman."""
+import ast
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+
+
+def _version() -> str:
+    """``VERSION`` of swiftstore/version.py, read without importing the package (its dependencies
+    may not be installed yet)."""
+    tree = ast.parse((HERE / "swiftstore" / "version.py").read_text())
+    return next(node.value.value for node in tree.body
+                if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["VERSION"])
 
 
 def _requirements():
@@ -13,7 +22,7 @@ def _requirements():
 
 setup(
     name="chris-swift-compute",
-    version="0.1.0",
+    version=_version(),
     description="pfioh, pman and swiftstore: the Swift-backed compute path of ChRIS",
     long_description=(HERE / "README.rst").read_text(),
     long_description_content_type="text/x-rst",

@@ -3,6 +3,6 @@
 Layers: :mod:`pfioh.cli` (flags) -> :mod:`pfioh.config` (a frozen config) -> :mod:`pfioh.app`
 (HTTP routing) -> :mod:`pfioh.protocol` (message parsing) -> :mod:`pfioh.handlers` (actions) ->
 :mod:`pfioh.stores` (mount directory or Swift, through :mod:`swiftstore`).
-"""
 
-__version__ = "3.1.0"
+The version it reports is the distribution's, :data:`swiftstore.version.VERSION`.
+"""

@@ -18,10 +18,10 @@ from typing import Callable
 import flask
 import werkzeug.exceptions
 
-import pfioh
 from httpkit import auth, errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
+from swiftstore.version import VERSION
 
 log = logging.getLogger("pfioh")
 MAX_CONTROL_BYTES = 1 << 20
@@ -61,7 +61,7 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
 
     @app.get("/api/v1/health")
     def health():
-        return json_reply({"status": "ok", "service": "pfioh", "version": pfioh.__version__,
+        return json_reply({"status": "ok", "service": "pfioh", "version": VERSION,
                            "storage": store.kind})
 
     def command(_rest: str = ""):

@@ -6,10 +6,10 @@ import logging
 import os
 import sys
 
-import pfioh
 from httpkit import auth, serve
 from pfioh import config as config_mod
 from pfioh import stores
+from swiftstore.version import VERSION
 
 log = logging.getLogger("pfioh")
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-ratio", type=float, default=200.0,
                    help="largest compression ratio of an uploaded zip, a zip-bomb guard (default 200)")
     p.add_argument("-v", "--verbosity", type=int, default=0, help="0 warnings, 1 info, 2 debug + access log")
-    p.add_argument("--version", action="version", version=f"pfioh {pfioh.__version__}")
+    p.add_argument("--version", action="version", version=f"pfioh {VERSION}")
     return p
 
 

@@ -10,9 +10,9 @@ import platform
 import socket
 from dataclasses import dataclass
 
-import pfioh
 from pfioh import errors, protocol, stores
 from pfioh.config import PfiohConfig
+from swiftstore.version import VERSION
 
 CONTROL_ACTIONS = ("hello", "internalctl", "ls", "quit")
 
@@ -28,7 +28,7 @@ class Context:
 def hello(ctx: Context, meta: dict, user_agent: str) -> dict:
     """``hello``: name, version and whatever ``meta.askAbout`` asks for."""
     ask = meta.get("askAbout", "")
-    d_ret: dict = {"name": "pfioh", "version": pfioh.__version__}
+    d_ret: dict = {"name": "pfioh", "version": VERSION}
     if ask == "timestamp":
         d_ret["timestamp"] = {"now": datetime.datetime.now().strftime("%Y%m%d%H%M%S.%f")}
     elif ask == "sysinfo":

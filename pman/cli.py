@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pman", description="pman: the ChRIS job service.  Runs jobs on this host (local engine, the "
         "default), on Kubernetes or on OpenShift; speaks the original message API at /api/v1/cmd (pfurl, "
         "pfcon) and a REST API under /api/v1/.  Every setting also has an environment variable (in "
-        "brackets); a flag wins over the variable.", epilog=__doc__.split("\n\n", 1)[1])
+        "brackets); a flag wins over the variable.",
+        epilog=__doc__.split("\n\n", 1)[1].replace("``", ""))  # the docstring is reST; --help is plain text
     S = config_mod.SOURCES
     add = lambda name, *flags, **kw: p.add_argument(*flags, dest=name, default=None,  # noqa: E731
                                                     help=f"{kw.pop('help')} [{S[name][1]}]", **kw)

@@ -7,7 +7,6 @@ and the variable of the first bad value.  Engines read their settings from here,
 """
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import sys
@@ -15,13 +14,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from swiftstore.version import VERSION  # noqa: F401 -- pman reports it from here (cli, both APIs, health)
+
 ENGINES = ("local", "kubernetes", "openshift")
 LAYOUTS = ("tree", "archive")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-try:
-    VERSION = importlib.metadata.version("chris-swift-compute")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    VERSION = "0.1.0"
 DEFAULT_TOKEN_PATH = "/etc/pman/auth/pman_config.cfg"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 

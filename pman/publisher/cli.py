@@ -16,12 +16,14 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 
 import swiftstore
 from swiftstore import errors
 from swiftstore import store as store_module
+from swiftstore.version import VERSION
 
 from pman.publisher import result
 
@@ -29,6 +31,10 @@ PROG = "pman-swift-publisher"
 DEFAULT_INCOMING = "/share/incoming"
 DEFAULT_OUTGOING = "/share/outgoing"
 INPUT, OUTPUT = "input/", "output/"
+DESCRIPTION = (
+    "pman-swift-publisher: the data steps of a ChRIS job whose data is in OpenStack Swift. The job's "
+    "init container (or pman's local engine) runs 'get' before the processor, its publish container "
+    "runs 'put' after it; the Swift container is the job key.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"concurrent transfers (default {store_module.DEFAULT_THREADS})")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+    details = __doc__.split("\n\n", 1)[1].replace("``", "")  # the docstring is reST; --help is plain text
+    parser = argparse.ArgumentParser(prog=PROG, description=f"{textwrap.fill(DESCRIPTION, 95)}\n\n{details}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{get,put}")
     get = sub.add_parser("get", parents=[common], help="copy <key>/input/ into the incoming directory",
                          description="Copy <key>/input/ from Swift into the incoming directory (verified, all or "

@@ -162,10 +162,9 @@ def test_generated_tokens_are_random_and_land_in_token_files():
 
 
 def test_default_image_tags_are_the_package_version():
-    import re
+    from swiftstore.version import VERSION as version
     from tests.unit.deploy import kustomize
-    from tests.unit.deploy.conftest import KUBERNETES, ROOT, template_default
-    version = re.search(r'version="([^"]+)"', (ROOT / "setup.py").read_text()).group(1)
+    from tests.unit.deploy.conftest import KUBERNETES, template_default
     assert template_default("pfioh", "PFIOH_IMAGE_TAG") == template_default("pman", "PMAN_IMAGE_TAG") == version
     assert kustomize.split_image(template_default("pman", "PUBLISHER_IMAGE"))[1] == version
     images = kustomize.yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["images"]
