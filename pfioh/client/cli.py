@@ -41,7 +41,7 @@ examples:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pfioh-client", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Push and pull directory trees through pfioh (the pfurl/pfcon protocol; works "
+        description="Push and pull directory trees through pfioh (the pfurl/pfcon protocol; works\n"
                     "with this project's pfioh and the original one).")
     parser.add_argument("--pfioh", "--url", dest="url", metavar="URL", default=os.environ.get("PFIOH_URL", "http://127.0.0.1:5055"),
                         help="pfioh address, e.g. http://127.0.0.1:5055 (env PFIOH_URL; default %(default)s)")
@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("-q", "--quiet", action="store_true", help="no progress (the summary line stays)")
     parser.add_argument("--plugin", action="store_true",
                         help="send pfcon's specialHandling op=plugin (incoming/outgoing split in mount mode)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (COMMAND --help for its arguments)")
     hello = sub.add_parser("hello", help="ask the server who it is",
                            description="Ask the server for its name and version (and what --about asks).")
     hello.add_argument("--about", default="sysinfo", choices=["sysinfo", "timestamp", "echoBack"],

@@ -122,6 +122,7 @@ def test_pman_error_reply_is_a_client_error(pman_socket):
 
 
 def test_pman_cli_exit_codes(pman_socket, capsys):
+    """0 success, 1 any failure (a job that failed, a server error reply, no server), 2 usage."""
     pman_socket(pman_reply({"status": True, "d_ret": {"l_status": ["finishedWithError"],
                                                       "description": "exit code 3"}}))
     assert pman_client.main(["status", "j"]) == 1
@@ -129,7 +130,39 @@ def test_pman_cli_exit_codes(pman_socket, capsys):
     socks = pman_socket(pman_reply({"status": True}))
     assert pman_client.main(["run", "j2", "--", "python", "a b.py", "/share/incoming", "/share/outgoing"]) == 0
     assert _request(socks[-1])[2]["payload"]["meta"]["cmd"] == "python 'a b.py' /share/incoming /share/outgoing"
-    assert pman_client.main(["--pman", "127.0.0.1:9", "--timeout", "1", "logs", "j"]) == 2
+    pman_socket(pman_reply({"status": False, "error": "unknown job j"}, status="404 NOT FOUND"),
+                pman_reply({"status": False, "error": "job 'j2' exists already"}, status="409 CONFLICT"))
+    assert pman_client.main(["delete", "j"]) == 1
+    assert pman_client.main(["run", "j2", "--", "true"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "pman-client: error: delete: pman answered HTTP 404: unknown job j",
+        "pman-client: error: run: pman answered HTTP 409: job 'j2' exists already"]
+    assert pman_client.main(["--pman", "127.0.0.1:9", "--timeout", "1", "logs", "j"]) == 1  # no more replies: refused
+
+
+def test_pman_cli_delete_sends_the_delete_message(pman_socket, capsys):
+    """It used not to without --json (the call sat inside the print's condition)."""
+    socks = pman_socket(pman_reply({"status": True, "d_ret": {"status": "deleted"}}))
+    assert pman_client.main(["delete", "j"]) == 0
+    assert _request(socks[0])[2]["payload"] == {"action": "delete", "meta": {"key": "jid", "value": "j"}}
+    assert capsys.readouterr().out == "j: deleted\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "j"], "pman-client run: error: no command given"),
+    (["run", "j", "--"], "pman-client run: error: no command given"),
+    (["--pman", "ftp://h:1", "hello"], "pman-client: error: not a pman URL: 'ftp://h:1'"),
+    (["status"], "pman-client status: error: the following arguments are required: JID"),
+    (["--timeout", "soon", "hello"], "pman-client: error: argument --timeout: invalid float value"),
+])
+def test_pman_cli_usage_errors_exit_2_before_any_request(pman_socket, capsys, argv, message):
+    socks = pman_socket()
+    with pytest.raises(SystemExit) as exc:
+        pman_client.main(argv)
+    assert exc.value.code == 2 and socks == []
+    err = capsys.readouterr().err
+    assert err.startswith("usage: pman-client") and message in err
+
 
 # ----------------------------------------------------------------------------- our pman, in-process
 
