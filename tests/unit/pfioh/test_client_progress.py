@@ -257,3 +257,12 @@ def test_pull_of_a_broken_zip_names_the_step(tmp_path, monkeypatch, capsys):
     app.outputs["k"] = b"PK\x03\x04 this is not a zip"
     assert _cli(app, monkeypatch, ["pull", "k", str(tmp_path / "out")]) == 1
     assert "pfioh-client: error: pullPath: the pulled data is not a valid zip archive" in capsys.readouterr().err
+
+
+def test_a_local_write_error_is_a_failure_exit_1(tmp_path, monkeypatch, capsys):
+    app = make_pfioh_stub()
+    app.outputs["k"] = _zip_bytes({"a": "b"})
+    (tmp_path / "file.txt").write_text("not a directory")
+    assert _cli(app, monkeypatch, ["pull", "k", str(tmp_path / "file.txt" / "out")]) == 1
+    assert f"pfioh-client: error: pullPath: cannot unpack into {tmp_path / 'file.txt' / 'out'}: " \
+        in capsys.readouterr().err
