@@ -70,6 +70,8 @@ class MountDirStore(stores.Store):
         try:
             if not source.is_dir():
                 raise errors.NotFound(f"nothing stored for key {key!r}" + (" (no outgoing directory)" if plugin else ""))
+            # Listed up front (one stat per file, no file opened yet) to announce the total.
+            entries = list(ziputil.dir_entries(source))
         except BaseException:
             self.locks.release(fd)
             raise
@@ -80,7 +82,8 @@ class MountDirStore(stores.Store):
                 with self.locks.hold(key):
                     shutil.rmtree(keydir, ignore_errors=True)
 
-        return stores.Pull(ziputil.stream_zip(ziputil.dir_entries(source)), on_close=on_close)
+        return stores.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
+                           on_close=on_close)
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)

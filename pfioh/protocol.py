@@ -19,6 +19,9 @@ from pfioh import errors
 MAX_META_CHARS = 64 * 1024
 PATH_ACTIONS = ("pushPath", "pullPath")
 MAX_KEY_BYTES = 256
+UNPACKED_BYTES_HEADER = "X-Pfioh-Unpacked-Bytes"
+"""Sent with a pull's zip built on the fly (no Content-Length): its files' bytes, for a client's
+progress total."""
 
 
 @dataclass(frozen=True)

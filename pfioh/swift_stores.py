@@ -105,7 +105,7 @@ class SwiftTreeStore(_SwiftBase):
             raise errors.NotFound(f"no complete output for key {key!r} (no {OUTPUT[:-1]}.manifest.json)")
         mtime = _epoch(manifest.created)
         entries = ((e.name, e.size, mtime, chunks) for e, chunks in self._fetch(key, manifest))
-        return stores.Pull(ziputil.stream_zip(entries))
+        return stores.Pull(ziputil.stream_zip(entries), unpacked_bytes=manifest.total_bytes)
 
     def _fetch(self, key: str, manifest) -> Iterator[tuple[object, Iterator[bytes]]]:
         """Yield ``(entry, chunks)`` in manifest order: small objects fetched whole, several at a

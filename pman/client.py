@@ -217,32 +217,61 @@ class StatusLine:
         self.stream.flush()
 
 
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """\
+exit status:
+  0  success
+  1  failure: pman refused or failed the request (e.g. an unknown job, a duplicate JID), it
+     could not be reached, or the job shown by status/--wait finished with an error
+  2  usage error: bad arguments
+
+examples:
+  pman-client --pman http://127.0.0.1:5010 hello
+  pman-client run --wait chris-jid-1 -- python proc.py /share/incoming /share/outgoing
+  pman-client status chris-jid-1 --wait
+  pman-client logs chris-jid-1
+  pman-client delete chris-jid-1
+"""
+JID_HELP = "the job id (pfcon uses the same id as the pfioh key)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pman-client",
+    parser = argparse.ArgumentParser(prog="pman-client", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Run and watch jobs through pman's message API "
                                                  "(the pfurl/pfcon protocol).")
-    parser.add_argument("--pman", "--url", dest="url", default=os.environ.get("PMAN_URL", DEFAULT_URL),
+    parser.add_argument("--pman", "--url", dest="url", metavar="URL", default=os.environ.get("PMAN_URL", DEFAULT_URL),
                         help="pman address (env PMAN_URL; default %(default)s)")
-    parser.add_argument("--auth-token", "--authToken", dest="token", default=os.environ.get("PMAN_AUTH_TOKEN"),
+    parser.add_argument("--auth-token", "--authToken", dest="token", metavar="TOKEN", default=os.environ.get("PMAN_AUTH_TOKEN"),
                         help="token sent as 'Authorization: bearer <token>' (env PMAN_AUTH_TOKEN)")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for each answer")
+    parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                        help="seconds to wait for each answer (default %(default)g)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON replies")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("hello", help="ask the server who it is")
-    run = sub.add_parser("run", help="run a command as job JID")
-    run.add_argument("jid")
-    run.add_argument("cmd", nargs=argparse.REMAINDER,
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (COMMAND --help for its arguments)")
+    sub.add_parser("hello", help="ask the server who it is",
+                   description="Print pman's name, version and engine.")
+    run = sub.add_parser("run", help="run a command as job JID",
+                         description="Submit CMD as job JID (pfcon's run message); options go before JID.")
+    run.add_argument("jid", metavar="JID", help=JID_HELP)
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD",
                      help="the command, after -- (options go before JID); its last two tokens are "
                           "the incoming and outgoing dirs")
     run.add_argument("--image", default="", help="container image (ignored by the local engine)")
-    run.add_argument("--cpu-limit", default="1000m")
-    run.add_argument("--memory-limit", default="1024Mi")
+    run.add_argument("--cpu-limit", default="1000m", metavar="QUANTITY",
+                     help="CPU limit, Kubernetes quantity (default %(default)s; not enforced by the local engine)")
+    run.add_argument("--memory-limit", default="1024Mi", metavar="QUANTITY",
+                     help="memory limit, Kubernetes quantity (default %(default)s; not enforced by the "
+                          "local engine)")
     run.add_argument("--wait", action="store_true", help="then poll until the job finishes")
-    status = sub.add_parser("status", help="show a job's state")
-    status.add_argument("jid")
+    run.set_defaults(subparser=run)  # for its usage line in a usage error
+    status = sub.add_parser("status", help="show a job's state",
+                            description="Print job JID's state; exit 1 if it finished with an error.")
+    status.add_argument("jid", metavar="JID", help=JID_HELP)
     status.add_argument("--wait", action="store_true", help="poll until the job finishes")
     for name, text in (("logs", "print a job's logs"), ("delete", "cancel and remove a job")):
-        sub.add_parser(name, help=text).add_argument("jid")
+        sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".").add_argument("jid", metavar="JID", help=JID_HELP)
     return parser
 
 
@@ -252,7 +281,7 @@ def _finish(client: PmanClient, args, state: JobState | None = None) -> int:
         state = client.wait(args.jid, on_poll=StatusLine())
     state = state or client.status(args.jid)
     print(json.dumps(state.raw, indent=2) if args.json else state.summary())
-    return 1 if state.finished and not state.succeeded else 0
+    return EXIT_FAILURE if state.finished and not state.succeeded else EXIT_OK
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -260,31 +289,44 @@ def run_command(args: argparse.Namespace) -> int:
     client = PmanClient(args.url, token=args.token, timeout=args.timeout)
     if args.command == "hello":
         print(json.dumps(client.hello(), indent=2))
-        return 0
+        return EXIT_OK
     if args.command == "run":
-        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-        if not cmd:
-            raise ClientError("run: no command given (pman-client run JID -- CMD ...)")
-        reply = client.run(args.jid, shlex.join(cmd), image=args.image, cpu_limit=args.cpu_limit,
+        reply = client.run(args.jid, shlex.join(args.cmd), image=args.image, cpu_limit=args.cpu_limit,
                            memory_limit=args.memory_limit)
         print(json.dumps(reply, indent=2) if args.json else f"{args.jid}: submitted")
-        return _finish(client, args) if args.wait else 0
+        return _finish(client, args) if args.wait else EXIT_OK
     if args.command == "status":
         return _finish(client, args)
     if args.command == "logs":
         print(client.logs(args.jid))
-        return 0
-    print(json.dumps(client.delete(args.jid), indent=2) if args.json else f"{args.jid}: deleted")
-    return 0
+        return EXIT_OK
+    d_ret = client.delete(args.jid)  # not inside the print's condition: it must run without --json too
+    print(json.dumps(d_ret, indent=2) if args.json else f"{args.jid}: deleted")
+    return EXIT_OK
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the arguments; a usage error exits with EXIT_USAGE (argparse's 2)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        PmanClient(args.url)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.command == "run":
+        args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not args.cmd:
+            args.subparser.error("no command given (pman-client run JID -- CMD ...)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return run_command(args)
-    except (ClientError, ValueError) as exc:
+    except ClientError as exc:
         print(f"pman-client: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import requests
 
+from pfioh import protocol
 from pfioh.client import archive, progress, wire
 
 DEFAULT_PORT = 5055
 PLUGIN = {"op": "plugin", "cleanup": True}
 """pfcon's specialHandling: mount-mode input goes to ``<key>/incoming``, pulls serve ``outgoing``."""
+
+
+UNPACKED_BYTES_HEADER = protocol.UNPACKED_BYTES_HEADER
+"""This project's pfioh sends it with a zip built on the fly (no Content-Length): the bytes of
+the files it holds (the zip's own size is not known before it is built)."""
 
 
 class ClientError(Exception):
@@ -45,20 +55,50 @@ def _error_text(resp: requests.Response) -> str:
         return body[:300].decode("utf-8", "replace") or resp.reason or ""
 
 
+@dataclass
+class Transfer:
+    """What a push or pull moved and how long each phase took (the summary line's data)."""
+
+    action: str
+    """``push`` or ``pull``."""
+    key: str
+    files: int = 0
+    bytes: int = 0
+    """The files' bytes (unpacked)."""
+    zip_bytes: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: zip, send, server (push); receive, unpack (pull)."""
+    seconds: float = 0.0
+
+    def summary(self, where: str = "") -> str:
+        """``pushed 3 files, 1.2 MiB as K in 0.4s (zip 0.1s, send 0.1s, server 0.2s)``."""
+        verb, prep = ("pushed", "as") if self.action == "push" else ("pulled", "of")
+        phases = ", ".join(f"{name} {secs:.1f}s" for name, secs in self.phases.items())
+        return (f"{verb} {self.files} files, {progress.human_bytes(self.bytes)} {prep} {self.key}"
+                f"{' ' + where if where else ''} in {self.seconds:.1f}s ({phases})")
+
+
 class PfiohClient:
     """A small pfioh client.
 
     :param url: ``http://host:port[/path]`` or ``host:port``; the path defaults to ``/api/v1/cmd``.
     :param token: sent as ``Authorization: bearer <token>`` when given.
     :param timeout: seconds to wait for the server to answer (not for the whole transfer).
-    :param show_progress: draw progress bars for transfers on stderr.
+    :param show_progress: show each phase of a push or pull on ``progress_stream``: redrawn on
+        a terminal, a line every few seconds otherwise (see :mod:`pfioh.client.progress`).
+    :param progress_stream: default stderr.
+
+    After each push or pull, :attr:`last_transfer` holds its :class:`Transfer` (for a summary).
     """
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 300,
-                 show_progress: bool = True, session: requests.Session | None = None):
+                 show_progress: bool = True, progress_stream: TextIO | None = None,
+                 session: requests.Session | None = None):
         self.url = wire.normalize_url(url, DEFAULT_PORT)
         self.timeout = timeout
         self.show_progress = show_progress
+        self.progress_stream = progress_stream
+        self.last_transfer: Transfer | None = None
         self.session = session or requests.Session()
         self.headers = {"Authorization": f"bearer {token}"} if token else {}
 
@@ -105,76 +145,123 @@ class PfiohClient:
             raise ClientError(f"{action}: the server refused the remote location: {str(reply)[:300]}")
         return reply
 
+    def _display(self) -> progress.Display:
+        return progress.Display(self.progress_stream or sys.stderr, enabled=self.show_progress)
+
     def push(self, key: str, local: str | os.PathLike, *, special_handling: dict | None = None,
              service_man: str | None = None) -> dict:
-        """Zip ``local`` and store it under ``key``.
+        """Zip ``local`` and store it under ``key``, showing each phase (zipping, sending, the
+        server storing).
 
         :returns: the server's pushPath reply (``status`` true).
         :raises ClientError: naming the failing step (zip, checkRemote, upload).
         """
-        local = Path(local)
+        started, local = time.monotonic(), Path(local)
+        try:
+            members = archive.list_members(local)  # before any request: a typo fails at once
+        except (archive.ArchiveError, OSError) as exc:
+            raise ClientError(f"pushPath: {exc}") from exc
         meta = wire.path_meta(key, str(local), check_remote=False, special_handling=special_handling,
                               service_man=service_man)
         self.check_remote("pushPath", meta)
+        stats = Transfer("push", key, len(members), sum(m.size for m in members))
+        display = self._display()
         zip_path = archive.temp_zip_path()
         try:
-            try:
-                archive.zip_tree(local, zip_path)
-            except (archive.ArchiveError, OSError) as exc:
-                raise ClientError(f"pushPath: {exc}") from exc
-            reply = self._upload(key, meta, zip_path)
+            self._zip(members, zip_path, display, stats)
+            reply = self._upload(key, meta, zip_path, display, stats)
         finally:
+            display.break_line()
             zip_path.unlink(missing_ok=True)
         if not reply.get("status", False):
             raise ClientError(f"pushPath: pfioh did not store {key}: {reply.get('msg') or str(reply)[:300]}")
+        stats.seconds = time.monotonic() - started
+        self.last_transfer = stats
         return reply
 
-    def _upload(self, key: str, meta: dict, zip_path: Path) -> dict:
-        bar = progress.Progress(f"push {key}", zip_path.stat().st_size, enabled=self.show_progress)
+    def _zip(self, members: list[archive.Member], zip_path: Path, display: progress.Display,
+             stats: Transfer) -> None:
+        phase = progress.Phase(display, f"push {stats.key}", "zipping", total_bytes=stats.bytes,
+                               total_files=stats.files)
+        try:
+            archive.zip_members(members, zip_path, phase.add)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: zipfile, a file grew past 2 GiB while read
+            raise ClientError(f"pushPath: zipping failed: {exc}") from exc
+        stats.zip_bytes = zip_path.stat().st_size
+        stats.phases["zip"] = phase.finish(f"zipped {stats.files} files, {progress.human_bytes(stats.bytes)} "
+                                           f"into a {progress.human_bytes(stats.zip_bytes)} zip")
+
+    def _upload(self, key: str, meta: dict, zip_path: Path, display: progress.Display,
+                stats: Transfer) -> dict:
+        label = f"push {key}"
+        sending = progress.Phase(display, label, "sending", total_bytes=stats.zip_bytes, rate=True)
+        waiting: list[progress.Wait] = []
+
+        def sent() -> None:  # the body is out: what remains is the server storing it
+            stats.phases["send"] = sending.finish(f"sent {progress.human_bytes(stats.zip_bytes)}")
+            waiting.append(progress.Wait(display, label, f"store {stats.files} files, "
+                                                         f"{progress.human_bytes(stats.bytes)}"))
+
         body = wire.MultipartUpload({"action": "pushPath", "meta": meta}, zip_path,
-                                    f"{uuid.uuid4()}.zip", progress=bar)
+                                    f"{uuid.uuid4()}.zip", progress=sending.add, on_sent=sent)
+        reply: dict = {}
         try:
             resp = self._request("POST", "pushPath", data=body,
                                  headers={"Mode": "file", "Content-Type": body.content_type,
                                           "Content-Length": str(len(body))})
+            reply = self._json(resp, "pushPath")
         finally:
             body.close()
-        bar.close()
-        return self._json(resp, "pushPath")
+            if waiting:  # a refusal or error is the caller's message, not a progress line
+                stored = "stored by the server" if reply.get("status", False) else None
+                stats.phases["server"] = waiting[0].finish(stored)
+        return reply
 
     def pull(self, key: str, dest: str | os.PathLike, *, special_handling: dict | None = None,
              clean: bool = False, limits: archive.Limits = archive.Limits()) -> list[str]:
-        """Fetch what is stored under ``key`` (the job's output) and unpack it into ``dest``.
+        """Fetch what is stored under ``key`` (the job's output) and unpack it into ``dest``,
+        showing each phase (receiving, unpacking).
 
         :param clean: replace a non-empty ``dest`` (otherwise it is refused).
         :returns: the relative names of the files written.
         :raises ClientError: naming the failing step (checkRemote, download, unzip).
         """
-        dest = Path(dest)
+        started, dest = time.monotonic(), Path(dest)
         meta = wire.path_meta(key, str(dest), check_remote=False, special_handling=special_handling,
                               create_dir=True)
         self.check_remote("pullPath", meta)
+        stats = Transfer("pull", key)
+        display = self._display()
         zip_path = archive.temp_zip_path()
         try:
-            self._download(key, meta, zip_path)
-            try:
-                return archive.safe_extract(zip_path, dest, limits=limits, clean=clean)
-            except archive.ArchiveError as exc:
-                raise ClientError(f"pullPath: {exc}") from exc
+            self._download(key, meta, zip_path, display, stats)
+            names = self._unpack(zip_path, dest, display, stats, limits=limits, clean=clean)
         finally:
+            display.break_line()
             zip_path.unlink(missing_ok=True)
+        stats.seconds = time.monotonic() - started
+        self.last_transfer = stats
+        return names
 
-    def _download(self, key: str, meta: dict, zip_path: Path) -> None:
+    def _download(self, key: str, meta: dict, zip_path: Path, display: progress.Display,
+                  stats: Transfer) -> None:
         resp = self._request("GET", "pullPath", params=wire.query("pullPath", meta), stream=True)
         with resp:
-            length = resp.headers.get("Content-Length")
-            bar = progress.Progress(f"pull {key}", int(length) if length else None,
-                                    enabled=self.show_progress)
-            with open(zip_path, "wb") as out:
-                for chunk in resp.iter_content(archive.CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            bar.close()
+            total, approx = _expected_size(resp.headers)
+            phase = progress.Phase(display, f"pull {key}", "receiving", total_bytes=total, approx=approx,
+                                   rate=True)
+            try:
+                with open(zip_path, "wb") as out:
+                    for chunk in resp.iter_content(archive.CHUNK):
+                        out.write(chunk)
+                        phase.add(len(chunk))
+            except requests.RequestException as exc:
+                raise ClientError(f"pullPath: the download of {key} broke off after "
+                                  f"{progress.human_bytes(phase.bytes)}: {_root_cause(exc)}") from exc
+            except OSError as exc:
+                raise ClientError(f"pullPath: cannot write the download to {zip_path}: {exc}") from exc
+            stats.zip_bytes = phase.bytes
+            stats.phases["receive"] = phase.finish(f"received {progress.human_bytes(phase.bytes)}")
             is_json = "json" in resp.headers.get("Content-Type", "")
         with open(zip_path, "rb") as f:
             magic = f.read(2)
@@ -186,3 +273,34 @@ class PfiohClient:
                 reply = {}
             raise ClientError(f"pullPath: pfioh sent no archive for {key}: "
                               f"{reply.get('msg') or reply.get('error') or str(reply)[:300] or 'empty reply'}")
+
+    def _unpack(self, zip_path: Path, dest: Path, display: progress.Display, stats: Transfer, *,
+                limits: archive.Limits, clean: bool) -> list[str]:
+        phases: list[progress.Phase] = []
+
+        def totals(files: int, nbytes: int) -> None:
+            stats.files, stats.bytes = files, nbytes
+            phases.append(progress.Phase(display, f"pull {stats.key}", "unpacking", total_bytes=nbytes,
+                                         total_files=files))
+
+        try:
+            names = archive.safe_extract(zip_path, dest, limits=limits, clean=clean, on_totals=totals,
+                                         progress=lambda n, files: phases[0].add(n, files))
+        except archive.ArchiveError as exc:
+            raise ClientError(f"pullPath: {exc}") from exc
+        except OSError as exc:
+            raise ClientError(f"pullPath: cannot unpack into {dest}: {exc}") from exc
+        stats.phases["unpack"] = phases[0].finish(f"unpacked {stats.files} files, "
+                                                  f"{progress.human_bytes(stats.bytes)}")
+        return names
+
+
+def _expected_size(headers) -> tuple[int | None, bool]:
+    """The download's size: Content-Length, else about the files' bytes our pfioh announces for
+    a zip it builds on the fly (stored, so only headers come on top), else unknown."""
+    for name, approx in (("Content-Length", False), (UNPACKED_BYTES_HEADER, True)):
+        try:
+            return int(headers[name]), approx
+        except (KeyError, ValueError):
+            continue
+    return None, False

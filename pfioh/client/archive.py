@@ -16,6 +16,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 CHUNK = 1 << 16
 
@@ -34,36 +35,59 @@ class Limits:
     """Largest uncompressed/compressed ratio of one entry (a zip bomb is far beyond this)."""
 
 
-def zip_tree(source: Path, target: Path) -> tuple[int, int]:
-    """Write ``source`` (a directory, or a single file stored under its basename) into ``target``.
+Progress = Callable[[int, int], None]
+"""Called with ``(bytes, files)`` done since the last call."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file to push: where it is, its name in the zip, its size when listed."""
+
+    path: Path
+    arcname: str
+    size: int
+
+
+def list_members(source: Path) -> list[Member]:
+    """The files a push of ``source`` (a directory, or a single file stored under its basename)
+    sends, listed first so that zipping can show totals.
 
     Symlinks are left out (reported on stderr): following them could send files from outside the
     directory, and a link itself is not portable to the server.
 
-    :returns: ``(files, bytes)`` added.
     :raises ArchiveError: if ``source`` does not exist.
     """
     source = Path(source)
     if not source.exists():
         raise ArchiveError(f"nothing to push: {source} does not exist")
     if source.is_file():
-        members = [(source, source.name)]
-    else:
-        members = []
-        for dirpath, dirnames, filenames in os.walk(source):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                if path.is_symlink() or not path.is_file():
-                    print(f"pfioh-client: skipping {path} (not a regular file)", file=sys.stderr)
-                    continue
-                members.append((path, path.relative_to(source).as_posix()))
-    size = 0
+        return [Member(source, source.name, source.stat().st_size)]
+    members = []
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                print(f"pfioh-client: skipping {path} (not a regular file)", file=sys.stderr)
+                continue
+            members.append(Member(path, path.relative_to(source).as_posix(), path.stat().st_size))
+    return members
+
+
+def zip_members(members: list[Member], target: Path, progress: Progress | None = None) -> None:
+    """Write ``members`` into the zip ``target`` (deflated), reporting every chunk read."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for path, arcname in members:
-            archive.write(path, arcname)
-            size += path.stat().st_size
-    return len(members), size
+        for member in members:
+            info = zipfile.ZipInfo.from_file(member.path, member.arcname)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            # Chunk by chunk rather than ZipFile.write, so a large file shows progress too.
+            with open(member.path, "rb") as src, archive.open(info, "w") as dst:
+                while chunk := src.read(CHUNK):
+                    dst.write(chunk)
+                    if progress:
+                        progress(len(chunk), 0)
+            if progress:
+                progress(0, 1)
 
 
 def _safe_name(name: str) -> str:
@@ -104,7 +128,8 @@ def check_entries(archive: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipI
     return files
 
 
-def _extract_one(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> None:
+def _extract_one(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,
+                 progress: Progress | None) -> None:
     target = root / _safe_name(info.filename)
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -114,9 +139,15 @@ def _extract_one(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) ->
             if written > info.file_size:  # the header lied about the size
                 raise ArchiveError(f"entry {info.filename[:200]!r} is larger than it declares")
             dst.write(chunk)
+            if progress:
+                progress(len(chunk), 0)
+    if progress:
+        progress(0, 1)
 
 
-def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean: bool = False) -> list[str]:
+def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean: bool = False,
+                 on_totals: Callable[[int, int], None] | None = None,
+                 progress: Progress | None = None) -> list[str]:
     """Unpack ``zip_path`` into ``dest`` without ever showing a half-unpacked tree.
 
     Everything is unpacked into a hidden staging directory next to ``dest`` and moved into place
@@ -124,6 +155,8 @@ def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean
 
     :param clean: empty an existing ``dest`` first (pfurl's ``local.createDir``); without it a
         non-empty ``dest`` is refused so results are never mixed.
+    :param on_totals: called with ``(files, bytes)`` to unpack once the archive checked out.
+    :param progress: called as the files are written.
     :returns: the relative names of the files written.
     :raises ArchiveError: for a damaged, unsafe or oversized archive, or a non-empty ``dest``.
     """
@@ -136,8 +169,10 @@ def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean
     try:
         with zipfile.ZipFile(zip_path) as archive:
             files = check_entries(archive, limits)
+            if on_totals:
+                on_totals(len(files), sum(info.file_size for info in files))
             for info in files:
-                _extract_one(archive, info, staging)
+                _extract_one(archive, info, staging, progress)
         if dest.exists():
             shutil.rmtree(dest) if dest.is_dir() and not dest.is_symlink() else dest.unlink()
         os.replace(staging, dest)

@@ -83,10 +83,15 @@ class MultipartUpload:
 
     Exposes ``read``/``__len__`` so HTTP libraries send it with a Content-Length (the original pfioh's
     cgi parser needs one) instead of chunked encoding.
+
+    :param progress: called with the number of zip bytes in each chunk handed to the socket.
+    :param on_sent: called once, when the HTTP library finds the body exhausted (everything was
+        handed to the socket; from then on the server has it and the client waits).
     """
 
     def __init__(self, d_msg: dict, zip_path: Path, filename: str,
-                 progress: Callable[[int], None] | None = None):
+                 progress: Callable[[int], None] | None = None,
+                 on_sent: Callable[[], None] | None = None):
         self.boundary = f"pfioh-client-{uuid.uuid4().hex}"
         b = self.boundary.encode()
         field = lambda name, value: (b"--" + b + b'\r\nContent-Disposition: form-data; name="'
@@ -97,7 +102,7 @@ class MultipartUpload:
         self._tail = b"\r\n--" + b + b"--\r\n"
         self._head, self._file = head, open(zip_path, "rb")
         self._size = len(head) + os.path.getsize(zip_path) + len(self._tail)
-        self._progress = progress
+        self._progress, self._on_sent = progress, on_sent
 
     @property
     def content_type(self) -> str:
@@ -119,6 +124,9 @@ class MultipartUpload:
         if len(out) < size and self._tail:
             take = size - len(out)
             out, self._tail = out + self._tail[:take], self._tail[take:]
+        if not out and size > 0 and self._on_sent:
+            on_sent, self._on_sent = self._on_sent, None
+            on_sent()
         return out
 
     def close(self) -> None:

@@ -1,492 +1,79 @@
-"""pfioh-client and pman-client at our own seams, without network.
+"""What pfioh-client and pman-client promise alike: help text on every subcommand and argument
+(defaults shown), and one exit status convention, documented in --help: 0 success, 1 failure
+(a server error reply, no server, an I/O error), 2 usage error."""
+import argparse
+import socket
 
-pfioh: the client's ``requests.Session`` gets an adapter that hands each prepared request to an
-in-process WSGI stub speaking the original pfioh's wire format (anchors A, wire log appendix A), so
-the tests see exactly the bytes the client sends.  pman: ``socket.create_connection`` is replaced by
-a fake socket that records every write and replays an original-pman reply.
-"""
-import ast
-import io
-import json
-import os
-import zipfile
-from urllib.parse import parse_qs, urlsplit
-
-import flask
 import pytest
-import requests
-from requests.structures import CaseInsensitiveDict
 
-import pfioh.client
-from pfioh.client import api as pfioh_api, archive, progress, wire
-from pman import client as pman_client
-from pman.engines import base as pman_engine_base
+from pfioh.client import cli as pfioh_cli
+from pman import client as pman_cli
 
-# ----------------------------------------------------------------------------- pfioh stub
+CLIENTS = {"pfioh-client": (pfioh_cli._parser, pfioh_cli.main),
+           "pman-client": (pman_cli._parser, pman_cli.main)}
 
 
-class WSGIAdapter(requests.adapters.BaseAdapter):
-    """Send requests to a WSGI app in-process (the body is streamed through ``read`` as on a socket)."""
-
-    def __init__(self, app):
-        super().__init__()
-        self.client = app.test_client()
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        url = urlsplit(request.url)
-        body = request.body
-        if hasattr(body, "read"):
-            body = b"".join(iter(lambda: body.read(8192), b""))
-        r = self.client.open(url.path, method=request.method, query_string=url.query,
-                             headers=dict(request.headers), data=body)
-        resp = requests.Response()
-        resp.status_code, resp.reason = r.status_code, r.status
-        resp.headers = CaseInsensitiveDict(r.headers)
-        resp.raw, resp.url, resp.request = io.BytesIO(r.get_data()), request.url, request
-        return resp
-
-    def close(self):
-        pass
+def _actions(parser: argparse.ArgumentParser, path: str):
+    """``(where, action)`` for every argument of ``parser`` and of its subcommands, recursively;
+    a subcommand itself appears as the pseudo-action that carries its help in the list."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield path, action
+            yield from ((path, choice) for choice in action._choices_actions)
+            for name, sub in action.choices.items():
+                yield from _actions(sub, f"{path} {name}")
+        else:
+            yield path, action
 
 
-def _zip_bytes(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
+@pytest.mark.parametrize("prog", CLIENTS)
+def test_every_subcommand_and_argument_has_help(prog):
+    parser = CLIENTS[prog][0]()
+    actions = list(_actions(parser, prog))
+    assert sum(isinstance(a, argparse._SubParsersAction) for _, a in actions) == 1
+    assert len(actions) > 15  # the walk reached into the subcommands
+    missing = [f"{where}: {action.dest}" for where, action in actions
+               if not (action.help or "").strip() or action.help == argparse.SUPPRESS]
+    assert missing == []
 
 
-def make_pfioh_stub(*, http_response=False, legacy_pull=False):
-    """A stub of the original pfioh: records requests, stores pushed zips, serves ``outputs``."""
-    app = flask.Flask("pfioh-stub")
-    app.log, app.pushed, app.outputs, app.push_status = [], {}, {}, True
-
-    def reply(obj):
-        text = json.dumps(obj)
-        if http_response:  # PF --httpResponse: a webob response nested in the body
-            text = f"200 OK\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Length: {len(text)}\r\n\r\n{text}"
-        return flask.Response(text, mimetype=None)
-
-    @app.route("/api/v1/cmd", methods=["GET", "POST"])
-    def cmd():
-        req = flask.request
-        app.log.append({"method": req.method, "headers": dict(req.headers), "args": req.args.to_dict(),
-                        "form": list(req.form.items()), "files": list(req.files)})
-        if req.method == "GET":
-            meta = ast.literal_eval(req.args["meta"])
-            key = meta["remote"]["key"]
-            if meta["transport"]["checkRemote"]:
-                return reply({"status": True, "isfile": False, "isswiftstore": True, "isdir": False,
-                              "createdNewDir": False})
-            if key not in app.outputs:
-                return flask.Response(json.dumps({"status": False, "error": f"no output for key {key}"}),
-                                      status=404, mimetype="application/json")
-            data = app.outputs[key]
-            if legacy_pull:  # PF: no headers, JSON appended after the zip
-                data += json.dumps({"status": True, "msg": "File/Directory downloaded"}).encode()
-                return flask.Response(data, mimetype=None)
-            return flask.Response(data, mimetype="application/zip")
-        if req.headers.get("Mode") == "file":
-            msg = json.loads(req.form["d_msg"])
-            app.pushed[msg["meta"]["remote"]["key"]] = req.files["local"].read()
-            return reply({"write": {}, "status": app.push_status,
-                          "msg": "File/Directory stored in Swift" if app.push_status else "not stored"})
-        msg = json.loads(req.get_data())
-        return reply({"stdout": {"d_ret": {"name": "pfioh", "version": "2.2.0.8",
-                                           "echoBack": {"msg": msg["meta"].get("echoBack")}}, "status": True}})
-
-    return app
+@pytest.mark.parametrize("prog", CLIENTS)
+def test_every_default_is_shown_in_the_help(prog):
+    undocumented = [f"{where}: {'/'.join(action.option_strings)}" for where, action in _actions(CLIENTS[prog][0](), prog)
+                    if action.option_strings and action.default not in (None, False, "", argparse.SUPPRESS)
+                    and "%(default)" not in (action.help or "")]
+    assert undocumented == []
 
 
-def client_for(app, **kw):
-    session = requests.Session()
-    session.mount("http://", WSGIAdapter(app))
-    return pfioh.client.PfiohClient("http://pfioh.test:5055", session=session, show_progress=False, **kw)
+@pytest.mark.parametrize("prog, timeout", [("pfioh-client", "300"), ("pman-client", "60")])
+def test_help_shows_the_timeout_default_and_the_exit_statuses(prog, timeout):
+    text = CLIENTS[prog][0]().format_help()
+    assert f"(default {timeout})" in " ".join(text.split())
+    section = text[text.index("exit status:"):text.index("examples:")].split()
+    assert [section[section.index(code) + 1] for code in "012"] == ["success", "failure:", "usage"]
 
 
 @pytest.fixture
-def tree(tmp_path):
-    src = tmp_path / "src"
-    (src / "sub").mkdir(parents=True)
-    (src / "a.txt").write_text("alpha\n")
-    (src / "sub" / "b.bin").write_bytes(os.urandom(3000))
-    return src
-
-
-def test_push_speaks_the_pfurl_sequence(tree):
-    app = make_pfioh_stub()
-    client_for(app, token="s3cret").push("chris-jid-1", tree)
-    check, post = app.log
-    # 1. checkRemote GET: meta is str(dict) (a Python literal, not JSON), checkRemote True
-    assert check["method"] == "GET" and check["args"]["action"] == "pushPath"
-    with pytest.raises(ValueError):
-        json.loads(check["args"]["meta"])
-    meta = ast.literal_eval(check["args"]["meta"])
-    assert meta["remote"] == {"key": "chris-jid-1"} and meta["transport"]["checkRemote"] is True
-    # 2. multipart POST, Mode: file, exactly three fields in pfurl's order
-    assert post["headers"]["Mode"] == "file"
-    assert post["headers"]["Authorization"] == "bearer s3cret"
-    assert [name for name, _ in post["form"]] == ["d_msg", "filename"] and post["files"] == ["local"]
-    d_msg = json.loads(dict(post["form"])["d_msg"])
-    assert d_msg["action"] == "pushPath" and d_msg["meta"]["transport"]["checkRemote"] is False
-    assert d_msg["meta"]["transport"]["compress"] == {"archive": "zip", "unpack": True, "cleanup": True}
-    with zipfile.ZipFile(io.BytesIO(app.pushed["chris-jid-1"])) as z:
-        assert sorted(z.namelist()) == ["a.txt", "sub/b.bin"]
-        assert z.read("sub/b.bin") == (tree / "sub" / "b.bin").read_bytes()
-
-
-def test_push_leaves_no_temp_zip(tree, tmp_path, monkeypatch):
-    monkeypatch.setattr(archive.tempfile, "tempdir", str(tmp_path / "tmpdir"))
-    (tmp_path / "tmpdir").mkdir()
-    client_for(make_pfioh_stub()).push("k", tree)
-    assert list((tmp_path / "tmpdir").iterdir()) == []
-
-
-def test_push_single_file_and_skips_symlinks(tree, tmp_path):
-    app = make_pfioh_stub()
-    client_for(app).push("one", tree / "a.txt")
-    with zipfile.ZipFile(io.BytesIO(app.pushed["one"])) as z:
-        assert z.namelist() == ["a.txt"]
-    secret = tmp_path / "secret"
-    secret.write_text("outside")
-    os.symlink(secret, tree / "link")
-    client_for(app).push("two", tree)
-    with zipfile.ZipFile(io.BytesIO(app.pushed["two"])) as z:
-        assert "link" not in z.namelist()
-
-
-def test_push_refused_by_server_names_the_step(tree):
-    app = make_pfioh_stub()
-    app.push_status = False
-    with pytest.raises(pfioh.client.ClientError, match="pushPath: pfioh did not store k: not stored"):
-        client_for(app).push("k", tree)
-
-
-def test_push_of_a_missing_path_fails_clearly(tmp_path):
-    with pytest.raises(pfioh.client.ClientError, match="does not exist"):
-        client_for(make_pfioh_stub()).push("k", tmp_path / "absent")
-
-
-@pytest.mark.parametrize("legacy", [False, True])
-def test_pull_unpacks_the_output(tmp_path, legacy):
-    """Also the original pfioh's pull framing: no headers, status JSON after the zip."""
-    app = make_pfioh_stub(legacy_pull=legacy)
-    app.outputs["k"] = _zip_bytes({"summary.json": "{}", "previews/s01/0001.png": b"\x89PNG"})
-    files = client_for(app).pull("k", tmp_path / "out")
-    assert files == ["previews/s01/0001.png", "summary.json"]
-    assert (tmp_path / "out" / "previews" / "s01" / "0001.png").read_bytes() == b"\x89PNG"
-    meta = ast.literal_eval(app.log[-1]["args"]["meta"])
-    assert app.log[-1]["args"]["action"] == "pullPath" and meta["transport"]["checkRemote"] is False
-    assert meta["local"]["createDir"] is True
-
-
-def test_pull_without_output_reports_the_server_error(tmp_path):
-    with pytest.raises(pfioh.client.ClientError, match="HTTP 404: no output for key k"):
-        client_for(make_pfioh_stub()).pull("k", tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
-def test_pull_refuses_a_non_empty_destination_unless_clean(tmp_path):
-    app = make_pfioh_stub()
-    app.outputs["k"] = _zip_bytes({"new.txt": "new"})
-    dest = tmp_path / "out"
-    dest.mkdir()
-    (dest / "old.txt").write_text("old")
-    with pytest.raises(pfioh.client.ClientError, match="not empty"):
-        client_for(app).pull("k", dest)
-    client_for(app).pull("k", dest, clean=True)
-    assert sorted(p.name for p in dest.iterdir()) == ["new.txt"]
-
-
-@pytest.mark.parametrize("http_response", [False, True])
-def test_hello_reads_plain_and_nested_replies(http_response):
-    d_ret = client_for(make_pfioh_stub(http_response=http_response)).hello("echoBack", echo="ping")
-    assert d_ret["name"] == "pfioh" and d_ret["echoBack"] == {"msg": "ping"}
-
-
-def test_unreachable_server_names_the_url():
-    client = pfioh.client.PfiohClient("127.0.0.1:9", timeout=2, show_progress=False)
-    with pytest.raises(pfioh.client.ClientError, match=r"hello: cannot connect to pfioh at http://127.0.0.1:9/api/v1/cmd \(is it running"):
-        client.hello()
-
-
-def test_cli_push_then_pull(tree, tmp_path, monkeypatch, capsys):
-    app = make_pfioh_stub()
-    real_session = requests.Session
-
-    def session():
-        s = real_session()
-        s.mount("http://", WSGIAdapter(app))
-        return s
-
-    monkeypatch.setattr(pfioh_api.requests, "Session", session)
-    assert pfioh.client.main(["--pfioh", "http://x:1", "push", "key1", str(tree)]) == 0
-    app.outputs["key1"] = app.pushed["key1"]
-    assert pfioh.client.main(["--pfioh", "http://x:1", "pull", "key1", str(tmp_path / "back")]) == 0
-    assert (tmp_path / "back" / "sub" / "b.bin").read_bytes() == (tree / "sub" / "b.bin").read_bytes()
-    out = capsys.readouterr().out
-    pushed, end = json.JSONDecoder().raw_decode(out)
-    pulled, _ = json.JSONDecoder().raw_decode(out[end:].lstrip())
-    assert pushed["status"] is True and pulled["files"] == 2
-    assert pfioh.client.main(["--pfioh", "http://x:1", "pull", "missing", str(tmp_path / "m")]) == 1
-    assert "pfioh-client: error: pullPath" in capsys.readouterr().err
-
-
-def test_url_normalisation():
-    assert wire.normalize_url("127.0.0.1:5055", 5055) == "http://127.0.0.1:5055/api/v1/cmd"
-    assert wire.normalize_url("http://h", 5055) == "http://h:5055/api/v1/cmd"
-    assert wire.normalize_url("https://h:1/api/v1/cmd/", 5055) == "https://h:1/api/v1/cmd/"
-
-
-def test_progress_prints_one_line_when_not_a_terminal():
-    out = io.StringIO()
-    bar = progress.Progress("push k", 2048, stream=out)
-    bar.update(1024)
-    bar.update(1024)
-    bar.close()
-    assert out.getvalue().count("\n") == 1 and "100%" in out.getvalue() and "push k" in out.getvalue()
-
-# ----------------------------------------------------------------------------- safe unzip
-
-
-def _zip_with(tmp_path, name, data=b"x", mode=None):
-    path = tmp_path / "evil.zip"
-    with zipfile.ZipFile(path, "w") as z:
-        info = zipfile.ZipInfo(name)
-        if mode is not None:
-            info.external_attr = mode << 16
-        z.writestr(info, data)
-    return path
-
-
-@pytest.mark.parametrize("name", ["../escape.txt", "/etc/abs.txt", "a/../../b", "C:/win.txt", "a\\..\\b"])
-def test_safe_extract_refuses_escaping_names(tmp_path, name):
-    with pytest.raises(archive.ArchiveError, match="unsafe entry name"):
-        archive.safe_extract(_zip_with(tmp_path, name), tmp_path / "out")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zip"]  # nothing half-written
-
-
-def test_safe_extract_refuses_symlinks(tmp_path):
-    with pytest.raises(archive.ArchiveError, match="not a regular file"):
-        archive.safe_extract(_zip_with(tmp_path, "link", b"/etc/passwd", mode=0o120777), tmp_path / "out")
-
-
-def test_safe_extract_refuses_bombs_and_oversize(tmp_path):
-    path = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("zeros", b"\0" * (8 * 1024 * 1024))
-    with pytest.raises(archive.ArchiveError, match="compressed more than"):
-        archive.safe_extract(path, tmp_path / "out")
-    with pytest.raises(archive.ArchiveError, match="expands to more than"):
-        archive.safe_extract(path, tmp_path / "out2", limits=archive.Limits(max_total_bytes=1000, max_ratio=1e9))
-
-
-def test_safe_extract_rejects_garbage(tmp_path):
-    junk = tmp_path / "junk.zip"
-    junk.write_bytes(b"PK not really a zip")
-    with pytest.raises(archive.ArchiveError, match="not a valid zip"):
-        archive.safe_extract(junk, tmp_path / "out")
-
-# ----------------------------------------------------------------------------- pman
-
-
-class FakeSocket:
-    """Records each write; replays ``reply`` to HTTPResponse through makefile()."""
-
-    def __init__(self, reply: bytes):
-        self.writes, self.reply, self.closed = [], reply, False
-
-    def sendall(self, data):
-        self.writes.append(bytes(data))
-
-    def makefile(self, mode):
-        return io.BytesIO(self.reply)
-
-    def close(self):
-        self.closed = True
-
-
-def pman_reply(obj, status="200 OK") -> bytes:
-    """The original pman's framing: HTTP/1.1, application/html, Content-Length, connection kept."""
-    body = json.dumps(obj, indent=4).encode()
-    return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nContent-Type: application/html\r\n\r\n"
-            ).encode() + body
-
-
-@pytest.fixture
-def pman_socket(monkeypatch):
-    """``pman_socket(*replies)``: the next connections get these replies; returns the sockets."""
-    made = []
-
-    def install(*replies):
-        queue = list(replies)
-
-        def connect(address, timeout=None):
-            if not queue:
-                raise ConnectionRefusedError(111, "Connection refused")
-            sock = FakeSocket(queue.pop(0))
-            made.append(sock)
-            return sock
-
-        monkeypatch.setattr(pman_client.socket, "create_connection", connect)
-        return made
-
-    return install
-
-
-def _request(sock: FakeSocket):
-    head, _, body = sock.writes[0].partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    return lines[0], dict(line.split(": ", 1) for line in lines[1:]), json.loads(body)
-
-
-def test_pman_request_is_one_write_with_the_payload_wrapper(pman_socket):
-    socks = pman_socket(pman_reply({"status": True, "d_ret": {"name": "pman", "version": "x"}}))
-    d_ret = pman_client.PmanClient("127.0.0.1:5010", token="tok").hello()
-    assert d_ret["name"] == "pman"
-    assert len(socks[0].writes) == 1 and socks[0].closed
-    start, headers, body = _request(socks[0])
-    assert start == "POST /api/v1/cmd HTTP/1.1"
-    assert headers["Mode"] == "control" and headers["Authorization"] == "bearer tok"
-    assert int(headers["Content-Length"]) == len(json.dumps(body))
-    assert body == {"payload": {"action": "hello", "meta": {"askAbout": "timestamp"}}}
-
-
-def test_pman_run_sends_pfcons_run_message(pman_socket):
-    socks = pman_socket(pman_reply({"status": True, "action": "run"}))
-    pman_client.PmanClient().run("chris-jid-9", "python p.py /share/incoming /share/outgoing", image="img")
-    meta = _request(socks[0])[2]["payload"]["meta"]
-    assert meta["jid"] == "chris-jid-9" and meta["threaded"] is True
-    assert meta["cmd"].split()[-2:] == ["/share/incoming", "/share/outgoing"]
-    assert meta["number_of_workers"] == "1" and isinstance(meta["gpu_limit"], int)
-    assert meta["container"]["target"]["image"] == "img"
-
-
-def test_pman_run_without_image_sends_no_container_section(pman_socket):
-    """The original pman treats a "container" section as "run in a container (swarm)"."""
-    socks = pman_socket(pman_reply({"status": True}))
-    pman_client.PmanClient().run("j", "true /share/incoming /share/outgoing")
-    assert "container" not in _request(socks[0])[2]["payload"]["meta"]
-
-
-def test_pman_status_false_without_message_shows_d_ret(pman_socket):
-    pman_socket(pman_reply({"status": False, "d_ret": {"l_status": []}}))
-    with pytest.raises(pman_client.ClientError, match=r'status false, d_ret \{"l_status": \[\]\}'):
-        pman_client.PmanClient().status("nojob")
-
-
-def test_pman_status_and_wait_until_every_item_finished(pman_socket, monkeypatch):
-    monkeypatch.setattr(pman_client.time, "sleep", lambda s: None)
-    states = [["notstarted"], ["started"], ["finishedWithError"]]
-    socks = pman_socket(*[pman_reply({"status": True, "d_ret": {"l_status": s, "l_logs": ["boom\n"]}})
-                          for s in states])
-    seen = []
-    state = pman_client.PmanClient().wait("j", on_poll=lambda st: seen.append(st.l_status))
-    assert seen == [tuple(s) for s in states] and len(socks) == 3
-    assert state.finished and not state.succeeded and "boom" in state.logs
-    assert _request(socks[0])[2]["payload"] == {"action": "status", "meta": {"key": "jid", "value": "j"}}
-
-
-def test_job_state_rules():
-    assert pman_client.JobState("j", ("finishedSuccessfully", "finishedSuccessfully")).succeeded
-    assert not pman_client.JobState("j", ("finishedSuccessfully", "started")).finished
-    assert not pman_client.JobState("j", ()).finished
-
-
-def test_pman_error_reply_is_a_client_error(pman_socket):
-    pman_socket(pman_reply({"status": False, "error": "unknown job j"}, status="404 NOT FOUND"))
-    with pytest.raises(pman_client.ClientError, match="status: pman answered HTTP 404: unknown job j"):
-        pman_client.PmanClient().status("j")
-
-
-def test_pman_cli_exit_codes(pman_socket, capsys):
-    pman_socket(pman_reply({"status": True, "d_ret": {"l_status": ["finishedWithError"],
-                                                      "description": "exit code 3"}}))
-    assert pman_client.main(["status", "j"]) == 1
-    assert capsys.readouterr().out.strip() == "j: finishedWithError - exit code 3"
-    socks = pman_socket(pman_reply({"status": True}))
-    assert pman_client.main(["run", "j2", "--", "python", "a b.py", "/share/incoming", "/share/outgoing"]) == 0
-    assert _request(socks[-1])[2]["payload"]["meta"]["cmd"] == "python 'a b.py' /share/incoming /share/outgoing"
-    assert pman_client.main(["--pman", "127.0.0.1:9", "--timeout", "1", "logs", "j"]) == 2
-
-# ----------------------------------------------------------------------------- our pfioh, in-process
-
-
-def test_round_trip_through_our_pfioh_app_in_mount_mode(tree, tmp_path):
-    """The client against this project's pfioh app (mount mode, op=plugin), in-process."""
-    from pfioh import app as pfioh_app
-    from pfioh.config import PfiohConfig
-    store = tmp_path / "store"
-    config = PfiohConfig(host="127.0.0.1", port=5055, store_base=str(store), create_dirs=True)
-    app = pfioh_app.create_app(config, shutdown=lambda: None)
-    client = client_for(app)
-    assert client.hello("timestamp")["name"] == "pfioh"
-    client.push("jid-1", tree, special_handling=pfioh.client.PLUGIN)
-    incoming = store / "key-jid-1" / "incoming"
-    assert (incoming / "sub" / "b.bin").read_bytes() == (tree / "sub" / "b.bin").read_bytes()
-    # the "job": write results into outgoing, then pull them back
-    outgoing = store / "key-jid-1" / "outgoing"
-    outgoing.mkdir(exist_ok=True)
-    (outgoing / "summary.json").write_text('{"slices": 1}')
-    files = client.pull("jid-1", tmp_path / "results", special_handling={"op": "plugin", "cleanup": False})
-    assert files == ["summary.json"]
-    assert json.loads((tmp_path / "results" / "summary.json").read_text()) == {"slices": 1}
-
-# ----------------------------------------------------------------------------- our pman, in-process
-
-
-class FakeEngine(pman_engine_base.Engine):
-    """An engine at pman's own seam: jobs finish with the exit code their command asks for."""
-
-    name = "fake"
-
-    def __init__(self):
-        self.jobs = {}
-
-    def submit(self, spec):
-        code = 3 if "fail" in spec.command else 0
-        status = (pman_engine_base.JobStatus.finishedWithError if code
-                  else pman_engine_base.JobStatus.finishedSuccessfully)
-        self.jobs[spec.jid] = pman_engine_base.JobInfo(spec.jid, spec.image, " ".join(spec.command), status,
-                                                       message=f"exit code {code}", exit_code=code)
-        return self.jobs[spec.jid]
-
-    def info(self, jid):
-        if jid not in self.jobs:
-            raise pman_engine_base.JobNotFound(f"unknown job {jid}")
-        return self.jobs[jid]
-
-    def logs(self, jid, tail=None):
-        self.info(jid)
-        return {"run": f"log of {jid}\n"}
-
-    def remove(self, jid):
-        self.info(jid)
-        del self.jobs[jid]
-
-
-def test_pman_client_against_our_pman_app(monkeypatch):
-    """The client's exact bytes through our pman app (legacy message API), engine faked."""
-    from pman import app as pman_app, config as pman_config
-    flask_app = pman_app.create_app(pman_config.PmanConfig(), engine=FakeEngine(), shutdown=lambda: None)
-    test_client = flask_app.test_client()
-    client = pman_client.PmanClient("127.0.0.1:5010")
-
-    def exchange(body):
-        raw = client._request_bytes(body)
-        head, _, payload = raw.partition(b"\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
-        r = test_client.post(client.path, data=payload, headers=headers)
-        return r.status_code, r.get_data()
-
-    monkeypatch.setattr(client, "_exchange", exchange)
-    assert client.hello()["name"] == "pman"
-    client.run("jid-ok", "python p.py /share/incoming /share/outgoing")
-    assert client.status("jid-ok").succeeded
-    client.run("jid-bad", "python fail /share/incoming /share/outgoing")
-    state = client.wait("jid-bad", interval=0)
-    assert state.finished and not state.succeeded and "log of jid-bad" in state.logs
-    client.delete("jid-ok")
-    with pytest.raises(pman_client.ClientError, match="status: pman answered HTTP 404"):
-        client.status("jid-ok")
+def refusing_url():
+    """An address that refuses connections: a socket bound but not listening (held for the test,
+    so no other process can take the port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("prog, argv", [("pfioh-client", ["--pfioh", "{url}", "hello"]),
+                                        ("pfioh-client", ["--pfioh", "{url}", "pull", "k", "out"]),
+                                        ("pman-client", ["--pman", "{url}", "status", "j"])])
+def test_no_server_is_a_failure_exit_1(prog, argv, refusing_url, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert CLIENTS[prog][1]([a.format(url=refusing_url) for a in argv]) == 1
+    assert "Connection refused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prog", CLIENTS)
+@pytest.mark.parametrize("argv", [["no-such-command"], ["--no-such-flag", "hello"], ["--url", "http://", "hello"]])
+def test_bad_arguments_are_a_usage_error_exit_2(prog, argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        CLIENTS[prog][1](argv)
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith(f"usage: {prog}")
