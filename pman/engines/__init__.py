@@ -1,39 +1,41 @@
-"""The compute engines behind pman's APIs, one module each; :func:`get_engine` picks one.
+"""The compute engines behind pman's APIs: ``local/`` and ``kube/`` (Kubernetes and OpenShift).
 
-The Kubernetes/OpenShift modules (and their client libraries) are imported only when selected, so
-the local engine starts fast and works without them.
+Each engine module has one entry point, ``create(settings)``, taking its own settings group
+(:class:`~pman.engines.local.settings.LocalSettings` or
+:class:`~pman.engines.kube.settings.KubeSettings`).  :func:`load` imports the module of an engine
+only when it is chosen, so the local engine starts fast and works without the cluster libraries.
 """
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
 from pman.engines import base
 
-MODULES = {"local": "pman.engines.local", "kubernetes": "pman.engines.kubernetes",
-           "openshift": "pman.engines.openshift"}
+NAMES = ("local", "kubernetes", "openshift")
 
 
-def get_engine(config) -> base.Engine:
-    """Build the engine ``config.engine`` names.
-
-    An engine module provides ``create(config)``, or one :class:`base.Engine` subclass with a
-    ``from_config(config)`` class method (or a constructor taking the config).
+def load(name: str) -> ModuleType:
+    """The module of engine ``name``, which provides ``create(settings)``.
 
     :raises base.EngineError: unknown engine, or its module cannot be imported (e.g. not installed).
     """
-    name = config.engine
-    if name not in MODULES:
-        raise base.EngineError(f"unknown engine {name!r} (choose {', '.join(MODULES)})")
     try:
-        module = importlib.import_module(MODULES[name])
+        if name == "local":
+            from pman.engines.local import engine as module
+        elif name == "kubernetes":
+            from pman.engines.kube import kubernetes as module
+        elif name == "openshift":
+            from pman.engines.kube import openshift as module
+        else:
+            raise base.EngineError(f"unknown engine {name!r} (choose {', '.join(NAMES)})")
     except ImportError as e:
         raise base.EngineError(f"the {name} engine is not available: {e}") from e
-    if hasattr(module, "create"):
-        return module.create(config)
-    classes = [obj for obj in vars(module).values()
-               if isinstance(obj, type) and issubclass(obj, base.Engine) and obj is not base.Engine
-               and obj.__module__ == module.__name__ and not getattr(obj, "__abstractmethods__", None)]
-    if len(classes) != 1:
-        raise base.EngineError(f"{module.__name__} defines no single engine class")
-    cls = classes[0]
-    return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    return module
+
+
+def get_engine(name: str, settings) -> base.Engine:
+    """Build engine ``name`` from its settings group (``PmanConfig.engine_settings``).
+
+    :raises base.EngineError: unknown or unavailable engine, or it cannot start.
+    """
+    return load(name).create(settings)
