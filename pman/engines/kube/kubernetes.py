@@ -2,7 +2,8 @@
 
 Thin: :class:`ClientApi` adapts ``BatchV1Api``/``CoreV1Api`` to
 :class:`~pman.engines.kube.engine.KubeApi`, asking for the raw JSON (``_preload_content=False``) so
-that the status mapping reads exactly what the API server sent.  pman runs in the cluster (its service account) or, with ``--kubeconfig``, outside.
+that the status mapping reads exactly what the API server sent.  pman runs in the cluster (its
+service account) or, with ``--kubeconfig``, outside.
 """
 from __future__ import annotations
 
