@@ -15,9 +15,9 @@ import flask
 import werkzeug.exceptions
 
 from httpkit import auth, errors as http_errors, metrics as http_metrics
-from pman import api_legacy, api_rest, engines, jobs
+from pman import api_legacy, api_rest, jobs
 from pman.config import VERSION, PmanConfig
-from pman.engines import base
+from pman.engines import base, factory
 
 log = logging.getLogger("pman")
 # Endpoints anyone may read: probes, Prometheus, the API description.
@@ -51,7 +51,7 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     """
     tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
     if engine is None:
-        engine = engines.get_engine(config.engine, config.engine_settings)
+        engine = factory.create(config.engine, config.engine_settings)
     ctx = Context(config, engine, base.Resources(cpu_limit=config.default_cpu_limit,
                                                  memory_limit=config.default_memory_limit), shutdown)
     app = flask.Flask("pman")

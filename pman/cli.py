@@ -15,7 +15,8 @@ import shutil
 import sys
 
 from httpkit import auth, serve
-from pman import config as config_mod, engines
+from pman import config as config_mod
+from pman.engines import factory
 
 log = logging.getLogger("pman")
 IGNORED = ("--rawmode", "--protocol", "--debugFile", "--listenerSleep", "--directiveFile", "--DBsavePeriod")
@@ -118,7 +119,7 @@ def preflight(config: config_mod.PmanConfig) -> None:
     """
     if config.token_auth:
         auth.TokenStore.from_file(config.token_path)
-    engines.load(config.engine)
+    factory.load(config.engine)
     if config.engine != "local":
         return
     from pman.engines.local import jobdb

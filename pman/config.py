@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pman import engines
-from pman.engines import base
+from pman.engines import base, factory
 from pman.engines.kube import settings as kube_settings
 from pman.engines.local import settings as local_settings
 
-ENGINES = engines.NAMES
+ENGINES = factory.NAMES
 LAYOUTS = local_settings.LAYOUTS
 PULL_POLICIES = kube_settings.PULL_POLICIES
 try:

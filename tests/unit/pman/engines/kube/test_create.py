@@ -1,8 +1,8 @@
-"""get_engine builds the Kubernetes engine from its settings group (no API call at construction)."""
+"""factory.create builds the Kubernetes engine from its settings group (no API call at construction)."""
 import pytest
 
-from pman import config, engines
-from pman.engines import base
+from pman import config
+from pman.engines import base, factory
 from pman.engines.kube import kubernetes as kube, settings as kubesettings
 
 KUBECONFIG = """apiVersion: v1
@@ -24,7 +24,7 @@ def make_config(tmp_path, **flags):
 
 
 def build(c):
-    return engines.get_engine(c.engine, c.engine_settings)
+    return factory.create(c.engine, c.engine_settings)
 
 
 def test_kubernetes_engine_from_the_service_config(tmp_path):
