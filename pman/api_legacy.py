@@ -135,13 +135,9 @@ def status_d_ret(info: base.JobInfo, logs: dict[str, str], *, with_status: bool 
     d_ret: dict[str, Any] = {}
     if with_status:
         d_ret["l_status"] = [info.status.value]
-    d_ret.update({
-        "l_logs": [logs_text(logs)],
-        "description": f"{info.status.value}{reason}: {info.message}",
-        "jid": info.jid, "image": info.image, "cmd": info.cmd, "message": info.message, "reason": info.reason,
-        "exitcode": info.exit_code, "timestamp": info.timestamp, "started_at": info.started_at,
-        "finished_at": info.finished_at,
-    })
+    d_ret.update({"l_logs": [logs_text(logs)], "description": f"{info.status.value}{reason}: {info.message}"})
+    d_ret.update(jobs.info_fields(info))
+    del d_ret["status"]  # the original's status/done replies carry the state in l_status only
     return d_ret
 
 
@@ -161,9 +157,7 @@ def info(ctx, meta: dict) -> dict:
     return {"d_ret": {
         "0.0": {jid: {"startInfo": {"allJobsStarted": job.status is not base.JobStatus.notstarted}}},
         "0.1": {jid: {"endInfo": {"allJobsDone": job.status.finished}}},
-        "job": {"jid": job.jid, "image": job.image, "cmd": job.cmd, "status": job.status.value,
-                "message": job.message, "reason": job.reason, "exitcode": job.exit_code,
-                "timestamp": job.timestamp, "started_at": job.started_at, "finished_at": job.finished_at},
+        "job": jobs.info_fields(job),
     }}
 
 

@@ -55,10 +55,7 @@ def register(app: flask.Flask, ctx) -> None:
 
 def job_json(info: base.JobInfo, logs: dict[str, str]) -> dict:
     """The REST representation of a job (pman 3's fields, plus reason and timestamps)."""
-    return {"jid": info.jid, "image": info.image, "cmd": info.cmd, "status": info.status.value,
-            "message": info.message, "reason": info.reason, "timestamp": info.timestamp,
-            "started_at": info.started_at, "finished_at": info.finished_at, "exitcode": info.exit_code,
-            "logs": api_legacy.logs_text(logs), "logs_by_step": logs}
+    return {**jobs.info_fields(info), "logs": api_legacy.logs_text(logs), "logs_by_step": logs}
 
 
 def _error_responses(*codes: int) -> dict:

@@ -17,7 +17,7 @@ import werkzeug.exceptions
 from httpkit import auth, errors as http_errors, metrics as http_metrics
 from pman import api_legacy, api_rest, jobs
 from pman.config import VERSION, PmanConfig
-from pman.engines import base
+from pman.engines import base, factory
 
 log = logging.getLogger("pman")
 # Endpoints anyone may read: probes, Prometheus, the API description.
@@ -51,8 +51,7 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     """
     tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
     if engine is None:
-        from pman import engines
-        engine = engines.get_engine(config)
+        engine = factory.create(config.engine, config.engine_settings)
     ctx = Context(config, engine, base.Resources(cpu_limit=config.default_cpu_limit,
                                                  memory_limit=config.default_memory_limit), shutdown)
     app = flask.Flask("pman")

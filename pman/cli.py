@@ -10,13 +10,13 @@ SQLite and saved at once).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import shutil
 import sys
 
 from httpkit import auth, serve
 from pman import config as config_mod
+from pman.engines import factory
 
 log = logging.getLogger("pman")
 IGNORED = ("--rawmode", "--protocol", "--debugFile", "--listenerSleep", "--directiveFile", "--DBsavePeriod")
@@ -120,17 +120,18 @@ def preflight(config: config_mod.PmanConfig) -> None:
     """
     if config.token_auth:
         auth.TokenStore.from_file(config.token_path)
+    factory.load(config.engine)
     if config.engine != "local":
-        importlib.import_module(f"pman.engines.{config.engine}")
         return
-    from pman.engines import localdb
-    config.jobs_dir.mkdir(parents=True, exist_ok=True)
-    localdb.JobStore(config.db_path).close()
-    if config.swift_storage:
-        if not shutil.which(config.publisher_cli):
-            raise config_mod.ConfigError(f"--publisher-cli (PMAN_PUBLISHER_CLI): {config.publisher_cli!r} not found")
+    from pman.engines.local import jobdb
+    local = config.local
+    local.jobs_dir.mkdir(parents=True, exist_ok=True)
+    jobdb.JobStore(local.db_path).close()
+    if local.swift_storage:
+        if not shutil.which(local.publisher_cli):
+            raise config_mod.ConfigError(f"--publisher-cli (PMAN_PUBLISHER_CLI): {local.publisher_cli!r} not found")
         import swiftstore
-        swiftstore.load_credentials(config.swift_credentials)
+        swiftstore.load_credentials(local.swift_credentials)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pman: cannot start: {e.__class__.__name__}: {e}", file=sys.stderr)
         return 2
     from pman import app as app_mod
-    log.info("pman %s: engine %s, workdir %s", config_mod.VERSION, config.engine, config.workdir)
+    log.info("pman %s: engine %s, workdir %s", config_mod.VERSION, config.engine, config.local.workdir)
     # One worker: the local engine's scheduler and reconciler live in it; threads serve requests.
     serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port, workers=1,
               threads=config.threads, name="pman", access_log=config.verbosity >= 2,

@@ -2,25 +2,28 @@
 
 Every setting has a flag and an environment variable (``PMAN_<NAME>``, or the variable the deployment
 templates already use); :func:`from_sources` applies the precedence and validates, naming the flag
-and the variable of the first bad value.  Engines read their settings from here, never from
-``os.environ``.
+and the variable of the first bad value.  :class:`PmanConfig` holds the service's own settings and
+composes one settings group per engine, owned by the engine's package
+(:class:`~pman.engines.local.settings.LocalSettings`, :class:`~pman.engines.kube.settings.KubeSettings`):
+an engine gets only its group, never this whole config nor ``os.environ``.
 """
 from __future__ import annotations
 
 import os
-import re
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from swiftstore.version import VERSION  # noqa: F401 -- pman reports it from here (cli, both APIs, health)
+from pman.engines import base, factory
+from pman.engines.kube import settings as kube_settings
+from pman.engines.local import settings as local_settings
 
-ENGINES = ("local", "kubernetes", "openshift")
-LAYOUTS = ("tree", "archive")
-PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+ENGINES = factory.NAMES
+LAYOUTS = local_settings.LAYOUTS
+PULL_POLICIES = kube_settings.PULL_POLICIES
 DEFAULT_TOKEN_PATH = "/etc/pman/auth/pman_config.cfg"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -44,7 +47,7 @@ def default_publisher_cli() -> str:
 
 @dataclass(frozen=True)
 class PmanConfig:
-    """Everything pman and its engines need to know at startup."""
+    """Everything pman needs to know at startup: the service's own settings and one group per engine."""
 
     host: str = "0.0.0.0"
     """Address to listen on (``--ip``)."""
@@ -60,88 +63,38 @@ class PmanConfig:
     """File with the ``[AUTH TOKENS]`` section."""
     verbosity: int = 0
     """0: warnings, 1: info, 2+: debug and access log."""
-
-    # ---- local engine
-    workdir: str = ""
-    """Local engine: per-job work dirs ``<workdir>/jobs/<jid>/`` and the SQLite job table ``<workdir>/pman.sqlite``."""
-    store_base: str = "/tmp"
-    """Local engine without Swift: the mount-mode store shared with pfioh (``<store_base>/key-<jid>/incoming|outgoing``)."""
-    swift_storage: bool = False
-    """Local engine: fetch input from / publish output to Swift (container = jid) with the publisher."""
-    swift_credentials: str | None = None
-    """Swift credentials file; None lets swiftstore search ($SWIFT_CREDENTIALS, OS_*/ST_*, /etc/swift)."""
-    swift_layout: str = "tree"
-    """Local engine with Swift: ``tree`` (objects + manifest, pfioh's default) or ``archive`` (``input/data`` zips)."""
-    max_jobs: int = 4
-    """Local engine: jobs running at once; more wait in the queue as ``notstarted``."""
-    publisher_cli: str = ""
-    """Local engine: the ``pman-swift-publisher`` executable (default: beside this Python, else on PATH)."""
-    log_tail_bytes: int = 65536
-    """Largest log excerpt per step/container in a status reply (the end of the log is kept)."""
-
-    # ---- kubernetes / openshift engines
-    namespace: str = "chris"
-    """Namespace (OpenShift project) in which Jobs are created."""
-    publisher_image: str = "docker.io/fnndsc/pman-swift-publisher:latest"
-    """Image of the init (``get``) and publish (``put --wait``) containers."""
-    publisher_service_account: str = "pman-publisher"
-    """Service account of the Job pods (may get/watch pods in the namespace, for ``put --wait``)."""
-    swift_credentials_secret: str = "swift-credentials"
-    """Secret holding ``swift-credentials.cfg``, mounted read-only at ``/etc/swift`` in the Job pods."""
-    job_ttl_seconds: int = 86400
-    """``ttlSecondsAfterFinished`` of each Job (the final result is persisted, so it may be short)."""
-    job_active_deadline_seconds: int = 86400
-    """``activeDeadlineSeconds`` of each Job (its whole run time, data steps included)."""
     default_cpu_limit: str = "1000m"
     """CPU limit of a job whose request has none."""
     default_memory_limit: str = "1024Mi"
     """Memory limit of a job whose request has none."""
-    job_image_pull_policy: str = "IfNotPresent"
-    """``imagePullPolicy`` of the Job containers: Always, IfNotPresent or Never."""
-    job_processor_run_as_non_root: bool = False
-    """Force the processor container non-root (many plugin images run as root)."""
-    job_processor_run_as_user: int | None = None
-    """UID of the processor container (None: the image's, or the OpenShift SCC's)."""
-    job_publisher_run_as_user: int | None = None
-    """UID of the publisher containers (None: the image's non-root user, or the SCC's)."""
-    job_fs_group: int | None = None
-    """Pod ``fsGroup`` (None: leave it to the cluster, as OpenShift's restricted SCC wants)."""
-    job_share_size_limit: str | None = None
-    """``sizeLimit`` of the ``/share`` emptyDir, e.g. ``20Gi`` (None: bounded by the node only)."""
-    kubeconfig: str | None = None
-    """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
+    local: local_settings.LocalSettings = field(default_factory=local_settings.LocalSettings)
+    """The local engine's settings."""
+    kube: kube_settings.KubeSettings = field(default_factory=kube_settings.KubeSettings)
+    """The Kubernetes and OpenShift engines' settings."""
 
     @property
-    def jobs_dir(self) -> Path:
-        return Path(self.workdir) / "jobs"
-
-    @property
-    def db_path(self) -> Path:
-        return Path(self.workdir) / "pman.sqlite"
+    def engine_settings(self) -> local_settings.LocalSettings | kube_settings.KubeSettings:
+        """The settings group of the chosen engine (what its ``create`` takes)."""
+        return self.local if self.engine == "local" else self.kube
 
     def validate(self) -> "PmanConfig":
-        """Check the values.  :raises ConfigError: naming the flag/variable of the first bad one."""
+        """Check the values, the engines' groups included (whichever engine is chosen).
+
+        :raises ConfigError: naming the flag/variable of the first bad one.
+        """
         _check(0 < self.port < 65536, "port", f"must be 1..65535, not {self.port}")
         _check(self.engine in ENGINES, "engine", f"must be one of {', '.join(ENGINES)}, not {self.engine!r}")
-        for name in ("threads", "max_jobs", "log_tail_bytes", "job_ttl_seconds", "job_active_deadline_seconds"):
-            value = getattr(self, name)
-            _check(value > 0, name, f"must be positive, not {value}")
-        _check(self.job_image_pull_policy in PULL_POLICIES, "job_image_pull_policy",
-               f"must be one of {', '.join(PULL_POLICIES)}, not {self.job_image_pull_policy!r}")
-        for name in ("job_processor_run_as_user", "job_publisher_run_as_user", "job_fs_group"):
-            value = getattr(self, name)
-            _check(value is None or value >= 0, name, f"must be a UID/GID >= 0, not {value}")
-        _check(self.swift_layout in LAYOUTS, "swift_layout", f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
-        _check(bool(self.workdir), "workdir", "must not be empty")
-        _check(bool(self.store_base), "store_base", "must not be empty")
-        _check(bool(_DNS_LABEL.match(self.namespace)), "namespace",
-               f"must be a DNS label (lowercase letters, digits, '-'), not {self.namespace!r}")
-        for name in ("publisher_image", "publisher_service_account", "swift_credentials_secret"):
-            _check(bool(getattr(self, name).strip()), name, "must not be empty")
+        _check(self.threads > 0, "threads", f"must be positive, not {self.threads}")
+        for group, names in ((self.local, LOCAL_SETTINGS), (self.kube, KUBE_SETTINGS)):
+            try:
+                group.validate()
+            except base.SettingError as e:
+                setting = next((s for s, f in names.items() if f == e.field), e.field)
+                raise ConfigError(f"{_label(setting)} {e.problem}") from None
         return self
 
 
-# field -> (flag, environment variable).  The k8s variable names are the deployment templates'.
+# setting -> (flag, environment variable).  The k8s variable names are the deployment templates'.
 SOURCES: dict[str, tuple[str, str]] = {
     "host": ("--ip", "PMAN_IP"),
     "port": ("--port", "PMAN_PORT"),
@@ -176,6 +129,30 @@ SOURCES: dict[str, tuple[str, str]] = {
 }
 
 
+# setting -> field of the engine settings group it feeds; a setting may feed both groups.
+# Settings in neither table are PmanConfig's own fields.
+LOCAL_SETTINGS: dict[str, str] = {name: name for name in (
+    "workdir", "store_base", "swift_storage", "swift_credentials", "swift_layout", "max_jobs", "publisher_cli",
+    "log_tail_bytes")}
+KUBE_SETTINGS: dict[str, str] = {
+    "namespace": "namespace",
+    "publisher_image": "publisher_image",
+    "publisher_service_account": "service_account",
+    "swift_credentials_secret": "swift_secret_name",
+    "job_ttl_seconds": "ttl_seconds_after_finished",
+    "job_active_deadline_seconds": "active_deadline_seconds",
+    "job_image_pull_policy": "image_pull_policy",
+    "job_processor_run_as_non_root": "processor_run_as_non_root",
+    "job_processor_run_as_user": "processor_run_as_user",
+    "job_publisher_run_as_user": "publisher_run_as_user",
+    "job_fs_group": "fs_group",
+    "job_share_size_limit": "share_size_limit",
+    "kubeconfig": "kubeconfig",
+    "swift_credentials": "swift_credentials",
+    "log_tail_bytes": "log_tail_bytes",
+}
+
+
 def _label(name: str) -> str:
     flag, env = SOURCES.get(name, (name, ""))
     return f"{flag} ({env})" if env else flag
@@ -195,8 +172,16 @@ def _to_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r} (use 1/0, true/false)")
 
 
+def _type(name: str) -> str:
+    """The annotation (a string) of the field setting ``name`` feeds."""
+    for cls, names in ((local_settings.LocalSettings, LOCAL_SETTINGS), (kube_settings.KubeSettings, KUBE_SETTINGS)):
+        if name in names:
+            return {f.name: f.type for f in fields(cls)}[names[name]]
+    return {f.name: f.type for f in fields(PmanConfig)}[name]
+
+
 def _converter(name: str) -> Callable[[str], Any]:
-    kind = {f.name: f.type for f in fields(PmanConfig)}[name].replace(" | None", "")
+    kind = _type(name).replace(" | None", "")
     if kind == "int":
         return int
     if kind == "bool":
@@ -207,7 +192,7 @@ def _converter(name: str) -> Callable[[str], Any]:
 def from_sources(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> PmanConfig:
     """Build and validate the config: a flag given (not None) wins, then the variable, then the default.
 
-    :param flags: field name -> value from the command line (None when the flag was not given).
+    :param flags: setting name -> value from the command line (None when the flag was not given).
     :param environ: the environment (default ``os.environ``).
     :raises ConfigError: a value cannot be converted or is invalid; the message names flag and variable.
     """
@@ -228,4 +213,13 @@ def from_sources(flags: Mapping[str, Any], environ: Mapping[str, str] | None = N
         # absolute: the job runners work in other directories
         if values.get(path_field) is not None or path_field == "store_base":
             values[path_field] = os.path.abspath(os.path.expanduser(values.get(path_field, "/tmp")))
-    return PmanConfig(**values).validate()
+    return compose(values).validate()
+
+
+def compose(values: Mapping[str, Any]) -> PmanConfig:
+    """The (unvalidated) config of settings given by name (see :data:`SOURCES`); others keep their defaults."""
+    def group(cls, names: dict[str, str]):
+        return cls(**{f: values[s] for s, f in names.items() if s in values})
+    own = {name: value for name, value in values.items() if name not in LOCAL_SETTINGS and name not in KUBE_SETTINGS}
+    return PmanConfig(**own, local=group(local_settings.LocalSettings, LOCAL_SETTINGS),
+                      kube=group(kube_settings.KubeSettings, KUBE_SETTINGS))

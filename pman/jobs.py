@@ -7,6 +7,8 @@ Two forms:
 - the REST body (pman v4+ style): ``entrypoint``/``args`` lists (or ``cmd``), ``resources``, ``env``.
 
 Every problem is collected and reported at once: :class:`RequestError` carries the offending fields.
+:func:`info_fields` is the other direction: the fields of a :class:`~pman.engines.base.JobInfo` that
+both APIs answer with.
 """
 from __future__ import annotations
 
@@ -47,6 +49,13 @@ class _Problems:
         if self.items:
             text = "; ".join(f"{name}: {problem}" for name, problem in self.items)
             raise RequestError(f"invalid job request: {text}", [name for name, _ in self.items])
+
+
+def info_fields(info: base.JobInfo) -> dict[str, Any]:
+    """A job's state as both APIs answer it (the field names are pfcon's and pman 3's)."""
+    return {"jid": info.jid, "image": info.image, "cmd": info.cmd, "status": info.status.value,
+            "message": info.message, "reason": info.reason, "exitcode": info.exit_code,
+            "timestamp": info.timestamp, "started_at": info.started_at, "finished_at": info.finished_at}
 
 
 def jid_from(meta: Mapping[str, Any]) -> str:

@@ -97,6 +97,21 @@ class JobExists(EngineError):
     status_code = 409
 
 
+class SettingError(ValueError):
+    """An engine setting is invalid.  ``field`` names it, so the service configuration can name the
+    flag and the environment variable it came from."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+def require(ok: bool, field: str, problem: str) -> None:
+    """:raises SettingError: unless ``ok``."""
+    if not ok:
+        raise SettingError(field, problem)
+
+
 class Engine(ABC):
     """A compute engine: one module each (local, kubernetes, openshift)."""
 

@@ -11,7 +11,6 @@ one-line reason and the exit status is 1 (2 for a usage error).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -25,7 +24,8 @@ from swiftstore import errors
 from swiftstore import store as store_module
 from swiftstore.version import VERSION
 
-from pman.publisher import result
+from pman import resultdoc
+from pman.publisher import wait
 
 PROG = "pman-swift-publisher"
 DEFAULT_INCOMING = "/share/incoming"
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     put = sub.add_parser("put", parents=[common], help="upload the outgoing directory to <key>/output/",
                          description="Upload the outgoing directory to <key>/output/ (verified), then its manifest "
                                      "output.manifest.json; what an earlier put left there is removed.")
-    # Hook for the Kubernetes engine: wait until the processor container of this job has
-    # terminated before uploading (implemented in pman/publisher/wait.py).
+    # For the Kubernetes engines: wait until the processor container of this job has terminated
+    # before uploading (pman/publisher/wait.py).
     put.add_argument("--wait", action="store_true",
                      help="first wait for the job's processor container to finish (in a Kubernetes pod)")
     return parser
@@ -131,40 +131,30 @@ def cmd_get(args, store: swiftstore.SwiftStore) -> str:
     return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
 
 
-def wait_for_processor(args):
-    """``put --wait``: delegate to :mod:`pman.publisher.wait` (the Kubernetes side), if present."""
-    try:
-        wait = importlib.import_module("pman.publisher.wait")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pman.publisher.wait":
-            raise
-        raise RuntimeError("--wait is not available in this build (no pman.publisher.wait)") from None
-    return wait.wait_for_processor(args)
-
-
 def cmd_put(args, store: swiftstore.SwiftStore) -> str:
     if not os.path.isdir(args.outgoing):
         raise FileNotFoundError(f"outgoing directory {args.outgoing} does not exist")
-    outcome = wait_for_processor(args) if args.wait else None
+    outcome = wait.wait_for_processor(args) if args.wait else None
     progress = None if args.quiet else ProgressPrinter(f"put {args.key}/{OUTPUT}")
     try:
         if args.layout == "archive":
             info = store.put_archive(args.key, OUTPUT, args.outgoing)
             summary = f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)"
-            output = result.OutputSummary(layout="archive", bytes=info.size)
+            output = resultdoc.OutputSummary(layout="archive", bytes=info.size)
         else:
             manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
             summary = f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} " \
                       f"into {args.key}/{OUTPUT}"
-            output = result.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes)
+            output = resultdoc.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes)
     except Exception as exc:
         if outcome is not None:  # --wait: record why the output is missing, then fail with the cause
-            result.upload_quietly(store, args.key, result.build(args.key, outcome, result.OutputSummary(args.layout),
-                                                                publish_error=one_line(exc)))
+            failed = resultdoc.build(args.key, outcome, resultdoc.OutputSummary(args.layout),
+                                     publish_error=one_line(exc))
+            resultdoc.upload_quietly(store, args.key, failed)
         raise
     if outcome is not None:  # --wait: the job's final state, after the data (pman reads it after the TTL)
-        result.upload(store, args.key, result.build(args.key, outcome, output))
-        summary += f"; {result.RESULT_OBJECT}: processor exit code {outcome.exit_code}"
+        resultdoc.upload(store, args.key, resultdoc.build(args.key, outcome, output))
+        summary += f"; {resultdoc.RESULT_OBJECT}: processor exit code {outcome.exit_code}"
     return summary
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable
 
-from pman.publisher.result import ProcessorOutcome
+from pman.resultdoc import ProcessorOutcome
 
 log = logging.getLogger("pman.publisher.wait")
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

@@ -3,7 +3,11 @@
 - swiftstore is a library: it imports neither service nor httpkit.
 - httpkit is shared by both services: it imports neither of them.
 - pfioh and pman do not import each other.
-- pman's engines and the publisher never import pman's HTTP layer.
+- pman's engines get their settings groups, never the service config, and import neither pman's
+  HTTP layer nor the publisher; the local engine imports nothing of the Kubernetes engines (nor
+  their client libraries), and the Kubernetes engines nothing of the local one.
+- the publisher (the Jobs' data steps) imports neither the engines nor pman's HTTP layer; the
+  result document both share (pman/resultdoc.py) imports neither of them.
 """
 import ast
 from pathlib import Path
@@ -12,13 +16,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+HTTP_LAYER = ("pman.app", "pman.api_legacy", "pman.api_rest", "pman.jobs", "flask")
 FORBIDDEN = {
     "swiftstore": ("pfioh", "pman", "httpkit", "flask"),
     "httpkit": ("pfioh", "pman", "swiftstore"),
     "pfioh": ("pman",),
     "pman": ("pfioh",),
-    "pman/engines": ("pman.app", "pman.api_legacy", "pman.api_rest", "flask"),
-    "pman/publisher": ("pman.app", "pman.api_legacy", "pman.api_rest", "flask"),
+    "pman/engines": HTTP_LAYER + ("pman.config", "pman.cli", "pman.publisher", "pman.client"),
+    "pman/engines/local": ("pman.engines.kube", "kubernetes", "openshift"),
+    "pman/engines/kube": ("pman.engines.local",),
+    "pman/publisher": HTTP_LAYER + ("pman.engines", "pman.config", "pman.cli", "pman.client"),
+    "pman/resultdoc.py": HTTP_LAYER + ("pman.engines", "pman.publisher", "pman.config", "pman.cli"),
 }
 
 
@@ -29,11 +37,14 @@ def _imports(path: Path):
             for alias in node.names:
                 yield alias.name
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
+            # "from pman.engines import kube" imports pman.engines.kube: name what is imported
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}"
 
 
 def _violations(package: str, banned: tuple[str, ...], root: Path = ROOT):
-    for path in sorted((root / package).rglob("*.py")):
+    target = root / package
+    for path in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
         for name in _imports(path):
             if any(name == b or name.startswith(b + ".") for b in banned):
                 yield f"{path.relative_to(root)} imports {name}"
@@ -41,7 +52,7 @@ def _violations(package: str, banned: tuple[str, ...], root: Path = ROOT):
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_respects_its_layer(package):
-    assert (ROOT / package).is_dir()
+    assert (ROOT / package).exists()
     assert list(_violations(package, FORBIDDEN[package])) == []
 
 
@@ -51,3 +62,19 @@ def test_checker_sees_a_violation(tmp_path):
     pkg.mkdir()
     (pkg / "bad.py").write_text("from pfioh import app\nimport httpkit.auth\nimport pfiohx\n")
     assert len(list(_violations("swiftstore", FORBIDDEN["swiftstore"], tmp_path))) == 2
+
+
+@pytest.mark.parametrize("line", ["from pman.engines import kube", "from pman.engines.kube import spec",
+                                  "import pman.engines.kube.status", "import kubernetes.client"])
+def test_checker_sees_the_local_engine_reaching_into_kube(tmp_path, line):
+    pkg = tmp_path / "pman" / "engines" / "local"
+    pkg.mkdir(parents=True)
+    (pkg / "bad.py").write_text(f"from pman.engines import base\n{line}\n")
+    assert len(list(_violations("pman/engines/local", FORBIDDEN["pman/engines/local"], tmp_path))) == 1
+
+
+def test_checker_reads_a_single_module(tmp_path):
+    (tmp_path / "pman").mkdir()
+    (tmp_path / "pman" / "resultdoc.py").write_text("def f():\n    from pman.publisher import cli\n")
+    assert list(_violations("pman/resultdoc.py", FORBIDDEN["pman/resultdoc.py"], tmp_path)) == \
+        ["pman/resultdoc.py imports pman.publisher.cli"]

@@ -7,7 +7,8 @@ and publisher commands that ``pman-swift-publisher`` accepts.
 import pytest
 
 from pman import config as pman_config
-from pman.engines import base, kubesettings, spec
+from pman.engines import base
+from pman.engines.kube import settings as kubesettings, spec
 from pman.publisher import cli as publisher_cli
 from tests.unit.deploy.conftest import NAMESPACE, container, find, rendered
 from tests.unit.deploy.test_pman_config_wiring import flags_of, pod_environment
@@ -20,7 +21,7 @@ JOB = base.JobSpec(jid="chris-jid-7", image="docker.io/fnndsc/pl-simpledsapp:2.1
 def job():
     deployment = find(rendered("pman"), "Deployment", "pman")
     config = pman_config.from_sources(flags_of(container(deployment)["args"]), pod_environment(deployment))
-    return spec.build_job(JOB, kubesettings.from_config(config))
+    return spec.build_job(JOB, config.kube)
 
 
 def _containers(job):

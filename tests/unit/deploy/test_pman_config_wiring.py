@@ -49,20 +49,20 @@ def test_the_deployed_configuration(deployment):
     config = pman_config.from_sources(flags_of(container(deployment)["args"]), pod_environment(deployment))
     assert (config.engine, config.host, config.port, config.token_auth) == ("openshift", "0.0.0.0", 5010, True)
     assert config.token_path == pman_config.DEFAULT_TOKEN_PATH
-    assert config.namespace == NAMESPACE
-    assert config.publisher_image == template_default("pman", "PUBLISHER_IMAGE")
-    assert config.publisher_service_account == find(rendered("publisher-rbac"), "ServiceAccount")["metadata"]["name"]
-    assert config.swift_credentials_secret == template_default("pfioh", "SWIFT_CREDENTIALS_SECRET")
-    assert config.job_ttl_seconds == int(template_default("pman", "JOB_TTL_SECONDS"))
-    assert config.job_active_deadline_seconds == int(template_default("pman", "JOB_ACTIVE_DEADLINE_SECONDS"))
-    assert config.swift_credentials == "/etc/swift/swift-credentials.cfg"
+    assert config.kube.namespace == NAMESPACE
+    assert config.kube.publisher_image == template_default("pman", "PUBLISHER_IMAGE")
+    assert config.kube.service_account == find(rendered("publisher-rbac"), "ServiceAccount")["metadata"]["name"]
+    assert config.kube.swift_secret_name == template_default("pfioh", "SWIFT_CREDENTIALS_SECRET")
+    assert config.kube.ttl_seconds_after_finished == int(template_default("pman", "JOB_TTL_SECONDS"))
+    assert config.kube.active_deadline_seconds == int(template_default("pman", "JOB_ACTIVE_DEADLINE_SECONDS"))
+    assert config.kube.swift_credentials == "/etc/swift/swift-credentials.cfg"
 
 
 def test_pman_defaults_match_the_template_defaults():
     """Run without the template's settings, pman still finds the objects the templates create."""
     defaults = pman_config.PmanConfig()
-    assert defaults.publisher_service_account == template_default("publisher-rbac", "PUBLISHER_SERVICE_ACCOUNT")
-    assert defaults.swift_credentials_secret == template_default("pman", "SWIFT_CREDENTIALS_SECRET")
+    assert defaults.kube.service_account == template_default("publisher-rbac", "PUBLISHER_SERVICE_ACCOUNT")
+    assert defaults.kube.swift_secret_name == template_default("pman", "SWIFT_CREDENTIALS_SECRET")
     assert defaults.port == 5010
 
 

@@ -92,6 +92,22 @@ def test_info(client, engine):
     assert d_ret["0.1"]["chris-jid-1"]["endInfo"]["allJobsDone"] is False
 
 
+def test_both_apis_answer_the_same_job_fields(client, engine):
+    """One rendering of JobInfo: REST, info's ``job`` and status's ``d_ret`` (whose state is l_status)."""
+    msg(client, "run", RUN)
+    engine.set("chris-jid-1", status=base.JobStatus.finishedWithError, reason="ProcessorError", exit_code=2,
+               started_at="t1", finished_at="t2")
+    fields = {"jid": "chris-jid-1", "image": "busybox", "cmd": "cp -r /share/incoming /share/outgoing",
+              "status": "finishedWithError", "message": "queued", "reason": "ProcessorError", "exitcode": 2,
+              "timestamp": "2026-11-25T00:00:00Z", "started_at": "t1", "finished_at": "t2"}
+    rest = client.get("/api/v1/chris-jid-1/").get_json()
+    assert {k: rest[k] for k in fields} == fields
+    assert msg(client, "info", {"key": "jid", "value": "chris-jid-1"}).get_json()["d_ret"]["job"] == fields
+    d_ret = msg(client, "status", {"key": "jid", "value": "chris-jid-1"}).get_json()["d_ret"]
+    assert {k: d_ret[k] for k in fields if k != "status"} == {k: v for k, v in fields.items() if k != "status"}
+    assert "status" not in d_ret and d_ret["l_status"] == ["finishedWithError"]
+
+
 def test_delete(client, engine):
     msg(client, "run", RUN)
     reply = msg(client, "delete", {"key": "jid", "value": "chris-jid-1"}).get_json()

@@ -1,5 +1,7 @@
 """PmanConfig: flags > environment > defaults, validation naming flag and variable; the CLI's mapping
 of the original's flags."""
+import dataclasses
+
 import pytest
 
 from pman import cli, config
@@ -11,21 +13,21 @@ def build(argv, env=None):
 
 def test_defaults():
     c = build([], {"HOME": "/nonexistent-home"})
-    assert (c.engine, c.port, c.max_jobs, c.swift_storage, c.token_auth) == ("local", 5010, 4, False, False)
-    assert c.namespace == "chris" and c.publisher_image.endswith("pman-swift-publisher:latest")
-    assert c.workdir  # a default work dir is always chosen
+    assert (c.engine, c.port, c.local.max_jobs, c.local.swift_storage, c.token_auth) == ("local", 5010, 4, False, False)
+    assert c.kube.namespace == "chris" and c.kube.publisher_image.endswith("pman-swift-publisher:latest")
+    assert c.local.workdir  # a default work dir is always chosen
 
 
 def test_flag_beats_environment_beats_default(tmp_path):
     env = {"PMAN_MAX_JOBS": "7", "PMAN_WORKDIR": str(tmp_path / "env"), "PMAN_NAMESPACE": "radiology"}
     c = build(["--max-jobs", "2"], env)
-    assert c.max_jobs == 2
-    assert c.workdir == str(tmp_path / "env")
-    assert c.namespace == "radiology"
+    assert c.local.max_jobs == 2
+    assert c.local.workdir == str(tmp_path / "env")
+    assert c.kube.namespace == "radiology"
 
 
 def test_boolean_from_environment():
-    assert build([], {"PMAN_SWIFT_STORAGE": "true", "PMAN_ENABLE_TOKEN_AUTH": "1"}).swift_storage is True
+    assert build([], {"PMAN_SWIFT_STORAGE": "true", "PMAN_ENABLE_TOKEN_AUTH": "1"}).local.swift_storage is True
     with pytest.raises(config.ConfigError, match="PMAN_SWIFT_STORAGE"):
         build([], {"PMAN_SWIFT_STORAGE": "maybe"})
 
@@ -56,7 +58,7 @@ def test_original_command_line_is_accepted(tmp_path):
     c = build(["--rawmode", "1", "--http", "--port", "5011", "--listeners", "12", "--ip", "127.0.0.1",
                "--DBpath", str(tmp_path / "db"), "-v", "1", "--enableTokenAuth", "--tokenPath", "/x/t.cfg"])
     assert (c.port, c.threads, c.host, c.verbosity) == (5011, 12, "127.0.0.1", 1)
-    assert c.workdir == str(tmp_path / "db")
+    assert c.local.workdir == str(tmp_path / "db")
     assert c.token_auth and c.token_path == "/x/t.cfg"
 
 
@@ -79,8 +81,8 @@ def test_main_exits_2_on_a_missing_token_file(capsys, tmp_path):
 
 def test_optional_k8s_settings():
     c = build(["--job-processor-uid", "1001"], {"PMAN_JOB_FS_GROUP": "2000", "PMAN_JOB_IMAGE_PULL_POLICY": "Always"})
-    assert (c.job_processor_run_as_user, c.job_fs_group, c.job_image_pull_policy) == (1001, 2000, "Always")
-    assert c.job_publisher_run_as_user is None and c.job_share_size_limit is None
+    assert (c.kube.processor_run_as_user, c.kube.fs_group, c.kube.image_pull_policy) == (1001, 2000, "Always")
+    assert c.kube.publisher_run_as_user is None and c.kube.share_size_limit is None
     with pytest.raises(config.ConfigError, match="PMAN_JOB_IMAGE_PULL_POLICY"):
         build([], {"PMAN_JOB_IMAGE_PULL_POLICY": "Sometimes"})
     with pytest.raises(config.ConfigError, match="PMAN_JOB_FS_GROUP"):
@@ -90,6 +92,35 @@ def test_optional_k8s_settings():
 def test_paths_are_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     c = build(["--workdir", "w", "--storeBase", "s", "--swift-credentials", "creds.cfg"])
-    assert (c.workdir, c.store_base, c.swift_credentials) == \
+    assert (c.local.workdir, c.local.store_base, c.local.swift_credentials) == \
         (str(tmp_path / "w"), str(tmp_path / "s"), str(tmp_path / "creds.cfg"))
-    assert build([]).swift_credentials is None
+    assert build([]).local.swift_credentials is None
+
+
+def test_settings_are_composed_into_each_engines_group(tmp_path):
+    """One flag may feed both engines' groups; each engine gets only its own group."""
+    c = build(["--swift-credentials", str(tmp_path / "c.cfg"), "--log-tail-bytes", "100", "--job-ttl", "60",
+               "--publisher-service-account", "sa"])
+    assert c.local.swift_credentials == c.kube.swift_credentials == str(tmp_path / "c.cfg")
+    assert c.local.log_tail_bytes == c.kube.log_tail_bytes == 100
+    assert (c.kube.ttl_seconds_after_finished, c.kube.service_account) == (60, "sa")
+    assert c.engine_settings is c.local
+    openshift = build(["--engine", "openshift"])
+    assert openshift.engine_settings is openshift.kube
+
+
+def test_every_setting_has_a_home():
+    """Each flag/variable feeds PmanConfig itself or an existing field of an engine's group."""
+    own = {f.name for f in dataclasses.fields(config.PmanConfig)} - {"local", "kube"}
+    local_fields = {f.name for f in dataclasses.fields(config.local_settings.LocalSettings)}
+    kube_fields = {f.name for f in dataclasses.fields(config.kube_settings.KubeSettings)}
+    for name in config.SOURCES:
+        in_groups = name in config.LOCAL_SETTINGS or name in config.KUBE_SETTINGS
+        assert (name in own) != in_groups, name
+    assert set(config.LOCAL_SETTINGS.values()) <= local_fields
+    assert set(config.KUBE_SETTINGS.values()) <= kube_fields
+
+
+def test_a_bad_value_found_by_an_engines_group_names_the_flag():
+    with pytest.raises(config.ConfigError, match=r"--job-publisher-uid \(PMAN_JOB_PUBLISHER_RUN_AS_USER\)"):
+        build(["--job-publisher-uid", "-3"])

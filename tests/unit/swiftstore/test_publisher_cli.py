@@ -1,6 +1,4 @@
 """pman-swift-publisher without a network: SwiftStore over the in-memory Connection."""
-import sys
-import types
 
 import pytest
 
@@ -83,9 +81,8 @@ def test_archive_layout_uses_the_originals_objects(swift, tmp_path):
 def test_put_wait_calls_the_wait_module_before_uploading(swift, tmp_path, monkeypatch):
     (tmp_path / "out").mkdir()
     order = []
-    fake = types.ModuleType("pman.publisher.wait")
-    fake.wait_for_processor = lambda args: order.append(("wait", args.key, len(swift.calls)))
-    monkeypatch.setitem(sys.modules, "pman.publisher.wait", fake)
+    monkeypatch.setattr(cli.wait, "wait_for_processor",
+                        lambda args: order.append(("wait", args.key, len(swift.calls))))
     assert cli.main(["put", "--wait", "--key", "k", *_dirs(tmp_path)]) == 0
     assert order == [("wait", "k", 0)]  # before any request to Swift
 

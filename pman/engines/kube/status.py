@@ -22,14 +22,14 @@ import shlex
 from typing import Any, Iterable
 
 from pman.engines import base
-from pman.engines.kubesettings import INIT, PROCESSOR, PUBLISH
+from pman.engines.kube.settings import INIT, PROCESSOR, PUBLISH
 
 PULL_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"}
 PERMANENT_PULL_ERRORS = {"InvalidImageName", "ErrImageNeverPull"}
 STEP_REASONS = {INIT: "InputError", PROCESSOR: "ProcessorError", PUBLISH: "PublisherError"}
 
 
-def _get(obj: Any, *path: str) -> Any:
+def nested(obj: Any, *path: str) -> Any:
     """``obj[p0][p1]...`` or None when anything on the way is missing or not a dict."""
     for key in path:
         if not isinstance(obj, dict):
@@ -44,7 +44,7 @@ def _list(value: Any) -> list:
 
 def condition(job: dict | None, kind: str) -> dict | None:
     """The Job condition of type ``kind`` whose status is ``"True"``, if any."""
-    for cond in _list(_get(job, "status", "conditions")):
+    for cond in _list(nested(job, "status", "conditions")):
         if isinstance(cond, dict) and cond.get("type") == kind and cond.get("status") == "True":
             return cond
     return None
@@ -54,29 +54,29 @@ def container_statuses(pods: Iterable[dict]) -> dict[str, dict]:
     """Container name -> status (init and regular), the newest pod's winning."""
     out: dict[str, dict] = {}
     ordered = sorted((p for p in pods if isinstance(p, dict)),
-                     key=lambda p: str(_get(p, "metadata", "creationTimestamp") or ""))
+                     key=lambda p: str(nested(p, "metadata", "creationTimestamp") or ""))
     for pod in ordered:
         for key in ("initContainerStatuses", "containerStatuses"):
-            for cs in _list(_get(pod, "status", key)):
+            for cs in _list(nested(pod, "status", key)):
                 if isinstance(cs, dict) and cs.get("name"):
                     out[cs["name"]] = cs
     return out
 
 
 def terminated(cs: dict | None) -> dict | None:
-    return _get(cs, "state", "terminated") or _get(cs, "lastState", "terminated")
+    return nested(cs, "state", "terminated") or nested(cs, "lastState", "terminated")
 
 
 def _failure(statuses: dict[str, dict]) -> tuple[str, str, int | None] | None:
     """(reason, message, processor exit code) of the first failed container, in pipeline order."""
     for name in (INIT, PROCESSOR, PUBLISH):
         cs = statuses.get(name)
-        waiting = _get(cs, "state", "waiting") or {}
+        waiting = nested(cs, "state", "waiting") or {}
         if waiting.get("reason") in PULL_ERRORS:
             image = (cs or {}).get("image", "")
             return "ImagePullError", f"{name}: cannot pull image {image}: {waiting.get('reason')}", None
         term = terminated(cs)
-        code = _get(term, "exitCode")
+        code = nested(term, "exitCode")
         if term and code not in (None, 0):
             proc_code = code if name == PROCESSOR else None
             if term.get("reason") == "OOMKilled":
@@ -87,23 +87,23 @@ def _failure(statuses: dict[str, dict]) -> tuple[str, str, int | None] | None:
 
 
 def _processor_exit(statuses: dict[str, dict]) -> int | None:
-    code = _get(terminated(statuses.get(PROCESSOR)), "exitCode")
+    code = nested(terminated(statuses.get(PROCESSOR)), "exitCode")
     return code if isinstance(code, int) else None
 
 
 def _pod_phase(pods: list[dict]) -> str:
-    phases = [_get(p, "status", "phase") for p in pods]
+    phases = [nested(p, "status", "phase") for p in pods]
     return phases[-1] if phases and isinstance(phases[-1], str) else ""
 
 
 def _running(statuses: dict[str, dict]) -> bool:
-    return any(_get(cs, "state", "running") is not None or terminated(cs) for cs in statuses.values())
+    return any(nested(cs, "state", "running") is not None or terminated(cs) for cs in statuses.values())
 
 
 def _finished_at(job: dict | None, statuses: dict[str, dict]) -> str | None:
     done = condition(job, "Failed") or condition(job, "Complete")
-    stamp = _get(job, "status", "completionTime") or _get(done, "lastTransitionTime")
-    return stamp or _get(terminated(statuses.get(PUBLISH)), "finishedAt") or None
+    stamp = nested(job, "status", "completionTime") or nested(done, "lastTransitionTime")
+    return stamp or nested(terminated(statuses.get(PUBLISH)), "finishedAt") or None
 
 
 def _verdict(job: dict | None, pods: list[dict], statuses: dict[str, dict]) -> tuple[base.JobStatus, str, str]:
@@ -123,13 +123,13 @@ def _verdict(job: dict | None, pods: list[dict], statuses: dict[str, dict]) -> t
     if _pod_phase(pods) == "Failed" and failure:
         return base.JobStatus.finishedWithError, failure[0], failure[1]
     if failure and failure[0] == "ImagePullError":
-        waiting = {_get(cs, "state", "waiting", "reason") for cs in statuses.values()}
+        waiting = {nested(cs, "state", "waiting", "reason") for cs in statuses.values()}
         final = bool(waiting & PERMANENT_PULL_ERRORS)
         status = base.JobStatus.finishedWithError if final else base.JobStatus.notstarted
         suffix = "" if final else " (retrying until the job's deadline)"
         return status, "ImagePullError", failure[1] + suffix
     if _running(statuses):
-        step = next((n for n in (PROCESSOR, PUBLISH, INIT) if _get(statuses.get(n), "state", "running")), "")
+        step = next((n for n in (PROCESSOR, PUBLISH, INIT) if nested(statuses.get(n), "state", "running")), "")
         return base.JobStatus.started, "", f"running: {step}" if step else "running"
     if pods:
         return base.JobStatus.notstarted, "", "pending: its pod is being scheduled or pulling images"
@@ -141,19 +141,19 @@ def job_info(jid: str, job: dict | None, pods: Iterable[dict] | None) -> base.Jo
     pods = [p for p in (pods or []) if isinstance(p, dict)]
     statuses = container_statuses(pods)
     status, reason, message = _verdict(job if isinstance(job, dict) else None, pods, statuses)
-    processor = next((c for c in _list(_get(job, "spec", "template", "spec", "containers"))
+    processor = next((c for c in _list(nested(job, "spec", "template", "spec", "containers"))
                       if isinstance(c, dict) and c.get("name") == PROCESSOR), {})
     command = [str(t) for t in _list(processor.get("command"))] + [str(t) for t in _list(processor.get("args"))]
     return base.JobInfo(
         jid=jid, image=str(processor.get("image") or ""), cmd=shlex.join(command), status=status,
         message=message, reason=reason, exit_code=_processor_exit(statuses),
-        timestamp=str(_get(job, "metadata", "creationTimestamp") or ""),
-        started_at=_get(job, "status", "startTime") or None,
+        timestamp=str(nested(job, "metadata", "creationTimestamp") or ""),
+        started_at=nested(job, "status", "startTime") or None,
         finished_at=_finished_at(job, statuses) if status.finished else None)
 
 
 def info_from_result(jid: str, result: dict) -> base.JobInfo:
-    """A finished job's info from the publisher's result object (see :mod:`pman.publisher.result`)."""
+    """A finished job's info from the publisher's result object (see :mod:`pman.resultdoc`)."""
     try:
         state = base.JobStatus(result.get("status"))
     except ValueError:

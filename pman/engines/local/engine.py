@@ -2,7 +2,7 @@
 
 Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/``, and a row
 in the SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
-:mod:`pman.engines.runner`) does get -> run -> put, so restarting pman loses nothing: on start the
+:mod:`pman.engines.local.runner`) does get -> run -> put, so restarting pman loses nothing: on start the
 engine marks the jobs whose runner died and starts queued ones.  At most ``max_jobs`` run at once.
 
 The image and the cpu/memory/gpu limits are recorded but not enforced here (no containers); the
@@ -19,8 +19,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from pman.config import PmanConfig
-from pman.engines import base, localdb, localproc
+from pman.engines import base
+from pman.engines.local import jobdb, processes
+from pman.engines.local.settings import LocalSettings
 
 log = logging.getLogger("pman.local")
 STATUS_OF_STATE = {"queued": base.JobStatus.notstarted, "running": base.JobStatus.started}
@@ -32,11 +33,11 @@ class LocalEngine(base.Engine):
 
     name = "local"
 
-    def __init__(self, config: PmanConfig, *, reconcile_interval: float = 2.0):
-        self.config = config
-        config.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.store = localdb.JobStore(config.db_path)
-        self.store.set_setting("max_jobs", config.max_jobs)
+    def __init__(self, settings: LocalSettings, *, reconcile_interval: float = 2.0):
+        self.settings = settings
+        settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = jobdb.JobStore(settings.db_path)
+        self.store.set_setting("max_jobs", settings.max_jobs)
         self._children: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -47,20 +48,16 @@ class LocalEngine(base.Engine):
                                             daemon=True)
             self._thread.start()
 
-    @classmethod
-    def from_config(cls, config: PmanConfig) -> "LocalEngine":
-        return cls(config)
-
     # ---------------------------------------------------------------- Engine
 
     def submit(self, spec: base.JobSpec) -> base.JobInfo:
-        job_dir = self.config.jobs_dir / spec.jid
-        plan = {"job_dir": str(job_dir), "mode": "swift" if self.config.swift_storage else "mount",
-                "store_base": self.config.store_base, "publisher": self.config.publisher_cli,
-                "credentials": self.config.swift_credentials, "layout": self.config.swift_layout}
+        job_dir = self.settings.jobs_dir / spec.jid
+        plan = {"job_dir": str(job_dir), "mode": "swift" if self.settings.swift_storage else "mount",
+                "store_base": self.settings.store_base, "publisher": self.settings.publisher_cli,
+                "credentials": self.settings.swift_credentials, "layout": self.settings.swift_layout}
         try:
             self.store.insert(spec.jid, _spec_dict(spec), plan)
-        except localdb.DuplicateJob:
+        except jobdb.DuplicateJob:
             raise base.JobExists(f"job {spec.jid!r} exists already (delete it first)") from None
         try:
             shutil.rmtree(job_dir, ignore_errors=True)  # leftovers of a deleted job of the same name
@@ -76,7 +73,7 @@ class LocalEngine(base.Engine):
         row = self._row(jid)
         status = STATUS_OF_STATE.get(row.state) or base.JobStatus(row.status)
         if row.state == "queued":
-            message = f"queued: waiting for a free slot (max {self.config.max_jobs} jobs at once)"
+            message = f"queued: waiting for a free slot (max {self.settings.max_jobs} jobs at once)"
         elif row.state == "running":
             message = f"running: step {row.step or 'starting'}"
         else:
@@ -87,7 +84,7 @@ class LocalEngine(base.Engine):
 
     def logs(self, jid: str, tail: int | None = None) -> dict[str, str]:
         row = self._row(jid)
-        tail = tail or self.config.log_tail_bytes
+        tail = tail or self.settings.log_tail_bytes
         logs_dir = Path(row.plan["job_dir"]) / "logs"
         out = {}
         for step, filename in LOG_FILES:
@@ -101,7 +98,7 @@ class LocalEngine(base.Engine):
         # Mark it first, so the scheduler cannot start it while we kill/delete.
         self.store.update(jid, state="done", status=base.JobStatus.finishedWithError.value, reason="Cancelled",
                           message="cancelled by a delete request")
-        if row.state == "running" and localproc.kill_group(row.runner_pid, row.runner_start):
+        if row.state == "running" and processes.kill_group(row.runner_pid, row.runner_start):
             log.info("job %s: cancelled its running process group %s", jid, row.runner_pid)
         self.store.delete(jid)
         shutil.rmtree(row.plan["job_dir"], ignore_errors=True)
@@ -116,7 +113,7 @@ class LocalEngine(base.Engine):
 
     # ---------------------------------------------------------------- internals
 
-    def _row(self, jid: str) -> localdb.JobRow:
+    def _row(self, jid: str) -> jobdb.JobRow:
         row = self.store.get(jid)
         if row is None:
             raise base.JobNotFound(f"no job {jid!r}")
@@ -126,7 +123,7 @@ class LocalEngine(base.Engine):
         def keep(proc: subprocess.Popen) -> None:
             with self._lock:
                 self._children.append(proc)
-        localproc.schedule(self.store, on_launch=keep)
+        processes.schedule(self.store, on_launch=keep)
 
     def _reap_children(self) -> None:
         with self._lock:
@@ -134,7 +131,7 @@ class LocalEngine(base.Engine):
 
     def reconcile(self) -> None:
         """Mark jobs whose runner died, reap finished runners, start queued jobs."""
-        for jid in localproc.reap_dead(self.store):
+        for jid in processes.reap_dead(self.store):
             log.warning("job %s marked finishedWithError: its runner is gone", jid)
         self._reap_children()
         self._schedule()
@@ -145,6 +142,14 @@ class LocalEngine(base.Engine):
                 self.reconcile()
             except Exception:  # keep reconciling; a locked database or a full disk may pass
                 log.exception("reconcile failed")
+
+
+def create(settings: LocalSettings) -> LocalEngine:
+    """The engine, with its job table and work directories under ``settings.workdir``.
+
+    :raises OSError: the work directory or the job table cannot be created.
+    """
+    return LocalEngine(settings)
 
 
 def _spec_dict(spec: base.JobSpec) -> dict:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pman.engines import base
-from pman.engines.kubesettings import (INIT, PROCESSOR, PUBLISH, SA_MOUNT, SHARE_MOUNT, SWIFT_MOUNT,
+from pman.engines.kube.settings import (INIT, PROCESSOR, PUBLISH, SA_MOUNT, SHARE_MOUNT, SWIFT_MOUNT,
                                        KubeSettings, job_name, labels)
 
 SHARE_VOLUME, SWIFT_VOLUME, TOKEN_VOLUME = "share", "swift-credentials", "kube-api-access"

@@ -15,8 +15,11 @@ from typing import Callable, Protocol
 
 import urllib3
 
-from pman.engines import base, spec, status
-from pman.engines.kubesettings import CONTAINERS, KubeSettings, job_name, pod_selector
+import swiftstore
+from pman import resultdoc
+from pman.engines import base
+from pman.engines.kube import spec, status
+from pman.engines.kube.settings import CONTAINERS, KubeSettings, job_name, pod_selector
 
 log = logging.getLogger("pman.kube")
 ResultReader = Callable[[str], "dict | None"]
@@ -65,27 +68,28 @@ def translate(exc: Exception, action: str, jid: str) -> base.EngineError:
     return base.EngineError(f"the Kubernetes API failed to {action} job {jid!r}: {detail}", 503)
 
 
-def _translatable(exc: Exception) -> bool:
+def translatable(exc: Exception) -> bool:
     """An API error (any ``ApiException``, dynamic-client ones included) or a connection failure."""
     api_error = isinstance(getattr(exc, "status", None), int) and hasattr(exc, "reason")
     return api_error or isinstance(exc, (OSError, urllib3.exceptions.HTTPError))
 
 
 class KubeEngine(base.Engine):
-    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.spec`); stateless and thread-safe."""
+    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); stateless and thread-safe."""
 
     name = "kube"
 
     def __init__(self, api: KubeApi, settings: KubeSettings, *, result_reader: ResultReader | None = None):
-        """:param api: the client adapter.  :param settings: namespace, images, limits...
+        """:param api: the client adapter.
+        :param settings: namespace, images, limits... (validated at startup, with the service config).
         :param result_reader: ``jid -> result dict | None`` (the publisher's result object)."""
-        self.api, self.settings, self.result_reader = api, settings.validate(), result_reader
+        self.api, self.settings, self.result_reader = api, settings, result_reader
 
     def _call(self, action: str, jid: str, fn, *args):
         try:
             return fn(*args)
         except Exception as e:  # the one place the client's errors become ours
-            if not _translatable(e):
+            if not translatable(e):
                 raise
             raise translate(e, action, jid) from e
 
@@ -125,19 +129,19 @@ class KubeEngine(base.Engine):
         pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace, pod_selector(name))
         if not pods:
             return {}
-        pod = max(pods, key=lambda p: str(status._get(p, "metadata", "creationTimestamp") or ""))
-        pod_name = status._get(pod, "metadata", "name")
+        pod = max(pods, key=lambda p: str(status.nested(p, "metadata", "creationTimestamp") or ""))
+        pod_name = status.nested(pod, "metadata", "name")
         started = status.container_statuses([pod])
         limit = tail or self.settings.log_tail_bytes
         out = {}
         for container in CONTAINERS:
             cs = started.get(container)
-            if cs is None or not (status._get(cs, "state", "running") or status.terminated(cs)):
+            if cs is None or not (status.nested(cs, "state", "running") or status.terminated(cs)):
                 continue  # never started: the API would answer 400 "waiting to start"
             try:
                 text = self.api.read_log(self.settings.namespace, pod_name, container, self.settings.log_tail_lines)
             except Exception as e:
-                if not _translatable(e):
+                if not translatable(e):
                     raise
                 out[container] = f"(log unavailable: {api_message(e)})"
                 continue
@@ -156,22 +160,19 @@ class KubeEngine(base.Engine):
         log.info("job %s: deleted Job %s/%s", jid, self.settings.namespace, name)
 
 
-def swift_result_reader(config) -> ResultReader:
-    """The Swift reader of result objects for a :class:`pman.config.PmanConfig`.
+def swift_result_reader(settings: KubeSettings, engine_name: str) -> ResultReader:
+    """The Swift reader of result objects, with pman's own credentials (``settings.swift_credentials``).
 
     The credentials are loaded now, so a Kubernetes-mode pman without Swift access fails at
     startup rather than on the first status of a deleted Job.
 
     :raises base.EngineError: the credentials cannot be loaded.
     """
-    import swiftstore
-    from pman.publisher import result
-
     try:
-        creds = swiftstore.load_credentials(config.swift_credentials)
+        creds = swiftstore.load_credentials(settings.swift_credentials)
     except swiftstore.errors.SwiftStoreError as e:
-        raise base.EngineError(f"the {config.engine} engine reads finished jobs' result objects from Swift, "
+        raise base.EngineError(f"the {engine_name} engine reads finished jobs' result objects from Swift, "
                                f"but: {e}") from e
     # Few retries, short timeouts: a status request must not hang for a minute when Swift is down.
-    return result.reader(swiftstore.SwiftStore.from_credentials(creds, threads=1, retries=2, timeout=10.0,
-                                                                 max_backoff=4.0))
+    return resultdoc.reader(swiftstore.SwiftStore.from_credentials(creds, threads=1, retries=2, timeout=10.0,
+                                                                   max_backoff=4.0))

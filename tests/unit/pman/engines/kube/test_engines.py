@@ -8,13 +8,14 @@ import inspect
 import kubernetes.client
 import pytest
 
-from pman.engines import base, kubernetes as kube, openshift as osh
-from tests.unit.pman.engines.fakes import (JID, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
+from pman.engines import base
+from pman.engines.kube import kubernetes as kube, openshift as osh, settings as kubesettings
+from tests.unit.pman.engines.kube.fakes import (JID, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
                                            api_error, created_echo, load)
 
 S = base.JobStatus
 NS = "chris"
-SETTINGS = kube.kubesettings.KubeSettings(namespace=NS, log_tail_lines=100, log_tail_bytes=64)
+SETTINGS = kubesettings.KubeSettings(namespace=NS, log_tail_lines=100, log_tail_bytes=64)
 JOB = base.JobSpec(jid=JID, image="ghcr.io/fnndsc/pl-simpledsapp:2.1.0",
                    command=("simpledsapp", "/share/incoming", "/share/outgoing"))
 LOGS = {"init": "got 3 files\n", "processor": "working\n" * 20, "publish": "put 2 files\n"}

@@ -1,8 +1,8 @@
 """The detached runner of one local job: get -> run -> put, recording each step in the job table.
 
 Started by pman (or by a finishing runner, to start the next queued job) as
-``python -m pman.engines.runner --db <pman.sqlite> --jid <jid>`` in its own session.  It outlives a
-restart of pman.  Each step's stdout and stderr go to ``<job_dir>/logs/<step>.log``.
+``python -m pman.engines.local.runner --db <pman.sqlite> --jid <jid>`` in its own session.  It
+outlives a restart of pman.  Each step's stdout and stderr go to ``<job_dir>/logs/<step>.log``.
 
 Steps:
 
@@ -29,7 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Mapping
 
-from pman.engines import base, localdb, localproc
+from pman.engines import base
+from pman.engines.local import jobdb, processes
 
 STEPS = ("get", "run", "put")
 REASONS = {"get": "InputError", "run": "ProcessorError", "put": "PublisherError"}
@@ -152,7 +153,7 @@ def describe(code: int) -> str:
 class Runner:
     """Runs one job's steps and records them in the job table."""
 
-    def __init__(self, store: localdb.JobStore, row: localdb.JobRow):
+    def __init__(self, store: jobdb.JobStore, row: jobdb.JobRow):
         self.store, self.row, self.plan = store, row, row.plan
         self.job_dir = Path(self.plan["job_dir"])
         self.logs = self.job_dir / "logs"
@@ -216,30 +217,30 @@ class Runner:
             message = "; ".join(f"{name} failed ({describe(codes[name])}){self._last_line(name)}" for name in failed)
         self.store.update(self.row.jid, state="done", step="", step_codes=codes, exit_code=codes.get("run"),
                           status=(base.JobStatus.finishedSuccessfully if ok else base.JobStatus.finishedWithError).value,
-                          reason="" if ok else REASONS[failed[0]], message=message, finished_at=localdb.now_iso())
+                          reason="" if ok else REASONS[failed[0]], message=message, finished_at=jobdb.now_iso())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pman.engines.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pman.engines.local.runner", description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="the job table (pman.sqlite)")
     parser.add_argument("--jid", required=True, help="the job to run")
     args = parser.parse_args(argv)
     # SIGTERM (delete) reaches the whole group; exit at once, the row is being deleted anyway.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    store = localdb.JobStore(args.db)
+    store = jobdb.JobStore(args.db)
     row = store.get(args.jid)
     if row is None or row.state == "done":
         return 0
-    store.update(args.jid, runner_pid=os.getpid(), runner_start=localproc.start_time(os.getpid()))
+    store.update(args.jid, runner_pid=os.getpid(), runner_start=processes.start_time(os.getpid()))
     runner = Runner(store, row)
     try:
         runner.execute()
     except Exception as e:  # record it: a job must never stay "started" forever
         store.update(args.jid, state="done", status=base.JobStatus.finishedWithError.value, reason="RunnerError",
-                     message=f"the job runner failed: {e.__class__.__name__}: {e}", finished_at=localdb.now_iso())
+                     message=f"the job runner failed: {e.__class__.__name__}: {e}", finished_at=jobdb.now_iso())
         raise
     finally:
-        localproc.schedule(store)  # start the next queued job, even while pman is down
+        processes.schedule(store)  # start the next queued job, even while pman is down
     return 0
 
 

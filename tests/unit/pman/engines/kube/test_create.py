@@ -1,8 +1,9 @@
-"""get_engine(config) builds the Kubernetes engine from PmanConfig (no API call at construction)."""
+"""factory.create builds the Kubernetes engine from its settings group (no API call at construction)."""
 import pytest
 
-from pman import config, engines
-from pman.engines import base, kubernetes as kube, kubesettings
+from pman import config
+from pman.engines import base, factory
+from pman.engines.kube import kubernetes as kube, settings as kubesettings
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -22,8 +23,12 @@ def make_config(tmp_path, **flags):
     return config.from_sources(values, {})
 
 
+def build(c):
+    return factory.create(c.engine, c.engine_settings)
+
+
 def test_kubernetes_engine_from_the_service_config(tmp_path):
-    engine = engines.get_engine(make_config(tmp_path, job_ttl_seconds=600, job_fs_group=1001))
+    engine = build(make_config(tmp_path, job_ttl_seconds=600, job_fs_group=1001))
     assert isinstance(engine, kube.KubernetesEngine) and engine.name == "kubernetes"
     s = engine.settings
     assert (s.namespace, s.ttl_seconds_after_finished, s.fs_group) == ("radiology", 600, 1001)
@@ -36,11 +41,11 @@ def test_missing_kubeconfig_or_credentials_fail_at_startup(tmp_path):
     cfg = make_config(tmp_path)
     (tmp_path / "kubeconfig").unlink()
     with pytest.raises(base.EngineError, match="kubeconfig"):
-        engines.get_engine(cfg)
+        build(cfg)
     cfg = make_config(tmp_path)
     (tmp_path / "swift.cfg").unlink()
     with pytest.raises(base.EngineError, match="result objects from Swift"):
-        engines.get_engine(cfg)
+        build(cfg)
 
 
 def test_settings_reject_bad_values():

@@ -1,8 +1,10 @@
 """The result object: a job's final state, stored beside its data in Swift as ``<jid>/result.json``.
 
-The publish container writes it after the output (``put --wait``), so a finished job still answers
-``status`` after Kubernetes has deleted its Job (``ttlSecondsAfterFinished``).  It lives outside
-``output/`` so that it is never part of the plugin's output tree.  Example::
+The publish container writes it after the output (``put --wait``, :mod:`pman.publisher.cli`) and
+the Kubernetes engines read it back (:mod:`pman.engines.kube`), so a finished job still answers
+``status`` after Kubernetes has deleted its Job (``ttlSecondsAfterFinished``).  The format lives
+here, apart from both, so that neither imports the other.  The object lives outside ``output/`` so
+that it is never part of the plugin's output tree.  Example::
 
     {"schema": "pman-result/1", "jid": "chris-jid-7", "status": "finishedWithError",
      "reason": "ProcessorError", "message": "the processor failed with exit code 2",
@@ -15,7 +17,11 @@ The publish container writes it after the output (``put --wait``), so a finished
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
+from typing import Callable
+
+from swiftstore import errors
 
 RESULT_OBJECT = "result.json"
 SCHEMA = "pman-result/1"
@@ -90,14 +96,12 @@ def upload(store, jid: str, document: dict) -> None:
     store.put_json(jid, RESULT_OBJECT, document)
 
 
-def reader(store) -> "callable":
+def reader(store) -> Callable[[str], "dict | None"]:
     """``jid -> result dict | None`` over a :class:`swiftstore.SwiftStore`, for the engines.
 
     A missing container or object is None (the job is unknown); other errors propagate, so that a
     Swift outage is not mistaken for an unknown job.
     """
-    from swiftstore import errors
-
     def read(jid: str) -> dict | None:
         try:
             doc = store.get_json(jid, RESULT_OBJECT)
@@ -110,8 +114,6 @@ def reader(store) -> "callable":
 
 def upload_quietly(store, jid: str, document: dict) -> bool:
     """:func:`upload`, for a failure path: a second error must not hide the first one."""
-    import logging
-
     try:
         upload(store, jid, document)
         return True

@@ -5,9 +5,10 @@ import json
 import pytest
 
 import swiftstore
-from pman.publisher import cli, result, wait
-from tests.unit.pman.engines.fakes import FakeCoreV1Api, FakeWatch
-from tests.unit.pman.engines.test_wait import running_pod, watch_events
+from pman import resultdoc
+from pman.publisher import cli, wait
+from tests.unit.pman.engines.kube.fakes import FakeCoreV1Api, FakeWatch
+from tests.unit.pman.publisher.test_wait import running_pod, watch_events
 from tests.unit.swiftstore.fake_conn import FakeSwift
 
 KEY = "chris-jid-42"
@@ -47,18 +48,18 @@ def test_failed_processor_output_is_still_published_then_the_result(swift, tmp_p
     assert put(tmp_path) == 0  # the publisher did its job; the processor's exit fails the pod by itself
     objects = swift.objects(KEY)
     assert swift.tree(KEY, "output/") == {"report.txt": b"partial results"}
-    doc = json.loads(objects[result.RESULT_OBJECT])
+    doc = json.loads(objects[resultdoc.RESULT_OBJECT])
     assert (doc["status"], doc["reason"], doc["processor"]["exitCode"]) == ("finishedWithError", "ProcessorError", 2)
     assert doc["output"]["files"] == 1 and doc["publishError"] is None
     puts = [c[2] for c in swift.calls if c[0] == "PUT"]
-    assert puts.index("output.manifest.json") < puts.index(result.RESULT_OBJECT)  # the result comes last
+    assert puts.index("output.manifest.json") < puts.index(resultdoc.RESULT_OBJECT)  # the result comes last
     assert "processor exit code 2" in capsys.readouterr().err
 
 
 def test_successful_processor_archive_layout(swift, tmp_path, monkeypatch):
     in_cluster(monkeypatch, finished_pod(0, "Completed"))
     assert put(tmp_path, "--layout", "archive") == 0
-    doc = json.loads(swift.objects(KEY)[result.RESULT_OBJECT])
+    doc = json.loads(swift.objects(KEY)[resultdoc.RESULT_OBJECT])
     assert (doc["status"], doc["output"]["layout"]) == ("finishedSuccessfully", "archive")
     assert "output/data" in swift.objects(KEY)
 
@@ -70,7 +71,7 @@ def test_upload_failure_fails_the_publisher_and_says_why(swift, tmp_path, monkey
         raise swiftstore.errors.TransferError("Swift answered 503", container=KEY)
     monkeypatch.setattr(swiftstore.SwiftStore, "put_tree", broken)
     assert put(tmp_path) == 1
-    doc = json.loads(swift.objects(KEY)[result.RESULT_OBJECT])
+    doc = json.loads(swift.objects(KEY)[resultdoc.RESULT_OBJECT])
     assert (doc["status"], doc["reason"]) == ("finishedWithError", "PublisherError")
     assert "503" in doc["publishError"] and "503" in capsys.readouterr().err
 
@@ -83,5 +84,5 @@ def test_wait_failure_uploads_nothing(swift, tmp_path, monkeypatch, capsys):
 
 
 def _forbidden():
-    from tests.unit.pman.engines.fakes import api_error
+    from tests.unit.pman.engines.kube.fakes import api_error
     return api_error("forbidden")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pman import config, jobs
-from pman.engines import base, local, localproc, runner
+from pman.engines import base
+from pman.engines.local import engine as local, jobdb, processes, runner
 
 
 def wait_finished(engine, jid, timeout=30):
@@ -35,7 +36,7 @@ def dirs(tmp_path):
 
 def make_engine(dirs, **settings):
     cfg = config.from_sources({"workdir": str(dirs[0]), "store_base": str(dirs[1]), **settings}, {})
-    return local.LocalEngine(cfg, reconcile_interval=0.2)
+    return local.LocalEngine(cfg.local, reconcile_interval=0.2)
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_delete_kills_a_running_job(engine, dirs, tmp_path):
     wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
     pid = int(pidfile.read_text())
     engine.remove("k1")
-    assert localproc.start_time(pid) is None
+    assert processes.start_time(pid) is None
     with pytest.raises(base.JobNotFound):
         engine.info("k1")
     assert not (dirs[0] / "jobs" / "k1").exists()
@@ -174,7 +175,7 @@ def test_runner_survives_engine_restart_and_dead_runner_is_marked(dirs):
     submit(first, "s2", "sleep 60")
     wait_for(lambda: first.store.get("s2").runner_pid)
     first.close()
-    row = local.localdb.JobStore(dirs[0] / "pman.sqlite").get("s2")
+    row = jobdb.JobStore(dirs[0] / "pman.sqlite").get("s2")
     os.killpg(row.runner_pid, signal.SIGKILL)  # the runner dies (e.g. host OOM), not only pman
     second = make_engine(dirs)
     try:

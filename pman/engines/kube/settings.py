@@ -1,8 +1,8 @@
 """Settings of the Kubernetes and OpenShift engines, and the names they give to things.
 
-:class:`KubeSettings` is the engines' own frozen settings; :func:`from_config` builds it from
-pman's :class:`~pman.config.PmanConfig` (the only place that knows both), so the spec builder
-and the status mapping stay pure and testable without a service configuration.
+:class:`KubeSettings` is the engines' own frozen settings, validated once at startup;
+:class:`pman.config.PmanConfig` composes it from flags and environment.  The spec builder and the
+status mapping take it alone, so they stay pure and testable without a service configuration.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ SHARE_MOUNT = "/share"
 SWIFT_MOUNT = "/etc/swift"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+LAYOUTS = ("tree", "archive")
 
 
 @dataclass(frozen=True)
@@ -58,38 +59,28 @@ class KubeSettings:
     """Lines asked of the API server per container log (the byte tail is cut client-side)."""
     log_tail_bytes: int = 65536
 
+    kubeconfig: str | None = None
+    """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
+    swift_credentials: str | None = None
+    """pman's own Swift credentials file, to read finished jobs' result objects (None: swiftstore searches)."""
+
     def validate(self) -> "KubeSettings":
-        """:raises ValueError: naming the first bad field."""
-        if not _DNS_LABEL.match(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a DNS label")
-        if self.image_pull_policy not in _PULL_POLICIES:
-            raise ValueError(f"image_pull_policy must be one of {', '.join(_PULL_POLICIES)}")
-        if self.storage_layout not in ("tree", "archive"):
-            raise ValueError("storage_layout must be tree or archive")
+        """:raises base.SettingError: naming the first bad field."""
         for name in ("ttl_seconds_after_finished", "active_deadline_seconds", "log_tail_lines", "log_tail_bytes"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+            value = getattr(self, name)
+            base.require(value > 0, name, f"must be positive, not {value}")
+        base.require(self.image_pull_policy in PULL_POLICIES, "image_pull_policy",
+                     f"must be one of {', '.join(PULL_POLICIES)}, not {self.image_pull_policy!r}")
+        for name in ("processor_run_as_user", "publisher_run_as_user", "fs_group"):
+            value = getattr(self, name)
+            base.require(value is None or value >= 0, name, f"must be a UID/GID >= 0, not {value}")
+        base.require(self.storage_layout in LAYOUTS, "storage_layout",
+                     f"must be one of {', '.join(LAYOUTS)}, not {self.storage_layout!r}")
+        base.require(bool(_DNS_LABEL.match(self.namespace)), "namespace",
+                     f"must be a DNS label (lowercase letters, digits, '-'), not {self.namespace!r}")
         for name in ("publisher_image", "service_account", "swift_secret_name", "app_label"):
-            if not getattr(self, name).strip():
-                raise ValueError(f"{name} must not be empty")
+            base.require(bool(getattr(self, name).strip()), name, "must not be empty")
         return self
-
-
-def from_config(config) -> KubeSettings:
-    """Build the settings from a :class:`pman.config.PmanConfig`.
-
-    Fields the service configuration does not (yet) define keep their defaults, so adding a flag
-    there needs no change here beyond naming it.
-    """
-    optional = {name: getattr(config, f"job_{name}") for name in
-                ("image_pull_policy", "processor_run_as_non_root", "processor_run_as_user",
-                 "publisher_run_as_user", "fs_group", "share_size_limit") if hasattr(config, f"job_{name}")}
-    return KubeSettings(
-        namespace=config.namespace, publisher_image=config.publisher_image,
-        service_account=config.publisher_service_account, swift_secret_name=config.swift_credentials_secret,
-        ttl_seconds_after_finished=config.job_ttl_seconds,
-        active_deadline_seconds=config.job_active_deadline_seconds,
-        log_tail_bytes=config.log_tail_bytes, **optional).validate()
 
 
 def job_name(jid: str) -> str:

@@ -1,8 +1,9 @@
 """The Kubernetes engine: pman jobs as ``batch/v1`` Jobs through the official ``kubernetes`` client.
 
-Thin: :class:`ClientApi` adapts ``BatchV1Api``/``CoreV1Api`` to :class:`kubecommon.KubeApi`, asking
-for the raw JSON (``_preload_content=False``) so that the status mapping reads exactly what the
-API server sent.  pman runs in the cluster (its service account) or, with ``--kubeconfig``, outside.
+Thin: :class:`ClientApi` adapts ``BatchV1Api``/``CoreV1Api`` to
+:class:`~pman.engines.kube.engine.KubeApi`, asking for the raw JSON (``_preload_content=False``) so
+that the status mapping reads exactly what the API server sent.  pman runs in the cluster (its
+service account) or, with ``--kubeconfig``, outside.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import logging
 import kubernetes.client
 import kubernetes.config
 
-from pman.engines import base, kubecommon, kubesettings
+from pman.engines import base
+from pman.engines.kube import engine as kube_engine, settings as kube_settings
 
 log = logging.getLogger("pman.kubernetes")
 REQUEST_TIMEOUT = 30  # seconds per API call: a hung API server must not hang pman's request threads
@@ -24,7 +26,7 @@ def _json(response) -> dict:
 
 
 class ClientApi:
-    """:class:`kubecommon.KubeApi` over ``BatchV1Api`` and ``CoreV1Api``."""
+    """:class:`~pman.engines.kube.engine.KubeApi` over ``BatchV1Api`` and ``CoreV1Api``."""
 
     def __init__(self, batch, core):
         self.batch, self.core = batch, core
@@ -70,12 +72,15 @@ def api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
         raise base.EngineError(f"cannot configure the Kubernetes client from {where}: {e}") from e
 
 
-class KubernetesEngine(kubecommon.KubeEngine):
+class KubernetesEngine(kube_engine.KubeEngine):
     name = "kubernetes"
 
 
-def create(config) -> KubernetesEngine:
-    """The engine for a :class:`pman.config.PmanConfig` (called by :func:`pman.engines.get_engine`)."""
-    client = api_client(config.kubeconfig)
+def create(settings: kube_settings.KubeSettings) -> KubernetesEngine:
+    """The engine, over the cluster ``settings.kubeconfig`` names (or the in-cluster account).
+
+    :raises base.EngineError: the client or the result reader cannot be configured.
+    """
+    client = api_client(settings.kubeconfig)
     api = ClientApi(kubernetes.client.BatchV1Api(client), kubernetes.client.CoreV1Api(client))
-    return KubernetesEngine(api, kubesettings.from_config(config), result_reader=kubecommon.swift_result_reader(config))
+    return KubernetesEngine(api, settings, result_reader=kube_engine.swift_result_reader(settings, "kubernetes"))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pman.publisher import wait
-from tests.unit.pman.engines.fakes import FakeCoreV1Api, FakeWatch, RESPONSES, api_error, load
+from tests.unit.pman.engines.kube.fakes import FakeCoreV1Api, FakeWatch, RESPONSES, api_error, load
 
 ENV = {"POD_NAME": "chris-jid-42-x7k2p", "POD_NAMESPACE": "chris", "PROCESSOR_CONTAINER": "processor"}
 

@@ -4,8 +4,9 @@ import random
 
 import pytest
 
-from pman.engines import base, status
-from tests.unit.pman.engines.fakes import JID, load
+from pman.engines import base
+from pman.engines.kube import status
+from tests.unit.pman.engines.kube.fakes import JID, load
 
 S = base.JobStatus
 # scenario -> (status, reason, processor exit code)

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import exceptions as dyn_exceptions
 from kubernetes.dynamic.resource import ResourceInstance
 
-RESPONSES = Path(__file__).resolve().parents[3] / "fixtures" / "k8s_responses"
+RESPONSES = Path(__file__).resolve().parents[4] / "fixtures" / "k8s_responses"
 JID = "chris-jid-42"
 
 

@@ -1,18 +1,19 @@
 """The OpenShift engine: the same Jobs through ``openshift.dynamic.DynamicClient``.
 
 Thin: :class:`DynamicApi` adapts the dynamic client's ``batch/v1 Job`` and ``v1 Pod`` resources to
-:class:`kubecommon.KubeApi`.  The dynamic client cannot pass a log request's ``container`` and
-``tailLines`` parameters, so logs go through ``CoreV1Api`` over the same ``ApiClient``.
+:class:`~pman.engines.kube.engine.KubeApi`.  The dynamic client cannot pass a log request's
+``container`` and ``tailLines`` parameters, so logs go through ``CoreV1Api`` over the same ``ApiClient``.
 """
 from __future__ import annotations
 
 import kubernetes.client
 import openshift.dynamic
 
-from pman.engines import base, kubecommon, kubesettings
-from pman.engines import kubernetes as kube_engine
+from pman.engines import base
+from pman.engines.kube import engine as kube_engine, settings as kube_settings
+from pman.engines.kube import kubernetes as kubernetes_engine
 
-REQUEST_TIMEOUT = kube_engine.REQUEST_TIMEOUT
+REQUEST_TIMEOUT = kubernetes_engine.REQUEST_TIMEOUT
 
 
 def _dict(instance) -> dict:
@@ -20,7 +21,8 @@ def _dict(instance) -> dict:
 
 
 class DynamicApi:
-    """:class:`kubecommon.KubeApi` over a ``DynamicClient`` (resources looked up once, lazily)."""
+    """:class:`~pman.engines.kube.engine.KubeApi` over a ``DynamicClient`` (resources looked up once,
+    lazily)."""
 
     def __init__(self, client, core=None):
         self.client = client
@@ -56,20 +58,23 @@ class DynamicApi:
 
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
         core = self.core or kubernetes.client.CoreV1Api(self.client.client)
-        return kube_engine.ClientApi(None, core).read_log(namespace, pod, container, tail_lines)
+        return kubernetes_engine.ClientApi(None, core).read_log(namespace, pod, container, tail_lines)
 
 
-class OpenShiftEngine(kubecommon.KubeEngine):
+class OpenShiftEngine(kube_engine.KubeEngine):
     name = "openshift"
 
 
-def create(config) -> OpenShiftEngine:
-    """The engine for a :class:`pman.config.PmanConfig` (called by :func:`pman.engines.get_engine`)."""
+def create(settings: kube_settings.KubeSettings) -> OpenShiftEngine:
+    """The engine, over the cluster ``settings.kubeconfig`` names (or the in-cluster account).
+
+    :raises base.EngineError: the API cannot be reached, or the result reader cannot be configured.
+    """
     try:  # the DynamicClient asks the API server for its version and resources right away
-        client = openshift.dynamic.DynamicClient(kube_engine.api_client(config.kubeconfig))
+        client = openshift.dynamic.DynamicClient(kubernetes_engine.api_client(settings.kubeconfig))
     except Exception as e:
-        if not kubecommon._translatable(e):
+        if not kube_engine.translatable(e):
             raise
-        raise base.EngineError(f"cannot reach the OpenShift API: {kubecommon.api_message(e)}") from e
-    return OpenShiftEngine(DynamicApi(client), kubesettings.from_config(config),
-                           result_reader=kubecommon.swift_result_reader(config))
+        raise base.EngineError(f"cannot reach the OpenShift API: {kube_engine.api_message(e)}") from e
+    return OpenShiftEngine(DynamicApi(client), settings,
+                           result_reader=kube_engine.swift_result_reader(settings, "openshift"))

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pman.engines import localdb
+from pman.engines.local import jobdb
 
 log = logging.getLogger("pman.local")
 
@@ -48,12 +48,12 @@ def launch(db_path: str, jid: str, job_dir: Path) -> subprocess.Popen:
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / "runner.log", "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "pman.engines.runner", "--db", db_path, "--jid", jid],
+            [sys.executable, "-m", "pman.engines.local.runner", "--db", db_path, "--jid", jid],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=str(job_dir),
             start_new_session=True, close_fds=True)
 
 
-def schedule(store: localdb.JobStore, *, on_launch=None) -> list[str]:
+def schedule(store: jobdb.JobStore, *, on_launch=None) -> list[str]:
     """Start queued jobs while fewer than the ``max_jobs`` setting run.  Safe from several processes.
 
     :param on_launch: called with each new runner's ``Popen`` (pman keeps them to reap them).
@@ -67,7 +67,7 @@ def schedule(store: localdb.JobStore, *, on_launch=None) -> list[str]:
         claimed = [(row["jid"], row["plan"]) for row in rows]
         for jid, _ in claimed:
             db.execute("UPDATE jobs SET state = 'running', step = 'starting', started_at = ? WHERE jid = ?",
-                       (localdb.now_iso(), jid))
+                       (jobdb.now_iso(), jid))
     started = []
     for jid, plan in claimed:
         job_dir = Path(json.loads(plan)["job_dir"])
@@ -76,7 +76,7 @@ def schedule(store: localdb.JobStore, *, on_launch=None) -> list[str]:
         except OSError as e:
             log.error("cannot start the runner of %s: %s", jid, e)
             store.update(jid, state="done", status="finishedWithError", reason="RunnerError",
-                         message=f"cannot start the job runner: {e}", finished_at=localdb.now_iso())
+                         message=f"cannot start the job runner: {e}", finished_at=jobdb.now_iso())
             continue
         store.update(jid, runner_pid=proc.pid, runner_start=start_time(proc.pid))
         if on_launch:
@@ -85,7 +85,7 @@ def schedule(store: localdb.JobStore, *, on_launch=None) -> list[str]:
     return started
 
 
-def reap_dead(store: localdb.JobStore, grace_seconds: float = 30) -> list[str]:
+def reap_dead(store: jobdb.JobStore, grace_seconds: float = 30) -> list[str]:
     """Mark running jobs whose runner died (pman or host restart, OOM kill) as failed.
 
     A job claimed less than ``grace_seconds`` ago may not have its pid recorded yet: left alone.
@@ -104,7 +104,7 @@ def reap_dead(store: localdb.JobStore, grace_seconds: float = 30) -> list[str]:
             continue
         step = current.step or "start"
         store.update(row.jid, state="done", status="finishedWithError", reason="RunnerDied",
-                     message=f"the job runner died during step '{step}'", finished_at=localdb.now_iso())
+                     message=f"the job runner died during step '{step}'", finished_at=jobdb.now_iso())
         log.warning("job %s: its runner died during step %s", row.jid, step)
         marked.append(row.jid)
     return marked

@@ -11,10 +11,11 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from pman.engines import base, kubesettings, spec
+from pman.engines import base
+from pman.engines.kube import settings as kubesettings, spec
 
 K8S_VERSIONS = ("1.37.0", "1.30.0")  # kubernetes-validate==1.37.0 ships both; 1.30 ~ OpenShift 4.17
-GOLDEN = Path(__file__).resolve().parents[3] / "golden"
+GOLDEN = Path(__file__).resolve().parents[4] / "golden"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 

@@ -2,12 +2,13 @@
 import pytest
 from swiftstore import errors
 
-from pman.engines import base, status
-from pman.publisher import result
+from pman import resultdoc
+from pman.engines import base
+from pman.engines.kube import status
 
-OK = result.ProcessorOutcome(exit_code=0, reason="Completed", started_at="t1", finished_at="t2",
-                             image="img", command=("run", "/share/incoming", "/share/outgoing"), pod_created_at="t0")
-TREE = result.OutputSummary(layout="tree", files=3, bytes=1234)
+OK = resultdoc.ProcessorOutcome(exit_code=0, reason="Completed", started_at="t1", finished_at="t2",
+                                image="img", command=("run", "/share/incoming", "/share/outgoing"), pod_created_at="t0")
+TREE = resultdoc.OutputSummary(layout="tree", files=3, bytes=1234)
 
 
 class FakeStore:
@@ -31,23 +32,23 @@ class FakeStore:
 
 @pytest.mark.parametrize("outcome, publish_error, expected", [
     (OK, None, ("finishedSuccessfully", "")),
-    (result.ProcessorOutcome(exit_code=3, reason="Error"), None, ("finishedWithError", "ProcessorError")),
-    (result.ProcessorOutcome(exit_code=137, reason="OOMKilled"), None, ("finishedWithError", "OOMKilled")),
+    (resultdoc.ProcessorOutcome(exit_code=3, reason="Error"), None, ("finishedWithError", "ProcessorError")),
+    (resultdoc.ProcessorOutcome(exit_code=137, reason="OOMKilled"), None, ("finishedWithError", "OOMKilled")),
     (OK, "Swift 503", ("finishedWithError", "PublisherError")),
-    (result.ProcessorOutcome(exit_code=1, reason="Error"), "Swift 503", ("finishedWithError", "ProcessorError")),
+    (resultdoc.ProcessorOutcome(exit_code=1, reason="Error"), "Swift 503", ("finishedWithError", "ProcessorError")),
 ])
 def test_verdict_puts_the_processor_first(outcome, publish_error, expected):
-    doc = result.build("chris-jid-1", outcome, TREE, publish_error=publish_error, published_at="t3")
+    doc = resultdoc.build("chris-jid-1", outcome, TREE, publish_error=publish_error, published_at="t3")
     assert (doc["status"], doc["reason"]) == expected
     assert doc["processor"]["exitCode"] == outcome.exit_code and doc["publishError"] == publish_error
 
 
 def test_round_trip_through_the_store_and_the_status_mapping():
     store = FakeStore()
-    doc = result.build("chris-jid-1", OK, TREE, published_at="t3")
-    result.upload(store, "chris-jid-1", doc)
+    doc = resultdoc.build("chris-jid-1", OK, TREE, published_at="t3")
+    resultdoc.upload(store, "chris-jid-1", doc)
     assert ("chris-jid-1", "result.json") in store.objects
-    info = status.info_from_result("chris-jid-1", result.reader(store)("chris-jid-1"))
+    info = status.info_from_result("chris-jid-1", resultdoc.reader(store)("chris-jid-1"))
     assert (info.status, info.exit_code, info.image, info.timestamp) == (base.JobStatus.finishedSuccessfully, 0,
                                                                          "img", "t0")
     assert info.cmd == "run /share/incoming /share/outgoing"
@@ -56,13 +57,13 @@ def test_round_trip_through_the_store_and_the_status_mapping():
 
 
 def test_reader_returns_none_for_missing_or_foreign_objects_and_raises_on_outages():
-    assert result.reader(FakeStore())("chris-jid-1") is None
+    assert resultdoc.reader(FakeStore())("chris-jid-1") is None
     foreign = FakeStore({("j", "result.json"): {"status": "finishedSuccessfully"}})  # no schema: not ours
-    assert result.reader(foreign)("j") is None
+    assert resultdoc.reader(foreign)("j") is None
     with pytest.raises(errors.TransferError):
-        result.reader(FakeStore(error=errors.TransferError("503", container="j")))("j")
+        resultdoc.reader(FakeStore(error=errors.TransferError("503", container="j")))("j")
 
 
 def test_archive_layout_has_no_manifest():
-    doc = result.build("j", OK, result.OutputSummary(layout="archive", files=None, bytes=99))
+    doc = resultdoc.build("j", OK, resultdoc.OutputSummary(layout="archive", files=None, bytes=99))
     assert doc["output"]["manifest"] is None and doc["publishedAt"].endswith("Z")

@@ -1,0 +1,54 @@
+"""Settings of the local engine: one frozen dataclass, validated once at startup.
+
+:class:`pman.config.PmanConfig` composes it from flags and environment; the engine never sees the
+rest of the service configuration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pman.engines import base
+
+LAYOUTS = ("tree", "archive")
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What the local engine needs to know."""
+
+    workdir: str = ""
+    """Per-job work dirs ``<workdir>/jobs/<jid>/`` and the SQLite job table ``<workdir>/pman.sqlite``."""
+    store_base: str = "/tmp"
+    """Without Swift: the mount-mode store shared with pfioh (``<store_base>/key-<jid>/incoming|outgoing``)."""
+    swift_storage: bool = False
+    """Fetch input from / publish output to Swift (container = jid) with the publisher."""
+    swift_credentials: str | None = None
+    """Swift credentials file; None lets swiftstore search ($SWIFT_CREDENTIALS, OS_*/ST_*, /etc/swift)."""
+    swift_layout: str = "tree"
+    """With Swift: ``tree`` (objects + manifest, pfioh's default) or ``archive`` (``input/data`` zips)."""
+    max_jobs: int = 4
+    """Jobs running at once; more wait in the queue as ``notstarted``."""
+    publisher_cli: str = ""
+    """The ``pman-swift-publisher`` executable."""
+    log_tail_bytes: int = 65536
+    """Largest log excerpt per step in a status reply (the end of the log is kept)."""
+
+    @property
+    def jobs_dir(self) -> Path:
+        return Path(self.workdir) / "jobs"
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.workdir) / "pman.sqlite"
+
+    def validate(self) -> "LocalSettings":
+        """:raises base.SettingError: naming the first bad field."""
+        for name in ("max_jobs", "log_tail_bytes"):
+            value = getattr(self, name)
+            base.require(value > 0, name, f"must be positive, not {value}")
+        base.require(self.swift_layout in LAYOUTS, "swift_layout",
+                     f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
+        base.require(bool(self.workdir), "workdir", "must not be empty")
+        base.require(bool(self.store_base), "store_base", "must not be empty")
+        return self
