@@ -12,6 +12,9 @@ complete version.  JSON, one object::
      "objects": ["input.v/<version>/f/a/b.txt", ...],
      "retired": ["input.v/<previous version>/f/...", ...]}
 
+Small files are packed into bundle objects (``input.v/<version>/b/<n>``): their entries add
+``"offset"`` and the bundle's ``"etag"``.  A file large enough to be an SLO adds ``"segments"`` and
+``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
 ``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
 listing; ``retired`` lists the objects of the version this one replaced, kept readable for one more
 generation (a reader that started on it can finish) and deleted by the next put.  Entry names are
@@ -41,6 +44,14 @@ class ManifestEntry:
     object: str = ""
     segments: int = 0
     """How many SLO segments the object has (0: a plain object, whose ETag is its MD5)."""
+    segment_size: int = 0
+    """For an SLO: its segments' size (the last may be shorter), and then :attr:`md5` is Swift's
+    ETag of the SLO, the MD5 of the segments' hex MD5s, which a reader checks segment by segment
+    (one pass over the bytes, as the writer made it)."""
+    offset: int | None = None
+    """For a small file packed into a bundle object: where its bytes start in :attr:`object`."""
+    etag: str = ""
+    """For a bundled file: the bundle's ETag (what pins the bundle to this version)."""
 
 
 @dataclass(frozen=True)
@@ -106,9 +117,12 @@ class Manifest:
         return manifest
 
 
+_OPTIONAL = (("object", ""), ("segments", 0), ("segment_size", 0), ("offset", None), ("etag", ""))
+
+
 def _entry_json(e: ManifestEntry) -> dict:
     doc = {"name": e.name, "size": e.size, "md5": e.md5}
-    return {**doc, **({"object": e.object} if e.object else {}), **({"segments": e.segments} if e.segments else {})}
+    return {**doc, **{k: getattr(e, k) for k, empty in _OPTIONAL if getattr(e, k) != empty}}
 
 
 def _parse(doc: dict) -> Manifest:
@@ -133,11 +147,17 @@ def _inside(name: str, *heads: str) -> str:
 
 def _entry(raw: dict, own: str) -> ManifestEntry:
     name, size, md5 = raw["name"], int(raw["size"]), str(raw["md5"]).lower()
-    if not isinstance(name, str) or size < 0 or len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+    if not isinstance(name, str) or size < 0 or not _hex(md5):
         raise ValueError(f"bad entry {raw!r:.120}")
     names.safe_relpath(name)  # a manifest must never name a path outside the tree
     obj = _inside(str(raw["object"]), own) if raw.get("object") else ""
-    segments = int(raw.get("segments", 0))
-    if segments < 0:
-        raise ValueError(f"bad segment count in {raw!r:.120}")
-    return ManifestEntry(name, size, md5, obj, segments)
+    segments, segment_size = int(raw.get("segments", 0)), int(raw.get("segment_size", 0))
+    offset = None if raw.get("offset") is None else int(raw["offset"])
+    etag = str(raw.get("etag", "")).lower()
+    if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))):
+        raise ValueError(f"bad entry {raw!r:.120}")
+    return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag)
+
+
+def _hex(md5: str) -> bool:
+    return len(md5) == 32 and all(c in "0123456789abcdef" for c in md5)

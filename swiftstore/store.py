@@ -225,12 +225,12 @@ class SwiftStore:
         """
         names.validate_container_name(container)
         return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
-                          size=entry.size, md5=entry.md5 or None)
+                          size=entry.size, md5=entry.md5 or None, segment_size=entry.segment_size)
 
     def _iter(self, container: str, name: str, chunk_size: int, if_match: str | None = None, *,
-              size: int | None = None, md5: str | None = None) -> Iterator[bytes]:
+              size: int | None = None, md5: str | None = None, segment_size: int = 0) -> Iterator[bytes]:
         headers, body = transfer.open_object(self.connection(), container, name, chunk_size, if_match=if_match)
-        digest, n = hashlib.md5(usedforsecurity=False), 0
+        digest, n = transfer.digest_for(headers, segment_size), 0
         try:
             for chunk in body:
                 digest.update(chunk)
@@ -240,7 +240,7 @@ class SwiftStore:
             raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
         finally:
             body.close()
-        transfer.check_download(container, name, headers, n, digest.hexdigest(), size, md5)
+        transfer.check_download(container, name, headers, n, digest, size, md5)
 
     def put_file(self, container: str, name: str, path: str | os.PathLike, *,
                  content_type: str | None = None) -> transfer.ObjectInfo:
@@ -262,9 +262,9 @@ class SwiftStore:
         result: dict = {}
         progress = uploads.Progress(None, 1, item.size)
         uploads.run(self.pool, uploads.plan(self, container, [item], progress,
-                                            lambda it, md5, segs: result.update(md5=md5, segments=segs)))
-        self._drop(container, [s for s in old if s not in result["segments"]])
-        return transfer.ObjectInfo(name, item.size, result["md5"])
+                                            lambda it, stored: result.update(stored=stored)))
+        self._drop(container, [s for s in old if s not in result["stored"].segments])
+        return transfer.ObjectInfo(name, item.size, result["stored"].md5)
 
     def _slo_segments(self, container: str, name: str) -> list[str]:
         """The segments an existing SLO ``name`` names in this container under its own

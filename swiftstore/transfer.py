@@ -24,7 +24,8 @@ from swiftstore import errors
 log = logging.getLogger("swiftstore")
 
 CHUNK = 1 << 20
-MD5_META = "X-Object-Meta-Swiftstore-Md5"
+MD5_META = "X-Object-Meta-Swiftstore-Md5"  # the whole MD5 of an SLO, as older versions recorded it
+SEGMENT_SIZE_META = "X-Object-Meta-Swiftstore-Segment-Size"
 # Failures of the transport that swiftclient gives up on (after its retries).
 CLIENT_ERRORS = (swift_exceptions.ClientException, requests_exceptions.RequestException, OSError)
 
@@ -130,21 +131,83 @@ def put_window(conn, container: str, name: str, path: str, offset: int, length: 
     return md5
 
 
-def put_slo_manifest(conn, container: str, name: str, segments: list[dict], whole_md5: str, *,
+class ContentDigest:
+    """What verifies an object's bytes in one pass: their MD5, or for an SLO of ``segment_size``
+    segments, Swift's ETag of it (the MD5 of the segments' hex MD5s), computed while reading."""
+
+    def __init__(self, segment_size: int = 0):
+        self._size, self._left = segment_size, segment_size
+        self._hash, self._parts = _md5(), []
+
+    @property
+    def segment_size(self) -> int:
+        return self._size
+
+    def update(self, data: bytes) -> None:
+        if not self._size:
+            self._hash.update(data)
+            return
+        view = memoryview(data)
+        while len(view):
+            take = min(self._left, len(view))
+            self._hash.update(view[:take])
+            view, self._left = view[take:], self._left - take
+            if not self._left:
+                self._close_segment()
+
+    def _close_segment(self) -> None:
+        self._parts.append(self._hash.hexdigest())
+        self._hash, self._left = _md5(), self._size
+
+    def hexdigest(self) -> str:
+        if not self._size:
+            return self._hash.hexdigest()
+        parts = self._parts + ([self._hash.hexdigest()] if self._left != self._size else [])
+        return hashlib.md5("".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def digest_of(data: bytes, segment_size: int = 0) -> str:
+    """The digest a manifest records for ``data``: its MD5, or as an SLO of ``segment_size``
+    segments, the SLO's ETag."""
+    digest = ContentDigest(segment_size)
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def digest_for(headers: dict, segment_size: int = 0) -> ContentDigest:
+    """The digest to compute over an object's body: the manifest's ``segment_size`` if it gives
+    one, else the object's own metadata (an SLO we wrote), else a plain MD5."""
+    if not segment_size and is_slo(headers):
+        value = str(headers.get(SEGMENT_SIZE_META.lower()) or "0")
+        segment_size = int(value) if value.isdecimal() and len(value) < 16 else 0
+    return ContentDigest(segment_size)
+
+
+def is_slo(headers: dict) -> bool:
+    return str(headers.get("x-static-large-object", "")).lower() == "true"
+
+
+def slo_etag(etags: list[str]) -> str:
+    """Swift's ETag of an SLO: the MD5 of its segments' ETags, in order."""
+    return hashlib.md5("".join(etags).encode(), usedforsecurity=False).hexdigest()
+
+
+def put_slo_manifest(conn, container: str, name: str, segments: list[dict], segment_size: int, *,
                      content_type: str | None = None) -> str:
     """PUT the SLO manifest (``multipart-manifest=put``) of already verified segments.
 
     Swift checks each segment's ETag and size itself; we then check the ETag it gives the
-    whole (the MD5 of the segment ETags) and record the file's own MD5 as metadata.
+    whole (the MD5 of the segment ETags) and record the segment size, so that any reader can
+    verify the object in the one pass it reads it (:class:`ContentDigest`).
 
     :param segments: ``{"path": "/<container>_segments/<name>", "etag": md5, "size_bytes": n}``.
     :raises errors.IntegrityError: the manifest ETag is not the MD5 of the segment ETags.
     """
     body = json.dumps(segments)
-    expected = hashlib.md5("".join(s["etag"] for s in segments).encode(), usedforsecurity=False).hexdigest()
+    expected = slo_etag([s["etag"] for s in segments])
     try:
         etag = conn.put_object(container, name, body, content_type=content_type,
-                               query_string="multipart-manifest=put", headers={MD5_META: whole_md5})
+                               query_string="multipart-manifest=put", headers={SEGMENT_SIZE_META: str(segment_size)})
     except CLIENT_ERRORS as exc:
         raise errors.translate(exc, "PUT SLO manifest", container=container, obj=name) from exc
     if _etag(etag) != expected:
@@ -169,24 +232,27 @@ def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
         raise errors.translate(exc, "GET object", container=container, obj=name) from exc
 
 
-def expected_md5(headers: dict) -> str | None:
-    """The MD5 an object's bytes must have: the ETag of a plain object, our metadata for an SLO."""
-    if str(headers.get("x-static-large-object", "")).lower() == "true":
+def expected_digest(headers: dict, digest: ContentDigest) -> str | None:
+    """What ``digest`` must come to for this object: its ETag (a plain object, or an SLO read
+    segment by segment), or the whole MD5 older versions recorded for an SLO; None if unknown."""
+    if is_slo(headers) and not digest.segment_size:
         return headers.get(MD5_META.lower()) or None
     return _etag(headers.get("etag")) or None
 
 
 def download(conn, container: str, name: str, dest: str, *, size: int | None = None, md5: str | None = None,
-             on_bytes: Callable[[int], None] | None = None, if_match: str | None = None) -> ObjectInfo:
+             on_bytes: Callable[[int], None] | None = None, if_match: str | None = None,
+             segment_size: int = 0) -> ObjectInfo:
     """Stream an object into the new file ``dest``, verifying it; ``dest`` is removed on failure.
 
     :param size: the expected size (a manifest entry), or None.
-    :param md5: the expected MD5 (a manifest entry), or None to rely on the object's own ETag/metadata.
+    :param md5: the expected digest (a manifest entry), or None to rely on the object's own ETag/metadata.
+    :param segment_size: the manifest's segment size for an SLO (``md5`` is then its ETag).
     :param if_match: see :func:`open_object`.
     :raises errors.IntegrityError: size or MD5 differs from what was expected or from the ETag.
     """
     headers, body = open_object(conn, container, name, if_match=if_match)
-    digest, written = _md5(), 0
+    digest, written = digest_for(headers, segment_size), 0
     out = open(dest, "xb")  # never overwrite; and only what we created is removed on failure
     try:
         with out:
@@ -201,23 +267,23 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
                 if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
                     raise  # our disk, not the network
                 raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
-        check_download(container, name, headers, written, digest.hexdigest(), size, md5)
+        check_download(container, name, headers, written, digest, size, md5)
     except BaseException:
         _remove(dest)
         raise
     return ObjectInfo(name, written, _etag(headers.get("etag")))
 
 
-def check_download(container: str, name: str, headers: dict, written: int, got: str, size: int | None,
-                   md5: str | None) -> None:
-    """:raises errors.IntegrityError: ``written`` bytes of MD5 ``got`` are not what the caller
+def check_download(container: str, name: str, headers: dict, written: int, digest: ContentDigest,
+                   size: int | None, md5: str | None) -> None:
+    """:raises errors.IntegrityError: ``written`` bytes of ``digest`` are not what the caller
     expected (``size``, ``md5``: None for no expectation) or what the object's ETag says."""
-    problems = []
+    problems, got = [], digest.hexdigest()
     if size is not None and written != size:
         problems.append(f"size {written}, expected {size}")
     if md5 is not None and got != md5:
         problems.append(f"MD5 {got}, expected {md5}")
-    own = expected_md5(headers)
+    own = expected_digest(headers, digest)
     if own is not None and got != own:
         problems.append(f"MD5 {got}, but Swift says {own}")
     if problems:

@@ -96,10 +96,11 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
     counter = uploads.Progress(progress, len(items), sum(i.size for i in items))
     rel_of = {i.name: i.name[len(names.version_object(prefix, version, "")):] for i in items}
 
-    def done(item: uploads.FileUpload, md5: str, segments: list) -> None:
+    def done(item: uploads.FileUpload, stored: uploads.Stored) -> None:
         with lock:
-            entries.append(ManifestEntry(rel_of[item.name], item.size, md5, item.name, len(segments)))
-            owned.extend([item.name, *segments])
+            entries.append(ManifestEntry(rel_of[item.name], item.size, stored.md5, item.name, len(stored.segments),
+                                         stored.segment_size))
+            owned.extend([item.name, *stored.segments])
         counter.file_done()
 
     log.info("put %s/%s: %d files, %d bytes as version %s", container, prefix, counter.files_total,
@@ -241,5 +242,6 @@ def pin(manifest: Manifest, entry: ManifestEntry) -> str | None:
 def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,
            counter: uploads.Progress) -> None:
     transfer.download(store.connection(), container, manifest.object_of(entry), str(path), size=entry.size,
-                      md5=entry.md5 or None, on_bytes=counter.on_bytes, if_match=pin(manifest, entry))
+                      md5=entry.md5 or None, on_bytes=counter.on_bytes, if_match=pin(manifest, entry),
+                      segment_size=entry.segment_size)
     counter.file_done()

@@ -7,7 +7,6 @@ segment task of a large file to finish writes its SLO manifest.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import threading
 import time
@@ -67,11 +66,24 @@ class FileUpload:
     segments: str = ""
 
 
-DoneFn = Callable[[FileUpload, str, list], None]
+@dataclass(frozen=True)
+class Stored:
+    """A verified upload: the digest readers will check (the MD5, or an SLO's ETag), and for an
+    SLO its segments' names and size."""
+
+    md5: str
+    segments: tuple[str, ...] = ()
+    segment_size: int = 0
+
+
+DoneFn = Callable[[FileUpload, Stored], None]
 
 
 class _LargeUpload:
-    """One SLO: segment tasks, a whole-file MD5 task, and the manifest PUT by the last to finish."""
+    """One SLO: segment tasks, and the manifest PUT by the last to finish.
+
+    Each byte is read and hashed once, by its segment's upload; the file is then known by the
+    SLO's ETag (the MD5 of the segment MD5s), which readers check segment by segment."""
 
     def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn):
         if not item.segments:
@@ -82,28 +94,17 @@ class _LargeUpload:
         self.windows = [(i, off, min(step, size - off)) for i, off in enumerate(range(0, size, step))]
         self.seg_names = [names.segment_name(item.segments, i) for i, _, _ in self.windows]
         self.progress, self.done = progress, done
+        self.step = step
         self.etags: dict[int, str] = {}
-        self.whole_md5: str | None = None
-        self._pending = len(self.windows) + 1
+        self._pending = len(self.windows)
         self._lock = threading.Lock()
 
     def tasks(self) -> list[Callable[[], None]]:
-        segs = [lambda w=w: self._segment(*w) for w in self.windows]
-        return segs + [self._hash_whole]
+        return [lambda w=w: self._segment(*w) for w in self.windows]
 
     def _segment(self, index: int, offset: int, length: int) -> None:
         self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
                                                 self.item.path, offset, length, on_bytes=self.progress.on_bytes)
-        self._one_done()
-
-    def _hash_whole(self) -> None:
-        # The manifest lists the file's own MD5, which segment ETags cannot give (MD5 does not
-        # combine), so one task re-reads the file, usually from the page cache.
-        digest = hashlib.md5(usedforsecurity=False)
-        with open(self.item.path, "rb") as f:
-            for chunk in iter(lambda: f.read(transfer.CHUNK), b""):
-                digest.update(chunk)
-        self.whole_md5 = digest.hexdigest()
         self._one_done()
 
     def _one_done(self) -> None:
@@ -113,14 +114,13 @@ class _LargeUpload:
         if last:
             segments = [{"path": f"/{self.container}/{self.seg_names[i]}", "etag": self.etags[i], "size_bytes": n}
                         for i, _, n in self.windows]
-            transfer.put_slo_manifest(self.store.connection(), self.container, self.item.name, segments,
-                                      self.whole_md5, content_type=self.item.content_type)
-            self.done(self.item, self.whole_md5, self.seg_names)
+            etag = transfer.put_slo_manifest(self.store.connection(), self.container, self.item.name, segments,
+                                             self.step, content_type=self.item.content_type)
+            self.done(self.item, Stored(etag, tuple(self.seg_names), self.step))
 
 
 def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn) -> list[Callable[[], None]]:
-    """Pool tasks that upload ``items``; ``done(item, md5, segment names)`` is called once per
-    verified file.  Segments stay in ``container``: another container could be another key's."""
+    """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file.  Segments stay in ``container``: another container could be another key's."""
     tasks: list[Callable[[], None]] = []
     for item in items:
         if item.size > store.slo_threshold:
@@ -133,7 +133,7 @@ def plan(store, container: str, items: list[FileUpload], progress: Progress, don
 def _small(store, container: str, item: FileUpload, progress: Progress, done) -> None:
     md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
                               content_type=item.content_type, on_bytes=progress.on_bytes)
-    done(item, md5, [])
+    done(item, Stored(md5))
 
 
 def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],

@@ -30,6 +30,12 @@ def _tree(root, files):
     return root
 
 
+def digest(data: bytes, threshold: int = 2 * MIB, segment: int = MIB) -> str:
+    """What a manifest records for a file: its MD5, or above the SLO threshold the SLO's ETag."""
+    from swiftstore import transfer
+    return transfer.digest_of(data, segment if len(data) > threshold else 0)
+
+
 def _current(swift, container="c", prefix="input/"):
     """The manifest stored now, parsed as a reader would."""
     return swiftstore.Manifest.from_json(swift.objects(container)[names.manifest_name(prefix)])
@@ -54,7 +60,7 @@ def test_put_tree_writes_the_manifest_last_and_only_new_names_before_it(store, s
     # Before the switch: only objects of the new version are written, nothing is deleted.
     assert all(c[0] == "PUT" and names.version_of("input/", c[2]) == manifest.version for c in writes[:switch])
     assert manifest.version != old.version and set(manifest.retired) == set(old.owned())
-    assert {e.name: (e.size, e.md5) for e in manifest.entries} == {k: (len(v), md5(v)) for k, v in FILES.items()}
+    assert {e.name: (e.size, e.md5) for e in manifest.entries} == {k: (len(v), digest(v)) for k, v in FILES.items()}
     assert store.read_manifest("c", "input") == manifest
 
 def test_large_files_become_slos_with_verified_segments_in_the_same_container(store, swift, tmp_path):
@@ -65,7 +71,8 @@ def test_large_files_become_slos_with_verified_segments_in_the_same_container(st
     segments = [o for o in swift.objects("c") if o.startswith(names.version_segments("input/", manifest.version, "big.bin"))]
     assert len(segments) == 6 and set(segments) <= set(manifest.owned())
     assert big["headers"]["x-static-large-object"] == "True"
-    assert big["headers"]["x-object-meta-swiftstore-md5"] == md5(FILES["big.bin"])
+    assert big["headers"]["x-object-meta-swiftstore-segment-size"] == str(MIB)
+    assert {e.name: e.md5 for e in manifest.entries}["big.bin"] == digest(FILES["big.bin"])
     out = tmp_path / "out"
     store.get_tree("c", "input/", out)
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == FILES
@@ -236,7 +243,7 @@ def test_put_file_and_get_file_verified(store, swift, tmp_path):
     path.write_bytes(os.urandom(3 * MIB))
     store.ensure_container("c")
     info = store.put_file("c", "output/data", path)
-    assert info.size == 3 * MIB and info.etag == md5(path.read_bytes())
+    assert info.size == 3 * MIB and info.etag == digest(path.read_bytes())
     first = {o for o in swift.objects("c") if o.startswith("output/data.slo/")}
     store.put_file("c", "output/data", path)  # the first upload's segments are dropped
     segments = {o for o in swift.objects("c") if o.startswith("output/data.slo/")}

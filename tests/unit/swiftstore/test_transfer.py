@@ -50,13 +50,34 @@ def test_slo_manifest_etag_is_checked(tmp_path):
     swift = FakeSwift()
     conn = swift.connect()
     conn.put_container("c")
-    conn.put_container("c_segments")
-    conn.put_object("c_segments", "s0", b"abc")
-    seg = [{"path": "/c_segments/s0", "etag": hashlib.md5(b"abc").hexdigest(), "size_bytes": 3}]
-    transfer.put_slo_manifest(conn, "c", "big", seg, hashlib.md5(b"abc").hexdigest())
+    conn.put_object("c", "s0", b"abc")
+    conn.put_object("c", "s1", b"de")
+    seg = [{"path": "/c/s0", "etag": hashlib.md5(b"abc").hexdigest(), "size_bytes": 3},
+           {"path": "/c/s1", "etag": hashlib.md5(b"de").hexdigest(), "size_bytes": 2}]
+    etag = transfer.put_slo_manifest(conn, "c", "big", seg, 3)
+    assert etag == transfer.slo_etag([s["etag"] for s in seg])
     swift.bad_etag.add("big2")
     with pytest.raises(errors.IntegrityError, match="SLO manifest not verified"):
-        transfer.put_slo_manifest(conn, "c", "big2", seg, hashlib.md5(b"abc").hexdigest())
+        transfer.put_slo_manifest(conn, "c", "big2", seg, 3)
     assert "big2" not in swift.objects("c")
-    transfer.download(conn, "c", "big", str(tmp_path / "big"), size=3, md5=hashlib.md5(b"abc").hexdigest())
-    assert (tmp_path / "big").read_bytes() == b"abc"
+    # Read back in one pass, checked segment by segment against the SLO's ETag.
+    transfer.download(conn, "c", "big", str(tmp_path / "big"), size=5, md5=etag, segment_size=3)
+    assert (tmp_path / "big").read_bytes() == b"abcde"
+    transfer.download(conn, "c", "big", str(tmp_path / "big-meta"))  # the segment size from metadata
+    swift.containers["c"]["big"]["data"] = b"abXde"
+    with pytest.raises(errors.IntegrityError, match="Swift says"):
+        transfer.download(conn, "c", "big", str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+    swift.containers["c"]["big"]["data"] = b"abcde"
+
+
+@pytest.mark.parametrize("chunks", [[b"abcdefgh"], [b"a", b"bcd", b"efg", b"h"], [b"abc", b"", b"defgh"]])
+def test_content_digest_is_the_slo_etag_however_the_bytes_arrive(chunks):
+    d = transfer.ContentDigest(3)
+    for c in chunks:
+        d.update(c)
+    parts = [hashlib.md5(p).hexdigest() for p in (b"abc", b"def", b"gh")]
+    assert d.hexdigest() == transfer.slo_etag(parts)
+    plain = transfer.ContentDigest()
+    plain.update(b"abcdefgh")
+    assert plain.hexdigest() == hashlib.md5(b"abcdefgh").hexdigest()
