@@ -1,7 +1,6 @@
 """swiftstore against the real loopback Swift: trees, manifests, SLO, JSON, delete, archives."""
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import zipfile
