@@ -103,6 +103,11 @@ def version_object(prefix: str, version: str, rel: str) -> str:
     return f"{versions_prefix(prefix)}{version}/f/{rel}"
 
 
+def version_bundle(prefix: str, version: str, index: int) -> str:
+    """Bundle ``index`` of a version (small files back to back): ``input.v/<version>/b/000007``."""
+    return f"{versions_prefix(prefix)}{version}/b/{index:06d}"
+
+
 def version_segments(prefix: str, version: str, rel: str) -> str:
     """Where the SLO segments of file ``rel`` in a version go: ``input.v/<version>/s/<rel>/``."""
     return f"{versions_prefix(prefix)}{version}/s/{rel}/"

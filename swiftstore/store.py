@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from swiftstore import archive, errors, localfs, names, transfer, tree, uploads
+from swiftstore import archive, bundles, errors, localfs, names, transfer, tree, uploads
 from swiftstore import connection as connections
 from swiftstore.manifest import Manifest
 
@@ -42,16 +42,19 @@ class SwiftStore:
     :param slo_threshold: files larger than this (bytes) become SLOs of ``segment_size`` segments.
     :param orphan_grace: seconds after which objects of a version that no manifest names (a dead
         writer's) are deleted by the next put of that prefix.
+    :param bundle_max_file: tree files up to this size (bytes) are packed into bundle objects
+        (:mod:`swiftstore.bundles`); -1 stores every file as an object of its own.
     """
 
     def __init__(self, connection_factory: Callable[[], object], *, threads: int = DEFAULT_THREADS,
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
-                 archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE):
+                 archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE,
+                 bundle_max_file: int = bundles.MAX_FILE):
         if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0:
             raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold and orphan_grace >= 0")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
-        self.orphan_grace = orphan_grace
+        self.orphan_grace, self.bundle_max_file = orphan_grace, bundle_max_file
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []
@@ -224,12 +227,22 @@ class SwiftStore:
         :raises errors.IntegrityError: the bytes are not the ones the manifest recorded.
         """
         names.validate_container_name(container)
-        return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
-                          size=entry.size, md5=entry.md5 or None, segment_size=entry.segment_size)
+        if entry.offset is None:
+            return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
+                              size=entry.size, md5=entry.md5 or None, segment_size=entry.segment_size)
+        # A bundled file: only its bytes, by a ranged GET of the bundle (pinned all the same).
+        if not entry.size:
+            return iter(())
+        return self._iter(container, entry.object, chunk_size, entry.etag, size=entry.size, md5=entry.md5,
+                          byte_range=(entry.offset, entry.offset + entry.size - 1))
 
     def _iter(self, container: str, name: str, chunk_size: int, if_match: str | None = None, *,
-              size: int | None = None, md5: str | None = None, segment_size: int = 0) -> Iterator[bytes]:
-        headers, body = transfer.open_object(self.connection(), container, name, chunk_size, if_match=if_match)
+              size: int | None = None, md5: str | None = None, segment_size: int = 0,
+              byte_range: tuple[int, int] | None = None) -> Iterator[bytes]:
+        headers, body = transfer.open_object(self.connection(), container, name, chunk_size, if_match=if_match,
+                                             byte_range=byte_range)
+        if byte_range:  # the headers speak of the whole object: the caller's size and MD5 decide
+            headers = {}
         digest, n = transfer.digest_for(headers, segment_size), 0
         try:
             for chunk in body:

@@ -115,15 +115,22 @@ def put_window(conn, container: str, name: str, path: str, offset: int, length: 
     :raises errors.TransferError: the PUT failed after swiftclient's retries.
     """
     with HashingReader(path, offset, length, on_bytes) as reader:
-        try:
-            # An empty body goes as b"": a zero-length reader would make requests send it chunked.
-            body, chunk = (reader, CHUNK) if length else (b"", None)
-            etag = conn.put_object(container, name, body, content_length=length,
-                                   content_type=content_type, headers=headers, chunk_size=chunk)
-        except CLIENT_ERRORS as exc:
-            raise errors.translate(exc, "PUT object", container=container, obj=name) from exc
-        md5 = reader.hexdigest() if length else _md5().hexdigest()
-        sent = reader.bytes_read
+        return put_reader(conn, container, name, reader, length, content_type=content_type, headers=headers)
+
+
+def put_reader(conn, container: str, name: str, reader, length: int, *, content_type: str | None = None,
+               headers: dict | None = None) -> str:
+    """PUT ``length`` bytes from ``reader`` (a :class:`HashingReader` or anything with its
+    ``read``/``seek(0)``/``hexdigest``/``bytes_read``) as one object; return its verified MD5."""
+    try:
+        # An empty body goes as b"": a zero-length reader would make requests send it chunked.
+        body, chunk = (reader, CHUNK) if length else (b"", None)
+        etag = conn.put_object(container, name, body, content_length=length,
+                               content_type=content_type, headers=headers, chunk_size=chunk)
+    except CLIENT_ERRORS as exc:
+        raise errors.translate(exc, "PUT object", container=container, obj=name) from exc
+    md5 = reader.hexdigest() if length else _md5().hexdigest()
+    sent = reader.bytes_read
     if sent != length or _etag(etag) != md5:
         _delete_quietly(conn, container, name)
         raise errors.IntegrityError(f"upload not verified: sent {sent}/{length} bytes, MD5 {md5}, "
@@ -164,6 +171,19 @@ class ContentDigest:
             return self._hash.hexdigest()
         parts = self._parts + ([self._hash.hexdigest()] if self._left != self._size else [])
         return hashlib.md5("".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+class _NoDigest(ContentDigest):
+    """For bytes verified piece by piece elsewhere: hashing them whole again would cost a pass."""
+
+    def update(self, data: bytes) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+NO_DIGEST = _NoDigest()
 
 
 def digest_of(data: bytes, segment_size: int = 0) -> str:
@@ -218,15 +238,21 @@ def put_slo_manifest(conn, container: str, name: str, segments: list[dict], segm
 
 
 def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
-                if_match: str | None = None) -> tuple[dict, Iterator[bytes]]:
+                if_match: str | None = None, byte_range: tuple[int, int] | None = None) -> tuple[dict, Iterator[bytes]]:
     """GET an object as ``(headers, chunk iterator)``; swiftclient resumes a broken body itself.
 
     :param if_match: the ETag the object must still have (a manifest's record of it); another
         one answers 412, raised as :class:`errors.VersionGone`, instead of other bytes.
+    :param byte_range: ``(first, last)`` byte, inclusive: only those (the ETag is still the whole's).
     """
+    headers = {}
+    if if_match:
+        headers["If-Match"] = if_match
+    if byte_range:
+        headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
     try:
-        if if_match:
-            return conn.get_object(container, name, resp_chunk_size=chunk_size, headers={"If-Match": if_match})
+        if headers:
+            return conn.get_object(container, name, resp_chunk_size=chunk_size, headers=headers)
         return conn.get_object(container, name, resp_chunk_size=chunk_size)
     except CLIENT_ERRORS as exc:
         raise errors.translate(exc, "GET object", container=container, obj=name) from exc
@@ -272,6 +298,19 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
         _remove(dest)
         raise
     return ObjectInfo(name, written, _etag(headers.get("etag")))
+
+
+def body_chunks(body: Iterator[bytes], container: str, name: str, digest: "ContentDigest") -> Iterator[bytes]:
+    """A GET body's chunks, hashed into ``digest`` on the way, with the client's failures
+    translated (our own disk's errors pass as they are)."""
+    try:
+        for chunk in body:
+            digest.update(chunk)
+            yield chunk
+    except CLIENT_ERRORS as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
+            raise
+        raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
 
 
 def check_download(container: str, name: str, headers: dict, written: int, digest: ContentDigest,

@@ -24,7 +24,7 @@ import os
 import threading
 from pathlib import Path
 
-from swiftstore import errors, localfs, names, transfer, uploads
+from swiftstore import bundles, errors, localfs, names, transfer, uploads
 from swiftstore.manifest import Manifest, ManifestEntry
 
 log = logging.getLogger("swiftstore")
@@ -90,10 +90,14 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
     if not local.is_dir():
         raise errors.NotFound(f"local directory {local} does not exist", container=container, obj=prefix)
     version = names.new_version_id()
-    items = _uploads(container, prefix, version, scan(local))
+    files = scan(local)
+    small = [bundles.Member(*f) for f in files if f[2] <= store.bundle_max_file]
+    items = _uploads(container, prefix, version, [f for f in files if f[2] > store.bundle_max_file])
+    packed = bundles.pack(small, bundles.target_size(sum(m.size for m in small), store.threads),
+                          lambda i: names.version_bundle(prefix, version, i))
     store.ensure_container(container)
     entries, owned, lock = [], [], threading.Lock()
-    counter = uploads.Progress(progress, len(items), sum(i.size for i in items))
+    counter = uploads.Progress(progress, len(files), sum(f[2] for f in files))
     rel_of = {i.name: i.name[len(names.version_object(prefix, version, "")):] for i in items}
 
     def done(item: uploads.FileUpload, stored: uploads.Stored) -> None:
@@ -103,19 +107,26 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
             owned.extend([item.name, *stored.segments])
         counter.file_done()
 
-    log.info("put %s/%s: %d files, %d bytes as version %s", container, prefix, counter.files_total,
-             counter.bytes_total, version)
+    def bundled(bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
+        with lock:
+            entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag)
+                           for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
+            owned.append(bundle.name)
+
+    log.info("put %s/%s: %d files (%d in %d bundles), %d bytes as version %s", container, prefix,
+             counter.files_total, len(small), len(packed), counter.bytes_total, version)
     listed: dict = {}
+    tasks = (uploads.plan_bundles(store, container, packed, counter, bundled)
+             + uploads.plan(store, container, items, counter, done))
     # Earlier versions are listed while the pool uploads (off the critical path); they can only
     # be deleted once the new manifest is in place.
-    uploads.run(store.pool, uploads.plan(store, container, items, counter, done),
-                meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
+    uploads.run(store.pool, tasks, meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
     previous = _previous(store, container, prefix)
     manifest = Manifest.build(prefix, entries, version=version, objects=owned,
                               retired=previous.owned() if previous else ())
     store.put_bytes(container, names.manifest_name(prefix), manifest.to_json().encode(),
                     content_type="application/json")
-    if not items and progress:
+    if not files and progress:
         progress(0, 0, 0, 0)
     _remove_old(store, container, prefix, manifest, previous, listed.get("stored"))
     return manifest
@@ -225,18 +236,69 @@ def _get_version(store, container: str, manifest: Manifest, dest_dir, replace: b
     log.info("get %s/%s: version %s, %d files, %d bytes into %s", container, manifest.prefix,
              manifest.version or "(unversioned)", counter.files_total, counter.bytes_total, dest_dir)
     with localfs.staging_dir(Path(dest_dir), replace=replace) as tmp:
-        paths = localfs.prepare_paths(tmp, [e.name for e in entries])
-        tasks = [lambda e=e, p=p: _fetch(store, container, manifest, e, p, counter) for e, p in zip(entries, paths)]
+        paths = dict(zip(entries, localfs.prepare_paths(tmp, [e.name for e in entries])))
+        tasks = [lambda u=u: _fetch_bundle(store, container, u, paths, counter) for u in units(manifest)[0]]
+        tasks += [lambda e=e: _fetch(store, container, manifest, e, paths[e], counter) for e in units(manifest)[1]]
         uploads.run(store.pool, tasks)
     if not entries and progress:
         progress(0, 0, 0, 0)
 
 
 def pin(manifest: Manifest, entry: ManifestEntry) -> str | None:
-    """The ``If-Match`` value that pins ``entry``'s object to this version: a plain object's ETag
-    is its MD5.  (An SLO's ETag is another hash, and format 1 did not record which files were
-    SLOs: those are checked by their MD5 after the read instead.)"""
-    return entry.md5 if manifest.version and not entry.segments and entry.md5 else None
+    """The ``If-Match`` value that pins ``entry``'s object to this version: a bundle's recorded
+    ETag, a plain object's MD5 (its ETag).  (Format 1 did not record which files were SLOs: its
+    objects are checked by their MD5 after the read instead.)"""
+    if entry.etag:
+        return entry.etag
+    return entry.md5 if manifest.version and entry.md5 else None
+
+
+def units(manifest: Manifest) -> tuple[list[list[ManifestEntry]], list[ManifestEntry]]:
+    """``(bundles, single files)``: each bundle's entries in offset order, checked to tile it.
+
+    :raises errors.IntegrityError: a bundle's entries leave gaps or overlap (a bad manifest).
+    """
+    grouped: dict[str, list[ManifestEntry]] = {}
+    singles = []
+    for e in manifest.entries:
+        if e.offset is None:
+            singles.append(e)
+        else:
+            grouped.setdefault(e.object, []).append(e)
+    out = []
+    for obj, members in grouped.items():
+        members.sort(key=lambda e: (e.offset, e.size > 0))  # an empty file and the next share an offset
+        if [e.offset for e in members] != [sum(m.size for m in members[:i]) for i in range(len(members))] \
+                or len({e.etag for e in members}) != 1:
+            raise errors.IntegrityError(f"invalid manifest: the entries of bundle {obj} do not tile it",
+                                        obj=names.manifest_name(manifest.prefix))
+        out.append(members)
+    return out, singles
+
+
+def _fetch_bundle(store, container: str, members: list[ManifestEntry], paths: dict, counter: uploads.Progress) -> None:
+    """GET one bundle (pinned to its recorded ETag) and cut it into its files, each checked
+    against its manifest MD5 (they tile the bundle, so every byte is checked once)."""
+    obj, etag = members[0].object, members[0].etag
+    _, body = transfer.open_object(store.connection(), container, obj, if_match=etag)
+    try:
+        parts = bundles.split(transfer.body_chunks(body, container, obj, transfer.NO_DIGEST),
+                              [e.size for e in members])
+        for i, part in parts:
+            entry = members[i]
+            digest = transfer.ContentDigest()
+            with open(paths[entry], "xb") as out:
+                for chunk in part:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    if counter.on_bytes:
+                        counter.on_bytes(len(chunk))
+            transfer.check_download(container, f"{obj} ({entry.name})", {}, entry.size, digest, entry.size, entry.md5)
+            counter.file_done()
+    except ValueError as exc:
+        raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc
+    finally:
+        body.close()
 
 
 def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,

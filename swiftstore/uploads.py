@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from swiftstore import names, transfer
+from swiftstore import bundles, names, transfer
 
 log = logging.getLogger("swiftstore")
 
@@ -42,9 +42,9 @@ class Progress:
             self.bytes_done += n
             self._maybe_report(force=False)
 
-    def file_done(self) -> None:
+    def file_done(self, n: int = 1) -> None:
         with self._lock:
-            self.files_done += 1
+            self.files_done += n
             self._maybe_report(force=self.files_done == self.files_total)
 
     def _maybe_report(self, force: bool) -> None:
@@ -134,6 +134,19 @@ def _small(store, container: str, item: FileUpload, progress: Progress, done) ->
     md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
                               content_type=item.content_type, on_bytes=progress.on_bytes)
     done(item, Stored(md5))
+
+
+def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: Progress,
+                 done: Callable[[bundles.Bundle, str, list[str]], None]) -> list[Callable[[], None]]:
+    """Pool tasks that upload each bundle in one verified PUT; ``done(bundle, etag, member MD5s)``."""
+    def upload(bundle: bundles.Bundle) -> None:
+        with bundles.BundleReader(bundle, progress.on_bytes) as reader:
+            etag = transfer.put_reader(store.connection(), container, bundle.name, reader, bundle.size,
+                                       content_type="application/octet-stream")
+            md5s = list(reader.md5s)
+        done(bundle, etag, md5s)
+        progress.file_done(len(bundle.members))
+    return [lambda b=b: upload(b) for b in packed]
 
 
 def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],

@@ -141,7 +141,13 @@ class FakeConnection:
             raise ClientException("Object GET failed", http_status=412, http_response_content=b"Precondition Failed")
         answer = {"etag": f'"{etag}"' if "x-static-large-object" in record["headers"] else etag,
                   "content-length": str(len(record["data"])), **record["headers"]}
-        return answer, _Body(record["data"], resp_chunk_size)
+        data = record["data"]
+        wanted = {k.lower(): v for k, v in (headers or {}).items()}.get("range")
+        if wanted:  # "bytes=first-last", as swiftstore asks
+            first, last = (int(x) for x in wanted.split("=", 1)[1].split("-"))
+            data = data[first:last + 1]
+            answer["content-length"] = str(len(data))
+        return answer, _Body(data, resp_chunk_size)
 
     def head_object(self, container, name, headers=None):
         answer, _ = self.get_object(container, name)

@@ -1,0 +1,147 @@
+"""Streaming one stored version of a tree, file by file, for a consumer that writes as it reads
+(pfioh's pull builds a zip on the fly from it).
+
+Each object of the version (a bundle of small files, or one larger file) is fetched once, pinned
+to the version by the ETag its manifest recorded, by a reader thread that runs up to ``window``
+objects ahead of the consumer with a bounded queue each, so Swift, hashing and the consumer's
+socket overlap while memory stays bounded (``window x read_ahead x chunk``).  Every file is
+checked against its manifest entry (size and MD5), every object against its ETag; a failure
+reaches the consumer as the exception, in order, never as other bytes.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+from swiftstore import bundles, errors, transfer, tree
+from swiftstore.manifest import Manifest, ManifestEntry
+
+CHUNK = 1 << 20
+READ_AHEAD = 8  # chunks queued per object
+_END = object()
+_BUNDLE = "bundle"  # what a bundle's reader expects: its files are checked by the consumer
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+class Readers:
+    """The reader threads of one process (long-lived, so swiftstore's per-thread connections are
+    reused).  ``streams`` x ``window`` threads: as many as the readers that can be waiting at once,
+    so one stream's readers never wait behind another stream's (which would deadlock them)."""
+
+    def __init__(self, store, *, streams: int, window: int = 4):
+        self.store, self.window = store, window
+        self._pool = concurrent.futures.ThreadPoolExecutor(streams * window, thread_name_prefix="swiftstore-reader")
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+    def iter_version(self, container: str, manifest: Manifest) -> Iterator[tuple[ManifestEntry, Iterator[bytes]]]:
+        """Yield ``(entry, chunks)`` for every file of ``manifest``, object by object; each file's
+        chunks must be consumed before the next pair is asked for.
+
+        :raises errors.IntegrityError: a file or object is not what the manifest recorded.
+        :raises errors.VersionGone: the version was deleted meanwhile (two newer puts).
+        """
+        groups, singles = tree.units(manifest)
+        plan = sorted([(g[0].object, g) for g in groups] + [(manifest.object_of(e), [e]) for e in singles],
+                      key=lambda unit: min(e.name for e in unit[1]))
+        pending: collections.deque = collections.deque()
+        todo = iter(plan)
+        try:
+            while True:
+                while len(pending) < self.window and (unit := next(todo, None)) is not None:
+                    pending.append((unit, self._start(container, manifest, *unit)))
+                if not pending:
+                    return
+                (obj, entries), stream = pending.popleft()
+                yield from _files(container, obj, entries, stream)
+        finally:
+            for _, stream in pending:
+                stream.stop.set()
+
+    def _start(self, container: str, manifest: Manifest, obj: str, entries: list[ManifestEntry]) -> "_Stream":
+        stream = _Stream()
+        bundled = entries[0].offset is not None
+        expect = _BUNDLE if bundled else entries[0].md5 or None
+        segment_size = 0 if bundled else entries[0].segment_size
+        self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
+                          segment_size, sum(e.size for e in entries))
+        return stream
+
+
+class _Stream:
+    """One object's chunks, from its reader thread to the consumer."""
+
+    def __init__(self):
+        self.chunks: queue.Queue = queue.Queue(READ_AHEAD)
+        self.stop = threading.Event()
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.chunks.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce(self, store, container: str, obj: str, if_match, expect, segment_size: int, size: int) -> None:
+        """Fetch the object into the queue.  A single file is checked here, whole; a bundle's
+        files are checked by the consumer one by one (they tile it: hashing it whole as well
+        would hash every byte twice)."""
+        body = None
+        try:  # everything inside: a failure anywhere must reach the consumer, or it waits for ever
+            headers, body = transfer.open_object(store.connection(), container, obj, CHUNK, if_match=if_match)
+            digest = transfer.digest_for(headers, segment_size) if expect != _BUNDLE else transfer.NO_DIGEST
+            n = 0
+            for chunk in transfer.body_chunks(body, container, obj, digest):
+                n += len(chunk)
+                if not self._put(chunk):
+                    return
+            if expect == _BUNDLE:
+                transfer.check_download(container, obj, {}, n, digest, size, None)
+            else:
+                transfer.check_download(container, obj, headers, n, digest, size, expect)
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(_Failed(exc))
+        finally:
+            if body is not None:
+                body.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (item := self.chunks.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+
+def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stream):
+    """The object's files as ``(entry, checked chunks)``; a bundle is cut at its offsets."""
+    try:
+        if entries[0].offset is None:  # a single file: its reader checks it, whole
+            yield entries[0], iter(stream)
+            return
+        for i, part in bundles.split(stream, [e.size for e in entries]):
+            yield entries[i], _checked(container, obj, entries[i], part)
+    except ValueError as exc:
+        raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc
+    finally:
+        stream.stop.set()
+
+
+def _checked(container: str, obj: str, entry: ManifestEntry, chunks) -> Iterator[bytes]:
+    digest, n = transfer.ContentDigest(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        n += len(chunk)
+        yield chunk
+    transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)

@@ -1,0 +1,155 @@
+"""Small files packed into bundle objects: packing, the one-pass reader, cutting a bundle back
+into files, and the store's reads of bundled trees over the in-memory Connection."""
+import hashlib
+import os
+
+import pytest
+
+import swiftstore
+from swiftstore import bundles, errors, reading
+from tests.unit.swiftstore.fake_conn import FakeSwift, md5
+
+
+def _members(tmp_path, sizes):
+    out = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"m{i}"
+        path.write_bytes(os.urandom(size))
+        out.append(bundles.Member(f"m{i}", str(path), size))
+    return out
+
+
+def test_pack_groups_files_in_order_up_to_the_target():
+    files = [bundles.Member(f"f{i}", "", s) for i, s in enumerate([4, 4, 4, 10, 1, 0])]
+    packed = bundles.pack(files, 8, lambda i: f"b{i}")
+    assert [[m.rel for m in b.members] for b in packed] == [["f0", "f1"], ["f2"], ["f3"], ["f4", "f5"]]
+    assert packed[0].offsets() == [0, 4] and packed[0].size == 8
+    assert bundles.pack([], 8, str) == []
+
+
+@pytest.mark.parametrize("total,threads,expect", [(10 << 20, 10, 1 << 20), (0, 10, 1 << 20),
+                                                  (100 << 20, 10, 10 << 20), (10 << 30, 10, 64 << 20)])
+def test_bundle_target_keeps_every_thread_busy_within_bounds(total, threads, expect):
+    assert bundles.target_size(total, threads) == expect
+
+
+def test_bundle_reader_hashes_every_member_and_the_whole_in_one_pass(tmp_path):
+    members = _members(tmp_path, [0, 3000, 0, 2 << 20, 5, 0])
+    bundle = bundles.Bundle("b", tuple(members))
+    seen = []
+    with bundles.BundleReader(bundle, seen.append) as reader:
+        first = reader.read(100)
+        reader.seek(0)  # swiftclient's retry: start over, take back the progress reported
+        data = b"".join(iter(lambda: reader.read(16384), b""))
+        whole = b"".join(open(m.path, "rb").read() for m in members)
+        assert data == whole and first == whole[:len(first)] and sum(seen) == len(whole)
+        assert reader.hexdigest() == md5(whole) and reader.bytes_read == len(whole)
+        assert reader.md5s == [md5(open(m.path, "rb").read()) for m in members]
+
+
+def test_bundle_reader_knows_trailing_empty_members_without_a_read_past_the_end(tmp_path):
+    members = _members(tmp_path, [7, 0, 0])
+    with bundles.BundleReader(bundles.Bundle("b", tuple(members))) as reader:
+        assert len(reader.read(7)) == 7  # exactly the length: nobody reads again
+        assert len(reader.md5s) == 3
+
+
+def test_bundle_reader_refuses_a_file_that_shrank(tmp_path):
+    members = _members(tmp_path, [10, 10])
+    (tmp_path / "m1").write_bytes(b"short")
+    with bundles.BundleReader(bundles.Bundle("b", tuple(members))) as reader, pytest.raises(OSError, match="shrank"):
+        reader.read(100)
+
+
+@pytest.mark.parametrize("chunks", [[b"abcdefgh"], [b"a", b"bc", b"defgh"], [b"abcd", b"", b"efgh"]])
+def test_split_cuts_a_stream_at_the_offsets(chunks):
+    got = [(i, b"".join(part)) for i, part in bundles.split(chunks, [3, 0, 4, 1])]
+    assert got == [(0, b"abc"), (1, b""), (2, b"defg"), (3, b"h")]
+
+
+@pytest.mark.parametrize("chunks,error", [([b"abc"], "early"), ([b"abcdefghij"], "longer")])
+def test_split_refuses_a_bundle_of_the_wrong_length(chunks, error):
+    with pytest.raises(ValueError, match=error):
+        for _, part in bundles.split(chunks, [3, 5]):
+            b"".join(part)
+
+
+@pytest.fixture
+def swift():
+    return FakeSwift()
+
+
+@pytest.fixture
+def store(swift):
+    with swiftstore.SwiftStore(swift.connect, threads=4, slo_threshold=2 << 20, segment_size=1 << 20) as s:
+        yield s
+
+
+FILES = {f"dicom/{i:03d}.dcm": os.urandom(1000 + i) for i in range(60)} | {
+    "empty": b"", "big.bin": os.urandom(3 << 20), "mid.bin": os.urandom((1 << 20) + 1)}
+
+
+def _tree(root, files=FILES):
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_a_tree_of_small_files_costs_a_few_requests(store, swift, tmp_path):
+    manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
+    puts = [c for c in swift.calls if c[0] == "PUT" and c[2]]
+    bundled = [e for e in manifest.entries if e.offset is not None]
+    assert len(bundled) == 61 and {e.object for e in bundled} == {f"input.v/{manifest.version}/b/000000"}
+    assert len(puts) == 1 + 1 + 3 + 1 + 1  # the bundle, mid.bin, big.bin's 3 segments, its SLO, the manifest
+    swift.calls.clear()
+    store.get_tree("c", "input/", tmp_path / "out")
+    assert {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+            for p in (tmp_path / "out").rglob("*") if p.is_file()} == FILES
+    assert len([c for c in swift.calls if c[0] == "GET"]) == 1 + 3  # manifest, bundle, mid.bin, big.bin
+
+
+def test_one_bundled_file_reads_alone_by_range(store, swift, tmp_path):
+    manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
+    entry = next(e for e in manifest.entries if e.name == "dicom/042.dcm")
+    assert b"".join(store.iter_entry("c", manifest, entry)) == FILES["dicom/042.dcm"]
+    empty = next(e for e in manifest.entries if e.name == "empty")
+    assert b"".join(store.iter_entry("c", manifest, empty)) == b""
+
+
+def test_a_corrupt_bundle_member_fails_the_get_and_leaves_nothing(store, swift, tmp_path):
+    manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
+    record = swift.containers["c"][f"input.v/{manifest.version}/b/000000"]
+    data = bytearray(record["data"])
+    data[5000] ^= 0xFF  # rotten on disk: the ETag Swift answers is still the one recorded
+    record["data"] = bytes(data)
+    with pytest.raises(errors.IntegrityError, match="expected"):
+        store.get_tree("c", "input/", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    readers = reading.Readers(store, streams=1, window=2)
+    with pytest.raises(errors.IntegrityError, match="expected"):
+        for _, chunks in readers.iter_version("c", manifest):
+            b"".join(chunks)
+    readers.shutdown()
+
+
+def test_readers_stream_every_file_of_one_version_in_order(store, tmp_path):
+    manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
+    readers = reading.Readers(store, streams=2, window=3)
+    try:
+        got = {e.name: b"".join(chunks) for e, chunks in readers.iter_version("c", manifest)}
+        assert got == FILES
+        # Stopping half way leaves no reader behind.
+        stream = readers.iter_version("c", manifest)
+        entry, chunks = next(stream)
+        next(iter(chunks), None)
+        stream.close()
+    finally:
+        readers.shutdown(wait=True)
+
+
+def test_bundling_can_be_turned_off(swift, tmp_path):
+    with swiftstore.SwiftStore(swift.connect, bundle_max_file=-1) as store:
+        manifest = store.put_tree("c", "input/", _tree(tmp_path / "src", {"a": b"1", "b": b"2"}))
+    assert all(e.offset is None and e.object.endswith("/f/" + e.name) for e in manifest.entries)
+    assert hashlib.md5(b"1").hexdigest() == manifest.entries[0].md5
