@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -44,17 +45,22 @@ class SwiftStore:
         writer's) are deleted by the next put of that prefix.
     :param bundle_max_file: tree files up to this size (bytes) are packed into bundle objects
         (:mod:`swiftstore.bundles`); -1 stores every file as an object of its own.
+    :param retention: seconds after which what this store writes expires (Swift's
+        ``X-Delete-At``, carried out by its object expirer; Swift stops serving it at once), or
+        None to keep it until deleted.
     """
 
     def __init__(self, connection_factory: Callable[[], object], *, threads: int = DEFAULT_THREADS,
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
                  archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE,
-                 bundle_max_file: int = bundles.MAX_FILE):
-        if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0:
-            raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold and orphan_grace >= 0")
+                 bundle_max_file: int = bundles.MAX_FILE, retention: float | None = None):
+        if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0 \
+                or (retention is not None and retention <= 0):
+            raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold, orphan_grace >= 0 "
+                             "and a positive retention")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
-        self.orphan_grace, self.bundle_max_file = orphan_grace, bundle_max_file
+        self.orphan_grace, self.bundle_max_file, self.retention = orphan_grace, bundle_max_file, retention
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []
@@ -114,6 +120,13 @@ class SwiftStore:
             return getattr(self.connection(), method)(container, *(() if obj is None else (obj,)), *args, **kwargs)
         except transfer.CLIENT_ERRORS as exc:
             raise errors.translate(exc, action, container=container, obj=obj) from exc
+
+    def expiry(self, margin: float = 0) -> dict:
+        """The headers that make an object written now expire per :attr:`retention` (plus
+        ``margin`` seconds), or {} when nothing expires."""
+        if self.retention is None:
+            return {}
+        return {"X-Delete-At": str(int(time.time() + self.retention + margin))}
 
     # -- containers and listings ----------------------------------------------------------------
 
@@ -189,12 +202,14 @@ class SwiftStore:
 
     # -- single objects -------------------------------------------------------------------------
 
-    def put_bytes(self, container: str, name: str, data: bytes, *, content_type: str | None = None) -> str:
-        """PUT a small in-memory object, verified by its ETag.  :returns: its MD5."""
+    def put_bytes(self, container: str, name: str, data: bytes, *, content_type: str | None = None,
+                  headers: dict | None = None) -> str:
+        """PUT a small in-memory object (expiring per :attr:`retention` unless ``headers`` say
+        otherwise), verified by its ETag.  :returns: its MD5."""
         names.validate_object_name(name, container)
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         etag = self._call("PUT object", "put_object", container, name, data, content_length=len(data),
-                          content_type=content_type)
+                          content_type=content_type, headers=self.expiry() if headers is None else headers)
         if (etag or "").strip('"') != md5:
             transfer.delete_object(self.connection(), container, name)
             raise errors.IntegrityError(f"upload not verified: ETag {etag!r}, MD5 {md5}", container=container, obj=name)
@@ -275,7 +290,7 @@ class SwiftStore:
         result: dict = {}
         progress = uploads.Progress(None, 1, item.size)
         uploads.run(self.pool, uploads.plan(self, container, [item], progress,
-                                            lambda it, stored: result.update(stored=stored)))
+                                            lambda it, stored: result.update(stored=stored), self.expiry()))
         self._drop(container, [s for s in old if s not in result["stored"].segments])
         return transfer.ObjectInfo(name, item.size, result["stored"].md5)
 

@@ -213,7 +213,7 @@ def slo_etag(etags: list[str]) -> str:
 
 
 def put_slo_manifest(conn, container: str, name: str, segments: list[dict], segment_size: int, *,
-                     content_type: str | None = None) -> str:
+                     content_type: str | None = None, headers: dict | None = None) -> str:
     """PUT the SLO manifest (``multipart-manifest=put``) of already verified segments.
 
     Swift checks each segment's ETag and size itself; we then check the ETag it gives the
@@ -227,7 +227,8 @@ def put_slo_manifest(conn, container: str, name: str, segments: list[dict], segm
     expected = slo_etag([s["etag"] for s in segments])
     try:
         etag = conn.put_object(container, name, body, content_type=content_type,
-                               query_string="multipart-manifest=put", headers={SEGMENT_SIZE_META: str(segment_size)})
+                               query_string="multipart-manifest=put",
+                               headers={**(headers or {}), SEGMENT_SIZE_META: str(segment_size)})
     except CLIENT_ERRORS as exc:
         raise errors.translate(exc, "PUT SLO manifest", container=container, obj=name) from exc
     if _etag(etag) != expected:

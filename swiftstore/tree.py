@@ -30,6 +30,7 @@ from swiftstore.manifest import Manifest, ManifestEntry
 log = logging.getLogger("swiftstore")
 
 GET_ATTEMPTS = 3  # a get that loses its version this often is racing a writer in a loop
+EXPIRY_MARGIN = 3600  # with a retention, data expires this long after its manifest
 
 
 def read_manifest(store, container: str, prefix: str) -> Manifest | None:
@@ -116,14 +117,16 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
     log.info("put %s/%s: %d files (%d in %d bundles), %d bytes as version %s", container, prefix,
              counter.files_total, len(small), len(packed), counter.bytes_total, version)
     listed: dict = {}
-    tasks = (uploads.plan_bundles(store, container, packed, counter, bundled)
-             + uploads.plan(store, container, items, counter, done))
+    data_expiry = store.expiry(margin=EXPIRY_MARGIN)
+    tasks = (uploads.plan_bundles(store, container, packed, counter, bundled, data_expiry)
+             + uploads.plan(store, container, items, counter, done, data_expiry))
     # Earlier versions are listed while the pool uploads (off the critical path); they can only
     # be deleted once the new manifest is in place.
     uploads.run(store.pool, tasks, meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
     previous = _previous(store, container, prefix)
     manifest = Manifest.build(prefix, entries, version=version, objects=owned,
                               retired=previous.owned() if previous else ())
+    # The manifest expires first (if at all): a reader finds no version, never half of one.
     store.put_bytes(container, names.manifest_name(prefix), manifest.to_json().encode(),
                     content_type="application/json")
     if not files and progress:

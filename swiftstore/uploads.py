@@ -85,7 +85,8 @@ class _LargeUpload:
     Each byte is read and hashed once, by its segment's upload; the file is then known by the
     SLO's ETag (the MD5 of the segment MD5s), which readers check segment by segment."""
 
-    def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn):
+    def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn,
+                 headers: dict | None = None):
         if not item.segments:
             raise ValueError(f"{item.name}: a large file needs a segments prefix")
         self.store, self.container, self.item = store, container, item
@@ -93,7 +94,7 @@ class _LargeUpload:
         size, step = item.size, max(store.segment_size, -(-item.size // MAX_SEGMENTS))
         self.windows = [(i, off, min(step, size - off)) for i, off in enumerate(range(0, size, step))]
         self.seg_names = [names.segment_name(item.segments, i) for i, _, _ in self.windows]
-        self.progress, self.done = progress, done
+        self.progress, self.done, self.headers = progress, done, headers
         self.step = step
         self.etags: dict[int, str] = {}
         self._pending = len(self.windows)
@@ -104,7 +105,8 @@ class _LargeUpload:
 
     def _segment(self, index: int, offset: int, length: int) -> None:
         self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
-                                                self.item.path, offset, length, on_bytes=self.progress.on_bytes)
+                                                self.item.path, offset, length, on_bytes=self.progress.on_bytes,
+                                                headers=self.headers)
         self._one_done()
 
     def _one_done(self) -> None:
@@ -115,34 +117,36 @@ class _LargeUpload:
             segments = [{"path": f"/{self.container}/{self.seg_names[i]}", "etag": self.etags[i], "size_bytes": n}
                         for i, _, n in self.windows]
             etag = transfer.put_slo_manifest(self.store.connection(), self.container, self.item.name, segments,
-                                             self.step, content_type=self.item.content_type)
+                                             self.step, content_type=self.item.content_type, headers=self.headers)
             self.done(self.item, Stored(etag, tuple(self.seg_names), self.step))
 
 
-def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn) -> list[Callable[[], None]]:
+def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn,
+         headers: dict | None = None) -> list[Callable[[], None]]:
     """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file.  Segments stay in ``container``: another container could be another key's."""
     tasks: list[Callable[[], None]] = []
     for item in items:
         if item.size > store.slo_threshold:
-            tasks.extend(_LargeUpload(store, container, item, progress, done).tasks())
+            tasks.extend(_LargeUpload(store, container, item, progress, done, headers).tasks())
         else:
-            tasks.append(lambda item=item: _small(store, container, item, progress, done))
+            tasks.append(lambda item=item: _small(store, container, item, progress, done, headers))
     return tasks
 
 
-def _small(store, container: str, item: FileUpload, progress: Progress, done) -> None:
+def _small(store, container: str, item: FileUpload, progress: Progress, done, headers: dict | None) -> None:
     md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
-                              content_type=item.content_type, on_bytes=progress.on_bytes)
+                              content_type=item.content_type, on_bytes=progress.on_bytes, headers=headers)
     done(item, Stored(md5))
 
 
 def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: Progress,
-                 done: Callable[[bundles.Bundle, str, list[str]], None]) -> list[Callable[[], None]]:
+                 done: Callable[[bundles.Bundle, str, list[str]], None],
+                 headers: dict | None = None) -> list[Callable[[], None]]:
     """Pool tasks that upload each bundle in one verified PUT; ``done(bundle, etag, member MD5s)``."""
     def upload(bundle: bundles.Bundle) -> None:
         with bundles.BundleReader(bundle, progress.on_bytes) as reader:
             etag = transfer.put_reader(store.connection(), container, bundle.name, reader, bundle.size,
-                                       content_type="application/octet-stream")
+                                       content_type="application/octet-stream", headers=headers)
             md5s = list(reader.md5s)
         done(bundle, etag, md5s)
         progress.file_done(len(bundle.members))

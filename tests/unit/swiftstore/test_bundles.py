@@ -153,3 +153,17 @@ def test_bundling_can_be_turned_off(swift, tmp_path):
         manifest = store.put_tree("c", "input/", _tree(tmp_path / "src", {"a": b"1", "b": b"2"}))
     assert all(e.offset is None and e.object.endswith("/f/" + e.name) for e in manifest.entries)
     assert hashlib.md5(b"1").hexdigest() == manifest.entries[0].md5
+
+
+def test_a_retention_makes_every_object_of_a_version_expire_the_manifest_first(swift, tmp_path):
+    import time
+    with swiftstore.SwiftStore(swift.connect, slo_threshold=2 << 20, segment_size=1 << 20, retention=86400) as store:
+        before = time.time()
+        manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
+        store.put_json("c", "result.json", {"ok": True})
+    at = {name: int(rec["headers"]["x-delete-at"]) for name, rec in swift.containers["c"].items()}
+    assert set(at) == {"input.manifest.json", "result.json", *manifest.owned()}
+    assert before + 86400 <= at["input.manifest.json"] <= time.time() + 86400
+    assert all(at[o] >= at["input.manifest.json"] + 3600 for o in manifest.owned())
+    with pytest.raises(ValueError):
+        swiftstore.SwiftStore(swift.connect, retention=0)
