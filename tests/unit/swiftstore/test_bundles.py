@@ -163,7 +163,7 @@ def test_a_retention_makes_every_object_of_a_version_expire_the_manifest_first(s
         store.put_json("c", "result.json", {"ok": True})
     at = {name: int(rec["headers"]["x-delete-at"]) for name, rec in swift.containers["c"].items()}
     assert set(at) == {"input.manifest.json", "result.json", *manifest.owned()}
-    assert before + 86400 <= at["input.manifest.json"] <= time.time() + 86400
+    assert int(before) + 86400 <= at["input.manifest.json"] <= time.time() + 86400
     assert all(at[o] >= at["input.manifest.json"] + 3600 for o in manifest.owned())
     with pytest.raises(ValueError):
         swiftstore.SwiftStore(swift.connect, retention=0)
