@@ -10,14 +10,15 @@ complete version.  JSON, one object::
      "created": "2026-11-29T13:01:02+00:00", "total_bytes": 123, "files": 2,
      "entries": [{"name": "a/b.txt", "size": 100, "md5": "...", "object": "input.v/<version>/f/a/b.txt"}, ...],
      "objects": ["input.v/<version>/f/a/b.txt", ...],
-     "retired": ["input.v/<previous version>/f/...", ...]}
+     "retired": [{"version": "<previous version>", "at": 1795958895, "objects": ["input.v/<previous>/f/...", ...]}]}
 
 Small files are packed into bundle objects (``input.v/<version>/b/<n>``): their entries add
 ``"offset"`` and the bundle's ``"etag"``.  A file large enough to be an SLO adds ``"segments"`` and
 ``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
 ``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
-listing; ``retired`` lists the objects of the version this one replaced, kept readable for one more
-generation (a reader that started on it can finish) and deleted by the next put.  Entry names are
+listing; ``retired`` lists the versions this one replaced that are still kept readable (a reader
+that started on one can finish), with when each was replaced: a later put deletes those retired
+longer ago than the store's ``retire_grace``, but never the most recent one.  Entry names are
 relative to the prefix (POSIX paths).  Format 1 (objects directly under the prefix, no version) is
 still read.
 """
@@ -55,6 +56,15 @@ class ManifestEntry:
 
 
 @dataclass(frozen=True)
+class Retired:
+    """A version replaced at ``at`` (Unix time) and kept readable for a while: its objects."""
+
+    version: str
+    at: int
+    objects: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A complete tree under :attr:`prefix` (``"input/"``), as stored version :attr:`version`."""
 
@@ -64,7 +74,7 @@ class Manifest:
     total_bytes: int
     version: str = ""
     objects: tuple[str, ...] = ()
-    retired: tuple[str, ...] = ()
+    retired: tuple[Retired, ...] = ()
 
     @classmethod
     def build(cls, prefix: str, entries, *, version: str = "", objects=(), retired=()) -> "Manifest":
@@ -72,7 +82,7 @@ class Manifest:
         ordered = tuple(sorted(entries, key=lambda e: e.name))
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         return cls(names.normalize_prefix(prefix), ordered, created, sum(e.size for e in ordered), version,
-                   tuple(sorted(objects)), tuple(sorted(retired)))
+                   tuple(sorted(objects)), tuple(retired))
 
     def object_of(self, entry: ManifestEntry) -> str:
         """The object holding ``entry``'s bytes."""
@@ -86,7 +96,9 @@ class Manifest:
         return json.dumps({"format": FORMAT, "prefix": self.prefix, "version": self.version, "created": self.created,
                            "total_bytes": self.total_bytes, "files": len(self.entries),
                            "entries": [_entry_json(e) for e in self.entries],
-                           "objects": list(self.objects), "retired": list(self.retired)},
+                           "objects": list(self.objects),
+                           "retired": [{"version": r.version, "at": r.at, "objects": list(r.objects)}
+                                       for r in self.retired]},
                           ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -134,7 +146,9 @@ def _parse(doc: dict) -> Manifest:
     entries = tuple(_entry(e, own) for e in doc["entries"])
     objects = tuple(_inside(str(o), own) for o in doc.get("objects", ()))
     # Retired objects were another version's (or format 1's): still this prefix's own names.
-    retired = tuple(_inside(str(o), names.versions_prefix(prefix), prefix) for o in doc.get("retired", ()))
+    retired = tuple(Retired(str(r["version"]), int(r["at"]),
+                            tuple(_inside(str(o), names.versions_prefix(prefix), prefix) for o in r["objects"]))
+                    for r in doc.get("retired", ()))
     return Manifest(prefix, entries, str(doc["created"]), int(doc["total_bytes"]), version, objects, retired)
 
 

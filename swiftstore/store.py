@@ -32,6 +32,9 @@ MIN_SEGMENT_SIZE = 1 << 20  # Swift's default min_segment_size for SLO
 # Objects of a version that no manifest names are a dead writer's, or a live one's still
 # uploading: only those older than this are swept.  Longer than any sane single put.
 DEFAULT_ORPHAN_GRACE = 6 * 3600
+# Replaced versions stay readable this long (the previous one always until the next put), so a
+# reader that started on one finishes it, however many puts come meanwhile.
+DEFAULT_RETIRE_GRACE = 600
 
 
 class SwiftStore:
@@ -43,6 +46,8 @@ class SwiftStore:
     :param slo_threshold: files larger than this (bytes) become SLOs of ``segment_size`` segments.
     :param orphan_grace: seconds after which objects of a version that no manifest names (a dead
         writer's) are deleted by the next put of that prefix.
+    :param retire_grace: seconds a replaced version stays readable (the previous one always
+        stays until the next put).
     :param bundle_max_file: tree files up to this size (bytes) are packed into bundle objects
         (:mod:`swiftstore.bundles`); -1 stores every file as an object of its own.
     :param retention: seconds after which what this store writes expires (Swift's
@@ -53,14 +58,16 @@ class SwiftStore:
     def __init__(self, connection_factory: Callable[[], object], *, threads: int = DEFAULT_THREADS,
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
                  archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE,
-                 bundle_max_file: int = bundles.MAX_FILE, retention: float | None = None):
+                 bundle_max_file: int = bundles.MAX_FILE, retention: float | None = None,
+                 retire_grace: float = DEFAULT_RETIRE_GRACE):
         if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0 \
-                or (retention is not None and retention <= 0):
-            raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold, orphan_grace >= 0 "
-                             "and a positive retention")
+                or retire_grace < 0 or (retention is not None and retention <= 0):
+            raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold, orphan_grace >= 0, "
+                             "retire_grace >= 0 and a positive retention")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
         self.orphan_grace, self.bundle_max_file, self.retention = orphan_grace, bundle_max_file, retention
+        self.retire_grace = retire_grace
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []

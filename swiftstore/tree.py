@@ -3,9 +3,9 @@
 Put: (1) upload every file of the tree concurrently, each verified, under names that belong to a
 new version only (``input.v/<version>/f/<relpath>``, SLO segments beside them in the same
 container); (2) write the manifest ``input.manifest.json`` in one PUT: from that instant readers
-get the new version; (3) delete what the manifest *before the previous one* named (the previous
-version stays readable for one more generation, so a reader that started on it can finish), and
-leftovers of dead writers older than the store's ``orphan_grace``.  Nothing outside the prefix's
+get the new version; (3) delete the versions retired longer ago than the store's ``retire_grace``
+(replaced versions stay readable that long, and the previous one until the next put, so a reader
+that started on one can finish), and leftovers of dead writers older than ``orphan_grace``.  Nothing outside the prefix's
 own names in the key's own container is ever listed for deletion.
 
 A put that dies before (2) changes nothing a reader sees: the previous manifest still names the
@@ -22,10 +22,11 @@ import datetime
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from swiftstore import bundles, errors, localfs, names, transfer, uploads
-from swiftstore.manifest import Manifest, ManifestEntry
+from swiftstore.manifest import Manifest, ManifestEntry, Retired
 
 log = logging.getLogger("swiftstore")
 
@@ -124,15 +125,31 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
     # be deleted once the new manifest is in place.
     uploads.run(store.pool, tasks, meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
     previous = _previous(store, container, prefix)
-    manifest = Manifest.build(prefix, entries, version=version, objects=owned,
-                              retired=previous.owned() if previous else ())
+    now = int(time.time())
+    retired, doomed = _retire(previous, now, store.retire_grace)
+    manifest = Manifest.build(prefix, entries, version=version, objects=owned, retired=retired)
     # The manifest expires first (if at all): a reader finds no version, never half of one.
     store.put_bytes(container, names.manifest_name(prefix), manifest.to_json().encode(),
                     content_type="application/json")
     if not files and progress:
         progress(0, 0, 0, 0)
-    _remove_old(store, container, prefix, manifest, previous, listed.get("stored"))
+    _remove_old(store, container, prefix, manifest, doomed, listed.get("stored"))
     return manifest
+
+
+def _retire(previous: Manifest | None, now: int, grace: float) -> tuple[list[Retired], list[str]]:
+    """``(versions still kept readable, objects to delete)`` once ``previous`` is replaced: the
+    previous version always stays, older ones only while retired for less than ``grace`` seconds."""
+    if previous is None:
+        return [], []
+    kept = [Retired(previous.version, now, previous.owned())]
+    doomed = []
+    for r in previous.retired:
+        if now - r.at < grace:
+            kept.append(r)
+        else:
+            doomed.extend(r.objects)
+    return kept, doomed
 
 
 def _previous(store, container: str, prefix: str) -> Manifest | None:
@@ -154,15 +171,15 @@ def _list_versions(store, container: str, prefix: str) -> list[str] | None:
         return None
 
 
-def _remove_old(store, container: str, prefix: str, current: Manifest, previous: Manifest | None,
+def _remove_old(store, container: str, prefix: str, current: Manifest, doomed: list[str],
                 stored: list[str] | None) -> None:
-    """Delete the version the previous manifest had retired, and dead writers' leftovers.
+    """Delete the retired versions whose time is up, and dead writers' leftovers.
 
     The new version is already current, so a failure here is only logged: what stays behind is
     invisible to readers and swept by a later put.
     """
-    keep = set(current.owned()) | set(current.retired)
-    doomed = [o for o in (previous.retired if previous else ()) if o not in keep]
+    keep = set(current.owned()).union(*(r.objects for r in current.retired))
+    doomed = [o for o in doomed if o not in keep]
     doomed += orphans(prefix, stored or (), keep | set(doomed), store.orphan_grace)
     try:
         store.delete_objects(container, doomed)

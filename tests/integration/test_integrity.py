@@ -21,8 +21,11 @@ MIB = 1 << 20
 
 @pytest.fixture
 def store(swift):
+    """A writer that deletes replaced versions as soon as it may (the previous one survives one
+    more put): the harshest case for readers."""
     creds = swiftstore.load_credentials(swift.credentials_file)
-    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB) as s:
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB,
+                                                retire_grace=0) as s:
         yield s
 
 
@@ -139,10 +142,26 @@ def test_a_pull_whose_version_is_deleted_fails_instead_of_mixing(
         zipfile.ZipFile(io.BytesIO(data))
 
 
+def test_with_the_default_grace_a_pull_survives_many_republishes(server_factory, tmp_path, swift, unique_container):
+    v1, v2 = _versions(tmp_path)
+    server = sup.start_pfioh(server_factory, tmp_path, "--swift-storage",
+                             env={"SWIFT_CREDENTIALS": swift.credentials_file})
+    with swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file)) as writer:
+        writer.put_tree(unique_container, "output/", v1)
+        with _pull_stream(server.url, unique_container) as resp:
+            chunks = resp.iter_content(64 * 1024)
+            data = next(chunks)
+            for tree in (v2, v1, v2):
+                writer.put_tree(unique_container, "output/", tree)
+            data += b"".join(chunks)
+    assert _which(data, [v1, v2]) == {0}
+
+
 def test_get_tree_racing_republishes_reads_one_whole_version(store, swift, unique_container, tmp_path):
     v1, v2 = _versions(tmp_path, n_files=12, size=100_000)
     store.put_tree(unique_container, "input/", v1)
-    writer = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file))
+    writer = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file),
+                                                    retire_grace=0)
     seen = []
 
     def republish_once(files_done, files_total, bytes_done, bytes_total):
@@ -167,3 +186,50 @@ def test_a_dead_writers_leftovers_are_invisible_then_swept(store, unique_contain
     second = store.put_tree(unique_container, "input/", make_tree(tmp_path / "two", {"a": b"2"}))
     assert set(listed(swift_connection, unique_container)) == {"input.manifest.json", *first.owned(),
                                                                *second.owned()}
+
+
+def _tree_bytes(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_two_pfioh_replicas_and_publishers_on_one_key_never_mix(server_factory, tmp_path, swift, unique_container):
+    """pfioh scales out with all its state in Swift: its per-key locks are per process, so two
+    replicas (and the publishers) must be safe without them.  Every read sees one whole version."""
+    import concurrent.futures
+    key = unique_container
+    replicas = [sup.start_pfioh(server_factory, tmp_path / f"r{i}", "--swift-storage",
+                                env={"SWIFT_CREDENTIALS": swift.credentials_file}) for i in range(2)]
+    store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file),
+                                                   slo_threshold=2 * MIB, segment_size=MIB)  # as publishers run
+    versions = [make_tree(tmp_path / f"v{i}", {f"s{i}/{j:02d}.dcm": os.urandom(20_000 + j) for j in range(30)}
+                          | {"big.bin": os.urandom(3 * MIB + i)}) for i in range(4)]
+    known = [_tree_bytes(v) for v in versions]
+    store.put_tree(key, "output/", versions[0])
+
+    def push(i):
+        return sup.pfcon3_push(replicas[i % 2].url, key, sup.zip_tree(versions[i])).status_code
+
+    def publish(i):
+        store.put_tree(key, "output/", versions[i])
+        return 200
+
+    def pull(i):
+        resp = sup.pfcon3_pull(replicas[i % 2].url, key)
+        assert resp.status_code == 200
+        return _tree_bytes(sup.unzip_bytes(resp.content, tmp_path / f"pulled{i}"))
+
+    def get(i):
+        store.get_tree(key, "input/", tmp_path / f"got{i}")
+        return _tree_bytes(tmp_path / f"got{i}")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        writes = [pool.submit(push, i) for i in range(4)] + [pool.submit(publish, i) for i in range(4)]
+        reads = [pool.submit(pull, i) for i in range(6)]
+        assert [w.result() for w in writes] == [200] * 8
+        readers = [pool.submit(get, i) for i in range(4)]
+        for r in reads + readers:
+            assert r.result() in known  # one whole version, whichever
+    final_in, final_out = store.read_manifest(key, "input/"), store.read_manifest(key, "output/")
+    store.get_tree(key, "input/", tmp_path / "final")
+    assert _tree_bytes(tmp_path / "final") in known
+    assert final_in.version and final_out.version

@@ -121,7 +121,9 @@ def test_get_into_a_non_empty_directory(store, unique_container, tmp_path):
     assert read_tree(dst) == {"new": b"n"}
 
 
-def test_re_puts_keep_one_previous_version_and_delete_older_ones(store, unique_container, swift_connection, tmp_path):
+def test_re_puts_keep_one_previous_version_and_delete_older_ones(swift, unique_container, swift_connection, tmp_path):
+    creds = swiftstore.load_credentials(swift.credentials_file)
+    store = swiftstore.SwiftStore.from_credentials(creds, slo_threshold=2 * MIB, segment_size=MIB, retire_grace=0)
     one = store.put_tree(unique_container, "input/", make_tree(tmp_path / "one"))
     two = store.put_tree(unique_container, "input/", make_tree(tmp_path / "two", {"only.txt": b"only"}))
     assert set(listed(swift_connection, unique_container)) == {"input.manifest.json", *one.owned(), *two.owned()}

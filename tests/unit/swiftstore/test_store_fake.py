@@ -59,7 +59,7 @@ def test_put_tree_writes_the_manifest_last_and_only_new_names_before_it(store, s
     switch = writes.index(("PUT", "c", "input.manifest.json"))
     # Before the switch: only objects of the new version are written, nothing is deleted.
     assert all(c[0] == "PUT" and names.version_of("input/", c[2]) == manifest.version for c in writes[:switch])
-    assert manifest.version != old.version and set(manifest.retired) == set(old.owned())
+    assert manifest.version != old.version and [set(r.objects) for r in manifest.retired] == [set(old.owned())]
     assert {e.name: (e.size, e.md5) for e in manifest.entries} == {k: (len(v), digest(v)) for k, v in FILES.items()}
     assert store.read_manifest("c", "input") == manifest
 
@@ -115,7 +115,16 @@ def test_etag_mismatch_is_detected_and_the_object_removed(store, swift, tmp_path
     assert info.value.obj.endswith("/b/000000")
     assert info.value.obj not in swift.objects("c") and "input.manifest.json" not in swift.objects("c")
 
-def test_re_puts_delete_the_version_before_the_previous_one_after_the_manifest(store, swift, tmp_path):
+def test_re_puts_keep_replaced_versions_readable_for_the_retire_grace(store, swift, tmp_path):
+    one = store.put_tree("c", "input/", _tree(tmp_path / "one", {"a": b"1"}))
+    two = store.put_tree("c", "input/", _tree(tmp_path / "two", {"a": b"2"}))
+    three = store.put_tree("c", "input/", _tree(tmp_path / "three", {"a": b"3"}))
+    assert [r.version for r in three.retired] == [two.version, one.version]
+    assert set(swift.objects("c")) == {"input.manifest.json", *one.owned(), *two.owned(), *three.owned()}
+
+
+def test_re_puts_delete_the_version_before_the_previous_one_after_the_manifest(swift, tmp_path):
+    store = swiftstore.SwiftStore(swift.connect, threads=4, slo_threshold=2 * MIB, segment_size=MIB, retire_grace=0)
     one = store.put_tree("c", "input/", _tree(tmp_path / "one", FILES))
     two = store.put_tree("c", "input/", _tree(tmp_path / "two", {"new.txt": b"new"}))
     # The previous version stays readable for one more generation (a reader may be on it).
@@ -135,7 +144,8 @@ def test_get_refuses_an_object_replaced_behind_the_manifests_back(store, swift, 
     assert not (tmp_path / "out").exists()
 
 
-def test_a_reader_whose_version_is_deleted_meanwhile_reads_the_new_one(store, swift, tmp_path):
+def test_a_reader_whose_version_is_deleted_meanwhile_reads_the_new_one(swift, tmp_path):
+    store = swiftstore.SwiftStore(swift.connect, threads=4, retire_grace=0)
     store.put_tree("c", "input/", _tree(tmp_path / "v1", {"a": b"one", "b": b"one"}))
     stale = _current(swift)
     store.put_tree("c", "input/", _tree(tmp_path / "v2", {"a": b"two", "b": b"two"}))
