@@ -67,39 +67,31 @@ def pack(files: Iterable[Member], target: int, name: Callable[[int], str]) -> li
     return bundles
 
 
-class BundleReader:
-    """The bundle's bytes as one file-like body, read forwards: each member is opened in turn and
-    hashed twice in the one pass (its own MD5, and the bundle's).  ``seek(0)`` (swiftclient's
-    retry) starts over, taking back the progress already reported.
+class BundleReader(transfer.RewindableBody):
+    """The bundle's bytes as one upload body: each member is opened in turn and hashed twice in
+    the one pass (its own MD5 into :attr:`md5s`, and the bundle's).
 
-    :raises OSError: a member changed size meanwhile (the bundle would not match its plan).
+    :raises OSError: a member shrank meanwhile (the bundle would not match its plan).
     """
 
     def __init__(self, bundle: Bundle, on_bytes: Callable[[int], None] | None = None):
-        self.bundle, self._on_bytes = bundle, on_bytes
-        self._file = None
-        self.seek(0)
+        self.bundle, self._file = bundle, None
+        super().__init__(on_bytes)
 
-    def read(self, size: int = -1) -> bytes:
-        want = transfer.CHUNK if size is None or size < 0 else max(size, transfer.CHUNK)
+    def _read(self, size: int) -> bytes:
         parts = []
-        while want > 0 and self._index < len(self.bundle.members):
+        while size > 0 and self._index < len(self.bundle.members):
             member = self.bundle.members[self._index]
-            data = self._current().read(min(want, member.size - self._in_member))
-            if not data and self._in_member < member.size:
+            data = self._current().read(min(size, member.size - self._in_member))
+            if not data:
                 raise OSError(f"{member.path} shrank while being uploaded")
             self._member_hash.update(data)
             self._in_member += len(data)
-            want -= len(data)
+            size -= len(data)
             parts.append(data)
             if self._in_member == member.size:
                 self._next_member()
-        data = b"".join(parts)
-        self._pos += len(data)
-        self._hash.update(data)
-        if self._on_bytes is not None and data:
-            self._on_bytes(len(data))
-        return data
+        return b"".join(parts)
 
     def _current(self):
         if self._file is None:
@@ -110,51 +102,26 @@ class BundleReader:
         """Close the member just read, and pass over empty ones (their MD5 needs no read): the
         last byte of the body must leave every MD5 known, as nobody reads past it."""
         self.md5s.append(self._member_hash.hexdigest())
-        self._close_file()
+        self.close()
         self._index, self._in_member, self._member_hash = self._index + 1, 0, hashlib.md5(usedforsecurity=False)
+        self._skip_empty()
+
+    def _skip_empty(self) -> None:
         members = self.bundle.members
         while self._index < len(members) and not members[self._index].size:
             self.md5s.append(_EMPTY_MD5)
             self._index += 1
 
-    def _close_file(self) -> None:
+    def _rewind(self) -> None:
+        self.close()
+        self._index, self._in_member, self.md5s = 0, 0, []
+        self._member_hash = hashlib.md5(usedforsecurity=False)
+        self._skip_empty()
+
+    def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if pos != 0 or whence != 0:
-            raise OSError("BundleReader only rewinds to its start")
-        if getattr(self, "_pos", 0) and self._on_bytes is not None:
-            self._on_bytes(-self._pos)
-        self._close_file()
-        self._pos, self._index, self._in_member = 0, 0, 0
-        self._hash, self._member_hash = hashlib.md5(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
-        self.md5s: list[str] = []
-        members = self.bundle.members
-        while self._index < len(members) and not members[self._index].size:
-            self.md5s.append(_EMPTY_MD5)
-            self._index += 1
-        return 0
-
-    @property
-    def bytes_read(self) -> int:
-        return self._pos
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        self._close_file()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iterator[bytes]]]:
