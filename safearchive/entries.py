@@ -86,12 +86,13 @@ def check(zf: zipfile.ZipFile, limits: Limits) -> list[Entry]:
             raise UnsafeEntry(f"entry {name[:120]!r} appears twice", name)
         seen.add(name)
         total += info.file_size
-        if total > limits.max_bytes:
-            raise LimitExceeded(f"archive expands to more than {limits.max_bytes} bytes (the limit)")
         if _over_ratio(info.file_size, info.compress_size, limits):
             raise LimitExceeded(f"entry {name[:120]!r} is compressed more than {limits.max_ratio:g}:1 "
                                 "(the compression ratio limit)", name)
         checked.append(Entry(info, name))
+    if total > limits.max_bytes:
+        raise LimitExceeded(f"archive expands to more than {limits.max_bytes} bytes "
+                            f"({total} declared, more than the limit)")
     if _over_ratio(total, _archive_size(zf), limits):
         raise LimitExceeded(f"archive is compressed more than {limits.max_ratio:g}:1 (the compression ratio limit)")
     _check_clashes(checked)
