@@ -268,7 +268,7 @@ def test_safe_extract_refuses_bombs_and_oversize(tmp_path):
     with pytest.raises(archive.ArchiveError, match="compressed more than"):
         archive.safe_extract(path, tmp_path / "out")
     with pytest.raises(archive.ArchiveError, match="expands to more than"):
-        archive.safe_extract(path, tmp_path / "out2", limits=archive.Limits(max_total_bytes=1000, max_ratio=1e9))
+        archive.safe_extract(path, tmp_path / "out2", limits=archive.Limits(max_bytes=1000, max_ratio=1e9))
 
 
 def test_safe_extract_rejects_garbage(tmp_path):
