@@ -29,7 +29,6 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["swiftstore*", "pfioh*", "pman*", "httpkit*", "safearchive*"]),
-    package_data={"pman": ["*.json", "*.yaml"]},
     install_requires=_requirements(),
     entry_points={
         "console_scripts": [

@@ -1,7 +1,7 @@
 """pfioh-client at its own seam, without network.
 
 The client's ``requests.Session`` gets an adapter that hands each prepared request to an
-in-process WSGI stub speaking the original pfioh's wire format (anchors A, wire log appendix A), so
+in-process WSGI stub speaking the original pfioh's wire format (as pfurl 2.3.0.1 exchanges it), so
 the tests see exactly the bytes the client sends; and the client against our pfioh app in-process.
 """
 import ast
