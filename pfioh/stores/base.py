@@ -183,4 +183,3 @@ def sweep_staging(staging: Path) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
-

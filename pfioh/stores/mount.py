@@ -85,7 +85,7 @@ class MountDirStore(base.Store):
                     shutil.rmtree(keydir, ignore_errors=True)
 
         return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
-                           on_close=on_close)
+                         on_close=on_close)
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)
