@@ -73,7 +73,9 @@ def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean
                 on_totals(len(files), sum(e.info.file_size for e in files))
             unzip.extract_entries(zf, checked, tmp, progress)
     except archive_errors.DestinationError as exc:
-        raise ArchiveError(f"destination {exc} (use --clean to replace it)") from exc
+        not_empty = Path(dest).is_dir() and not Path(dest).is_symlink()
+        raise ArchiveError(f"destination {dest} is not empty (use --clean to replace it)" if not_empty
+                           else f"destination {exc}") from exc
     except archive_errors.ArchiveError as exc:
         raise ArchiveError(str(exc)) from exc
     return sorted(e.name for e in files)
