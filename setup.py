@@ -28,8 +28,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["swiftstore*", "pfioh*", "pman*", "httpkit*"]),
-    package_data={"pman": ["*.json", "*.yaml"]},
+    packages=find_packages(include=["swiftstore*", "pfioh*", "pman*", "httpkit*", "safearchive*"]),
     install_requires=_requirements(),
     entry_points={
         "console_scripts": [

@@ -9,7 +9,7 @@ Measured for each server, in the same run:
 - 200 concurrent ``status`` requests (threads released together): errors counted.
 
 Both servers get byte-identical requests in ONE write (the original is a raw ZMQ socket that
-treats each TCP read as a whole request, wire-log.md section 2).  The original's concurrency bug
+treats each TCP read as a whole request).  The original's concurrency bug
 (a status during a short job's bookkeeping can kill a listener) is why polling has a delay and
 every request a timeout; a request that times out counts as an error.  The original is installed
 into ``.venv-reference`` if missing.  Usage::
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--poll", type=float, default=0.05, help="delay between status polls for ours, s (default 0.05)")
     p.add_argument("--poll-original", type=float, default=0.2,
                    help="delay between status polls for the original, s (default 0.2: faster polling "
-                   "triggers its listener-killing race, see wire-log.md)")
+                   "triggers its listener-killing race)")
     p.add_argument("--skip-reference", action="store_true", help="measure our pman only")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below

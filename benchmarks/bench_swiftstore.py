@@ -68,8 +68,7 @@ def swift_env() -> tuple[dict, object]:
     env = {k: v for k, v in os.environ.items() if k != "SWIFT_CREDENTIALS" and not k.startswith("OS_")}
     if os.environ.get("ST_AUTH"):
         return env, lambda: None
-    sys.path.insert(0, str(ROOT / "tools"))
-    import saio
+    import saio  # on the path through common
     base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
     s = saio.start(base, saio.free_port_block())
     print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)

@@ -21,14 +21,6 @@ class Metrics:
     bytes_total: Counter
     transfer_seconds: Histogram
 
-    @property
-    def bytes_in(self):
-        return self.bytes_total.labels(direction="in")
-
-    @property
-    def bytes_out(self):
-        return self.bytes_total.labels(direction="out")
-
     def observe_transfer(self, direction: str, seconds: float, nbytes: int) -> None:
         """Record one finished push ("in") or pull ("out")."""
         self.transfer_seconds.labels(direction=direction).observe(seconds)

@@ -1,4 +1,5 @@
-"""The pfioh HTTP layer: routing only.  pfioh's exceptions become HTTP replies in ONE place here.
+"""The pfioh HTTP layer: routing only.  pfioh's and swiftstore's exceptions become HTTP replies in
+ONE place here (:func:`_register_errors`; swiftstore's by class, :func:`swift_status`).
 
 Routes: ``GET /api/v1/health`` (probes, no auth), ``GET /metrics`` (Prometheus), and the command
 endpoint on any other path (the original ignored the path; clients use ``/api/v1/cmd[/]``):
@@ -9,32 +10,27 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Callable
 
 import flask
-import werkzeug.exceptions
 
-from httpkit import auth, errors as http_errors, metrics as http_metrics
+from httpkit import auth, fallback, messages, shutdown as http_shutdown
+from httpkit import errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
+from swiftstore import errors as swift_errors
 from swiftstore.version import VERSION
 
 log = logging.getLogger("pfioh")
-MAX_CONTROL_BYTES = 1 << 20
+MAX_CONTROL_BYTES = messages.MAX_MESSAGE_BYTES
 CMD_PATHS = ("/", "/api/v1/cmd", "/api/v1/cmd/", "/<path:_rest>")
-# swiftstore's exceptions (by class name, most specific first): the client's fault (bad key,
-# nothing there) or the backend's (502: Swift failed or sent bad data; 503: credentials refused).
-SWIFT_STATUS = (("InvalidName", 400), ("IncompleteError", 404), ("NotFound", 404),
-                ("CredentialsError", 503), ("AuthenticationError", 503), ("SwiftStoreError", 502))
-
-
-def stop_server() -> None:
-    """Ask the gunicorn arbiter (our parent) for a graceful shutdown."""
-    os.kill(os.getppid(), signal.SIGTERM)
+# swiftstore's exceptions, most specific first: the client's fault (bad key, nothing there) or
+# the backend's (502: Swift failed or sent bad data; 503: credentials refused).
+SWIFT_STATUS = ((swift_errors.InvalidName, 400), (swift_errors.IncompleteError, 404), (swift_errors.NotFound, 404),
+                (swift_errors.CredentialsError, 503), (swift_errors.AuthenticationError, 503),
+                (swift_errors.SwiftStoreError, 502))
 
 
 def json_reply(obj: dict, status: int = 200) -> flask.Response:
@@ -43,7 +39,7 @@ def json_reply(obj: dict, status: int = 200) -> flask.Response:
 
 
 def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
-               shutdown: Callable[[], None] = stop_server) -> flask.Flask:
+               shutdown: Callable[[], None] = http_shutdown.stop_server) -> flask.Flask:
     """Build the Flask app.
 
     :param config: the validated configuration.
@@ -57,7 +53,7 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     app = flask.Flask("pfioh")
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_size
     metrics = http_metrics.instrument(app, service="pfioh")
-    _register_errors(app, swift=store.is_swift)
+    _register_errors(app)
 
     @app.get("/api/v1/health")
     def health():
@@ -82,37 +78,30 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     return app
 
 
-def _register_errors(app: flask.Flask, *, swift: bool) -> None:
+def _register_errors(app: flask.Flask) -> None:
     @app.errorhandler(errors.PfiohError)
     def _pfioh_error(e: errors.PfiohError):
         if e.status >= 500:
             log.error("%s", e)
         return http_errors.json_error(e.status, str(e), **e.extra)
 
-    if swift:  # mount mode does not need swiftstore at all
-        from swiftstore import errors as swift_errors
+    @app.errorhandler(swift_errors.SwiftStoreError)
+    def _swift_error(e: swift_errors.SwiftStoreError):
+        status = swift_status(e)
+        if status >= 500:
+            log.error("Swift: %s", e)
+        message = f"invalid key: {e}" if status == 400 else str(e)
+        return http_errors.json_error(status, message)
 
-        @app.errorhandler(swift_errors.SwiftStoreError)
-        def _swift_error(e: swift_errors.SwiftStoreError):
-            status = next(code for name, code in SWIFT_STATUS if isinstance(e, getattr(swift_errors, name)))
-            if status == 502 and getattr(e, "http_status", None) in (400, 412):
-                status = 400  # Swift refused what the client sent (e.g. a name it does not accept)
-            if status >= 500:
-                log.error("Swift: %s", e)
-            message = f"invalid key: {e}" if status == 400 else str(e)
-            return http_errors.json_error(status, message)
+    fallback.register(app, http_errors.json_error, log)
 
-    @app.errorhandler(werkzeug.exceptions.HTTPException)
-    def _http_error(e: werkzeug.exceptions.HTTPException):
-        message = e.description or e.name
-        if isinstance(e, werkzeug.exceptions.RequestEntityTooLarge):
-            message = f"upload too large: the limit is {app.config['MAX_CONTENT_LENGTH']} bytes"
-        return http_errors.json_error(e.code or 500, message)
 
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception):
-        log.exception("unexpected error")
-        return http_errors.json_error(500, f"internal error ({e.__class__.__name__})")
+def swift_status(e: swift_errors.SwiftStoreError) -> int:
+    """The HTTP status of a swiftstore error (its class, and Swift's own refusals of a name)."""
+    status = next(code for cls, code in SWIFT_STATUS if isinstance(e, cls))
+    if status == 502 and getattr(e, "http_status", None) in (400, 412):
+        status = 400  # Swift refused what the client sent (e.g. a name it does not accept)
+    return status
 
 
 def _authorize(tokens: auth.TokenStore | None) -> None:
@@ -142,10 +131,10 @@ def _get(ctx: handlers.Context, metrics) -> flask.Response:
 
 
 def _control(ctx: handlers.Context, shutdown: Callable[[], None]) -> flask.Response:
-    length = flask.request.content_length
-    if length is not None and length > MAX_CONTROL_BYTES:
-        raise errors.TooLarge(f"control message larger than {MAX_CONTROL_BYTES} bytes")
-    body = _read_limited(flask.request.stream, MAX_CONTROL_BYTES)
+    try:
+        body = messages.read_body(flask.request.stream, flask.request.content_length, MAX_CONTROL_BYTES)
+    except messages.MessageError as e:
+        raise errors.TooLarge(f"control {e}") from None
     action, meta = protocol.parse_message(body)
     response = json_reply(handlers.control(ctx, action, meta, _user_agent()))
     if handlers.is_quit(meta):
@@ -164,17 +153,6 @@ def _early_unpacker(ctx: handlers.Context, fields: dict):
     except (KeyError, errors.PfiohError):
         return None
     return ctx.store.early_unpacker() if request.transport.is_zip else None
-
-
-def _read_limited(stream, limit: int) -> bytes:
-    """The whole body (reads may come back short), refusing more than ``limit`` bytes."""
-    parts, size = [], 0
-    while data := stream.read(min(limit + 1 - size, 1 << 16)):
-        parts.append(data)
-        size += len(data)
-        if size > limit:
-            raise errors.TooLarge(f"control message larger than {limit} bytes")
-    return b"".join(parts)
 
 
 def _push(ctx: handlers.Context, metrics) -> flask.Response:

@@ -1,20 +1,16 @@
 """pfioh's actions: each takes parsed input and returns the reply dict (or a streamed pull).
 
-The reply shapes are the originals' (anchors A, as corrected in 2021).  Nothing here knows HTTP.
+The reply shapes are the original pfioh's, field for field.  Nothing here knows HTTP.
 """
 from __future__ import annotations
 
 import datetime
-import os
-import platform
-import socket
 from dataclasses import dataclass
 
+from httpkit import sysinfo
 from pfioh import errors, protocol, stores
 from pfioh.config import PfiohConfig
 from swiftstore.version import VERSION
-
-CONTROL_ACTIONS = ("hello", "internalctl", "ls", "quit")
 
 
 @dataclass
@@ -32,29 +28,11 @@ def hello(ctx: Context, meta: dict, user_agent: str) -> dict:
     if ask == "timestamp":
         d_ret["timestamp"] = {"now": datetime.datetime.now().strftime("%Y%m%d%H%M%S.%f")}
     elif ask == "sysinfo":
-        d_ret["sysinfo"] = _sysinfo()
+        d_ret["sysinfo"] = sysinfo.sysinfo()
     elif ask == "echoBack":
         d_ret["echoBack"] = {"msg": meta.get("echoBack")}
     d_ret["User-agent"] = user_agent
     return {"stdout": {"d_ret": d_ret, "status": True}}
-
-
-def _sysinfo() -> dict:
-    uname = platform.uname()
-    info = {"system": uname.system, "machine": uname.machine, "platform": platform.platform(),
-            "uname": list(uname), "version": uname.version, "cpucount": os.cpu_count(),
-            "loadavg": list(os.getloadavg()), "hostname": socket.gethostname()}
-    try:
-        import psutil  # optional: the original reported memory and CPU through it
-        info["memory"] = list(psutil.virtual_memory())
-        info["cpu_percent"] = psutil.cpu_percent()
-    except ImportError:
-        pass
-    try:
-        info["inet"] = socket.gethostbyname(socket.gethostname())
-    except OSError:
-        info["inet"] = "127.0.0.1"
-    return info
 
 
 def internalctl(ctx: Context, meta: dict) -> dict:

@@ -1,6 +1,6 @@
 """Parsing pfioh's wire messages into dataclasses, rejecting bad input with a named 4xx.
 
-The messages (see anchors A and the wire log):
+The messages, as pfurl and pfcon send them:
 
 * control POST: JSON ``{"action": ..., "meta": {...}}``, optionally wrapped as ``{"payload": ...}``;
 * checkRemote/pull GET: ``?action=<pushPath|pullPath>&meta=<dict>``, where the dict is a Python
@@ -14,6 +14,7 @@ import json
 import posixpath
 from dataclasses import dataclass, field
 
+from httpkit import messages
 from pfioh import errors
 
 MAX_META_CHARS = 64 * 1024
@@ -110,20 +111,9 @@ def parse_message(body: bytes | str) -> tuple[str, dict]:
     :raises errors.BadRequest: if it is not a JSON object with a string action and dict meta.
     """
     try:
-        msg = json.loads(body)
-    except (ValueError, RecursionError):
-        raise errors.BadRequest("malformed message: the body is not JSON")
-    if isinstance(msg, dict) and isinstance(msg.get("payload"), dict):
-        msg = msg["payload"]
-    if not isinstance(msg, dict):
-        raise errors.BadRequest("malformed message: expected a JSON object")
-    action = msg.get("action")
-    if not isinstance(action, str) or not action:
-        raise errors.BadRequest("missing action: the message needs a string 'action'")
-    meta = msg.get("meta", {})
-    if not isinstance(meta, dict):
-        raise errors.BadRequest("malformed meta: must be an object")
-    return action, meta
+        return messages.parse(body)
+    except messages.MessageError as e:
+        raise errors.BadRequest(str(e)) from None
 
 
 def _section(meta: dict, name: str) -> dict:

@@ -1,15 +1,16 @@
 """Unpack a zip while it is still arriving, so receiving and unpacking overlap.
 
 Nothing here is trusted: entries go into a private staging directory, and :func:`adopt` only
-accepts the result if the finished archive passes every check of :func:`ziputil.inspect` and its
-central directory lists exactly the files (names, sizes, CRCs) that were unpacked.  Anything
-unusual (data descriptors, zip64, encryption, other methods) just stops the early unpacking; the
-push then unpacks the complete file the ordinary way.
+accepts the result if the finished archive passes every check of :func:`ziputil.inspect` (the
+shared :mod:`safearchive.entries` policy) and its central directory lists exactly the files
+(names, sizes, CRCs) that were unpacked.  Entry names are checked as they arrive with the same
+:func:`safearchive.entries.relative_name`.  Anything unusual (data descriptors, zip64,
+encryption, other methods) just stops the early unpacking; the push then unpacks the complete
+file the ordinary way.
 """
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
 import struct
@@ -18,7 +19,8 @@ import threading
 import zlib
 from pathlib import Path
 
-from pfioh import errors, ziputil
+from pfioh import ziputil
+from safearchive import entries
 
 log = logging.getLogger("pfioh")
 LOCAL = b"PK\x03\x04"
@@ -108,7 +110,7 @@ class Extractor:
             yield from self._entry(name, method, crc, csize, usize)
 
     def _entry(self, name: str, method: int, crc: int, csize: int, usize: int):
-        rel = ziputil.check_relname(name)
+        rel = entries.relative_name(name)
         if not rel:
             raise _Stop("empty name")
         target = self.dest / rel
@@ -122,7 +124,7 @@ class Extractor:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(target.parent)
         self._total += usize
-        if self._total > self.limits.max_unpacked or rel in self.files:
+        if self._total > self.limits.max_bytes or rel in self.files:
             raise _Stop("limit or duplicate")
         # Zip-bomb guards before writing: the ordinary path then rejects the archive by name.
         ratio = self.limits.max_ratio
@@ -177,19 +179,19 @@ def adopt(extractor: Extractor, zip_path: Path, limits: ziputil.Limits) -> ziput
     """Accept what ``extractor`` unpacked if the finished archive vouches for all of it.
 
     :returns: the counts, or None when the ordinary path must unpack instead.
-    :raises errors.UnsafeArchive, errors.TooLarge: the archive is bad (as :func:`ziputil.inspect`).
+    :raises pfioh.errors.UnsafeArchive, pfioh.errors.TooLarge: the archive is bad (as :func:`ziputil.inspect`).
     """
     done = extractor.finish()
     with ziputil.open_checked(zip_path) as zf:
-        entries = ziputil.inspect(zf, os.path.getsize(zip_path), limits)
+        checked = ziputil.inspect(zf, limits)
     if not done:
         log.info("early unpacking stopped (%s): unpacking after the upload", extractor.failed)
         return None
-    listed = {rel: (info.file_size, info.CRC) for info, rel in entries if not rel.endswith("/")}
+    listed = {e.name: (e.info.file_size, e.info.CRC) for e in checked if not e.is_dir}
     if listed != extractor.files:
         log.info("early unpacking does not match the central directory: unpacking after the upload")
         return None
-    for info, rel in entries:
-        if rel.endswith("/"):
-            (extractor.dest / rel).mkdir(parents=True, exist_ok=True)
+    for entry in checked:
+        if entry.is_dir:
+            (extractor.dest / entry.name).mkdir(parents=True, exist_ok=True)
     return ziputil.Extracted(len(listed), sum(size for size, _ in listed.values()))

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import platform
-import socket
 import time
 from typing import Any, Callable
 
 import flask
 
+from httpkit import messages, sysinfo
 from pman import jobs
 from pman.config import VERSION
 from pman.engines import base
 
 log = logging.getLogger("pman")
-MAX_MESSAGE_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = messages.MAX_MESSAGE_BYTES
 PATHS = ("/api/v1/cmd", "/api/v1/cmd/")
 
 
@@ -50,13 +48,10 @@ def register(app: flask.Flask, ctx) -> None:
 
 
 def _read_body() -> bytes:
-    length = flask.request.content_length
-    if length is not None and length > MAX_MESSAGE_BYTES:
-        raise jobs.RequestError(f"message larger than {MAX_MESSAGE_BYTES} bytes", status=413)
-    body = flask.request.stream.read(MAX_MESSAGE_BYTES + 1)
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise jobs.RequestError(f"message larger than {MAX_MESSAGE_BYTES} bytes", status=413)
-    return body
+    try:
+        return messages.read_body(flask.request.stream, flask.request.content_length, MAX_MESSAGE_BYTES)
+    except messages.MessageError as e:
+        raise jobs.RequestError(str(e), status=e.status) from None
 
 
 def parse_message(raw: bytes) -> tuple[str, dict]:
@@ -65,22 +60,9 @@ def parse_message(raw: bytes) -> tuple[str, dict]:
     :raises jobs.RequestError: not JSON, not an object, no action, or a meta that is not an object.
     """
     try:
-        msg = json.loads(raw)
-    except ValueError as e:
-        raise jobs.RequestError(f"the body is not JSON ({e})", ["body"]) from None
-    if isinstance(msg, dict) and isinstance(msg.get("payload"), dict):
-        msg = msg["payload"]
-    if not isinstance(msg, dict):
-        raise jobs.RequestError("the body must be a JSON object {\"payload\": {\"action\": ..., \"meta\": ...}}",
-                                ["body"])
-    action, meta = msg.get("action"), msg.get("meta", {})
-    if not isinstance(action, str) or not action:
-        raise jobs.RequestError("missing action (hello, run, status, done, info, delete, quit)", ["action"])
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, dict):
-        raise jobs.RequestError("meta must be a JSON object", ["meta"])
-    return action, meta
+        return messages.parse(raw, actions=", ".join(ACTIONS))
+    except messages.MessageError as e:
+        raise jobs.RequestError(str(e), [e.field], status=e.status) from None
 
 
 def envelope(action: str, meta: dict, text: str, size: int) -> dict:
@@ -104,10 +86,7 @@ def hello(ctx, meta: dict) -> dict:
     d_ret: dict[str, Any] = {"name": "pman", "version": VERSION, "engine": ctx.engine.name}
     ask = meta.get("askAbout")
     if ask == "sysinfo":
-        d_ret["sysinfo"] = {"system": platform.system(), "machine": platform.machine(),
-                            "platform": platform.platform(), "uname": list(platform.uname()),
-                            "version": platform.version(), "cpucount": os.cpu_count(),
-                            "loadavg": list(os.getloadavg()), "hostname": socket.gethostname()}
+        d_ret["sysinfo"] = sysinfo.sysinfo()
     elif ask == "echoBack":
         d_ret["echoBack"] = meta.get("echoBack", "")
     else:

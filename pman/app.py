@@ -6,15 +6,13 @@ Routes: the message API ``POST /api/v1/cmd[/]`` (:mod:`pman.api_legacy`), the RE
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from dataclasses import dataclass
 from typing import Callable
 
 import flask
-import werkzeug.exceptions
 
-from httpkit import auth, errors as http_errors, metrics as http_metrics
+from httpkit import auth, fallback, shutdown as http_shutdown
+from httpkit import errors as http_errors, metrics as http_metrics
 from pman import api_legacy, api_rest, jobs
 from pman.config import VERSION, PmanConfig
 from pman.engines import base, factory
@@ -22,11 +20,6 @@ from pman.engines import base, factory
 log = logging.getLogger("pman")
 # Endpoints anyone may read: probes, Prometheus, the API description.
 OPEN_ENDPOINTS = {"health", "_metrics", "rest.openapi"}
-
-
-def stop_server() -> None:
-    """Ask the gunicorn arbiter (our parent) for a graceful shutdown."""
-    os.kill(os.getppid(), signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class Context:
 
 
 def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
-               shutdown: Callable[[], None] = stop_server) -> flask.Flask:
+               shutdown: Callable[[], None] = http_shutdown.stop_server) -> flask.Flask:
     """Build the Flask app.
 
     :param config: the validated configuration.
@@ -56,7 +49,6 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
                                                  memory_limit=config.default_memory_limit), shutdown)
     app = flask.Flask("pman")
     app.json.sort_keys = False
-    app.extensions["pman.engine"] = engine
     http_metrics.instrument(app, service="pman")
     _register_errors(app)
 
@@ -99,11 +91,4 @@ def _register_errors(app: flask.Flask) -> None:
             log.error("engine: %s", e)
         return _error(status, str(e))
 
-    @app.errorhandler(werkzeug.exceptions.HTTPException)
-    def _http_error(e: werkzeug.exceptions.HTTPException):
-        return _error(e.code or 500, e.description or e.name)
-
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception):
-        log.exception("unexpected error")
-        return _error(500, f"internal error ({e.__class__.__name__})")
+    fallback.register(app, _error, log)

@@ -1,9 +1,9 @@
 """``pman-client``: run, watch and remove jobs through pman's message API (``/api/v1/cmd``).
 
-Speaks the protocol pfurl and pfcon use (anchors B/C): ``POST /api/v1/cmd`` with header
+Speaks the protocol pfurl and pfcon use: ``POST /api/v1/cmd`` with header
 ``Mode: control`` and the body ``{"payload": {"action": ..., "meta": {...}}}``.  The request goes out
 in ONE write, headers and body together: the original pman reads each TCP segment as a whole request
-and misses a body sent separately (wire log 2.1), which is what ``http.client`` would do.
+and misses a body sent separately, which is what ``http.client`` would do.
 
 Examples::
 

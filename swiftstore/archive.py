@@ -1,116 +1,86 @@
 """The originals' single-zip layout: a tree stored as one zip object ``<prefix>data``
 (``input/data``, ``output/data``), entries relative to the directory, ZIP_DEFLATED.
 
-Zips are built into and read from temporary files, never memory.  Reading an archive checks
-every entry before anything is written: no absolute names, no ``..``, no symbolic links, and
-limits on the total size, the number of entries and the compression ratio (zip bombs); the
-actual bytes written are counted too, headers are not trusted.
+Zips are built into and read from temporary files, never memory.  The checks are
+:mod:`safearchive`'s (every entry before anything is written; sizes and CRCs while data flows);
+on top of them an entry name must be one this library could store as an object name
+(:func:`swiftstore.names.safe_relpath`: no ``./`` or ``//`` either).  Every refusal is an
+:class:`errors.UnsafeArchive`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from safearchive import entries, unzip, zipping
+from safearchive import errors as archive_errors
 from swiftstore import errors, localfs, names
 
 log = logging.getLogger("swiftstore")
 
 OBJECT = "data"
-CHUNK = 1 << 20
+
+Extracted = unzip.Extracted
 
 
 @dataclass(frozen=True)
-class Limits:
-    """What an archive may expand to."""
+class Limits(entries.Limits):
+    """:class:`safearchive.entries.Limits` with swiftstore's defaults (``SwiftStore(archive_limits=...)``)."""
 
     max_bytes: int = 64 << 30
-    """Total uncompressed bytes."""
-    max_files: int = 1_000_000
-    """Number of entries."""
+    """Total uncompressed bytes (64 GiB)."""
     max_ratio: float = 1100.0
-    """Uncompressed/compressed size of one entry.  DEFLATE tops out near 1032:1 (all zeros, a
-    legitimate file), so only other methods and lying headers go beyond; max_bytes is the main guard."""
+    """DEFLATE tops out near 1032:1 (all zeros, a legitimate file), so only other methods and lying
+    headers go beyond; max_bytes is the main guard."""
 
 
-@dataclass(frozen=True)
-class Extracted:
-    """What an archive held: files written and their total size."""
-
-    files: int
-    bytes: int
+@contextlib.contextmanager
+def _unsafe_archive(**where):
+    """Turn :mod:`safearchive`'s refusals into :class:`errors.UnsafeArchive` (``where``: container, obj)."""
+    try:
+        yield
+    except archive_errors.UnsafeName as e:
+        raise errors.UnsafeArchive(f"archive entry {e.entry!r} would leave the directory", **where) from e
+    except archive_errors.ArchiveError as e:
+        raise errors.UnsafeArchive(str(e), **where) from e
 
 
 def zip_dir(local_dir: Path, zip_path: Path) -> Extracted:
     """Zip the regular files (and empty directories) under ``local_dir``; symlinks are skipped."""
-    files = total = 0
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        for root, dirs, filenames in os.walk(local_dir):
-            dirs.sort()
-            rel_root = Path(root).relative_to(local_dir)
-            if not filenames and not dirs and rel_root != Path("."):
-                zf.write(root, rel_root.as_posix() + "/")
-            for name in sorted(filenames):
-                path = Path(root, name)
-                if path.is_symlink() or not path.is_file():
-                    log.warning("not archiving %s: not a regular file", path)
-                    continue
-                zf.write(path, (rel_root / name).as_posix())
-                files, total = files + 1, total + path.stat().st_size
-    return Extracted(files, total)
+    members = zipping.list_members(local_dir, empty_dirs=True,
+                                   on_skip=lambda path: log.warning("not archiving %s: not a regular file", path))
+    return zipping.write_zip(members, zip_path)
 
 
-def check_entries(zf: zipfile.ZipFile, limits: Limits) -> list[tuple[zipfile.ZipInfo, str]]:
-    """``(info, safe relative name)`` for every entry, or an error before anything is written.
+def check_entries(zf: zipfile.ZipFile, limits: entries.Limits) -> list[entries.Entry]:
+    """Every entry checked, or an error before anything is written.
 
-    :raises errors.UnsafeArchive: an unsafe name, a symlink, a duplicate, or a limit exceeded.
+    :raises errors.UnsafeArchive: an unsafe or non-canonical name, a symlink or device, a
+        duplicate, or a limit exceeded.
     """
-    checked, seen, total = [], set(), 0
-    infos = zf.infolist()
-    if len(infos) > limits.max_files:
-        raise errors.UnsafeArchive(f"archive has {len(infos)} entries (limit {limits.max_files})")
-    for info in infos:
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise errors.UnsafeArchive(f"archive entry {info.filename!r} is a symbolic link")
+    with _unsafe_archive():
+        checked = entries.check(zf, limits)
+    for entry in checked:
+        raw = entry.info.filename.rstrip("/") if entry.is_dir else entry.info.filename
         try:
-            rel = names.safe_relpath(info.filename.rstrip("/") if info.is_dir() else info.filename)
+            names.safe_relpath(raw)
         except errors.InvalidName:
-            raise errors.UnsafeArchive(f"archive entry {info.filename!r} would leave the directory") from None
-        if rel in seen:
-            raise errors.UnsafeArchive(f"archive entry {rel!r} appears twice")
-        seen.add(rel)
-        total += info.file_size
-        if total > limits.max_bytes:
-            raise errors.UnsafeArchive(f"archive expands to more than {limits.max_bytes} bytes")
-        if info.file_size > (1 << 20) and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise errors.UnsafeArchive(f"archive entry {rel!r} has a compression ratio above {limits.max_ratio:g}")
-        checked.append((info, rel))
+            raise errors.UnsafeArchive(f"archive entry {entry.info.filename!r} would leave the directory") from None
     return checked
 
 
-def extract(zip_path: Path, dest: Path, limits: Limits) -> Extracted:
-    """Safely extract ``zip_path`` into the existing empty directory ``dest``."""
-    files = total = 0
-    with zipfile.ZipFile(zip_path) as zf:
-        for info, rel in check_entries(zf, limits):
-            target = dest / rel
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "xb") as out:
-                while chunk := src.read(CHUNK):
-                    total += len(chunk)
-                    if total > limits.max_bytes:
-                        raise errors.UnsafeArchive(f"archive expands to more than {limits.max_bytes} bytes")
-                    out.write(chunk)
-            files += 1
-    return Extracted(files, total)
+def extract(zip_path: Path, dest: Path, limits: entries.Limits, **where) -> Extracted:
+    """Safely extract ``zip_path`` into the existing empty directory ``dest``.
+
+    :raises errors.UnsafeArchive: not a valid zip, or refused by :func:`check_entries`.
+    """
+    with _unsafe_archive(**where), unzip.open_zip(zip_path) as zf:
+        return unzip.extract_entries(zf, check_entries(zf, limits), dest)
 
 
 def put_archive(store, container: str, prefix: str, local_dir) -> object:
@@ -150,10 +120,6 @@ def get_archive(store, container: str, prefix: str, dest_dir, *, replace: bool =
     try:
         store.get_file(container, prefix + OBJECT, zip_tmp)
         with localfs.staging_dir(dest, replace=replace) as tmp:
-            try:
-                return extract(zip_tmp, tmp, store.archive_limits)
-            except zipfile.BadZipFile as exc:
-                raise errors.UnsafeArchive(f"not a valid zip: {exc}", container=container,
-                                           obj=prefix + OBJECT) from exc
+            return extract(zip_tmp, tmp, store.archive_limits, container=container, obj=prefix + OBJECT)
     finally:
         zip_tmp.unlink(missing_ok=True)

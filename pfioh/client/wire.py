@@ -1,4 +1,4 @@
-"""The pieces of the pfurl/pfcon wire protocol a pfioh client needs (anchors A and C).
+"""The pieces of the pfurl/pfcon wire protocol a pfioh client needs.
 
 - control messages are JSON POSTs with header ``Mode: control``;
 - checkRemote and pull are GETs ``?action=<pushPath|pullPath>&meta=<str(dict)>`` (a Python literal,

@@ -8,13 +8,20 @@
   their client libraries), and the Kubernetes engines nothing of the local one.
 - the publisher (the Jobs' data steps) imports neither the engines nor pman's HTTP layer; the
   result document both share (pman/resultdoc.py) imports neither of them.
+- safearchive (safe zips, stage-and-commit) is used by all of them: it imports only the standard
+  library.
+- pfioh's stores: the base imports neither implementation (nor swiftstore), the mount store
+  neither the Swift store nor swiftstore, the Swift store not the mount store.
+- no import cycle anywhere in the product code (imports inside functions count too).
 """
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("swiftstore", "pfioh", "pman", "httpkit", "safearchive", "processors")
 
 HTTP_LAYER = ("pman.app", "pman.api_legacy", "pman.api_rest", "pman.jobs", "flask")
 FORBIDDEN = {
@@ -27,6 +34,10 @@ FORBIDDEN = {
     "pman/engines/kube": ("pman.engines.local",),
     "pman/publisher": HTTP_LAYER + ("pman.engines", "pman.config", "pman.cli", "pman.client"),
     "pman/resultdoc.py": HTTP_LAYER + ("pman.engines", "pman.publisher", "pman.config", "pman.cli"),
+    "safearchive": ("swiftstore", "pfioh", "pman", "httpkit", "processors"),
+    "pfioh/stores/base.py": ("pfioh.stores.mount", "pfioh.stores.swift", "swiftstore"),
+    "pfioh/stores/mount.py": ("pfioh.stores.swift", "swiftstore"),
+    "pfioh/stores/swift.py": ("pfioh.stores.mount",),
 }
 
 
@@ -78,3 +89,66 @@ def test_checker_reads_a_single_module(tmp_path):
     (tmp_path / "pman" / "resultdoc.py").write_text("def f():\n    from pman.publisher import cli\n")
     assert list(_violations("pman/resultdoc.py", FORBIDDEN["pman/resultdoc.py"], tmp_path)) == \
         ["pman/resultdoc.py imports pman.publisher.cli"]
+
+
+def test_safearchive_needs_only_the_standard_library():
+    """swiftstore, pfioh, its client and pman all import it: it must not pull anything in."""
+    for path in sorted((ROOT / "safearchive").rglob("*.py")):
+        for name in _imports(path):
+            top = name.partition(".")[0]
+            assert top == "safearchive" or top in sys.stdlib_module_names, f"{path.name} imports {name}"
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (a name is resolved to its longest module prefix)."""
+    modules = {_module_name(p, root): p for pkg in packages for p in (root / pkg).rglob("*.py")}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    return {mod: {r for n in _imports(path) if (r := resolve(n)) and r != mod} for mod, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (``[a, b, a]``), or ``[]``."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(mod: str) -> list[str]:
+        state[mod] = "open"
+        stack.append(mod)
+        for dep in sorted(graph[mod]):
+            if state.get(dep) == "open":
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        state[mod] = "done"
+        stack.pop()
+        return []
+
+    for mod in sorted(graph):
+        if mod not in state and (found := visit(mod)):
+            return found
+    return []
+
+
+def test_no_import_cycles():
+    assert _cycle(_import_graph(ROOT)) == []
+
+
+def test_cycle_checker_sees_the_old_pfioh_stores_circle(tmp_path):
+    """The layout before pfioh/stores/ became a package: stores <-> mount_store (lazily, in a function)."""
+    pkg = tmp_path / "pfioh"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "stores.py").write_text("def make_store():\n    from pfioh import mount_store\n")
+    (pkg / "mount_store.py").write_text("from pfioh import errors, stores\n")
+    (pkg / "errors.py").write_text("")
+    assert _cycle(_import_graph(tmp_path, ("pfioh",))) == ["pfioh.mount_store", "pfioh.stores", "pfioh.mount_store"]

@@ -10,7 +10,8 @@ Steps:
   (pfioh's mount-mode layout) into ``<job_dir>/incoming``;
 - **run**: the processor, its ``/share/...`` paths mapped into the job dir (see :func:`local_argv`);
 - **put**: Swift (``pman-swift-publisher put``), or a copy of ``<job_dir>/outgoing`` to
-  ``<store_base>/key-<jid>/outgoing``, swapped in with renames so it never looks half-written.
+  ``<store_base>/key-<jid>/outgoing``, staged and swapped in with renames so it never looks
+  half-written (:func:`safearchive.staging.staged`).
   The output is put even when the processor failed (it may hold the processor's own report).
 
 The job succeeds only if all three steps do; otherwise ``reason`` names the first failing one.
@@ -25,12 +26,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Mapping
 
 from pman.engines import base
 from pman.engines.local import jobdb, processes
+from safearchive import staging
 
 STEPS = ("get", "run", "put")
 REASONS = {"get": "InputError", "run": "ProcessorError", "put": "PublisherError"}
@@ -111,19 +112,9 @@ def mount_get(store_base: str, jid: str, job_dir: Path, log) -> int:
 
 
 def mount_put(store_base: str, jid: str, job_dir: Path, log) -> int:
-    key_dir = Path(store_base) / f"key-{jid}"
-    key_dir.mkdir(parents=True, exist_ok=True)
-    tmp = key_dir / f".outgoing-{uuid.uuid4().hex[:8]}"
-    try:
+    final = Path(store_base) / f"key-{jid}" / "outgoing"
+    with staging.staged(final, replace=True, tag="part") as tmp:
         files, size = copy_tree(job_dir / "outgoing", tmp, log)
-        final, old = key_dir / "outgoing", key_dir / f".outgoing-old-{uuid.uuid4().hex[:8]}"
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.write(f"published {files} file(s), {size} bytes to {final}\n")
     return 0
 

@@ -1,7 +1,7 @@
 """pfioh-client at its own seam, without network.
 
 The client's ``requests.Session`` gets an adapter that hands each prepared request to an
-in-process WSGI stub speaking the original pfioh's wire format (anchors A, wire log appendix A), so
+in-process WSGI stub speaking the original pfioh's wire format (as pfurl 2.3.0.1 exchanges it), so
 the tests see exactly the bytes the client sends; and the client against our pfioh app in-process.
 """
 import ast
@@ -268,7 +268,7 @@ def test_safe_extract_refuses_bombs_and_oversize(tmp_path):
     with pytest.raises(archive.ArchiveError, match="compressed more than"):
         archive.safe_extract(path, tmp_path / "out")
     with pytest.raises(archive.ArchiveError, match="expands to more than"):
-        archive.safe_extract(path, tmp_path / "out2", limits=archive.Limits(max_total_bytes=1000, max_ratio=1e9))
+        archive.safe_extract(path, tmp_path / "out2", limits=archive.Limits(max_bytes=1000, max_ratio=1e9))
 
 
 def test_safe_extract_rejects_garbage(tmp_path):

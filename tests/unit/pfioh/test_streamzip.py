@@ -10,7 +10,7 @@ from pfioh import errors, streamzip, ziputil
 
 from .conftest import make_zip, push
 
-LIMITS = ziputil.Limits(max_unpacked=100 << 20, max_ratio=100)
+LIMITS = ziputil.Limits(max_bytes=100 << 20, max_ratio=100)
 
 
 def _feed(tmp_path, data: bytes, step: int = 65536):

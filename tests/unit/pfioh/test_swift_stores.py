@@ -6,7 +6,7 @@ import zipfile
 import pytest
 from swiftstore import errors as swift_errors
 
-from pfioh import swift_stores
+from pfioh.stores import swift as swift_stores
 
 from .conftest import URL, control, make_zip, pull_query, push, with_
 from .fake_swift import FakeSwift, random_files, tree

@@ -10,7 +10,7 @@ from pfioh import errors, ziputil
 
 from .conftest import make_zip
 
-LIMITS = ziputil.Limits(max_unpacked=50 << 20, max_ratio=100)
+LIMITS = ziputil.Limits(max_bytes=50 << 20, max_ratio=100)
 
 
 def _write(tmp_path, data: bytes):
@@ -60,7 +60,7 @@ def test_links_and_devices_are_rejected(tmp_path, mode, word):
 def test_total_size_limit(tmp_path):
     path, dest = _write(tmp_path, make_zip({"big": os.urandom(3 << 20)}, compression=zipfile.ZIP_STORED))
     with pytest.raises(errors.TooLarge, match="limit"):
-        ziputil.safe_extract(path, dest, ziputil.Limits(max_unpacked=2 << 20, max_ratio=100))
+        ziputil.safe_extract(path, dest, ziputil.Limits(max_bytes=2 << 20, max_ratio=100))
     assert list(dest.iterdir()) == []
 
 

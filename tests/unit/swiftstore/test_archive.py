@@ -88,3 +88,22 @@ def test_compression_ratio_limit_catches_a_bomb(tmp_path):
         archive.check_entries(zipfile.ZipFile(z), archive.Limits(max_ratio=100))
     assert len(archive.check_entries(zipfile.ZipFile(z), archive.Limits())) == 1  # deflate's honest maximum
 
+
+
+def test_limits_are_the_shared_policy_with_swiftstores_defaults():
+    from safearchive import entries
+    assert isinstance(archive.Limits(), entries.Limits)
+    assert archive.Limits() == archive.Limits(max_bytes=64 << 30, max_files=1_000_000, max_ratio=1100.0)
+
+
+def test_device_entries_are_rejected_too(tmp_path):
+    info = zipfile.ZipInfo("dev")
+    info.external_attr = (stat.S_IFCHR | 0o644) << 16
+    with pytest.raises(errors.UnsafeArchive, match="device"):
+        archive.extract(_zip(tmp_path / "dev.zip", [(info, b"")]), tmp_path, archive.Limits())
+
+
+def test_not_a_zip_is_an_unsafe_archive(tmp_path):
+    (tmp_path / "junk.zip").write_bytes(b"PK but not a zip")
+    with pytest.raises(errors.UnsafeArchive, match="not a valid zip"):
+        archive.extract(tmp_path / "junk.zip", tmp_path, archive.Limits())

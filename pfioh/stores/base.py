@@ -1,9 +1,9 @@
-"""Where pushed data goes and pulled data comes from: the Store interface and the mount directory.
+"""The Store interface and what every store shares: uploads, streamed pulls, per-key locks.
 
 A push arrives as an :class:`Upload` (a temp file in the staging area).  Every store first stages
-the result next to its destination, checks it, and only then makes it visible in one step, under
-a per-key lock, so a reader never sees a half-written or mixed tree.  The Swift stores are in
-:mod:`pfioh.swift_stores` (imported only in Swift mode).
+the result in the staging area, checks it, and only then makes it visible in one step, under a
+per-key lock, so a reader never sees a half-written or mixed tree.  The implementations are
+:mod:`pfioh.stores.mount` and :mod:`pfioh.stores.swift`; this module imports neither.
 """
 from __future__ import annotations
 
@@ -115,14 +115,13 @@ class Store(abc.ABC):
     """A place to push to and pull from, addressed by key."""
 
     kind: str = "?"
-    is_swift: bool = False
 
     def __init__(self, config: PfiohConfig):
         self.config = config
         self.staging = config.staging_dir
         self.staging.mkdir(parents=True, exist_ok=True)
         self.locks = KeyLocks(self.staging)
-        self.limits = ziputil.Limits(config.max_unpacked_size, config.max_ratio)
+        self.limits = ziputil.Limits(max_bytes=config.max_unpacked_size, max_ratio=config.max_ratio)
 
     @abc.abstractmethod
     def check(self, key: str, *, create: bool) -> dict:
@@ -164,8 +163,8 @@ class Store(abc.ABC):
         tree.mkdir()
         if upload.is_zip:
             return tree, ziputil.safe_extract(upload.path, tree, self.limits)
-        if upload.size > self.limits.max_unpacked:
-            raise errors.TooLarge(f"upload of {upload.size} bytes exceeds the limit {self.limits.max_unpacked}")
+        if upload.size > self.limits.max_bytes:
+            raise errors.TooLarge(f"upload of {upload.size} bytes exceeds the limit {self.limits.max_bytes}")
         # A hard link: no copy, and the temp file's own deletion stays intact.
         os.link(upload.path, tree / upload.name)
         return tree, ziputil.Extracted(1, upload.size)
@@ -184,12 +183,3 @@ def sweep_staging(staging: Path) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def make_store(config: PfiohConfig) -> Store:
-    """The store the configuration asks for (Swift imports happen only in Swift mode)."""
-    if config.swift_storage:
-        from pfioh import swift_stores
-        return swift_stores.from_config(config)
-    from pfioh import mount_store
-    return mount_store.MountDirStore(config)

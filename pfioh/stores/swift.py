@@ -6,7 +6,8 @@
   it names, each file pinned to it and checked against the manifest's size and MD5.
 * ``archive`` layout (the originals'): single zip objects ``input/data`` and ``output/data``.
 
-swiftstore's exceptions pass through unchanged; :mod:`pfioh.app` maps them to HTTP.
+swiftstore's exceptions pass through unchanged; :func:`pfioh.errors.from_swiftstore` maps them
+(at the HTTP boundary, :mod:`pfioh.app`).
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from typing import Iterator
 
 import swiftstore
 
-from pfioh import errors, stores, ziputil
+from pfioh import errors, ziputil
 from pfioh.config import PfiohConfig
+from pfioh.stores import base
 
 INPUT, OUTPUT = "input/", "output/"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -33,7 +35,7 @@ PREFETCH_WINDOW = 16
 READ_AHEAD = 8  # chunks of 1 MiB
 
 
-def from_config(config: PfiohConfig) -> stores.Store:
+def from_config(config: PfiohConfig) -> base.Store:
     """Connect as the credentials say; the layout picks the store class."""
     creds = swiftstore.load_credentials(config.swift_credentials)
     swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads)
@@ -41,9 +43,7 @@ def from_config(config: PfiohConfig) -> stores.Store:
     return cls(config, swift)
 
 
-class _SwiftBase(stores.Store):
-    is_swift = True
-
+class _SwiftBase(base.Store):
     def __init__(self, config: PfiohConfig, swift):
         super().__init__(config)
         self.swift = swift
@@ -72,7 +72,7 @@ class _SwiftBase(stores.Store):
 
     def _reply(self, key: str, prefix: str, files: int, nbytes: int) -> dict:
         return {"write": {}, "status": True, "msg": "File/Directory stored in Swift",
-                "postop": {"status": False, "timestamp": stores.timestamp()},
+                "postop": {"status": False, "timestamp": base.timestamp()},
                 "stored": {"container": key, "prefix": prefix, "files": files, "bytes": nbytes}}
 
 
@@ -88,7 +88,7 @@ class SwiftTreeStore(_SwiftBase):
         self._readers: concurrent.futures.ThreadPoolExecutor | None = None
         self._readers_lock = threading.Lock()
 
-    def push(self, key: str, upload: stores.Upload, *, plugin: bool) -> dict:
+    def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
         swiftstore.validate_container_name(key)
         with self.workdir() as work:
             tree, extracted = self.stage_tree(upload, work)
@@ -98,14 +98,14 @@ class SwiftTreeStore(_SwiftBase):
                 manifest = self.swift.put_tree(key, INPUT, str(tree))
         return self._reply(key, INPUT, len(manifest.entries), manifest.total_bytes)
 
-    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> stores.Pull:
+    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> base.Pull:
         swiftstore.validate_container_name(key)
         manifest = self.swift.read_manifest(key, OUTPUT)
         if manifest is None:
             raise errors.NotFound(f"no complete output for key {key!r} (no {OUTPUT[:-1]}.manifest.json)")
         mtime = _epoch(manifest.created)
         entries = ((e.name, e.size, mtime, chunks) for e, chunks in self._fetch(key, manifest))
-        return stores.Pull(ziputil.stream_zip(entries), unpacked_bytes=manifest.total_bytes)
+        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=manifest.total_bytes)
 
     def _fetch(self, key: str, manifest) -> Iterator[tuple[object, Iterator[bytes]]]:
         """Yield ``(entry, chunks)`` in manifest order: small objects fetched whole, several at a
@@ -205,7 +205,7 @@ class SwiftArchiveStore(_SwiftBase):
     def early_unpacker(self):
         return None  # the zip is stored as it is
 
-    def push(self, key: str, upload: stores.Upload, *, plugin: bool) -> dict:
+    def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
         swiftstore.validate_container_name(key)
         with self.workdir() as work:
             if upload.is_zip:
@@ -218,10 +218,10 @@ class SwiftArchiveStore(_SwiftBase):
                 self.swift.put_file(key, INPUT + ARCHIVE_OBJECT, str(path), content_type="application/zip")
         return self._reply(key, INPUT + ARCHIVE_OBJECT, checked.files, checked.bytes)
 
-    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> stores.Pull:
+    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> base.Pull:
         swiftstore.validate_container_name(key)
         name = OUTPUT + ARCHIVE_OBJECT
         found = [o for o in self.swift.list(key, prefix=name) if o.name == name] if self.swift.exists(key) else []
         if not found:
             raise errors.NotFound(f"no {name} object for key {key!r}")
-        return stores.Pull(self.swift.iter_object(key, name, chunk_size=ziputil.CHUNK), length=found[0].size)
+        return base.Pull(self.swift.iter_object(key, name, chunk_size=ziputil.CHUNK), length=found[0].size)

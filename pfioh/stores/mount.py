@@ -10,10 +10,12 @@ import shutil
 import stat
 from pathlib import Path
 
-from pfioh import errors, stores, ziputil
+from pfioh import errors, ziputil
+from pfioh.stores import base
+from safearchive import staging
 
 
-class MountDirStore(stores.Store):
+class MountDirStore(base.Store):
     kind = "mount"
 
     def key_dir(self, key: str) -> Path:
@@ -33,7 +35,7 @@ class MountDirStore(stores.Store):
         return {"status": True, "isfile": path.is_file(), "isswiftstore": False,
                 "isdir": path.is_dir() and not created, "createdNewDir": created}
 
-    def push(self, key: str, upload: stores.Upload, *, plugin: bool) -> dict:
+    def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
         keydir = self.key_dir(key)
         with self.workdir() as work:
             tree, extracted = self.stage_tree(upload, work)
@@ -42,10 +44,10 @@ class MountDirStore(stores.Store):
                     postop = self._commit_plugin(keydir, tree, work)
                 else:
                     _swap_in(tree, keydir, work / "old")
-                    postop = {"status": False, "timestamp": stores.timestamp()}
+                    postop = {"status": False, "timestamp": base.timestamp()}
         location = self.config.key_dir(key)
         return {"write": {"file": location, "status": True, "msg": "File written successfully!",
-                          "timestamp": stores.timestamp()},
+                          "timestamp": base.timestamp()},
                 "status": True, "msg": "File written successfully!", "postop": postop,
                 "stored": {"files": extracted.files, "bytes": extracted.bytes}}
 
@@ -61,9 +63,9 @@ class MountDirStore(stores.Store):
         share = self.config.key_dir(keydir.name[len("key-"):])
         return {"op": "plugin", "shareDir": share, "tmpPath": str(work),
                 "incomingPath": os.path.join(share, "incoming"), "outgoingPath": os.path.join(share, "outgoing"),
-                "status": True, "timestamp": stores.timestamp()}
+                "status": True, "timestamp": base.timestamp()}
 
-    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> stores.Pull:
+    def pull(self, key: str, *, plugin: bool, cleanup: bool) -> base.Pull:
         keydir = self.key_dir(key)
         source = keydir / "outgoing" if plugin else keydir
         fd = self.locks.acquire(key, shared=True)
@@ -82,8 +84,8 @@ class MountDirStore(stores.Store):
                 with self.locks.hold(key):
                     shutil.rmtree(keydir, ignore_errors=True)
 
-        return stores.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
-                           on_close=on_close)
+        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
+                         on_close=on_close)
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)
@@ -101,17 +103,16 @@ class MountDirStore(stores.Store):
 
 
 def _chmod_shared(path: Path) -> None:
-    os.chmod(path, stores.SHARED_MODE)
+    os.chmod(path, base.SHARED_MODE)
 
 
 def _swap_in(new: Path, dest: Path, trash: Path) -> None:
-    """Replace ``dest`` by ``new`` with two renames (same file system); the old one goes to ``trash``.
+    """Replace ``dest`` by ``new`` with renames (same file system); the old one goes to ``trash``
+    (in the request's work directory, removed after the key's lock is released).
 
     Readers see the old tree or the new one, never a mix.  The caller holds the key's lock.
     """
     try:
-        if dest.exists() or dest.is_symlink():
-            os.rename(dest, trash)
-        os.rename(new, dest)
+        staging.commit(new, dest, trash=trash)
     except OSError as e:
         raise errors.StorageError(f"cannot move the upload into {dest}: {e.strerror}") from e

@@ -1,0 +1,125 @@
+"""Extraction and verification of checked entries: sizes and CRCs are checked while data flows."""
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from safearchive import entries
+from safearchive.errors import CorruptArchive, UnsafeEntry
+
+CHUNK = 1 << 20
+
+Progress = Callable[[int, int], None]
+"""Called with ``(bytes, files)`` done since the last call."""
+
+# What reading a damaged entry raises: zipfile's own error, a truncated stream, bad deflate data,
+# an unsupported method (NotImplementedError), an encrypted entry (RuntimeError).
+_READ_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError, RuntimeError, OSError)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What an archive held: files written and their total size."""
+
+    files: int
+    bytes: int
+
+
+def open_zip(path: str | os.PathLike) -> zipfile.ZipFile:
+    """:raises CorruptArchive: not a zip, or truncated (every kind of damage zipfile reports)."""
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        raise CorruptArchive(f"not a valid zip archive (corrupt or truncated): {e}") from e
+
+
+def _chunks(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    # Only errors while *reading* the archive are its fault; the caller's write errors stay OSErrors.
+    try:
+        with zf.open(info) as src:
+            while chunk := src.read(CHUNK):
+                yield chunk
+    except _READ_ERRORS as e:
+        raise CorruptArchive(f"corrupt zip entry {info.filename[:120]!r}: {e}", info.filename) from e
+
+
+def copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out=None, progress: Progress | None = None) -> int:
+    """Read one entry (into ``out`` when given) and return its size.
+
+    :raises CorruptArchive: damaged data, or more data than the header declares.
+    """
+    n = 0
+    for chunk in _chunks(zf, info):
+        n += len(chunk)
+        if n > info.file_size:
+            raise CorruptArchive(f"entry {info.filename[:120]!r} is larger than it declares", info.filename)
+        if out is not None:
+            out.write(chunk)
+        if progress:
+            progress(len(chunk), 0)
+    return n
+
+
+def extract_entries(zf: zipfile.ZipFile, checked: list[entries.Entry], dest: str | os.PathLike,
+                    progress: Progress | None = None) -> Extracted:
+    """Write ``checked`` (from :func:`safearchive.entries.check`) under the existing directory ``dest``.
+
+    Files are created exclusively, so nothing already there is overwritten.
+
+    :raises CorruptArchive: damaged data.  :raises UnsafeEntry: an entry collides with another.
+    """
+    dest = Path(dest)
+    files = nbytes = 0
+    made: set[Path] = {dest}  # directories already created: saves syscalls on many small files
+    for entry in checked:
+        target = dest / entry.name
+        try:
+            if entry.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                made.add(target)
+                continue
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            with open(target, "xb") as out:
+                nbytes += copy_entry(zf, entry.info, out, progress)
+                _keep_executable(out.fileno(), entry.info)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as e:
+            raise UnsafeEntry(f"entry {entry.name[:120]!r} conflicts with another entry", entry.name) from e
+        files += 1
+        if progress:
+            progress(0, 1)
+    return Extracted(files, nbytes)
+
+
+def _keep_executable(fd: int, info: zipfile.ZipInfo) -> None:
+    # Keep the executable bits a Unix zip recorded, never setuid/setgid/sticky.
+    if (info.external_attr >> 16) & 0o111:
+        os.fchmod(fd, 0o755)
+
+
+def extract(path: str | os.PathLike, dest: str | os.PathLike, limits: entries.Limits, *,
+            progress: Progress | None = None) -> Extracted:
+    """Check the zip at ``path``, then extract it into the existing directory ``dest``.
+
+    Nothing is written unless every entry passed :func:`safearchive.entries.check`; use
+    :func:`safearchive.staging.staged` for a destination that appears complete or not at all.
+
+    :raises safearchive.errors.ArchiveError: damaged, unsafe, or over the limits.
+    """
+    with open_zip(path) as zf:
+        return extract_entries(zf, entries.check(zf, limits), dest, progress)
+
+
+def verify(path: str | os.PathLike, limits: entries.Limits) -> Extracted:
+    """Check a zip without extracting it: every entry, the limits, and every entry's data and CRC.
+
+    :raises safearchive.errors.ArchiveError: damaged, unsafe, or over the limits.
+    """
+    with open_zip(path) as zf:
+        files = [e for e in entries.check(zf, limits) if not e.is_dir]
+        return Extracted(len(files), sum(copy_entry(zf, e.info) for e in files))
