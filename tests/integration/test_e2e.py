@@ -75,10 +75,9 @@ def test_happy_path_dicom_previews_through_swift(stack, unique_container, swift_
     pfioh = pfioh_client.PfiohClient(stack.pfioh, show_progress=False)
     pman = pman_client.PmanClient(stack.pman)
     assert pfioh.push(key, dataset)["status"] is True
-    names = _object_names(swift_connection, key)
-    assert {f"input/{p.as_posix()}" for p in pushed} <= names and "input.manifest.json" in names
     manifest = json.loads(swift_connection.get_object(key, "input.manifest.json")[1])
-    assert len(manifest["entries"]) == len(pushed)
+    assert {e["name"] for e in manifest["entries"]} == {p.as_posix() for p in pushed}
+    assert set(manifest["objects"]) <= _object_names(swift_connection, key)
 
     pman.run(key, f"{sys.executable} {PROCESSOR} /share/incoming /share/outgoing")
     state = pman.wait(key, interval=0.5, timeout=240)
