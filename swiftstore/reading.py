@@ -99,7 +99,7 @@ class _Stream:
         would hash every byte twice)."""
         body = None
         try:  # everything inside: a failure anywhere must reach the consumer, or it waits for ever
-            headers, body = transfer.open_object(store.connection(), container, obj, CHUNK, if_match=if_match)
+            headers, body = store.open_object(container, obj, CHUNK, if_match=if_match)
             digest = transfer.digest_for(headers, segment_size) if expect != _BUNDLE else transfer.NO_DIGEST
             n = 0
             for chunk in transfer.body_chunks(body, container, obj, digest):

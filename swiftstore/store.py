@@ -241,6 +241,13 @@ class SwiftStore:
         names.validate_container_name(container)
         return self._iter(container, name, chunk_size)
 
+    def open_object(self, container: str, name: str, chunk_size: int = 1 << 16, *,
+                    if_match: str | None = None) -> tuple[dict, Iterator[bytes]]:
+        """GET an object as ``(headers, chunks)``, unverified: for readers that verify what they
+        consume themselves (:mod:`swiftstore.reading`).  Close the chunks when done."""
+        names.validate_container_name(container)
+        return transfer.open_object(self.connection(), container, name, chunk_size, if_match=if_match)
+
     def iter_entry(self, container: str, manifest: Manifest, entry, chunk_size: int = 1 << 16) -> Iterator[bytes]:
         """Stream one file of a stored version (a :class:`ManifestEntry` of ``manifest``), pinned
         to that version and checked against the manifest's size and MD5 after the last chunk.

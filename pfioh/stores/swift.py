@@ -11,15 +11,11 @@ swiftstore's exceptions pass through unchanged; :func:`pfioh.errors.from_swiftst
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import datetime
-import queue
 import threading
-from dataclasses import dataclass
-from typing import Iterator
 
 import swiftstore
+from swiftstore import reading
 
 from pfioh import errors, ziputil
 from pfioh.config import PfiohConfig
@@ -28,11 +24,9 @@ from pfioh.stores import base
 INPUT, OUTPUT = "input/", "output/"
 MANIFEST_SUFFIX = ".manifest.json"
 ARCHIVE_OBJECT = "data"
-# Objects below this are fetched whole, several at once, ahead of the zip writer: a tree of
-# many small files is latency-bound, not bandwidth-bound.  Memory: window x this, at most.
-PREFETCH_MAX_BYTES = 1 << 20
-PREFETCH_WINDOW = 16
-READ_AHEAD = 8  # chunks of 1 MiB
+# Objects (bundles of small files, or larger files) fetched ahead of the zip writer per pull, so
+# Swift, hashing and the client's socket overlap.  Memory: window x 8 MiB per pull, at most.
+READ_WINDOW = 4
 
 
 def from_config(config: PfiohConfig) -> base.Store:
@@ -85,7 +79,7 @@ class SwiftTreeStore(_SwiftBase):
 
     def __init__(self, config: PfiohConfig, swift):
         super().__init__(config, swift)
-        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._readers: reading.Readers | None = None
         self._readers_lock = threading.Lock()
 
     def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
@@ -104,92 +98,17 @@ class SwiftTreeStore(_SwiftBase):
         if manifest is None:
             raise errors.NotFound(f"no complete output for key {key!r} (no {OUTPUT[:-1]}.manifest.json)")
         mtime = _epoch(manifest.created)
-        entries = ((e.name, e.size, mtime, chunks) for e, chunks in self._fetch(key, manifest))
+        entries = ((e.name, e.size, mtime, chunks) for e, chunks in self.readers.iter_version(key, manifest))
         return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=manifest.total_bytes)
 
-    def _fetch(self, key: str, manifest) -> Iterator[tuple[object, Iterator[bytes]]]:
-        """Yield ``(entry, chunks)`` in manifest order: small objects fetched whole, several at a
-        time; large ones streamed through a read-ahead, so Swift, hashing and our socket overlap."""
-        pending: collections.deque = collections.deque()
-        todo = iter(manifest.entries)
-        try:
-            while True:
-                while len(pending) < PREFETCH_WINDOW:
-                    entry = next(todo, None)
-                    if entry is None:
-                        break
-                    small = entry.size <= PREFETCH_MAX_BYTES
-                    pending.append((entry, self.readers.submit(self._read_small, key, manifest, entry)
-                                    if small else None))
-                if not pending:
-                    return
-                entry, future = pending.popleft()
-                if future is not None:
-                    yield entry, iter((future.result(),) if entry.size else ())
-                else:
-                    yield entry, self._read_ahead(key, manifest, entry)
-        finally:
-            for _, future in pending:
-                if future is not None:
-                    future.cancel()
-
     @property
-    def readers(self) -> concurrent.futures.ThreadPoolExecutor:
-        """Long-lived reader threads: swiftstore keeps one connection per thread, so reusing
-        threads reuses connections (a pool per pull would authenticate again every time)."""
+    def readers(self) -> reading.Readers:
+        """Long-lived reader threads (swiftstore keeps one connection per thread, so reusing
+        threads reuses connections), as many as every request thread's pull can keep busy."""
         with self._readers_lock:
             if self._readers is None:
-                self._readers = concurrent.futures.ThreadPoolExecutor(
-                    PREFETCH_WINDOW + self.config.threads, thread_name_prefix="pfioh-reader")
+                self._readers = reading.Readers(self.swift, streams=self.config.threads, window=READ_WINDOW)
             return self._readers
-
-    def _read_small(self, key: str, manifest, entry) -> bytes:
-        return b"".join(self.swift.iter_entry(key, manifest, entry))
-
-    def _read_ahead(self, key: str, manifest, entry) -> Iterator[bytes]:
-        """Stream a large object, fetched by a reader thread up to READ_AHEAD chunks ahead."""
-        chunks: queue.Queue = queue.Queue(READ_AHEAD)
-        stop = threading.Event()
-
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    chunks.put(item, timeout=0.5)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce() -> None:
-            source = None
-            try:  # everything inside: a failure anywhere must reach the consumer, or it waits for ever
-                source = self.swift.iter_entry(key, manifest, entry, chunk_size=ziputil.CHUNK)
-                for chunk in source:
-                    if not put(chunk):
-                        return
-                put(_END)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                put(_Failed(e))
-            finally:
-                if source is not None:
-                    source.close()
-
-        self.readers.submit(produce)
-        try:
-            while (item := chunks.get()) is not _END:
-                if isinstance(item, _Failed):
-                    raise item.error
-                yield item
-        finally:
-            stop.set()
-
-
-_END = object()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
 
 
 def _epoch(created: str | None) -> float:

@@ -126,7 +126,9 @@ def test_a_pull_racing_a_republish_gets_the_version_it_started_on(
 
 def test_a_pull_whose_version_is_deleted_fails_instead_of_mixing(
         server_factory, tmp_path, swift, store, unique_container):
-    v1, v2 = _versions(tmp_path)
+    # Files too big to bundle, many more than pfioh reads ahead: most are still to be fetched
+    # when the version goes (a GET already under way is served to its end by Swift).
+    v1, v2 = _versions(tmp_path, n_files=24, size=3 * MIB // 2)
     server = sup.start_pfioh(server_factory, tmp_path, "--swift-storage",
                              env={"SWIFT_CREDENTIALS": swift.credentials_file})
     store.put_tree(unique_container, "output/", v1)

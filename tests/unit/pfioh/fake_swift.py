@@ -85,6 +85,11 @@ class FakeSwift:
             yield data[i:i + chunk_size]
 
 
+    def open_object(self, container, name, chunk_size=1 << 16, *, if_match=None):
+        """As swiftstore: headers and a closable chunk iterator (the ETag is the stored MD5)."""
+        data = b"".join(self.iter_object(container, name, chunk_size))
+        return {"etag": hashlib.md5(data).hexdigest()}, _Body(data, chunk_size)
+
     def iter_entry(self, container, manifest, entry, chunk_size=1 << 16):
         """As swiftstore: the entry's object, checked against the manifest after the last chunk."""
         data = b"".join(self.iter_object(container, manifest.object_of(entry), chunk_size))
@@ -92,6 +97,17 @@ class FakeSwift:
         if len(data) != entry.size or hashlib.md5(data).hexdigest() != entry.md5:
             raise errors.IntegrityError(f"download not verified: {len(data)} bytes, expected {entry.size} "
                                         "and the manifest's MD5", container=container, obj=entry.name)
+
+
+class _Body:
+    def __init__(self, data: bytes, chunk: int):
+        self.data, self.chunk = data, chunk
+
+    def __iter__(self):
+        return (self.data[i:i + self.chunk] for i in range(0, len(self.data), self.chunk))
+
+    def close(self):
+        pass
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:
