@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from swiftstore import archive, bundles, errors, localfs, names, transfer, tree, uploads
+from swiftstore import archive, bundles, errors, localfs, names, transfer, tree, uploads, writer
 from swiftstore import connection as connections
 from swiftstore.manifest import Manifest
 
@@ -352,8 +352,12 @@ class SwiftStore:
         return tree.read_manifest(self, container, prefix)
 
     def put_tree(self, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
-        """See :func:`swiftstore.tree.put_tree`."""
-        return tree.put_tree(self, container, prefix, local_dir, progress=progress)
+        """See :func:`swiftstore.writer.put_tree`."""
+        return writer.put_tree(self, container, prefix, local_dir, progress=progress)
+
+    def tree_writer(self, container: str, prefix: str, **options) -> "writer.TreeWriter":
+        """A :class:`swiftstore.writer.TreeWriter`: a new version of ``prefix``, file by file."""
+        return writer.TreeWriter(self, container, prefix, **options)
 
     def get_tree(self, container: str, prefix: str, dest_dir, *, force: bool = False, replace: bool = False,
                  progress=None) -> Manifest:

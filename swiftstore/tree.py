@@ -21,8 +21,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import threading
-import time
 from pathlib import Path
 
 from swiftstore import bundles, errors, localfs, names, transfer, uploads
@@ -66,75 +64,31 @@ def scan(local_dir: Path) -> list[tuple[str, str, int]]:
     return found
 
 
-def _uploads(container: str, prefix: str, version: str, files) -> list[uploads.FileUpload]:
-    items = []
-    for rel, path, size in files:
-        name = names.validate_object_name(names.version_object(prefix, version, rel), container)
-        segments = names.version_segments(prefix, version, rel)
-        names.validate_object_name(names.segment_name(segments, 0), container)
-        items.append(uploads.FileUpload(path, name, size, segments=segments))
-    return items
+def upload_item(container: str, prefix: str, version: str, rel: str, path: str, size: int) -> uploads.FileUpload:
+    """The upload of one file of a version as an object of its own (segments beside it).
 
-
-def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
-    """Upload the tree ``local_dir`` as a new version of ``prefix``, then make it current.
-
-    :param prefix: e.g. ``"input/"``; the manifest is ``"input.manifest.json"``.
-    :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``.
-    :raises errors.NotFound: ``local_dir`` is not a directory.
-    :raises errors.InvalidName: a path too long for Swift (nothing is uploaded).
-    :raises errors.IntegrityError: an object could not be verified (the previous version stays current).
-    :raises errors.TransferError: Swift failed after swiftclient's retries (the previous version stays current).
+    :raises errors.InvalidName: the names would be too long for Swift.
     """
-    names.validate_container_name(container)
-    prefix = names.normalize_prefix(prefix)
-    local = Path(local_dir)
-    if not local.is_dir():
-        raise errors.NotFound(f"local directory {local} does not exist", container=container, obj=prefix)
-    version = names.new_version_id()
-    files = scan(local)
-    small = [bundles.Member(*f) for f in files if f[2] <= store.bundle_max_file]
-    items = _uploads(container, prefix, version, [f for f in files if f[2] > store.bundle_max_file])
-    packed = bundles.pack(small, bundles.target_size(sum(m.size for m in small), store.threads),
-                          lambda i: names.version_bundle(prefix, version, i))
-    store.ensure_container(container)
-    entries, owned, lock = [], [], threading.Lock()
-    counter = uploads.Progress(progress, len(files), sum(f[2] for f in files))
-    rel_of = {i.name: i.name[len(names.version_object(prefix, version, "")):] for i in items}
+    name = names.validate_object_name(names.version_object(prefix, version, rel), container)
+    segments = names.version_segments(prefix, version, rel)
+    names.validate_object_name(names.segment_name(segments, 0), container)
+    return uploads.FileUpload(path, name, size, segments=segments)
 
-    def done(item: uploads.FileUpload, stored: uploads.Stored) -> None:
-        with lock:
-            entries.append(ManifestEntry(rel_of[item.name], item.size, stored.md5, item.name, len(stored.segments),
-                                         stored.segment_size))
-            owned.extend([item.name, *stored.segments])
-        counter.file_done()
 
-    def bundled(bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
-        with lock:
-            entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag)
-                           for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
-            owned.append(bundle.name)
+def switch(store, container: str, prefix: str, version: str, entries, owned, now: int,
+           data_expiry: dict) -> tuple[Manifest, list[str]]:
+    """Write the manifest that makes ``version`` current; ``(it, the objects now due for deletion)``.
 
-    log.info("put %s/%s: %d files (%d in %d bundles), %d bytes as version %s", container, prefix,
-             counter.files_total, len(small), len(packed), counter.bytes_total, version)
-    listed: dict = {}
-    data_expiry = store.expiry(margin=EXPIRY_MARGIN)
-    tasks = (uploads.plan_bundles(store, container, packed, counter, bundled, data_expiry)
-             + uploads.plan(store, container, items, counter, done, data_expiry))
-    # Earlier versions are listed while the pool uploads (off the critical path); they can only
-    # be deleted once the new manifest is in place.
-    uploads.run(store.pool, tasks, meanwhile=lambda: listed.update(stored=_list_versions(store, container, prefix)))
+    :param data_expiry: the expiry headers the version's objects were written with.
+    """
     previous = _previous(store, container, prefix)
-    now = int(time.time())
     retired, doomed = _retire(previous, now, store.retire_grace)
     manifest = Manifest.build(prefix, entries, version=version, objects=owned, retired=retired)
     # The manifest expires first (if at all): a reader finds no version, never half of one.
+    expiry = {k: str(int(v) - EXPIRY_MARGIN) for k, v in data_expiry.items()}
     store.put_bytes(container, names.manifest_name(prefix), manifest.to_json().encode(),
-                    content_type="application/json")
-    if not files and progress:
-        progress(0, 0, 0, 0)
-    _remove_old(store, container, prefix, manifest, doomed, listed.get("stored"))
-    return manifest
+                    content_type="application/json", headers=expiry)
+    return manifest, doomed
 
 
 def _retire(previous: Manifest | None, now: int, grace: float) -> tuple[list[Retired], list[str]]:
@@ -162,7 +116,7 @@ def _previous(store, container: str, prefix: str) -> Manifest | None:
         return None
 
 
-def _list_versions(store, container: str, prefix: str) -> list[str] | None:
+def list_versions(store, container: str, prefix: str) -> list[str] | None:
     """The objects under the prefix's versions now, or None if listing fails (no sweep then)."""
     try:
         return store.object_names(container, names.versions_prefix(prefix))
@@ -171,7 +125,7 @@ def _list_versions(store, container: str, prefix: str) -> list[str] | None:
         return None
 
 
-def _remove_old(store, container: str, prefix: str, current: Manifest, doomed: list[str],
+def remove_old(store, container: str, prefix: str, current: Manifest, doomed: list[str],
                 stored: list[str] | None) -> None:
     """Delete the retired versions whose time is up, and dead writers' leftovers.
 

@@ -47,6 +47,11 @@ class Progress:
             self.files_done += n
             self._maybe_report(force=self.files_done == self.files_total)
 
+    def report_empty(self) -> None:
+        """Say "nothing to do" once (a tree with no files)."""
+        if self._callback:
+            self._callback(0, 0, 0, 0)
+
     def _maybe_report(self, force: bool) -> None:
         now = time.monotonic()
         if self._callback and (force or now - self._last >= self._interval):

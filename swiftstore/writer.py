@@ -1,0 +1,174 @@
+"""Writing a new version of a tree file by file, while the files are still arriving.
+
+:class:`TreeWriter` uploads each file as it is added (small ones packed into bundles, larger ones
+one object each, SLO above the threshold) on the store's pool, under the new version's own names;
+nothing of it is visible until :meth:`TreeWriter.commit` writes the manifest.  pfioh feeds it from
+the zip it is still receiving, so receiving, unpacking and uploading overlap; ``put_tree`` feeds
+it a local directory.  :meth:`TreeWriter.abort` deletes what was uploaded.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from pathlib import Path
+
+from swiftstore import bundles, errors, names, tree, uploads
+from swiftstore.manifest import Manifest, ManifestEntry
+
+log = logging.getLogger("swiftstore")
+
+STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
+
+
+def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
+    """Upload the tree ``local_dir`` as a new version of ``prefix``, then make it current.
+
+    :param prefix: e.g. ``"input/"``; the manifest is ``"input.manifest.json"``.
+    :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``.
+    :raises errors.NotFound: ``local_dir`` is not a directory.
+    :raises errors.InvalidName: a path too long for Swift (nothing is uploaded).
+    :raises errors.IntegrityError: an object could not be verified (the previous version stays current).
+    :raises errors.TransferError: Swift failed after swiftclient's retries (the previous version stays current).
+    """
+    names.validate_container_name(container)
+    prefix = names.normalize_prefix(prefix)
+    local = Path(local_dir)
+    if not local.is_dir():
+        raise errors.NotFound(f"local directory {local} does not exist", container=container, obj=prefix)
+    files = tree.scan(local)
+    small = sum(size for _, _, size in files if size <= store.bundle_max_file)
+    writer = TreeWriter(store, container, prefix, bundle_target=bundles.target_size(small, store.threads),
+                        progress=progress, files_total=len(files), bytes_total=sum(f[2] for f in files))
+    for rel, path, size in files:  # every name checked before anything is uploaded
+        tree.upload_item(container, prefix, writer.version, rel, path, size)
+    log.info("put %s/%s: %d files, %d bytes as version %s", container, prefix, len(files), writer.counter.bytes_total,
+             writer.version)
+    try:
+        for rel, path, size in files:
+            writer.add(rel, path, size)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
+
+
+class TreeWriter:
+    """One new version of ``prefix`` in ``container``, uploaded as files are added.
+
+    Not thread-safe: one thread adds and commits (the uploads themselves run on the pool).
+
+    :param bundle_target: how big a bundle grows before it is uploaded.
+    :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``; the totals
+        are ``files_total``/``bytes_total`` when known up front, else 0.
+    """
+
+    def __init__(self, store, container: str, prefix: str, *, bundle_target: int = STREAM_BUNDLE, progress=None,
+                 files_total: int = 0, bytes_total: int = 0):
+        self.store, self.container = store, names.validate_container_name(container)
+        self.prefix = names.normalize_prefix(prefix)
+        self.version = names.new_version_id()
+        self.bundle_target = bundle_target
+        self.counter = uploads.Progress(progress, files_total, bytes_total)
+        self._entries: list[ManifestEntry] = []
+        self._owned: list[str] = []
+        self._lock = threading.Lock()
+        self._futures: list[concurrent.futures.Future] = []
+        self._bundle: list[bundles.Member] = []
+        self._bundles = 0
+        self._expiry = store.expiry(margin=tree.EXPIRY_MARGIN)
+        self._container_made = False
+        self.files = self.bytes = 0
+
+    def add(self, rel: str, path: str, size: int) -> None:
+        """Upload the local file ``path`` (``size`` bytes, not to change any more) as ``rel``.
+
+        :raises errors.InvalidName: ``rel`` is unsafe or too long for Swift.
+        :raises errors.SwiftStoreError: an earlier upload of this version failed already.
+        """
+        names.safe_relpath(rel)
+        self._raise_early_failure()
+        if not self._container_made:
+            self.store.ensure_container(self.container)
+            self._container_made = True
+        self.files, self.bytes = self.files + 1, self.bytes + size
+        if size <= self.store.bundle_max_file:
+            names.validate_object_name(names.version_object(self.prefix, self.version, rel), self.container)
+            self._bundle.append(bundles.Member(rel, path, size))
+            if sum(m.size for m in self._bundle) >= self.bundle_target:
+                self._flush()
+            return
+        item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size)
+        self._submit(uploads.plan(self.store, self.container, [item], self.counter, self._stored, self._expiry))
+
+    def _flush(self) -> None:
+        if not self._bundle:
+            return
+        bundle = bundles.Bundle(names.version_bundle(self.prefix, self.version, self._bundles), tuple(self._bundle))
+        self._bundle, self._bundles = [], self._bundles + 1
+        self._submit(uploads.plan_bundles(self.store, self.container, [bundle], self.counter, self._bundled,
+                                          self._expiry))
+
+    def _submit(self, tasks) -> None:
+        self._futures.extend(self.store.pool.submit(t) for t in tasks)
+
+    def _raise_early_failure(self) -> None:
+        for f in self._futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()
+
+    def _stored(self, item: uploads.FileUpload, stored: uploads.Stored) -> None:
+        rel = item.name[len(names.version_object(self.prefix, self.version, "")):]
+        with self._lock:
+            self._entries.append(ManifestEntry(rel, item.size, stored.md5, item.name, len(stored.segments),
+                                               stored.segment_size))
+            self._owned.extend([item.name, *stored.segments])
+        self.counter.file_done()
+
+    def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
+        with self._lock:
+            self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag)
+                                 for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
+            self._owned.append(bundle.name)
+
+    def commit(self) -> Manifest:
+        """Wait for every upload, then make this version current (the manifest, written last)
+        and delete what its time has come for.  On a failure everything uploaded is deleted.
+
+        :raises errors.IntegrityError, errors.TransferError: an upload failed (nothing changed for readers).
+        """
+        self._flush()
+        if not self._container_made:
+            self.store.ensure_container(self.container)
+        # Earlier versions are listed while the pool uploads (off the critical path); they can
+        # only be deleted once the new manifest is in place.
+        stored = tree.list_versions(self.store, self.container, self.prefix)
+        self._wait()
+        manifest, doomed = tree.switch(self.store, self.container, self.prefix, self.version, self._entries,
+                                       self._owned, int(time.time()), self._expiry)
+        if not self._entries:
+            self.counter.report_empty()
+        tree.remove_old(self.store, self.container, self.prefix, manifest, doomed, stored)
+        return manifest
+
+    def _wait(self) -> None:
+        try:
+            for future in concurrent.futures.as_completed(self._futures):
+                future.result()
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop: cancel what has not started, wait for the rest, delete what was uploaded."""
+        for f in self._futures:
+            f.cancel()
+        concurrent.futures.wait(self._futures)
+        with self._lock:
+            owned = list(self._owned)
+        try:
+            self.store.delete_objects(self.container, owned)
+        except errors.SwiftStoreError as exc:  # invisible to readers; the orphan sweep gets them
+            log.warning("could not delete the aborted version %s of %s/%s: %s", self.version, self.container,
+                        self.prefix, exc)
