@@ -152,7 +152,7 @@ def _early_unpacker(ctx: handlers.Context, fields: dict):
         request = protocol.parse_path_request(*protocol.parse_message(fields["d_msg"]))
     except (KeyError, errors.PfiohError):
         return None
-    return ctx.store.early_unpacker() if request.transport.is_zip else None
+    return ctx.store.early_unpacker(request.key) if request.transport.is_zip else None
 
 
 def _push(ctx: handlers.Context, metrics) -> flask.Response:

@@ -36,12 +36,15 @@ class _Stop(Exception):
 class Extractor:
     """Fed the upload's bytes (from the receiving thread); unpacks them in its own thread."""
 
-    def __init__(self, staging: Path, limits: ziputil.Limits):
+    def __init__(self, staging: Path, limits: ziputil.Limits, writer=None):
+        """:param writer: a :class:`swiftstore.writer.TreeWriter` to hand each file to as soon as
+            it is unpacked and its CRC checked (it uploads while the rest arrives); it is only
+            committed if the finished archive is adopted (see the store's push)."""
         self.dest = Path(tempfile.mkdtemp(prefix="early-", dir=staging))
-        self.limits = limits
+        self.limits, self.writer = limits, writer
         self.files: dict[str, tuple[int, int]] = {}  # rel -> (size, crc)
         self.failed: str | None = None
-        self.complete = False
+        self.complete = self.committed = False
         self._buf, self._made, self._total, self._received = b"", {self.dest}, 0, 0
         self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
         self._thread = threading.Thread(target=self._run, name="pfioh-unzip", daemon=True)
@@ -58,11 +61,14 @@ class Extractor:
         return self.complete and self.failed is None
 
     def close(self) -> None:
-        """Stop (if still running) and remove what is left of the staging directory."""
+        """Stop (if still running), abort an upload nobody committed, and remove what is left of
+        the staging directory."""
         if self._thread.is_alive():
             self.failed = self.failed or "closed"
             self._queue.put(None)
             self._thread.join()
+        if self.writer is not None and not self.committed:
+            self.writer.abort()
         shutil.rmtree(self.dest, ignore_errors=True)
 
     def _run(self) -> None:
@@ -155,6 +161,8 @@ class Extractor:
         if got != usize or acc != crc or (inflate and not inflate.eof):
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
+        if self.writer is not None:
+            self.writer.add(rel, str(target), usize)  # its failure stops the early path
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:

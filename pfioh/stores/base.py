@@ -139,8 +139,9 @@ class Store(abc.ABC):
     def ls(self, key: str) -> dict:
         """The ``ls`` reply: ``{status, msg, d_ls}``."""
 
-    def early_unpacker(self) -> streamzip.Extractor | None:
-        """An extractor to unpack an arriving zip (stores that store zips as such return None)."""
+    def early_unpacker(self, key: str) -> streamzip.Extractor | None:
+        """An extractor to unpack a zip arriving for ``key`` (stores that store zips as such
+        return None)."""
         return streamzip.Extractor(self.staging, self.limits)
 
     @contextlib.contextmanager

@@ -17,7 +17,7 @@ import threading
 import swiftstore
 from swiftstore import reading
 
-from pfioh import errors, ziputil
+from pfioh import errors, streamzip, ziputil
 from pfioh.config import PfiohConfig
 from pfioh.stores import base
 
@@ -82,13 +82,31 @@ class SwiftTreeStore(_SwiftBase):
         self._readers: reading.Readers | None = None
         self._readers_lock = threading.Lock()
 
+    def early_unpacker(self, key: str):
+        """Unpack the arriving zip and upload each file as soon as it is out, as a new version
+        of the key's input that only the push's commit makes current."""
+        try:
+            swiftstore.validate_container_name(key)
+        except swiftstore.errors.InvalidName:
+            return None  # the push reports it
+        return streamzip.Extractor(self.staging, self.limits, self.swift.tree_writer(key, INPUT))
+
     def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
         swiftstore.validate_container_name(key)
+        early = upload.early
+        if upload.is_zip and early is not None and early.writer is not None:
+            # Adopted only if the finished archive vouches for every file already uploaded.
+            if streamzip.adopt(early, upload.path, self.limits) is not None:
+                with self.locks.hold(key):
+                    manifest = early.writer.commit()
+                early.committed = True
+                return self._reply(key, INPUT, len(manifest.entries), manifest.total_bytes)
+            early.writer.abort()
         with self.workdir() as work:
             tree, extracted = self.stage_tree(upload, work)
             with self.locks.hold(key):
-                # put_tree removes the old manifest first and the previous tree's leftovers after the
-                # new manifest: readers see the old tree, "incomplete", or the new tree, never a mix.
+                # A new version, current once its manifest is written: readers see the old tree
+                # until then and the new one after, never a mix.
                 manifest = self.swift.put_tree(key, INPUT, str(tree))
         return self._reply(key, INPUT, len(manifest.entries), manifest.total_bytes)
 
@@ -121,7 +139,7 @@ def _epoch(created: str | None) -> float:
 class SwiftArchiveStore(_SwiftBase):
     kind = "swift-archive"
 
-    def early_unpacker(self):
+    def early_unpacker(self, key: str):
         return None  # the zip is stored as it is
 
     def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:

@@ -53,6 +53,13 @@ class FakeSwift:
             del self.containers[container][name]
         return manifest
 
+    def tree_writer(self, container, prefix, **options):
+        return FakeTreeWriter(self, container, prefix)
+
+    def tree_of(self, container, prefix):
+        manifest = self.manifests[(container, prefix)]
+        return {e.name: self.containers[container][prefix + e.name] for e in manifest.entries}
+
     def read_manifest(self, container, prefix):
         return self.manifests.get((container, prefix))
 
@@ -97,6 +104,27 @@ class FakeSwift:
         if len(data) != entry.size or hashlib.md5(data).hexdigest() != entry.md5:
             raise errors.IntegrityError(f"download not verified: {len(data)} bytes, expected {entry.size} "
                                         "and the manifest's MD5", container=container, obj=entry.name)
+
+
+class FakeTreeWriter:
+    """As swiftstore's TreeWriter: files added are stored only by commit (here: all at once)."""
+
+    def __init__(self, swift: FakeSwift, container: str, prefix: str):
+        self.swift, self.container, self.prefix = swift, container, prefix
+        self.added: dict[str, bytes] = {}
+        self.aborted = False
+
+    def add(self, rel, path, size):
+        self.swift._maybe_fail("writer.add")
+        self.added[rel] = Path(path).read_bytes()
+
+    def commit(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.swift.put_tree(self.container, self.prefix, tree(Path(tmp), self.added))
+
+    def abort(self):
+        self.aborted = True
 
 
 class _Body:

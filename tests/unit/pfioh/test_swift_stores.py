@@ -136,3 +136,33 @@ def test_client_going_away_stops_the_reader(make_client, config, fake, tmp_path)
     done = threading.Event()
     threading.Thread(target=lambda: (store.readers.shutdown(wait=True), done.set()), daemon=True).start()
     assert done.wait(10), "the reader thread kept running after the client went away"
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile then writes data descriptors, which early unpacking leaves."""
+
+    def __init__(self):
+        self.buf = io.BytesIO()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return self.buf.write(b)
+
+
+def test_swift_push_uploads_while_the_zip_arrives_and_commits_once_adopted(swift_client, fake):
+    files = random_files(5)
+    resp = push(swift_client, "k", make_zip(files))
+    assert resp.status_code == 200
+    assert fake.calls.count("writer.add") == len(files)  # every file went to the writer as it came out
+    assert {e.name for e in fake.read_manifest("k", "input/").entries} == set(files)
+
+
+def test_swift_push_the_early_path_cannot_vouch_for_falls_back_and_uploads_nothing_early(swift_client, fake):
+    raw = _Unseekable()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", b"descriptor")
+    assert push(swift_client, "k", raw.buf.getvalue()).status_code == 200
+    assert "writer.add" not in fake.calls and fake.calls.count("put_tree") == 1
+    assert fake.tree_of("k", "input/") == {"a.txt": b"descriptor"}
