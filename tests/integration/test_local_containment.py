@@ -158,6 +158,7 @@ def test_a_job_user_cannot_touch_pmans_state(pman, shared, tmp_path):
         "read the token file": f"cat {shared / 'pman_config.cfg'}",
         "list the jobs": f"ls {work / 'jobs'}",
         "read the output of another job": f"ls {work / 'jobs' / other / 'outgoing'}",
+        "read the input of another job": f"ls {work / 'jobs' / other / 'incoming'}",
         "write its own logs": "echo x >> ../logs/put.log",
         "plant a link for the runner": "ln -s /etc/shadow ../logs/put2.log",
         "signal its supervisor": "kill -0 $PPID",

@@ -161,13 +161,16 @@ class Runner:
             return containment.run_contained(argv, log_path, env=env, cwd=self.job_dir)
         # The job user gets its dirs for this step only.  Until now they were ours (nobody could plant
         # links for the get step to write through); afterwards, with every process of the job dead,
-        # outgoing is taken back before it is published, so nothing can change it meanwhile.
-        for name in ("incoming", "outgoing", "tmp"):
+        # they are taken back (outgoing first: put reads it), so neither a later job of the same user
+        # can read them nor can anything change the output while it is published.
+        lent = ("incoming", "outgoing", "tmp")
+        for name in lent:
             privileges.chown_tree(self.job_dir / name, self.user.uid, self.user.gid)
         try:
             return containment.run_contained(argv, log_path, env=env, cwd=self.job_dir, user=self.user)
         finally:
-            privileges.chown_tree(self.job_dir / "outgoing", os.geteuid(), os.getegid())
+            for name in sorted(lent, key=lambda n: n != "outgoing"):
+                privileges.chown_tree(self.job_dir / name, os.geteuid(), os.getegid())
 
     def _publisher(self, name: str, log_path: Path) -> int:
         argv = [self.plan["publisher"], name, "--key", self.row.jid,
