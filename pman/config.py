@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -111,6 +111,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "max_jobs": ("--max-jobs", "PMAN_MAX_JOBS"),
     "publisher_cli": ("--publisher-cli", "PMAN_PUBLISHER_CLI"),
     "log_tail_bytes": ("--log-tail-bytes", "PMAN_LOG_TAIL_BYTES"),
+    "local_job_user": ("--local-job-user", "PMAN_LOCAL_JOB_USER"),
     "namespace": ("--namespace", "PMAN_NAMESPACE"),
     "publisher_image": ("--publisher-image", "PMAN_PUBLISHER_IMAGE"),
     "publisher_service_account": ("--publisher-service-account", "PMAN_PUBLISHER_SERVICE_ACCOUNT"),
@@ -133,7 +134,7 @@ SOURCES: dict[str, tuple[str, str]] = {
 # Settings in neither table are PmanConfig's own fields.
 LOCAL_SETTINGS: dict[str, str] = {name: name for name in (
     "workdir", "store_base", "swift_storage", "swift_credentials", "swift_layout", "max_jobs", "publisher_cli",
-    "log_tail_bytes")}
+    "log_tail_bytes")} | {"local_job_user": "job_user"}
 KUBE_SETTINGS: dict[str, str] = {
     "namespace": "namespace",
     "publisher_image": "publisher_image",
@@ -221,5 +222,7 @@ def compose(values: Mapping[str, Any]) -> PmanConfig:
     def group(cls, names: dict[str, str]):
         return cls(**{f: values[s] for s, f in names.items() if s in values})
     own = {name: value for name, value in values.items() if name not in LOCAL_SETTINGS and name not in KUBE_SETTINGS}
-    return PmanConfig(**own, local=group(local_settings.LocalSettings, LOCAL_SETTINGS),
-                      kube=group(kube_settings.KubeSettings, KUBE_SETTINGS))
+    local = group(local_settings.LocalSettings, LOCAL_SETTINGS)
+    if own.get("token_auth"):  # the local engine checks that a job user cannot read it
+        local = replace(local, protected_files=(own.get("token_path", DEFAULT_TOKEN_PATH),))
+    return PmanConfig(**own, local=local, kube=group(kube_settings.KubeSettings, KUBE_SETTINGS))

@@ -7,6 +7,7 @@ engine marks the jobs whose runner died and starts queued ones.  At most ``max_j
 
 The image and the cpu/memory/gpu limits are recorded but not enforced here (no containers); the
 limits reach the processor as ``NUMBER_OF_WORKERS``, ``CPU_LIMIT``, ``MEMORY_LIMIT``, ``GPU_LIMIT``.
+This is not a sandbox: what a job can and cannot reach is in docs/engines.md ("The local engine").
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import threading
 from pathlib import Path
 
 from pman.engines import base
-from pman.engines.local import jobdb, processes
+from pman.engines.local import jobdb, privileges, processes
 from pman.engines.local.settings import LocalSettings
 
 log = logging.getLogger("pman.local")
@@ -35,8 +36,11 @@ class LocalEngine(base.Engine):
 
     def __init__(self, settings: LocalSettings, *, reconcile_interval: float = 2.0):
         self.settings = settings
-        settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.job_user = settings.resolved_job_user()
+        # A job user may enter <jobs>/<jid>/ (knowing the jid) but not list the jobs.
+        privileges.private_dir(settings.jobs_dir, 0o711 if self.job_user else 0o700)
         self.store = jobdb.JobStore(settings.db_path)
+        self._check_containment()
         self.store.set_setting("max_jobs", settings.max_jobs)
         self._children: list[subprocess.Popen] = []
         self._lock = threading.Lock()
@@ -54,15 +58,18 @@ class LocalEngine(base.Engine):
         job_dir = self.settings.jobs_dir / spec.jid
         plan = {"job_dir": str(job_dir), "mode": "swift" if self.settings.swift_storage else "mount",
                 "store_base": self.settings.store_base, "publisher": self.settings.publisher_cli,
-                "credentials": self.settings.swift_credentials, "layout": self.settings.swift_layout}
+                "credentials": self.settings.swift_credentials, "layout": self.settings.swift_layout,
+                "job_user": self.job_user.as_plan() if self.job_user else None}
         try:
             self.store.insert(spec.jid, _spec_dict(spec), plan)
         except jobdb.DuplicateJob:
             raise base.JobExists(f"job {spec.jid!r} exists already (delete it first)") from None
         try:
             shutil.rmtree(job_dir, ignore_errors=True)  # leftovers of a deleted job of the same name
-            for sub in ("incoming", "outgoing", "logs"):
-                (job_dir / sub).mkdir(parents=True)
+            # ours; the runner lends incoming, outgoing and tmp to the job user for the run step only
+            privileges.private_dir(job_dir, 0o755 if self.job_user else 0o700)
+            for sub in ("incoming", "outgoing", "logs", "tmp"):
+                (job_dir / sub).mkdir(mode=0o700)
         except OSError as e:
             self.store.delete(spec.jid)
             raise base.EngineError(f"cannot create the work directory {job_dir}: {e}") from e
@@ -112,6 +119,29 @@ class LocalEngine(base.Engine):
         self.store.close()
 
     # ---------------------------------------------------------------- internals
+
+    def _check_containment(self) -> None:
+        """Refuse to start when the job user could reach what it must not, or not reach its work dirs.
+
+        :raises base.EngineError: naming the path and the fix.
+        """
+        if self.job_user is None:
+            if os.geteuid() == 0:
+                log.warning("local engine: jobs run as root and can read and change everything pman can "
+                            "(its job table, tokens, credentials); use --local-job-user to run them as another user")
+            return
+        who = f"the job user {self.job_user.name} (uid {self.job_user.uid})"
+        if not privileges.reachable_by(self.job_user, self.settings.jobs_dir):
+            raise base.EngineError(
+                f"{who} cannot enter {self.settings.jobs_dir}: a parent directory is not searchable by it; "
+                "choose a --workdir whose parents are (e.g. /var/lib/pman)")
+        db = str(self.settings.db_path)
+        secrets = [*self.settings.protected_files, self.settings.swift_credentials or ""]
+        exposed = privileges.exposed_to(self.job_user, [db, db + "-wal", db + "-shm", *secrets],
+                                        writable_only=[self.settings.workdir])
+        if exposed:
+            raise base.EngineError(f"{who} could read or write {', '.join(exposed)}: make them readable by "
+                                   f"pman's user only (e.g. chmod 600 the files, chmod go-w the directory)")
 
     def _row(self, jid: str) -> jobdb.JobRow:
         row = self.store.get(jid)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pman.engines.local import privileges
+
 # state: queued -> running -> done.  status: the pfcon word (only meaningful once done).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -82,6 +84,8 @@ class JobStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._local = threading.local()
+        # Before SQLite opens it: 0600, and its -wal/-shm files get the same mode from SQLite.
+        privileges.private_file(Path(path))
         # executescript commits by itself: not inside transaction().  IF NOT EXISTS makes it idempotent.
         self._conn().executescript(SCHEMA)
 

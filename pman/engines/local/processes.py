@@ -1,7 +1,8 @@
 """Processes of the local engine: launch detached runners, tell whether they live, cancel them, schedule.
 
-Each job's runner is a session leader (``start_new_session``), so it survives pman's restart and the
-runner, its steps and the processor form one process group that ``delete`` can kill at once.
+Each job's runner is a session leader (``start_new_session``), so it survives pman's restart.
+``delete`` SIGTERMs the runner's process group; the runner has its step's supervisor kill every
+process of the step (see :mod:`~pman.engines.local.containment`) before it exits.
 A pid is only trusted together with the process start time recorded at launch (pids get reused).
 """
 from __future__ import annotations
@@ -15,8 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Mapping
 
-from pman.engines.local import jobdb
+from pman.engines.local import jobdb, privileges
 
 log = logging.getLogger("pman.local")
 
@@ -42,23 +44,39 @@ def is_alive(pid: int | None, started: str | None) -> bool:
     return now is not None and (started is None or now == started)
 
 
-def launch(db_path: str, jid: str, job_dir: Path) -> subprocess.Popen:
-    """Start the detached runner of ``jid``; its own crash output goes to ``<job_dir>/logs/runner.log``."""
+def launch(db_path: str, jid: str, job_dir: Path, environ: Mapping[str, str]) -> subprocess.Popen:
+    """Start the detached runner of ``jid``; its own crash output goes to ``<job_dir>/logs/runner.log``.
+
+    The runner's environment is :func:`privileges.runner_env` (nothing secret); ``environ`` (pman's,
+    with its secrets, for the publisher) goes through a pipe on its stdin, which no other process sees.
+    """
     logs = job_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(logs / "runner.log", "ab") as out:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "pman.engines.local.runner", "--db", db_path, "--jid", jid],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=str(job_dir),
-            start_new_session=True, close_fds=True)
+            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=str(job_dir),
+            env=privileges.runner_env(environ), start_new_session=True, close_fds=True)
+    try:
+        proc.stdin.write(json.dumps(dict(environ)).encode())
+    except BrokenPipeError:  # the runner died at once; reap_dead will tell
+        log.error("the runner of %s exited before reading its environment", jid)
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    return proc
 
 
-def schedule(store: jobdb.JobStore, *, on_launch=None) -> list[str]:
+def schedule(store: jobdb.JobStore, *, on_launch=None, environ: Mapping[str, str] | None = None) -> list[str]:
     """Start queued jobs while fewer than the ``max_jobs`` setting run.  Safe from several processes.
 
     :param on_launch: called with each new runner's ``Popen`` (pman keeps them to reap them).
+    :param environ: pman's environment, passed to the runners' publisher (default ``os.environ``).
     :returns: the jids started.
     """
+    environ = os.environ if environ is None else environ
     limit = int(store.setting("max_jobs", 1))
     with store.transaction() as db:
         running = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'running'").fetchone()[0]
@@ -72,7 +90,7 @@ def schedule(store: jobdb.JobStore, *, on_launch=None) -> list[str]:
     for jid, plan in claimed:
         job_dir = Path(json.loads(plan)["job_dir"])
         try:
-            proc = launch(store.path, jid, job_dir)
+            proc = launch(store.path, jid, job_dir, environ)
         except OSError as e:
             log.error("cannot start the runner of %s: %s", jid, e)
             store.update(jid, state="done", status="finishedWithError", reason="RunnerError",

@@ -19,24 +19,22 @@ The job succeeds only if all three steps do; otherwise ``reason`` names the firs
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping
 
 from pman.engines import base
-from pman.engines.local import jobdb, processes
+from pman.engines.local import containment, jobdb, privileges, processes
 from safearchive import staging
 
 STEPS = ("get", "run", "put")
 REASONS = {"get": "InputError", "run": "ProcessorError", "put": "PublisherError"}
-# Secrets of pman's own environment that a processor has no business seeing.
-SECRET_ENV = re.compile(r"^(ST_|OS_|SWIFT_|AWS_|PMAN_)|TOKEN|PASSWORD|SECRET", re.IGNORECASE)
 _SHARE = re.compile(r"(?<![\w/.-])/share(?=/|$|\s|['\"])")
 
 
@@ -68,17 +66,6 @@ def _map_token(token: str, mapping, job_dir: Path) -> str:
     if value == "/share" or value.startswith("/share/"):
         return prefix + sep + str(job_dir) + value[len("/share"):]
     return prefix + sep + _map_text(value, mapping, job_dir, lambda d: d)
-
-
-def processor_env(spec_env: Mapping[str, str], resources: Mapping, base_env: Mapping[str, str] | None = None) -> dict:
-    """pman's environment minus secrets, plus the original's resource variables and the job's env."""
-    base_env = os.environ if base_env is None else base_env
-    env = {k: v for k, v in base_env.items() if not SECRET_ENV.search(k)}
-    env.update(NUMBER_OF_WORKERS=str(resources.get("number_of_workers", 1)),
-               CPU_LIMIT=str(resources.get("cpu_limit", "")), MEMORY_LIMIT=str(resources.get("memory_limit", "")),
-               GPU_LIMIT=str(resources.get("gpu_limit", 0)))
-    env.update(spec_env)
-    return env
 
 
 def copy_tree(src: Path, dst: Path, log) -> tuple[int, int]:
@@ -119,19 +106,6 @@ def mount_put(store_base: str, jid: str, job_dir: Path, log) -> int:
     return 0
 
 
-def run_process(argv: list[str], log_path: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
-    """Run ``argv`` with stdout+stderr appended to ``log_path``.  A signal death becomes 128+N."""
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=dict(env) if env is not None else None, cwd=str(cwd) if cwd else None)
-        except OSError as e:
-            log.write(f"cannot start {argv[0]}: {e}\n".encode())
-            return 127
-        code = proc.wait()
-    return 128 - code if code < 0 else code
-
-
 def describe(code: int) -> str:
     if code > 128:
         try:
@@ -144,10 +118,13 @@ def describe(code: int) -> str:
 class Runner:
     """Runs one job's steps and records them in the job table."""
 
-    def __init__(self, store: jobdb.JobStore, row: jobdb.JobRow):
+    def __init__(self, store: jobdb.JobStore, row: jobdb.JobRow, environ: Mapping[str, str] | None = None):
+        """:param environ: pman's environment, for the publisher only (default: ours)."""
         self.store, self.row, self.plan = store, row, row.plan
+        self.environ = dict(os.environ if environ is None else environ)
         self.job_dir = Path(self.plan["job_dir"])
         self.logs = self.job_dir / "logs"
+        self.user = privileges.JobUser.from_plan(self.plan.get("job_user"))
 
     def step(self, name: str) -> int:
         self.store.update(self.row.jid, step=name)
@@ -168,17 +145,32 @@ class Runner:
     def _run(self, log_path: Path) -> int:
         spec = self.row.spec
         argv = local_argv(tuple(spec["command"]), spec["incoming_dir"], spec["outgoing_dir"], self.job_dir)
-        env = processor_env(spec.get("env") or {}, spec.get("resources") or {})
-        return run_process(argv, log_path, env=env, cwd=self.job_dir)
+        env = privileges.job_env(os.environ, self.job_dir, spec.get("resources") or {}, spec.get("env") or {},
+                                 self.user)
+        (self.job_dir / "tmp").mkdir(mode=0o700, exist_ok=True)  # (a job submitted by an older pman has none)
+        if self.user is None:
+            return containment.run_contained(argv, log_path, env=env, cwd=self.job_dir)
+        # The job user gets its dirs for this step only.  Until now they were ours (nobody could plant
+        # links for the get step to write through); afterwards, with every process of the job dead,
+        # they are taken back (outgoing first: put reads it), so neither a later job of the same user
+        # can read them nor can anything change the output while it is published.
+        lent = ("incoming", "outgoing", "tmp")
+        for name in lent:
+            privileges.chown_tree(self.job_dir / name, self.user.uid, self.user.gid)
+        try:
+            return containment.run_contained(argv, log_path, env=env, cwd=self.job_dir, user=self.user)
+        finally:
+            for name in sorted(lent, key=lambda n: n != "outgoing"):
+                privileges.chown_tree(self.job_dir / name, os.geteuid(), os.getegid())
 
     def _publisher(self, name: str, log_path: Path) -> int:
         argv = [self.plan["publisher"], name, "--key", self.row.jid,
                 "--incoming", str(self.job_dir / "incoming"), "--outgoing", str(self.job_dir / "outgoing"),
                 "--layout", self.plan.get("layout", "tree")]
-        env = dict(os.environ)
+        env = dict(self.environ)  # pman's: the publisher may need its Swift credentials, proxies, CAs
         if self.plan.get("credentials"):
             env["SWIFT_CREDENTIALS"] = self.plan["credentials"]
-        return run_process(argv, log_path, env=env, cwd=self.job_dir)
+        return containment.run_contained(argv, log_path, env=env, cwd=self.job_dir)
 
     def execute(self) -> None:
         codes: dict[str, int] = {}
@@ -216,14 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="the job table (pman.sqlite)")
     parser.add_argument("--jid", required=True, help="the job to run")
     args = parser.parse_args(argv)
-    # SIGTERM (delete) reaches the whole group; exit at once, the row is being deleted anyway.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    # Before pman's environment is read: no process of our user but root may read our memory.
+    containment.make_undumpable()
+    environ = read_environ()
+    # SIGTERM (delete): the step's supervisor kills every process of the step, then we exit at once
+    # (the row is being deleted anyway).
+    signal.signal(signal.SIGTERM, _on_sigterm)
     store = jobdb.JobStore(args.db)
     row = store.get(args.jid)
     if row is None or row.state == "done":
         return 0
     store.update(args.jid, runner_pid=os.getpid(), runner_start=processes.start_time(os.getpid()))
-    runner = Runner(store, row)
+    runner = Runner(store, row, environ)
     try:
         runner.execute()
     except Exception as e:  # record it: a job must never stay "started" forever
@@ -231,8 +227,21 @@ def main(argv: list[str] | None = None) -> int:
                      message=f"the job runner failed: {e.__class__.__name__}: {e}", finished_at=jobdb.now_iso())
         raise
     finally:
-        processes.schedule(store)  # start the next queued job, even while pman is down
+        processes.schedule(store, environ=environ)  # start the next queued job, even while pman is down
     return 0
+
+
+def read_environ() -> dict[str, str]:
+    """pman's environment, sent by :func:`processes.launch` on our stdin (ours when stdin is a terminal)."""
+    if os.isatty(0):
+        return dict(os.environ)
+    data = sys.stdin.buffer.read()
+    return json.loads(data) if data.strip() else {}
+
+
+def _on_sigterm(*_) -> None:
+    containment.stop_current_supervisor()
+    os._exit(143)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ rest of the service configuration.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pman.engines import base
+from pman.engines.local import privileges
 
 LAYOUTS = ("tree", "archive")
 
@@ -33,6 +35,11 @@ class LocalSettings:
     """The ``pman-swift-publisher`` executable."""
     log_tail_bytes: int = 65536
     """Largest log excerpt per step in a status reply (the end of the log is kept)."""
+    job_user: str = ""
+    """Run jobs as this user (name or uid; pman must be root), so that they cannot read or change
+    pman's state, secrets and processes.  Empty: jobs run as pman's own user."""
+    protected_files: tuple[str, ...] = ()
+    """Files of pman's that a job user must not be able to read (the token file); checked at startup."""
 
     @property
     def jobs_dir(self) -> Path:
@@ -51,4 +58,15 @@ class LocalSettings:
                      f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
         base.require(bool(self.workdir), "workdir", "must not be empty")
         base.require(bool(self.store_base), "store_base", "must not be empty")
+        if self.job_user:
+            try:
+                self.resolved_job_user()
+            except ValueError as e:
+                base.require(False, "job_user", str(e))
+            base.require(os.geteuid() == 0, "job_user",
+                         f"needs pman to run as root (it runs as uid {os.geteuid()}), to start jobs as another user")
         return self
+
+    def resolved_job_user(self) -> privileges.JobUser | None:
+        """:raises ValueError: an unknown user, or root."""
+        return privileges.resolve_user(self.job_user) if self.job_user else None

@@ -9,7 +9,7 @@ import pytest
 
 from pman import config, jobs
 from pman.engines import base
-from pman.engines.local import engine as local, jobdb, processes, runner
+from pman.engines.local import engine as local, jobdb, privileges, processes, runner
 
 
 def wait_finished(engine, jid, timeout=30):
@@ -75,12 +75,23 @@ def test_local_argv_custom_dirs_and_shell(tmp_path):
     assert argv == ["/bin/sh", "-c", f"ls '{wd}/incoming' > '{wd}/outgoing'/ls.txt; echo /shared"]
 
 
-def test_processor_env_drops_secrets():
-    env = runner.processor_env({"MINE": "1"}, {"number_of_workers": 2, "cpu_limit": "1000m"},
-                               {"PATH": "/bin", "ST_KEY": "k", "OS_PASSWORD": "p", "SWIFT_CREDENTIALS": "/c",
-                                "GITHUB_TOKEN": "t", "LANG": "C"})
-    assert env == {"PATH": "/bin", "LANG": "C", "MINE": "1", "NUMBER_OF_WORKERS": "2", "CPU_LIMIT": "1000m",
+def test_job_env_is_an_explicit_list(tmp_path):
+    env = privileges.job_env({"PATH": "/bin", "ST_KEY": "k", "OS_PASSWORD": "p", "SWIFT_CREDENTIALS": "/c",
+                              "GITHUB_TOKEN": "t", "LANG": "C", "LC_ALL": "C.UTF-8", "HOME": "/root",
+                              "PYTHONPATH": "/src", "SOME_KEY": "v"},
+                             tmp_path, {"number_of_workers": 2, "cpu_limit": "1000m"}, {"MINE": "1"})
+    assert env == {"PATH": "/bin", "LANG": "C", "LC_ALL": "C.UTF-8", "HOME": f"{tmp_path}/tmp",
+                   "TMPDIR": f"{tmp_path}/tmp", "MINE": "1", "NUMBER_OF_WORKERS": "2", "CPU_LIMIT": "1000m",
                    "MEMORY_LIMIT": "", "GPU_LIMIT": "0"}
+    user = privileges.JobUser("nobody", 65534, 65534)
+    assert privileges.job_env({}, tmp_path, {}, {}, user)["USER"] == "nobody"
+    assert privileges.job_env({}, tmp_path, {}, {})["PATH"] == os.defpath
+
+
+def test_runner_env_has_nothing_but_what_python_needs():
+    assert privileges.runner_env({"PATH": "/bin", "PYTHONPATH": "/src", "ST_KEY": "k", "LC_CTYPE": "C",
+                                  "HOME": "/root", "HTTPS_PROXY": "http://u:p@proxy"}) == \
+        {"PATH": "/bin", "PYTHONPATH": "/src", "LC_CTYPE": "C"}
 
 
 def test_copy_tree_skips_symlinks(tmp_path):

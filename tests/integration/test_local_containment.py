@@ -1,0 +1,251 @@
+"""How contained a local-engine job is (issue 12, point 6), against the real pman server.
+
+- a job sees none of pman's secrets: not in its environment, not in its ancestors' environments
+  (as a job user: not in any process's environment it can read);
+- as a job user (pman as root, ``--local-job-user``), a job can neither read nor write pman's job
+  table, token file or logs, nor signal its runner; pman refuses a job user that could;
+- delete and the death of the runner kill every process of the job, ``setsid`` grandchildren too.
+
+CI runs as root, so the job-user cases run there; elsewhere they are skipped (pman cannot change
+user without root).  pman's work dir is then in a directory the job user can enter (``/tmp/pman-*``,
+0711), as it must be; pytest's own temporary directories are root's only.
+"""
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.servers import free_port
+from tests.integration.pman_support import pman_argv
+
+IS_ROOT = os.geteuid() == 0
+JOB_USER = "nobody"
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="running jobs as another user needs pman to be root")
+MODES = [pytest.param(None, id="pman-user"), pytest.param(JOB_USER, id="job-user", marks=needs_root)]
+TOKEN = "pman-containment-token"
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A directory the job user may enter (not list): pman's work dir lives in it."""
+    top = Path(tempfile.mkdtemp(prefix="pman-containment-", dir="/tmp"))
+    os.chmod(top, 0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def pman(server_factory, shared, tmp_path):
+    """``pman(job_user, *flags, env=...)``: a real pman (local engine, mount mode) with token auth."""
+    tokens = shared / "pman_config.cfg"
+    tokens.write_text(f"[AUTH TOKENS]\ntoken = {TOKEN}\n")
+    os.chmod(tokens, 0o600)
+
+    def start(job_user=None, *flags, env=None):
+        port = free_port()
+        extra = ["--local-job-user", job_user] if job_user else []
+        argv = pman_argv(port, shared / "work", "--storeBase", str(tmp_path / "store"), "--enableTokenAuth",
+                         "--tokenPath", str(tokens), *extra, *flags)
+        return server_factory(argv, port, env=env)
+    return start
+
+
+def call(url, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_until(predicate, what, timeout=30):
+    """Poll ``predicate`` until true, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def run_job(url, store, script, jid=None):
+    """Submit ``sh -c script`` (with an input file pushed), return its jid."""
+    jid = jid or f"chris-jid-{uuid.uuid4().hex[:8]}"
+    (store / f"key-{jid}" / "incoming").mkdir(parents=True)
+    (store / f"key-{jid}" / "incoming" / "a.txt").write_text("a")
+    status, job = call(url, "POST", "/api/v1/", {"jid": jid, "image": "busybox", "entrypoint": ["sh", "-c"],
+                                                 "args": [script]})
+    assert status == 201, job
+    return jid
+
+
+def finished(url, jid, timeout=60):
+    def done():
+        status, job = call(url, "GET", f"/api/v1/{jid}/")
+        assert status == 200, job
+        return job if "finished" in job["status"] else None
+    return wait_until(done, f"job {jid} to finish", timeout)
+
+
+def pids_matching(pattern):
+    """pids of live processes whose command line contains ``pattern``."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+# ---------------------------------------------------------------- secrets
+
+@pytest.mark.parametrize("job_user", MODES)
+def test_a_job_sees_no_secret_of_pman(pman, tmp_path, job_user):
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    server = pman(job_user, env={"ST_KEY": secret, "OS_PASSWORD": secret, "MY_API_TOKEN": secret,
+                                 "HTTPS_PROXY": f"http://user:{secret}@proxy.invalid:3128"})
+    # The job's environment, its supervisor's ($PPID) and its runner's (the supervisor's parent).
+    script = ("out=/share/outgoing; env > $out/env.txt; "
+              "cat /proc/$PPID/environ > $out/parent.txt 2>&1; "
+              "runner=$(awk '/^PPid:/ {print $2}' /proc/$PPID/status); "
+              "cat /proc/$runner/cmdline /proc/$runner/environ > $out/runner.txt 2>&1; true")
+    if job_user:  # and every process it can read: pman's own are root's
+        script += "; for f in /proc/[0-9]*/environ; do cat $f; done > $out/all.txt 2>/dev/null; true"
+    jid = run_job(server.url, tmp_path / "store", script)
+    job = finished(server.url, jid)
+    assert job["status"] == "finishedSuccessfully", job
+    out = tmp_path / "store" / f"key-{jid}" / "outgoing"
+    seen = {p.name: p.read_bytes() for p in out.iterdir()}
+    for name, data in seen.items():
+        assert secret.encode() not in data, f"{name} shows pman's secret"
+    assert b"pman.engines.local.runner" in seen["runner.txt"]  # the runner was found
+    env = dict(line.split("=", 1) for line in seen["env.txt"].decode().splitlines() if "=" in line)
+    documented = {"PATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "USER", "LOGNAME", "NUMBER_OF_WORKERS",
+                  "CPU_LIMIT", "MEMORY_LIMIT", "GPU_LIMIT"}
+    shell = {"PWD", "OLDPWD", "SHLVL", "_"}
+    assert {k for k in env if not k.startswith("LC_")} <= documented | shell, env
+    assert env["HOME"].endswith(f"/jobs/{jid}/tmp")
+    if job_user:
+        assert env["USER"] == JOB_USER and len(seen["all.txt"]) > 0
+
+
+# ---------------------------------------------------------------- pman's state
+
+@needs_root
+def test_a_job_user_cannot_touch_pmans_state(pman, shared, tmp_path):
+    server = pman(JOB_USER)
+    work = shared / "work"
+    db = work / "pman.sqlite"
+    other = run_job(server.url, tmp_path / "store", "true")
+    assert finished(server.url, other)["status"] == "finishedSuccessfully"
+    attempts = {
+        "read the job table": f"cat {db}",
+        "write the job table": f"echo x >> {db}",
+        "write the WAL of the job table": f"echo x >> {db}-wal",
+        "replace the job table": f"mv {db} {db}.old",
+        "read the token file": f"cat {shared / 'pman_config.cfg'}",
+        "list the jobs": f"ls {work / 'jobs'}",
+        "read the output of another job": f"ls {work / 'jobs' / other / 'outgoing'}",
+        "read the input of another job": f"ls {work / 'jobs' / other / 'incoming'}",
+        "write its own logs": "echo x >> ../logs/put.log",
+        "plant a link for the runner": "ln -s /etc/shadow ../logs/put2.log",
+        "signal its supervisor": "kill -0 $PPID",
+        "signal its runner": "kill -0 $(awk '/^PPid:/ {print $2}' /proc/$PPID/status)",
+        "read the memory map of its runner": "cat /proc/$(awk '/^PPid:/ {print $2}' /proc/$PPID/status)/maps",
+    }
+    script = "id -u > /share/outgoing/uid; cd /share/incoming; { " + "; ".join(
+        f"if ( {cmd} ) >/dev/null 2>&1; then echo 'ALLOWED: {what}'; else echo 'denied: {what}'; fi"
+        for what, cmd in attempts.items()) + "; } > /share/outgoing/attempts.txt"
+    jid = run_job(server.url, tmp_path / "store", script)
+    job = finished(server.url, jid)
+    assert job["status"] == "finishedSuccessfully", job
+    out = tmp_path / "store" / f"key-{jid}" / "outgoing"
+    assert int((out / "uid").read_text()) == pwd.getpwnam(JOB_USER).pw_uid
+    lines = (out / "attempts.txt").read_text().splitlines()
+    assert lines == [f"denied: {what}" for what in attempts], lines
+    # pman's files are its own, private; and the other job is still what it was
+    assert os.stat(db).st_uid == 0 and os.stat(db).st_mode & 0o077 == 0
+    assert call(server.url, "GET", f"/api/v1/{other}/")[1]["status"] == "finishedSuccessfully"
+
+
+@needs_root
+def test_pman_refuses_a_job_user_that_could_read_its_secrets(pman, shared):
+    os.chmod(shared / "pman_config.cfg", 0o644)
+    with pytest.raises(RuntimeError) as refused:
+        pman(JOB_USER)
+    assert f"the job user {JOB_USER}" in str(refused.value) and "pman_config.cfg" in str(refused.value)
+
+
+@needs_root
+def test_pman_refuses_a_work_dir_the_job_user_cannot_enter(server_factory, tmp_path):
+    port = free_port()
+    argv = pman_argv(port, tmp_path / "work", "--storeBase", str(tmp_path / "store"), "--local-job-user", JOB_USER)
+    with pytest.raises(RuntimeError) as refused:
+        server_factory(argv, port)
+    assert "cannot enter" in str(refused.value) and str(tmp_path / "work") in str(refused.value)
+
+
+def test_an_unknown_job_user_is_a_clear_startup_error(tmp_path):
+    done = subprocess.run([*_pman_command(), "--workdir", str(tmp_path / "w"), "--local-job-user", "no-such-user-x"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--local-job-user (PMAN_LOCAL_JOB_USER)" in done.stderr, done.stderr
+    assert "no user 'no-such-user-x'" in done.stderr
+
+
+def _pman_command():
+    return [str(Path(sys.executable).parent / "pman"), "--ip", "127.0.0.1", "--port", str(free_port())]
+
+
+# ---------------------------------------------------------------- processes
+
+def _ppid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+
+
+def _sleepers(url, store):
+    """A job whose shell starts a ``setsid`` grandchild and waits: (jid, [marker of each process])."""
+    tag = f"{uuid.uuid4().int % 10**6:06d}"
+    detached, waiting = f"sleep 301.{tag}", f"sleep 302.{tag}"
+    jid = run_job(url, store, f"setsid {detached} & {waiting}; wait")
+    for marker in (detached, waiting):
+        wait_until(lambda m=marker: pids_matching(m), f"{marker} to start")
+    return jid, [detached, waiting]
+
+
+@pytest.mark.parametrize("job_user", MODES)
+def test_delete_kills_a_setsid_grandchild(pman, tmp_path, job_user):
+    server = pman(job_user)
+    jid, markers = _sleepers(server.url, tmp_path / "store")
+    assert call(server.url, "DELETE", f"/api/v1/{jid}/")[0] == 204
+    for marker in markers:
+        wait_until(lambda m=marker: not pids_matching(m), f"{marker} to be killed", timeout=15)
+
+
+@pytest.mark.parametrize("how", ["runner", "runner-group"])
+@pytest.mark.parametrize("job_user", MODES)
+def test_a_killed_runner_takes_its_job_with_it(pman, shared, tmp_path, job_user, how):
+    server = pman(job_user)
+    jid, markers = _sleepers(server.url, tmp_path / "store")
+    matches = pids_matching(f"pman.engines.local.runner --db .* --jid {re.escape(jid)}$")
+    runner, = [pid for pid in matches if _ppid(pid) not in matches]  # (its step's supervisor is a fork of it)
+    if how == "runner":
+        os.kill(runner, signal.SIGKILL)  # the OOM killer's way
+    else:
+        os.killpg(runner, signal.SIGKILL)  # an operator's kill -9 -<pgid>
+    for marker in markers:
+        wait_until(lambda m=marker: not pids_matching(m), f"{marker} to die with its runner", timeout=15)
+    job = finished(server.url, jid)
+    assert (job["status"], job["reason"]) == ("finishedWithError", "RunnerDied")
