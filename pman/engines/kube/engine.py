@@ -57,7 +57,9 @@ def parse_warnings(values: Iterable[str]) -> list[str]:
     texts = []
     for value in values:
         found = _WARNING.findall(value or "")
-        texts.extend(re.sub(r"\\(.)", r"\1", text) for text in found) if found else texts.append(str(value))
+        if not found:  # not the standard form: keep it as it came
+            texts.append(str(value or ""))
+        texts.extend(re.sub(r"\\(.)", r"\1", text) for text in found)
     return [t for t in texts if t]
 
 
