@@ -84,12 +84,16 @@ def _kubernetes_flags(add) -> None:
     add("default_memory_limit", "--default-memory-limit", help="memory limit of jobs that give none (default 1024Mi)")
     add("job_image_pull_policy", "--job-image-pull-policy", choices=config_mod.PULL_POLICIES,
         help="k8s engines: imagePullPolicy of the Job containers (default IfNotPresent)")
-    add("job_processor_run_as_non_root", "--job-processor-non-root", action="store_const", const=True,
-        help="k8s engines: force the processor container non-root")
+    add("job_processor_run_as_non_root", "--job-processor-non-root", nargs="?", const=True, metavar="true|false",
+        type=config_mod.parse_bool, help="k8s engines: runAsNonRoot on the processor, as Pod Security "
+        "'restricted' requires (default true; false only in a namespace at 'baseline' or lower)")
     add("job_processor_run_as_user", "--job-processor-uid", type=int, help="k8s engines: UID of the processor")
     add("job_publisher_run_as_user", "--job-publisher-uid", type=int, help="k8s engines: UID of the publisher steps")
     add("job_fs_group", "--job-fs-group", type=int, help="k8s engines: pod fsGroup (default: the cluster's)")
     add("job_share_size_limit", "--job-share-size-limit", help="k8s engines: sizeLimit of the /share emptyDir")
+    add("job_start_failure_timeout", "--job-start-failure-timeout", type=int, help="k8s engines: seconds a Job "
+        "may stay unable to start (pod refused, image not pullable, container not creatable) before it is "
+        "reported finishedWithError and deleted (default 30)")
     add("kubeconfig", "--kubeconfig", help="k8s engines: kubeconfig file (default: in-cluster account)")
 
 

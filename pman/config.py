@@ -126,6 +126,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "job_publisher_run_as_user": ("--job-publisher-uid", "PMAN_JOB_PUBLISHER_RUN_AS_USER"),
     "job_fs_group": ("--job-fs-group", "PMAN_JOB_FS_GROUP"),
     "job_share_size_limit": ("--job-share-size-limit", "PMAN_JOB_SHARE_SIZE_LIMIT"),
+    "job_start_failure_timeout": ("--job-start-failure-timeout", "PMAN_JOB_START_FAILURE_TIMEOUT_SECONDS"),
     "kubeconfig": ("--kubeconfig", "KUBECONFIG"),
 }
 
@@ -148,6 +149,7 @@ KUBE_SETTINGS: dict[str, str] = {
     "job_publisher_run_as_user": "publisher_run_as_user",
     "job_fs_group": "fs_group",
     "job_share_size_limit": "share_size_limit",
+    "job_start_failure_timeout": "start_failure_timeout",
     "kubeconfig": "kubeconfig",
     "swift_credentials": "swift_credentials",
     "log_tail_bytes": "log_tail_bytes",
@@ -171,6 +173,9 @@ def _to_bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"not a boolean: {text!r} (use 1/0, true/false)")
+
+
+parse_bool = _to_bool  # for flags that take an optional true/false (pman.cli)
 
 
 def _type(name: str) -> str:

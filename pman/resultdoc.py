@@ -1,10 +1,13 @@
 """The result object: a job's final state, stored beside its data in Swift as ``<jid>/result.json``.
 
-The publish container writes it after the output (``put --wait``, :mod:`pman.publisher.cli`) and
-the Kubernetes engines read it back (:mod:`pman.engines.kube`), so a finished job still answers
-``status`` after Kubernetes has deleted its Job (``ttlSecondsAfterFinished``).  The format lives
-here, apart from both, so that neither imports the other.  The object lives outside ``output/`` so
-that it is never part of the plugin's output tree.  Example::
+Whoever first sees the job end writes it: normally the publish container, after the output
+(``put --wait``, :mod:`pman.publisher.cli`, ``recordedBy: publisher``); pman itself when it sees a
+terminal state and finds no result object (the pod never got to publish: input missing, image
+not pullable, deadline, pod refused; ``recordedBy: pman``).  The Kubernetes engines read it back
+(:mod:`pman.engines.kube`), so every finished job still answers ``status`` after Kubernetes has
+deleted its Job (``ttlSecondsAfterFinished``).  The format lives here, apart from both, so that
+neither imports the other.  The object lives outside ``output/`` so that it is never part of the
+plugin's output tree.  Example::
 
     {"schema": "pman-result/1", "jid": "chris-jid-7", "status": "finishedWithError",
      "reason": "ProcessorError", "message": "the processor failed with exit code 2",
@@ -12,7 +15,8 @@ that it is never part of the plugin's output tree.  Example::
                    "image": "fnndsc/pl-simpledsapp", "command": ["python", "..."]},
      "output": {"prefix": "output/", "layout": "tree", "files": 3, "bytes": 1234,
                 "manifest": "output.manifest.json"},
-     "publishError": null, "createdAt": "...", "publishedAt": "..."}
+     "publishError": null, "createdAt": "...", "publishedAt": "...", "finishedAt": "...",
+     "recordedBy": "publisher"}
 """
 from __future__ import annotations
 
@@ -75,18 +79,58 @@ def verdict(outcome: ProcessorOutcome, publish_error: str | None) -> tuple[str, 
 
 def build(jid: str, outcome: ProcessorOutcome, output: OutputSummary, *, publish_error: str | None = None,
           published_at: str | None = None) -> dict:
-    """The result document (plain JSON types) for ``jid``."""
+    """The publisher's result document (plain JSON types) for ``jid``: the processor's end was observed."""
     status, reason, message = verdict(outcome, publish_error)
+    published_at = published_at or now_iso()
+    return _document(jid, status, reason, message, outcome, output=output, publish_error=publish_error,
+                     created_at=outcome.pod_created_at, published_at=published_at, finished_at=published_at,
+                     recorded_by="publisher")
+
+
+def unobserved(jid: str, why: str, output: OutputSummary, *, publish_error: str | None = None,
+               published_at: str | None = None) -> dict:
+    """The publisher's result document when it could not observe the processor's end (``why``):
+    it uploaded what it found, which may be incomplete, so the job counts as failed."""
+    found = f"{output.files} files" if output.files is not None else "what it found"
+    if publish_error:
+        message = (f"the publisher could not observe how the processor ended ({why}), and uploading "
+                   f"the output failed too: {publish_error}")
+    else:
+        message = (f"the publisher could not observe how the processor ended ({why}); it uploaded the output "
+                   f"as it found it ({found}), which may be incomplete")
+    published_at = published_at or now_iso()
+    return _document(jid, FAILURE, "PublisherError", message, ProcessorOutcome(exit_code=None), output=output,
+                     publish_error=publish_error or why, created_at=None, published_at=published_at,
+                     finished_at=published_at, recorded_by="publisher")
+
+
+def observed(jid: str, status: str, reason: str, message: str, processor: ProcessorOutcome, *,
+             created_at: str | None, finished_at: str | None) -> dict:
+    """pman's result document: the terminal state it saw in the cluster, for a job whose publisher
+    left none (no output was published: ``output`` says nothing)."""
+    return _document(jid, status, reason, message, processor, output=None, publish_error=None,
+                     created_at=created_at, published_at=None, finished_at=finished_at or now_iso(),
+                     recorded_by="pman")
+
+
+def _document(jid: str, status: str, reason: str, message: str, outcome: ProcessorOutcome, *,
+              output: OutputSummary | None, publish_error: str | None, created_at: str | None,
+              published_at: str | None, finished_at: str | None, recorded_by: str) -> dict:
+    out = None
+    if output is not None:
+        out = {"prefix": "output/", "layout": output.layout, "files": output.files, "bytes": output.bytes,
+               "manifest": output.manifest if output.layout == "tree" else None, **output.extra}
     return {
         "schema": SCHEMA, "jid": jid, "status": status, "reason": reason, "message": message,
         "processor": {"exitCode": outcome.exit_code, "reason": outcome.reason, "message": outcome.message,
                       "startedAt": outcome.started_at, "finishedAt": outcome.finished_at,
                       "image": outcome.image, "command": list(outcome.command)},
-        "output": {"prefix": "output/", "layout": output.layout, "files": output.files, "bytes": output.bytes,
-                   "manifest": output.manifest if output.layout == "tree" else None, **output.extra},
+        "output": out,
         "publishError": publish_error,
-        "createdAt": outcome.pod_created_at,
-        "publishedAt": published_at or now_iso(),
+        "createdAt": created_at,
+        "publishedAt": published_at,
+        "finishedAt": finished_at,
+        "recordedBy": recorded_by,
     }
 
 
@@ -110,6 +154,14 @@ def reader(store) -> Callable[[str], "dict | None"]:
         return doc if isinstance(doc, dict) and doc.get("schema") == SCHEMA else None
 
     return read
+
+
+def writer(store) -> Callable[[str, dict], None]:
+    """``(jid, document) -> None`` over a :class:`swiftstore.SwiftStore`: :func:`upload`, for the engines."""
+    def write(jid: str, document: dict) -> None:
+        upload(store, jid, document)
+
+    return write
 
 
 def upload_quietly(store, jid: str, document: dict) -> bool:

@@ -2,11 +2,16 @@
 
 * ``get`` copies ``<key>/input/`` from Swift into the incoming directory (all or nothing) and
   creates the outgoing directory;
-* ``put`` uploads the outgoing directory to ``<key>/output/`` with its manifest.
+* ``put`` uploads the outgoing directory to ``<key>/output/`` with its manifest; with ``--wait``
+  (in a Job pod) it first waits for the processor container to end, and then writes the result
+  object ``<key>/result.json``.  If the processor's end cannot be observed (the API unreachable
+  for --wait-unreachable-timeout seconds, 401/403/404, the pod deleted), it still uploads what the
+  processor wrote and a result object saying so, and exits 1.
 
 ``--layout archive`` uses the original publisher images' single zips ``input/data`` and
 ``output/data`` instead.  Progress goes to stderr; on failure the last line on stderr is a
-one-line reason and the exit status is 1 (2 for a usage error).
+one-line reason (also written to the container's termination message, /dev/termination-log,
+where pman reads it) and the exit status is 1 (2 for a usage error).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ PROG = "pman-swift-publisher"
 DEFAULT_INCOMING = "/share/incoming"
 DEFAULT_OUTGOING = "/share/outgoing"
 INPUT, OUTPUT = "input/", "output/"
+TERMINATION_LOG = "/dev/termination-log"
 DESCRIPTION = (
     "pman-swift-publisher: the data steps of a ChRIS job whose data is in OpenStack Swift. The job's "
     "init container (or pman's local engine) runs 'get' before the processor, its publish container "
@@ -75,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     # before uploading (pman/publisher/wait.py).
     put.add_argument("--wait", action="store_true",
                      help="first wait for the job's processor container to finish (in a Kubernetes pod)")
+    put.add_argument("--wait-unreachable-timeout", type=float, metavar="SECONDS",
+                     default=float(os.environ.get("WAIT_UNREACHABLE_TIMEOUT") or wait.UNREACHABLE_TIMEOUT),
+                     help="with --wait: give up waiting when no call to the Kubernetes API has succeeded for "
+                          "this long, then upload what is there and exit 1 (default: $WAIT_UNREACHABLE_TIMEOUT "
+                          f"or {wait.UNREACHABLE_TIMEOUT:.0f})")
     return parser
 
 
@@ -131,31 +142,64 @@ def cmd_get(args, store: swiftstore.SwiftStore) -> str:
     return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
 
 
+class Unobserved(RuntimeError):
+    """``put --wait`` published the output without knowing how the processor ended."""
+
+
 def cmd_put(args, store: swiftstore.SwiftStore) -> str:
-    if not os.path.isdir(args.outgoing):
-        raise FileNotFoundError(f"outgoing directory {args.outgoing} does not exist")
-    outcome = wait.wait_for_processor(args) if args.wait else None
+    outcome, unobserved = None, None
+    if args.wait:
+        try:
+            outcome = wait.wait_for_processor(args)
+        except wait.WaitError as exc:  # never lose the output: publish what is there, and say so
+            unobserved = one_line(exc)
+            if not args.quiet:
+                print(f"{PROG}: cannot observe the processor's end ({unobserved}); uploading what it wrote so far",
+                      file=sys.stderr, flush=True)
     progress = None if args.quiet else ProgressPrinter(f"put {args.key}/{OUTPUT}")
     try:
-        if args.layout == "archive":
-            info = store.put_archive(args.key, OUTPUT, args.outgoing)
-            summary = f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)"
-            output = resultdoc.OutputSummary(layout="archive", bytes=info.size)
-        else:
-            manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
-            summary = f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} " \
-                      f"into {args.key}/{OUTPUT}"
-            output = resultdoc.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes)
+        summary, output = _upload(args, store, progress)
     except Exception as exc:
-        if outcome is not None:  # --wait: record why the output is missing, then fail with the cause
-            failed = resultdoc.build(args.key, outcome, resultdoc.OutputSummary(args.layout),
-                                     publish_error=one_line(exc))
+        if args.wait:  # record why the output is missing, then fail with the cause
+            failed = (resultdoc.build(args.key, outcome, resultdoc.OutputSummary(args.layout),
+                                      publish_error=one_line(exc)) if outcome is not None else
+                      resultdoc.unobserved(args.key, unobserved, resultdoc.OutputSummary(args.layout),
+                                           publish_error=one_line(exc)))
             resultdoc.upload_quietly(store, args.key, failed)
         raise
     if outcome is not None:  # --wait: the job's final state, after the data (pman reads it after the TTL)
         resultdoc.upload(store, args.key, resultdoc.build(args.key, outcome, output))
         summary += f"; {resultdoc.RESULT_OBJECT}: processor exit code {outcome.exit_code}"
+    elif unobserved is not None:
+        resultdoc.upload(store, args.key, resultdoc.unobserved(args.key, unobserved, output))
+        raise Unobserved(f"{summary}, but the processor's end was not observed ({unobserved}): the output may be "
+                         f"incomplete; {resultdoc.RESULT_OBJECT} says so")
     return summary
+
+
+def _upload(args, store: swiftstore.SwiftStore, progress) -> tuple[str, resultdoc.OutputSummary]:
+    if not os.path.isdir(args.outgoing):
+        raise FileNotFoundError(f"outgoing directory {args.outgoing} does not exist")
+    if args.layout == "archive":
+        info = store.put_archive(args.key, OUTPUT, args.outgoing)
+        return (f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)",
+                resultdoc.OutputSummary(layout="archive", bytes=info.size))
+    manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
+    return (f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} into "
+            f"{args.key}/{OUTPUT}", resultdoc.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes))
+
+
+def write_termination_message(text: str, path: str | None = None) -> None:
+    """Leave ``text`` where the kubelet reads a container's termination message, if there is such a
+    file (in a pod: /dev/termination-log, or $TERMINATION_LOG); pman shows it in the job's status."""
+    path = path or os.environ.get("TERMINATION_LOG") or TERMINATION_LOG
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text[:4096])  # the kubelet keeps at most 4096 bytes
+    except OSError:
+        pass  # best effort: the same line is on stderr
 
 
 COMMANDS = {"get": cmd_get, "put": cmd_put}
@@ -179,7 +223,8 @@ def _in_main_thread() -> bool:
 
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, errors.SwiftStoreError) else f"{type(exc).__name__}: {text}"
+    ours = (errors.SwiftStoreError, wait.WaitError, Unobserved)  # their messages say it all
+    return text if isinstance(exc, ours) else f"{type(exc).__name__}: {text}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the one boundary: a one-line reason, details only with -v
         logging.getLogger("swiftstore").debug("%s failed", args.command, exc_info=True)
         print(f"{PROG}: error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        write_termination_message(f"{args.command}: {one_line(exc)}")
         return 1
     finally:
         if previous is not None:

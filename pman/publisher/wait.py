@@ -3,9 +3,13 @@
 The publish container finds its own pod (``POD_NAME`` from the downward API, else ``HOSTNAME``)
 and namespace (``POD_NAMESPACE``, else the service account's ``namespace`` file), then watches
 that one pod through the in-cluster API (service-account token and CA).  A watch that ends is
-re-opened; a watch that fails switches to polling every ``poll_interval`` seconds.  Transient API
-errors are retried (the Job's activeDeadlineSeconds bounds the wait); 401/403/404 are fatal
-(RBAC or identity is wrong, and waiting would only burn the deadline).
+re-opened; a watch that fails switches to polling every ``poll_interval`` seconds.
+
+The wait is bounded when the API cannot be reached: transient errors (connection failures, 5xx,
+a garbled answer) are retried, but once no call has succeeded for ``unreachable_timeout`` seconds
+the wait gives up with :class:`WaitError`.  401/403/404 (RBAC or identity is wrong) and a deleted
+pod give up at once.  Either way the caller (:mod:`pman.publisher.cli`) still uploads what the
+processor wrote, with a result object saying that its end was not observed.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from pman.resultdoc import ProcessorOutcome
 log = logging.getLogger("pman.publisher.wait")
 SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 FATAL_STATUSES = (401, 403, 404)
+UNREACHABLE_TIMEOUT = 300.0  # seconds without any successful API call before the wait gives up
+REQUEST_TIMEOUT = 30  # per read; a watch gets its own server-side timeout plus this
 
 
 class WaitError(RuntimeError):
@@ -97,13 +103,18 @@ class PodWaiter:
     """Watch, then poll, one pod until a container has terminated.  ``api`` is a ``CoreV1Api``."""
 
     def __init__(self, api, namespace: str, pod: str, container: str, *, watch_factory: Callable | None = None,
-                 poll_interval: float = 5.0, watch_timeout: int = 600, sleep: Callable[[float], None] = time.sleep):
+                 poll_interval: float = 5.0, watch_timeout: int = 600,
+                 unreachable_timeout: float = UNREACHABLE_TIMEOUT, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
         self.api, self.namespace, self.pod, self.container = api, namespace, pod, container
         self.watch_factory = watch_factory
         self.poll_interval, self.watch_timeout, self.sleep = poll_interval, watch_timeout, sleep
+        self.unreachable_timeout, self.clock = unreachable_timeout, clock
+        self._failing_since: float | None = None
 
     def read(self) -> dict:
-        response = self.api.read_namespaced_pod(self.pod, self.namespace, _preload_content=False)
+        response = self.api.read_namespaced_pod(self.pod, self.namespace, _preload_content=False,
+                                                _request_timeout=REQUEST_TIMEOUT)
         data = response.data
         return json.loads(data.decode() if isinstance(data, bytes) else data)
 
@@ -112,17 +123,21 @@ class PodWaiter:
         watch = self.watch_factory()
         try:
             for event in watch.stream(self.api.list_namespaced_pod, self.namespace,
-                                      field_selector=f"metadata.name={self.pod}", timeout_seconds=self.watch_timeout):
+                                      field_selector=f"metadata.name={self.pod}", timeout_seconds=self.watch_timeout,
+                                      _request_timeout=self.watch_timeout + REQUEST_TIMEOUT):
                 if event.get("type") == "ERROR":
                     raise RuntimeError(f"watch error: {event.get('raw_object')}")
                 if event.get("type") == "DELETED":
-                    raise WaitError(f"pod {self.namespace}/{self.pod} was deleted")
+                    raise WaitError(f"pod {self.namespace}/{self.pod} was deleted before container "
+                                    f"{self.container} had terminated")
+                self._reached()
                 yield event.get("raw_object") or {}
         finally:
             watch.stop()
 
     def wait(self) -> ProcessorOutcome:
-        """:raises WaitError: on a fatal API answer or if the pod disappears."""
+        """:raises WaitError: on a fatal API answer, if the pod disappears, or if the API has been
+        unreachable for ``unreachable_timeout`` seconds."""
         outcome = self._check(self.read)  # it may have ended before we started watching
         if outcome is not None:
             return outcome
@@ -133,12 +148,14 @@ class PodWaiter:
                         outcome = outcome_of(pod, self.container)
                         if outcome is not None:
                             return outcome
+                    self._reached()
                     log.debug("watch on %s ended; re-opening it", self.pod)
             except WaitError:
                 raise
             except Exception as e:
                 if (fatal := _fatal(e, self.pod, self.namespace)) is not None:
                     raise fatal from e
+                self._unreachable(e)
                 log.warning("watching pod %s failed (%s); polling every %.0f s instead", self.pod,
                             " ".join(str(e).split())[:200], self.poll_interval)
         return self.poll()
@@ -152,14 +169,29 @@ class PodWaiter:
 
     def _check(self, read: Callable[[], dict]) -> ProcessorOutcome | None:
         try:
-            return outcome_of(read(), self.container)
+            pod = read()
         except Exception as e:
             if (fatal := _fatal(e, self.pod, self.namespace)) is not None:
                 raise fatal from e
             if not _transient(e):
                 raise
+            self._unreachable(e)
             log.warning("reading pod %s failed (%s); retrying", self.pod, " ".join(str(e).split())[:200])
             return None
+        self._reached()
+        return outcome_of(pod, self.container)
+
+    def _reached(self) -> None:
+        self._failing_since = None
+
+    def _unreachable(self, exc: Exception) -> None:
+        """Count a failed call; :raises WaitError: none has succeeded for ``unreachable_timeout`` s."""
+        now = self.clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since >= self.unreachable_timeout:
+            raise WaitError(f"the Kubernetes API has not answered for {self.unreachable_timeout:.0f} s "
+                            f"(last error: {' '.join(str(exc).split())[:200]})") from exc
 
 
 def incluster_api():
@@ -176,13 +208,17 @@ def incluster_api():
 
 
 def wait_for_processor(args: Any = None, *, api=None, watch_factory=None, environ=None,
-                       poll_interval: float = 5.0, sleep=time.sleep) -> ProcessorOutcome:
+                       poll_interval: float = 5.0, unreachable_timeout: float | None = None, sleep=time.sleep,
+                       clock=time.monotonic) -> ProcessorOutcome:
     """Block until this pod's processor container (``$PROCESSOR_CONTAINER``, default ``processor``)
     has terminated, and say how it ended.
 
-    :param args: the ``put`` command line (unused; the hook's signature).
+    :param args: the ``put`` command line (``quiet``, ``wait_unreachable_timeout``).
     :param api: a ``CoreV1Api`` (default: the in-cluster one); ``watch_factory`` makes watches.
-    :raises WaitError: the pod cannot be found or read (fatal API answers).
+    :param unreachable_timeout: seconds without a successful API call before giving up (default:
+        ``args.wait_unreachable_timeout``, else :data:`UNREACHABLE_TIMEOUT`).
+    :raises WaitError: the processor's end cannot be observed (no identity, fatal API answers,
+        the pod deleted, the API unreachable for too long).
     """
     environ = os.environ if environ is None else environ
     pod, namespace = own_pod_name(environ), own_namespace(environ)
@@ -190,9 +226,12 @@ def wait_for_processor(args: Any = None, *, api=None, watch_factory=None, enviro
     if api is None:
         api, watch_factory = incluster_api()
     quiet = bool(getattr(args, "quiet", False))
+    if unreachable_timeout is None:
+        unreachable_timeout = getattr(args, "wait_unreachable_timeout", None)
+        unreachable_timeout = UNREACHABLE_TIMEOUT if unreachable_timeout is None else unreachable_timeout
     _say(quiet, f"waiting for container {container} of pod {namespace}/{pod} to terminate")
-    outcome = PodWaiter(api, namespace, pod, container, watch_factory=watch_factory,
-                        poll_interval=poll_interval, sleep=sleep).wait()
+    outcome = PodWaiter(api, namespace, pod, container, watch_factory=watch_factory, poll_interval=poll_interval,
+                        unreachable_timeout=unreachable_timeout, sleep=sleep, clock=clock).wait()
     _say(quiet, f"container {container} terminated: exit code {outcome.exit_code} ({outcome.reason or 'no reason'})")
     return outcome
 

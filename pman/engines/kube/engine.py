@@ -1,17 +1,28 @@
-"""What the Kubernetes and OpenShift engines share: the engine logic over a five-call API seam.
+"""What the Kubernetes and OpenShift engines share: the engine logic over a six-call API seam.
 
 Each engine module only adapts its client library to :class:`KubeApi` (create/read/delete a Job,
-list pods, read a container log), returning the API server's JSON as plain dicts.  Everything
-else, including the translation of API errors to :class:`base.EngineError`, lives here once.
+list pods, list Events, read a container log), returning the API server's JSON as plain dicts.
+Everything else, including the translation of API errors to :class:`base.EngineError`, lives here once.
 
-A finished Job is deleted by its TTL; the publish container leaves a result object in Swift, so
-``info`` falls back to ``result_reader(jid)`` when the API answers 404.
+Status must outlive the Job (its TTL deletes it): whoever first sees a job end records its result
+object ``<jid>/result.json`` in Swift.  Normally that is the publish container; when ``info``
+sees a terminal state and finds no result object (the pod never got to publish), pman writes its
+own, with its own Swift credentials.  ``info`` falls back to the result object when the API
+answers 404.  A job pman gives up on (its pod cannot be created or started, see
+:mod:`~pman.engines.kube.status`) is recorded, then its Job deleted, so that it cannot start
+later behind the caller's back.
 """
 from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Protocol
+import re
+import shlex
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable, Iterable, Protocol
 
 import urllib3
 
@@ -19,20 +30,37 @@ import swiftstore
 from pman import resultdoc
 from pman.engines import base
 from pman.engines.kube import spec, status
-from pman.engines.kube.settings import CONTAINERS, KubeSettings, job_name, pod_selector
+from pman.engines.kube.settings import CONTAINERS, PROCESSOR, KubeSettings, job_name, pod_selector
 
 log = logging.getLogger("pman.kube")
 ResultReader = Callable[[str], "dict | None"]
+ResultWriter = Callable[[str, dict], None]
+_WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
+_RBAC_DENIAL = re.compile(r'User "[^"]*" cannot \S+ resource')
 
 
 class KubeApi(Protocol):
     """The calls the engines make.  Errors are raised as ``kubernetes`` ``ApiException``s."""
 
-    def create_job(self, namespace: str, body: dict) -> dict: ...
+    def create_job(self, namespace: str, body: dict) -> tuple[dict, list[str]]:
+        """The created Job and the ``Warning`` headers of the answer (raw header values)."""
     def read_job(self, namespace: str, name: str) -> dict: ...
     def delete_job(self, namespace: str, name: str) -> None: ...
     def list_pods(self, namespace: str, label_selector: str) -> list[dict]: ...
+    def list_events(self, namespace: str, field_selector: str) -> list[dict]: ...
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str: ...
+
+
+def parse_warnings(values: Iterable[str]) -> list[str]:
+    """The texts of ``Warning`` header values (RFC 7234: ``299 - "text"``, inner quotes escaped;
+    several warnings may share one header line)."""
+    texts = []
+    for value in values:
+        found = _WARNING.findall(value or "")
+        if not found:  # not the standard form: keep it as it came
+            texts.append(str(value or ""))
+        texts.extend(re.sub(r"\\(.)", r"\1", text) for text in found)
+    return [t for t in texts if t]
 
 
 def api_message(exc: Exception) -> str:
@@ -52,7 +80,11 @@ def api_message(exc: Exception) -> str:
 
 
 def translate(exc: Exception, action: str, jid: str) -> base.EngineError:
-    """Map an API (or connection) error to the :class:`base.EngineError` the HTTP layer answers with."""
+    """Map an API (or connection) error to the :class:`base.EngineError` the HTTP layer answers with.
+
+    A 403 is not always RBAC: a ResourceQuota on the Job count refuses a create with the same
+    ``Forbidden`` reason, and admission webhooks answer 403 too; only the message tells them apart.
+    """
     code = getattr(exc, "status", None)
     detail = api_message(exc)
     if code == 404:
@@ -61,8 +93,17 @@ def translate(exc: Exception, action: str, jid: str) -> base.EngineError:
         return base.JobExists(f"job {jid!r} exists already (delete it first)")
     if code in (400, 422):
         return base.EngineError(f"the cluster refused to {action} job {jid!r}: {detail}", 400)
-    if code in (401, 403):
-        return base.EngineError(f"pman's service account may not {action} job {jid!r}: {detail}", 503)
+    if code == 401:
+        return base.EngineError(f"the Kubernetes API rejected pman's credentials (401) when it tried to {action} "
+                                f"job {jid!r}: {detail}", 503)
+    if code == 403 and "exceeded quota" in detail:
+        return base.EngineError(f"the namespace's ResourceQuota is used up, so the cluster refused to {action} "
+                                f"job {jid!r} (not a permission problem): {detail}", 503)
+    if code == 403 and _RBAC_DENIAL.search(detail):
+        return base.EngineError(f"pman's service account may not {action} job {jid!r} (RBAC: see its Role): "
+                                f"{detail}", 503)
+    if code == 403:
+        return base.EngineError(f"the cluster's admission refused to {action} job {jid!r}: {detail}", 400)
     if not code:  # status 0 or no status: the API server could not be reached
         return base.EngineError(f"cannot reach the Kubernetes API to {action} job {jid!r}: {detail}", 503)
     return base.EngineError(f"the Kubernetes API failed to {action} job {jid!r}: {detail}", 503)
@@ -74,16 +115,40 @@ def translatable(exc: Exception) -> bool:
     return api_error or isinstance(exc, (OSError, urllib3.exceptions.HTTPError))
 
 
+class _Recent:
+    """A bounded, thread-safe set of jids (those whose result object is known to exist)."""
+
+    def __init__(self, size: int = 4096):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._items[key] = None
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class KubeEngine(base.Engine):
-    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); stateless and thread-safe."""
+    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); thread-safe, and its only
+    state is a cache of the jids whose result object exists."""
 
     name = "kube"
 
-    def __init__(self, api: KubeApi, settings: KubeSettings, *, result_reader: ResultReader | None = None):
+    def __init__(self, api: KubeApi, settings: KubeSettings, *, result_reader: ResultReader | None = None,
+                 result_writer: ResultWriter | None = None, clock: Callable[[], float] = time.time):
         """:param api: the client adapter.
         :param settings: namespace, images, limits... (validated at startup, with the service config).
-        :param result_reader: ``jid -> result dict | None`` (the publisher's result object)."""
+        :param result_reader: ``jid -> result dict | None`` (the result object in Swift).
+        :param result_writer: ``(jid, result dict) -> None``: records a terminal state nobody recorded.
+        :param clock: epoch seconds, to measure how long a job could not start."""
         self.api, self.settings, self.result_reader = api, settings, result_reader
+        self.result_writer, self.clock = result_writer, clock
+        self._recorded = _Recent()
 
     def _call(self, action: str, jid: str, fn, *args):
         try:
@@ -95,9 +160,15 @@ class KubeEngine(base.Engine):
 
     def submit(self, spec_: base.JobSpec) -> base.JobInfo:
         body = spec.build_job(spec_, self.settings)
-        created = self._call("create", spec_.jid, self.api.create_job, self.settings.namespace, body)
+        created, warnings = self._call("create", spec_.jid, self.api.create_job, self.settings.namespace, body)
         log.info("job %s: created Job %s/%s", spec_.jid, self.settings.namespace, body["metadata"]["name"])
-        return status.job_info(spec_.jid, created if isinstance(created, dict) else body, [])
+        warnings = parse_warnings(warnings)
+        for text in warnings:  # e.g. "would violate PodSecurity ...": its pods will be refused
+            log.warning("job %s: the API server warned when creating its Job: %s", spec_.jid, text)
+        info = status.job_info(spec_.jid, created if isinstance(created, dict) and created else body, [])
+        if warnings:
+            info = replace(info, message=f"{info.message}; the API server warned: {'; '.join(warnings)}")
+        return info
 
     def info(self, jid: str) -> base.JobInfo:
         name = job_name(jid)
@@ -106,7 +177,60 @@ class KubeEngine(base.Engine):
         except base.JobNotFound as not_found:
             return self._from_result(jid, not_found)
         pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace, pod_selector(name))
-        return status.job_info(jid, job, pods)
+        events = self._events(jid, job, pods)
+        info = status.job_info(jid, job, pods, events, now=self.clock(),
+                               start_failure_timeout=self.settings.start_failure_timeout)
+        if info.status.finished:
+            self._finish(jid, job, pods, info)
+        return info
+
+    def _events(self, jid: str, job: dict, pods: list[dict]) -> list[dict]:
+        """The Events that explain a job that has not started: its Job's (no pod: ``FailedCreate``)
+        or its newest pod's (``FailedMount``, ``FailedScheduling``).  None once it runs or ended."""
+        statuses = status.container_statuses(pods)
+        if status.job_finished(job) or status.processor_started_at(statuses):
+            return []
+        if pods:
+            newest = max(pods, key=lambda p: str(status.nested(p, "metadata", "creationTimestamp") or ""))
+            selector = f"involvedObject.kind=Pod,involvedObject.name={status.nested(newest, 'metadata', 'name')}"
+        else:
+            selector = f"involvedObject.kind=Job,involvedObject.name={job_name(jid)}"
+        try:
+            return self.api.list_events(self.settings.namespace, selector)
+        except Exception as e:  # a status without Events is still a status: say why it is poorer
+            if not translatable(e):
+                raise
+            log.warning("job %s: cannot read its Events (pman's Role needs get/list on events): %s",
+                        jid, api_message(e))
+            return []
+
+    def _finish(self, jid: str, job: dict, pods: list[dict], info: base.JobInfo) -> None:
+        recorded = self._record(jid, pods, info)
+        if recorded and status.gave_up(info, job):
+            try:
+                self.api.delete_job(self.settings.namespace, job_name(jid))
+                log.warning("job %s: gave up (%s: %s); its Job is deleted", jid, info.reason, info.message)
+            except Exception as e:  # the verdict stands; the Job's deadline still ends it
+                if not translatable(e):
+                    raise
+                log.warning("job %s: gave up, but cannot delete its Job: %s", jid, api_message(e))
+
+    def _record(self, jid: str, pods: list[dict], info: base.JobInfo) -> bool:
+        """Make sure the job's result object exists (the publisher's, else ours); True if it does."""
+        if jid in self._recorded:
+            return True
+        if self.result_reader is None or self.result_writer is None:
+            return False
+        try:
+            if self.result_reader(jid) is None:
+                self.result_writer(jid, observed_result(jid, pods, info))
+                log.info("job %s: recorded its end (%s %s) in its result object", jid, info.status.value,
+                         info.reason)
+        except Exception as e:  # Swift down: the Job still tells; the next status read tries again
+            log.warning("job %s: cannot record its result object: %s", jid, e)
+            return False
+        self._recorded.add(jid)
+        return True
 
     def _from_result(self, jid: str, not_found: base.JobNotFound) -> base.JobInfo:
         result = None
@@ -160,8 +284,20 @@ class KubeEngine(base.Engine):
         log.info("job %s: deleted Job %s/%s", jid, self.settings.namespace, name)
 
 
-def swift_result_reader(settings: KubeSettings, engine_name: str) -> ResultReader:
-    """The Swift reader of result objects, with pman's own credentials (``settings.swift_credentials``).
+def observed_result(jid: str, pods: list[dict], info: base.JobInfo) -> dict:
+    """pman's result object for a job that ended as ``info`` says (its pods tell the processor's end)."""
+    term = status.terminated(status.container_statuses(pods).get(PROCESSOR)) or {}
+    outcome = resultdoc.ProcessorOutcome(
+        exit_code=info.exit_code, reason=str(term.get("reason") or ""), message=str(term.get("message") or ""),
+        started_at=info.started_at, finished_at=term.get("finishedAt"), image=info.image,
+        command=tuple(shlex.split(info.cmd)))
+    return resultdoc.observed(jid, info.status.value, info.reason, info.message, outcome,
+                              created_at=info.timestamp or None, finished_at=info.finished_at)
+
+
+def swift_results(settings: KubeSettings, engine_name: str) -> tuple[ResultReader, ResultWriter]:
+    """The Swift reader and writer of result objects, with pman's own credentials
+    (``settings.swift_credentials``).
 
     The credentials are loaded now, so a Kubernetes-mode pman without Swift access fails at
     startup rather than on the first status of a deleted Job.
@@ -171,8 +307,8 @@ def swift_result_reader(settings: KubeSettings, engine_name: str) -> ResultReade
     try:
         creds = swiftstore.load_credentials(settings.swift_credentials)
     except swiftstore.errors.SwiftStoreError as e:
-        raise base.EngineError(f"the {engine_name} engine reads finished jobs' result objects from Swift, "
-                               f"but: {e}") from e
+        raise base.EngineError(f"the {engine_name} engine reads and writes finished jobs' result objects in "
+                               f"Swift, but: {e}") from e
     # Few retries, short timeouts: a status request must not hang for a minute when Swift is down.
-    return resultdoc.reader(swiftstore.SwiftStore.from_credentials(creds, threads=1, retries=2, timeout=10.0,
-                                                                   max_backoff=4.0))
+    store = swiftstore.SwiftStore.from_credentials(creds, threads=1, retries=2, timeout=10.0, max_backoff=4.0)
+    return resultdoc.reader(store), resultdoc.writer(store)

@@ -20,9 +20,21 @@ log = logging.getLogger("pman.kubernetes")
 REQUEST_TIMEOUT = 30  # seconds per API call: a hung API server must not hang pman's request threads
 
 
-def _json(response) -> dict:
+def json_body(response) -> dict:
     data = response.data
     return json.loads(data.decode() if isinstance(data, bytes) else data) if data else {}
+
+
+def warning_headers(response) -> list[str]:
+    """The raw ``Warning`` header values of a urllib3 response (the API server may send several)."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return []
+    getlist = getattr(headers, "getlist", None)
+    if callable(getlist):
+        return [str(v) for v in getlist("Warning")]
+    value = headers.get("Warning")
+    return [str(value)] if value else []
 
 
 class ClientApi:
@@ -31,12 +43,13 @@ class ClientApi:
     def __init__(self, batch, core):
         self.batch, self.core = batch, core
 
-    def create_job(self, namespace: str, body: dict) -> dict:
-        return _json(self.batch.create_namespaced_job(namespace, body, _preload_content=False,
-                                                      _request_timeout=REQUEST_TIMEOUT))
+    def create_job(self, namespace: str, body: dict) -> tuple[dict, list[str]]:
+        response = self.batch.create_namespaced_job(namespace, body, _preload_content=False,
+                                                    _request_timeout=REQUEST_TIMEOUT)
+        return json_body(response), warning_headers(response)
 
     def read_job(self, namespace: str, name: str) -> dict:
-        return _json(self.batch.read_namespaced_job(name, namespace, _preload_content=False,
+        return json_body(self.batch.read_namespaced_job(name, namespace, _preload_content=False,
                                                     _request_timeout=REQUEST_TIMEOUT))
 
     def delete_job(self, namespace: str, name: str) -> None:
@@ -45,9 +58,14 @@ class ClientApi:
                                          _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
-        listing = _json(self.core.list_namespaced_pod(namespace, label_selector=label_selector,
+        listing = json_body(self.core.list_namespaced_pod(namespace, label_selector=label_selector,
                                                       _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
         return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+
+    def list_events(self, namespace: str, field_selector: str) -> list[dict]:
+        listing = json_body(self.core.list_namespaced_event(namespace, field_selector=field_selector,
+                                                        _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
+        return [e for e in listing.get("items") or [] if isinstance(e, dict)]
 
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
         response = self.core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
@@ -83,4 +101,5 @@ def create(settings: kube_settings.KubeSettings) -> KubernetesEngine:
     """
     client = api_client(settings.kubeconfig)
     api = ClientApi(kubernetes.client.BatchV1Api(client), kubernetes.client.CoreV1Api(client))
-    return KubernetesEngine(api, settings, result_reader=kube_engine.swift_result_reader(settings, "kubernetes"))
+    reader, writer = kube_engine.swift_results(settings, "kubernetes")
+    return KubernetesEngine(api, settings, result_reader=reader, result_writer=writer)

@@ -1,8 +1,9 @@
 """The OpenShift engine: the same Jobs through ``openshift.dynamic.DynamicClient``.
 
-Thin: :class:`DynamicApi` adapts the dynamic client's ``batch/v1 Job`` and ``v1 Pod`` resources to
-:class:`~pman.engines.kube.engine.KubeApi`.  The dynamic client cannot pass a log request's
-``container`` and ``tailLines`` parameters, so logs go through ``CoreV1Api`` over the same ``ApiClient``.
+Thin: :class:`DynamicApi` adapts the dynamic client's ``batch/v1 Job``, ``v1 Pod`` and ``v1 Event``
+resources to :class:`~pman.engines.kube.engine.KubeApi`.  The dynamic client cannot pass a log
+request's ``container`` and ``tailLines`` parameters, so logs go through ``CoreV1Api`` over the
+same ``ApiClient``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class DynamicApi:
     def __init__(self, client, core=None):
         self.client = client
         self.core = core
-        self._jobs = self._pods = None
+        self._jobs = self._pods = self._events = None
 
     @property
     def jobs(self):
@@ -41,8 +42,16 @@ class DynamicApi:
             self._pods = self.client.resources.get(api_version="v1", kind="Pod")
         return self._pods
 
-    def create_job(self, namespace: str, body: dict) -> dict:
-        return _dict(self.jobs.create(body=body, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
+    @property
+    def events(self):
+        if self._events is None:
+            self._events = self.client.resources.get(api_version="v1", kind="Event")
+        return self._events
+
+    def create_job(self, namespace: str, body: dict) -> tuple[dict, list[str]]:
+        # serialize=False: the raw response, whose Warning headers a ResourceInstance would drop.
+        response = self.jobs.create(body=body, namespace=namespace, serialize=False, _request_timeout=REQUEST_TIMEOUT)
+        return kubernetes_engine.json_body(response), kubernetes_engine.warning_headers(response)
 
     def read_job(self, namespace: str, name: str) -> dict:
         return _dict(self.jobs.get(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
@@ -55,6 +64,11 @@ class DynamicApi:
         listing = _dict(self.pods.get(namespace=namespace, label_selector=label_selector,
                                       _request_timeout=REQUEST_TIMEOUT))
         return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+
+    def list_events(self, namespace: str, field_selector: str) -> list[dict]:
+        listing = _dict(self.events.get(namespace=namespace, field_selector=field_selector,
+                                        _request_timeout=REQUEST_TIMEOUT))
+        return [e for e in listing.get("items") or [] if isinstance(e, dict)]
 
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
         core = self.core or kubernetes.client.CoreV1Api(self.client.client)
@@ -76,5 +90,5 @@ def create(settings: kube_settings.KubeSettings) -> OpenShiftEngine:
         if not kube_engine.translatable(e):
             raise
         raise base.EngineError(f"cannot reach the OpenShift API: {kube_engine.api_message(e)}") from e
-    return OpenShiftEngine(DynamicApi(client), settings,
-                           result_reader=kube_engine.swift_result_reader(settings, "openshift"))
+    reader, writer = kube_engine.swift_results(settings, "openshift")
+    return OpenShiftEngine(DynamicApi(client), settings, result_reader=reader, result_writer=writer)

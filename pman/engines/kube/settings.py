@@ -39,10 +39,12 @@ class KubeSettings:
     image_pull_policy: str = "IfNotPresent"
     app_label: str = "pman-job"
     """Value of the ``app`` label on Jobs and pods."""
-    processor_run_as_non_root: bool = False
-    """Plugin images often run as root, so the processor is not forced non-root unless asked."""
+    processor_run_as_non_root: bool = True
+    """``runAsNonRoot`` on the processor, so that the Job's pod passes Pod Security ``restricted``
+    (the level of the shipped namespaces).  False only for namespaces at ``baseline`` or lower."""
     processor_run_as_user: int | None = None
-    """A UID for the processor (None: the image's; OpenShift's SCC assigns one anyway)."""
+    """A UID for the processor (None: the image's, or the one OpenShift's SCC assigns).  On plain
+    Kubernetes set one (the kustomize base sets 1001), or images whose USER is root cannot start."""
     publisher_run_as_user: int | None = None
     """A UID for the publisher containers (None: the image's non-root USER, or the SCC's)."""
     fs_group: int | None = None
@@ -58,6 +60,11 @@ class KubeSettings:
     log_tail_lines: int = 5000
     """Lines asked of the API server per container log (the byte tail is cut client-side)."""
     log_tail_bytes: int = 65536
+    start_failure_timeout: int = 30
+    """Seconds a Job may stay unable to start its processor (its pod refused by the API server, a
+    container that cannot be created, an image that cannot be pulled, a volume that cannot be
+    mounted) before pman reports it ``finishedWithError`` and deletes it.  Causes that cannot go
+    away (a Pod Security violation, an invalid image name) are reported at once."""
 
     kubeconfig: str | None = None
     """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
@@ -66,7 +73,8 @@ class KubeSettings:
 
     def validate(self) -> "KubeSettings":
         """:raises base.SettingError: naming the first bad field."""
-        for name in ("ttl_seconds_after_finished", "active_deadline_seconds", "log_tail_lines", "log_tail_bytes"):
+        for name in ("ttl_seconds_after_finished", "active_deadline_seconds", "log_tail_lines", "log_tail_bytes",
+                     "start_failure_timeout"):
             value = getattr(self, name)
             base.require(value > 0, name, f"must be positive, not {value}")
         base.require(self.image_pull_policy in PULL_POLICIES, "image_pull_policy",

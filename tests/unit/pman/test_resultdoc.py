@@ -67,3 +67,27 @@ def test_reader_returns_none_for_missing_or_foreign_objects_and_raises_on_outage
 def test_archive_layout_has_no_manifest():
     doc = resultdoc.build("j", OK, resultdoc.OutputSummary(layout="archive", files=None, bytes=99))
     assert doc["output"]["manifest"] is None and doc["publishedAt"].endswith("Z")
+
+
+def test_pmans_own_record_through_the_writer_reads_back_the_same():
+    """What pman writes for a job whose publisher never ran (here: the input could not be fetched)."""
+    store = FakeStore()
+    outcome = resultdoc.ProcessorOutcome(exit_code=None, image="img", command=("run", "/in", "/out"))
+    doc = resultdoc.observed("j", "finishedWithError", "InputError", "fetching the input failed with exit code 1",
+                             outcome, created_at="t0", finished_at="t2")
+    resultdoc.writer(store)("j", doc)
+    back = resultdoc.reader(store)("j")
+    assert (back["recordedBy"], back["output"], back["publishedAt"]) == ("pman", None, None)
+    info = status.info_from_result("j", back)
+    assert (info.status, info.reason, info.exit_code) == (base.JobStatus.finishedWithError, "InputError", None)
+    assert (info.timestamp, info.finished_at, info.cmd) == ("t0", "t2", "run /in /out")
+
+
+def test_an_unobserved_end_is_a_failure_that_says_the_output_may_be_incomplete():
+    doc = resultdoc.unobserved("j", "pod j-x is not readable", TREE, published_at="t3")
+    assert (doc["status"], doc["reason"], doc["recordedBy"]) == ("finishedWithError", "PublisherError", "publisher")
+    assert "pod j-x is not readable" in doc["message"] and "3 files" in doc["message"]
+    assert "may be incomplete" in doc["message"] and doc["processor"]["exitCode"] is None
+    assert doc["output"]["files"] == 3 and doc["finishedAt"] == "t3"
+    failed = resultdoc.unobserved("j", "API down", resultdoc.OutputSummary(), publish_error="Swift 503")
+    assert "API down" in failed["message"] and "Swift 503" in failed["message"]

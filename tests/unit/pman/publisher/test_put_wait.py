@@ -1,5 +1,9 @@
 """``pman-swift-publisher put --wait`` end to end without a cluster or a network: the real CLI and
-wait module, an in-memory Swift, and a fake in-cluster API whose watch reports the processor's end."""
+wait module, an in-memory Swift, and a fake in-cluster API answering with the recorded pod watch.
+
+The output is never lost: whatever happens to the wait, what the processor wrote is uploaded with
+a result object that says what happened, and the exit status is 1 when the publisher had to guess.
+"""
 import json
 
 import pytest
@@ -7,33 +11,35 @@ import pytest
 import swiftstore
 from pman import resultdoc
 from pman.publisher import cli, wait
-from tests.unit.pman.engines.kube.fakes import FakeCoreV1Api, FakeWatch
-from tests.unit.pman.publisher.test_wait import running_pod, watch_events
+from tests.unit.pman.engines.kube.fakes import FakeCoreV1Api, FakeWatch, api_error, items, load, watch_lines
 from tests.unit.swiftstore.fake_conn import FakeSwift
 
-KEY = "chris-jid-42"
+KEY = "chris-jid-50"
 
 
 @pytest.fixture
-def swift(monkeypatch):
+def swift(monkeypatch, tmp_path):
     fake = FakeSwift()
     monkeypatch.setattr(cli, "open_store", lambda args: swiftstore.SwiftStore(fake.connect, threads=2))
-    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT"):
+    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "WAIT_UNREACHABLE_TIMEOUT"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("POD_NAME", "chris-jid-42-x7k2p")
+    monkeypatch.setenv("POD_NAME", load("pod-watch/read-pod.json")["metadata"]["name"])
     monkeypatch.setenv("POD_NAMESPACE", "chris")
+    termination_log = tmp_path / "termination-log"
+    termination_log.write_text("")
+    monkeypatch.setenv("TERMINATION_LOG", str(termination_log))
+    fake.termination_log = termination_log
     return fake
 
 
-def in_cluster(monkeypatch, final_pod):
-    events = [watch_events()[0], {"type": "MODIFIED", "raw_object": final_pod}]
-    monkeypatch.setattr(wait, "incluster_api", lambda: (FakeCoreV1Api(read_pod=running_pod()), FakeWatch([events])))
-
-
-def finished_pod(exit_code, reason):
-    pod = watch_events()[1]["raw_object"]
-    pod["status"]["containerStatuses"][0]["state"]["terminated"].update(exitCode=exit_code, reason=reason)
-    return pod
+def in_cluster(monkeypatch, final_pod=None, *, read_pod=None, watch=None):
+    """The in-cluster API: the recorded first read, then the recorded watch up to ``final_pod``."""
+    lines = watch_lines("pod-watch/watch.jsonl")
+    if watch is None:
+        watch = FakeWatch([[lines[0], {"type": "MODIFIED", "raw_object": final_pod}]])
+    api = FakeCoreV1Api(read_pod=read_pod if read_pod is not None else load("pod-watch/read-pod.json"))
+    monkeypatch.setattr(wait, "incluster_api", lambda: (api, watch))
+    return api
 
 
 def put(tmp_path, *extra):
@@ -43,46 +49,90 @@ def put(tmp_path, *extra):
     return cli.main(["put", "--wait", "--key", KEY, "--outgoing", str(out), "-q", *extra])
 
 
+def result(swift):
+    return json.loads(swift.objects(KEY)[resultdoc.RESULT_OBJECT])
+
+
 def test_failed_processor_output_is_still_published_then_the_result(swift, tmp_path, monkeypatch, capsys):
-    in_cluster(monkeypatch, finished_pod(2, "Error"))
+    in_cluster(monkeypatch, items("processor-failed/pods-processor-exited.json")[0])
     assert put(tmp_path) == 0  # the publisher did its job; the processor's exit fails the pod by itself
-    objects = swift.objects(KEY)
     assert swift.tree(KEY, "output/") == {"report.txt": b"partial results"}
-    doc = json.loads(objects[resultdoc.RESULT_OBJECT])
-    assert (doc["status"], doc["reason"], doc["processor"]["exitCode"]) == ("finishedWithError", "ProcessorError", 2)
-    assert doc["output"]["files"] == 1 and doc["publishError"] is None
+    doc = result(swift)
+    assert (doc["status"], doc["reason"], doc["processor"]["exitCode"]) == ("finishedWithError", "ProcessorError", 3)
+    assert doc["output"]["files"] == 1 and doc["publishError"] is None and doc["recordedBy"] == "publisher"
     puts = [c[2] for c in swift.calls if c[0] == "PUT"]
     assert puts.index("output.manifest.json") < puts.index(resultdoc.RESULT_OBJECT)  # the result comes last
-    assert "processor exit code 2" in capsys.readouterr().err
+    assert "processor exit code 3" in capsys.readouterr().err
 
 
-def test_successful_processor_archive_layout(swift, tmp_path, monkeypatch):
-    in_cluster(monkeypatch, finished_pod(0, "Completed"))
+def test_the_recorded_successful_run(swift, tmp_path, monkeypatch):
+    in_cluster(monkeypatch, watch=FakeWatch([watch_lines("pod-watch/watch.jsonl")]))
     assert put(tmp_path, "--layout", "archive") == 0
-    doc = json.loads(swift.objects(KEY)[resultdoc.RESULT_OBJECT])
-    assert (doc["status"], doc["output"]["layout"]) == ("finishedSuccessfully", "archive")
+    doc = result(swift)
+    assert (doc["status"], doc["output"]["layout"], doc["processor"]["exitCode"]) == ("finishedSuccessfully",
+                                                                                      "archive", 0)
     assert "output/data" in swift.objects(KEY)
 
 
 def test_upload_failure_fails_the_publisher_and_says_why(swift, tmp_path, monkeypatch, capsys):
-    in_cluster(monkeypatch, finished_pod(0, "Completed"))
+    in_cluster(monkeypatch, watch=FakeWatch([watch_lines("pod-watch/watch.jsonl")]))
 
     def broken(*a, **k):
         raise swiftstore.errors.TransferError("Swift answered 503", container=KEY)
     monkeypatch.setattr(swiftstore.SwiftStore, "put_tree", broken)
     assert put(tmp_path) == 1
-    doc = json.loads(swift.objects(KEY)[resultdoc.RESULT_OBJECT])
+    doc = result(swift)
     assert (doc["status"], doc["reason"]) == ("finishedWithError", "PublisherError")
     assert "503" in doc["publishError"] and "503" in capsys.readouterr().err
+    assert "503" in swift.termination_log.read_text()  # pman shows it in the job's status
 
 
-def test_wait_failure_uploads_nothing(swift, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(wait, "incluster_api", lambda: (FakeCoreV1Api(read_pod=_forbidden()), FakeWatch([])))
+@pytest.mark.parametrize("answer, words", [
+    ("forbidden/default-sa-get-pod.json", "get/watch on pods"),
+    ("forbidden/bad-token.json", "rejected our token"),
+    ("pod-watch/read-pod-deleted.json", "does not exist"),
+])
+def test_a_fatal_answer_still_publishes_the_output_and_a_result(swift, tmp_path, monkeypatch, capsys, answer, words):
+    in_cluster(monkeypatch, read_pod=api_error(answer), watch=FakeWatch([]))
+    assert put(tmp_path) == 1  # it had to guess
+    assert swift.tree(KEY, "output/") == {"report.txt": b"partial results"}
+    doc = result(swift)
+    assert (doc["status"], doc["reason"], doc["recordedBy"]) == ("finishedWithError", "PublisherError", "publisher")
+    assert "could not observe how the processor ended" in doc["message"] and words in doc["message"]
+    assert "may be incomplete" in doc["message"] and doc["processor"]["exitCode"] is None
+    err = capsys.readouterr().err
+    assert "processor's end was not observed" in err and words in err
+    assert "not observed" in swift.termination_log.read_text()
+
+
+def test_a_pod_deleted_mid_wait_still_publishes(swift, tmp_path, monkeypatch):
+    lines = watch_lines("pod-watch/watch.jsonl")
+    in_cluster(monkeypatch, watch=FakeWatch([lines[:3] + [lines[-1]]]))
     assert put(tmp_path) == 1
-    assert not [c for c in swift.calls if c[0] == "PUT"]
-    assert "get/watch on pods" in capsys.readouterr().err
+    assert "was deleted" in result(swift)["message"] and swift.tree(KEY, "output/")
 
 
-def _forbidden():
-    from tests.unit.pman.engines.kube.fakes import api_error
-    return api_error("forbidden")
+def test_an_unreachable_api_is_bounded_then_the_output_is_published(swift, tmp_path, monkeypatch):
+    in_cluster(monkeypatch, read_pod=ConnectionRefusedError(111, "Connection refused"), watch=FakeWatch([]))
+    assert put(tmp_path, "--wait-unreachable-timeout", "0") == 1
+    doc = result(swift)
+    assert "has not answered for 0 s" in doc["message"] and "Connection refused" in doc["message"]
+    assert swift.tree(KEY, "output/") == {"report.txt": b"partial results"}
+
+
+def test_the_bound_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WAIT_UNREACHABLE_TIMEOUT", "42")
+    assert cli.build_parser().parse_args(["put", "--key", KEY]).wait_unreachable_timeout == 42
+    monkeypatch.delenv("WAIT_UNREACHABLE_TIMEOUT")
+    assert cli.build_parser().parse_args(["put", "--key", KEY]).wait_unreachable_timeout == wait.UNREACHABLE_TIMEOUT
+
+
+def test_unobserved_and_upload_failed_says_both(swift, tmp_path, monkeypatch):
+    in_cluster(monkeypatch, read_pod=api_error("forbidden/default-sa-get-pod.json"), watch=FakeWatch([]))
+
+    def broken(*a, **k):
+        raise swiftstore.errors.TransferError("Swift answered 503", container=KEY)
+    monkeypatch.setattr(swiftstore.SwiftStore, "put_tree", broken)
+    assert put(tmp_path) == 1
+    doc = result(swift)
+    assert "could not observe" in doc["message"] and "503" in doc["message"]

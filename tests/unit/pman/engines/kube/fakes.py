@@ -1,39 +1,97 @@
 """Fakes at our seam: the official client's BatchV1Api/CoreV1Api, the DynamicClient's resources and
-a Watch, answering with the recorded API-server responses in tests/fixtures/k8s_responses/.
+a Watch, answering with the responses recorded from a real kube-apiserver 1.36 in
+tests/fixtures/k8s-1.36/ (see its README): the body bytes as the server sent them, with the
+status and headers (``Warning`` included) its ``http.json`` lists.
 
 They raise the client's real ``ApiException`` (or the dynamic client's subclasses) with the
-server's Status body, as the libraries do for a non-2xx answer.
+server's Status body, as the libraries do for a non-2xx answer.  What no recording holds (a
+kubelet's image-pull or container-config state, a 500) is derived in :func:`with_waiting` and
+:func:`server_error`, which say what they change.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import exceptions as dyn_exceptions
 from kubernetes.dynamic.resource import ResourceInstance
+from urllib3 import HTTPHeaderDict
 
-RESPONSES = Path(__file__).resolve().parents[4] / "fixtures" / "k8s_responses"
+RECORDED = Path(__file__).resolve().parents[4] / "fixtures" / "k8s-1.36"
 JID = "chris-jid-42"
 
 
-def load(name: str) -> dict:
-    """A recorded response, e.g. ``load("failed/job")`` or ``load("errors/not_found")``."""
-    return json.loads((RESPONSES / f"{name}.json").read_text())
+def raw(name: str) -> bytes:
+    """A recorded body, byte for byte, e.g. ``raw("succeeded/job.json")``."""
+    return (RECORDED / name).read_bytes()
 
 
-def api_error(name: str) -> ApiException:
-    """The ApiException the client raises for the recorded Status ``errors/<name>``."""
-    status = load(f"errors/{name}")
-    return ApiException(status=status["code"], reason=status["reason"], body=json.dumps(status))
+def load(name: str):
+    """A recorded body parsed, e.g. ``load("succeeded/job.json")`` (a fresh copy each time)."""
+    return json.loads(raw(name))
+
+
+def items(name: str) -> list[dict]:
+    return load(name)["items"]
+
+
+def http(name: str) -> dict:
+    """What ``<folder>/http.json`` says of ``<folder>/<file>``: status, response headers, lines."""
+    folder, file = name.split("/", 1)
+    return json.loads((RECORDED / folder / "http.json").read_text())[file]
+
+
+def watch_lines(name: str) -> list[dict]:
+    """A recorded watch stream as ``kubernetes.watch.Watch`` yields it (``type`` and ``raw_object``)."""
+    return [{"type": e["type"], "raw_object": e["object"]}
+            for e in map(json.loads, (RECORDED / name).read_text().splitlines())]
 
 
 class Response:
-    """What a ``_preload_content=False`` call returns: urllib3's response, of which we read ``data``."""
+    """What a ``_preload_content=False`` call returns: urllib3's response (``data``, ``status``, ``headers``)."""
 
-    def __init__(self, obj):
+    def __init__(self, obj, status: int = 200, headers: list | None = None):
         self.data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        self.status = 200
+        self.status = status
+        self.headers = HTTPHeaderDict()
+        for key, value in headers or []:
+            self.headers.add(key, value)
+
+
+def recorded(name: str) -> Response:
+    """The recorded answer ``name`` (a 2xx): its body bytes, status and all its response headers.
+    An object cut out of a watch stream ("from line N") is what a GET returned at that moment: a 200."""
+    meta = http(name)
+    return Response(raw(name), meta.get("status", 200), meta.get("responseHeaders", []))
+
+
+def api_error(name: str) -> ApiException:
+    """The ApiException the client raises for the recorded non-2xx answer ``name``."""
+    meta = http(name)
+    assert meta["status"] >= 400, name
+    return ApiException(status=meta["status"], reason=meta["reason"], body=raw(name))
+
+
+def server_error() -> ApiException:
+    """A 500 (fault injection; not recorded): a Status body of the shape the recorded ones have."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500}
+    return ApiException(status=500, reason="Internal Server Error", body=json.dumps(body).encode())
+
+
+def with_waiting(pods: list[dict], container: str, reason: str, message: str = "") -> list[dict]:
+    """Derived state (no kubelet was recorded): ``container`` of the newest pod waiting with
+    ``reason``, as a kubelet writes it for an image it cannot pull or a container it cannot create."""
+    pods = copy.deepcopy(pods)
+    status = pods[-1]["status"]
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            if cs["name"] == container:
+                cs["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+                cs["ready"] = cs["started"] = False
+    return pods
 
 
 class Recorder:
@@ -56,46 +114,48 @@ class Recorder:
         return [(a, k) for m, a, k in self.calls if m == method]
 
 
+def _response(answer) -> Response:
+    return answer if isinstance(answer, Response) else Response(answer)
+
+
 class FakeBatchV1Api(Recorder):
     def create_namespaced_job(self, namespace, body, **kwargs):
-        return Response(self._answer("create", namespace, body, **kwargs))
+        return _response(self._answer("create", namespace, body, **kwargs))
 
     def read_namespaced_job(self, name, namespace, **kwargs):
-        return Response(self._answer("read", name, namespace, **kwargs))
+        return _response(self._answer("read", name, namespace, **kwargs))
 
     def delete_namespaced_job(self, name, namespace, **kwargs):
-        return Response(self._answer("delete", name, namespace, **kwargs))
+        return _response(self._answer("delete", name, namespace, **kwargs))
 
 
 class FakeCoreV1Api(Recorder):
     def list_namespaced_pod(self, namespace, **kwargs):
-        return Response(self._answer("list_pods", namespace, **kwargs))
+        return _response(self._answer("list_pods", namespace, **kwargs))
+
+    def list_namespaced_event(self, namespace, **kwargs):
+        return _response(self._answer("list_events", namespace, **kwargs))
 
     def read_namespaced_pod(self, name, namespace, **kwargs):
-        return Response(self._answer("read_pod", name, namespace, **kwargs))
+        return _response(self._answer("read_pod", name, namespace, **kwargs))
 
     def read_namespaced_pod_log(self, name, namespace, **kwargs):
         text = self._answer("log", name, namespace, **kwargs)
-        return Response(text.encode() if isinstance(text, str) else text)
-
-
-def created_echo(namespace, body, **_kwargs) -> dict:
-    """The API server's answer to a create: the body with server-set metadata."""
-    echoed = json.loads(json.dumps(body))
-    echoed["metadata"].update(uid="5b0c6a3e-8f1d-4c0e-9a51-2f7d0c3b9e11", resourceVersion="918273",
-                              creationTimestamp="2026-11-25T09:00:00Z", generation=1)
-    echoed["status"] = {}
-    return echoed
+        return _response(text.encode() if isinstance(text, str) else text)
 
 
 class FakeResource(Recorder):
-    """A DynamicClient resource (``client.resources.get(...)``): answers are ResourceInstances."""
+    """A DynamicClient resource (``client.resources.get(...)``): answers are ResourceInstances, or
+    with ``serialize=False`` the raw response (as the dynamic client's request() returns it)."""
 
     def _instance(self, method, **kwargs):
+        serialize = kwargs.get("serialize", True)
         try:
-            return ResourceInstance(None, self._answer(method, **kwargs))
+            answer = self._answer(method, **kwargs)
         except ApiException as e:  # the dynamic client wraps errors in its own subclasses
             raise dyn_exceptions.api_exception(e) from None
+        response = _response(answer)
+        return ResourceInstance(None, json.loads(response.data)) if serialize else response
 
     def create(self, body=None, namespace=None, **kwargs):
         return self._instance("create", body=body, namespace=namespace, **kwargs)
@@ -118,8 +178,8 @@ class FakeResources:
 
 
 class FakeDynamicClient:
-    def __init__(self, jobs: FakeResource, pods: FakeResource):
-        self.resources = FakeResources(Job=jobs, Pod=pods)
+    def __init__(self, jobs: FakeResource, pods: FakeResource, events: FakeResource):
+        self.resources = FakeResources(Job=jobs, Pod=pods, Event=events)
 
 
 class FakeWatch:

@@ -34,7 +34,8 @@ def test_kubernetes_engine_from_the_service_config(tmp_path):
     assert (s.namespace, s.ttl_seconds_after_finished, s.fs_group) == ("radiology", 600, 1001)
     assert s.service_account == "pman-publisher" and s.swift_secret_name == "swift-credentials"
     assert engine.api.batch.api_client.configuration.host == "https://127.0.0.1:6443"
-    assert callable(engine.result_reader)
+    assert callable(engine.result_reader) and callable(engine.result_writer)
+    assert s.start_failure_timeout == 30
 
 
 def test_missing_kubeconfig_or_credentials_fail_at_startup(tmp_path):
@@ -44,8 +45,17 @@ def test_missing_kubeconfig_or_credentials_fail_at_startup(tmp_path):
         build(cfg)
     cfg = make_config(tmp_path)
     (tmp_path / "swift.cfg").unlink()
-    with pytest.raises(base.EngineError, match="result objects from Swift"):
+    with pytest.raises(base.EngineError, match="result objects in Swift"):
         build(cfg)
+
+
+def test_the_start_failure_bound_comes_from_flag_or_environment(tmp_path):
+    assert make_config(tmp_path, job_start_failure_timeout=12).kube.start_failure_timeout == 12
+    values = {"engine": "kubernetes", "workdir": str(tmp_path)}
+    environ = {"PMAN_JOB_START_FAILURE_TIMEOUT_SECONDS": "45"}
+    assert config.from_sources(values, environ).kube.start_failure_timeout == 45
+    with pytest.raises(config.ConfigError, match="--job-start-failure-timeout"):
+        config.from_sources(values, {"PMAN_JOB_START_FAILURE_TIMEOUT_SECONDS": "0"})
 
 
 def test_settings_reject_bad_values():

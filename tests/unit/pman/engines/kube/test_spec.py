@@ -91,11 +91,14 @@ def test_every_container_is_locked_down(maker):
     assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
 
 
-def test_publishers_are_non_root_and_the_processor_only_when_configured():
+def test_every_container_is_non_root_by_default_and_the_processor_can_opt_out():
+    """Pod Security 'restricted' (the shipped namespaces) needs runAsNonRoot on every container."""
     default, hardened = kubesettings.KubeSettings(), HARDENED
-    assert spec._publish_container(JOB, default)["securityContext"]["runAsNonRoot"] is True
-    assert spec._init_container(JOB, default)["securityContext"]["runAsNonRoot"] is True
-    assert "runAsNonRoot" not in spec._processor_container(JOB, default)["securityContext"]
+    for maker in (spec._init_container, spec._processor_container, spec._publish_container):
+        assert maker(JOB, default)["securityContext"]["runAsNonRoot"] is True
+        assert "runAsUser" not in maker(JOB, default)["securityContext"]  # the image's, or the SCC's
+    root_ok = kubesettings.KubeSettings(processor_run_as_non_root=False)
+    assert "runAsNonRoot" not in spec._processor_container(JOB, root_ok)["securityContext"]
     proc = spec._processor_container(JOB, hardened)["securityContext"]
     assert proc["runAsNonRoot"] is True and proc["runAsUser"] == 1001
 
