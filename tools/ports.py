@@ -7,10 +7,11 @@ that happens.  So nothing here hands out a port that nobody holds:
 - :func:`bound_socket` binds a socket (port 0 = any) that we hand to a gunicorn server as an
   inherited file descriptor (``--listen-fd N`` for pfioh and pman, ``--bind fd://N`` for
   Keystone), via :func:`popen_with_socket`; the port is ours from the bind on;
-- :func:`wait_listening_port` reads the port a process bound itself (Swift servers with
-  ``bind_port = 0``) from ``/proc``;
-- :func:`unreserved_port` picks a port outside the kernel's ephemeral range for servers that can
-  do neither (memcached: ``-p 0`` means "no TCP"); the caller retries if the server cannot bind it;
+- :func:`wait_listening_port` reads the port a process listens on from ``/proc``;
+- :func:`listen_on_unreserved_port` starts a server that can take neither an inherited socket nor
+  port 0 (memcached: ``-p 0`` means "no TCP"; Swift refuses ``bind_port = 0``) on a random port
+  outside the kernel's ephemeral range, which no outgoing connection is ever given; if another
+  server holds it, ours exits and we retry with another port, so nothing fails silently;
 - :func:`dead_port` holds a bound, non-listening socket: connections to it are refused for as
   long as it is held, and no server can appear there.
 
@@ -34,11 +35,13 @@ _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
 def bound_socket(port: int = 0, host: str = HOST) -> socket.socket:
     """A TCP socket bound to ``host:port`` (0: the kernel picks), not listening yet.
 
-    SO_REUSEADDR lets an explicit port be bound again while old connections are in TIME_WAIT.
+    An explicit port gets SO_REUSEADDR, so it can be bound again while old connections are in
+    TIME_WAIT; port 0 does not: Linux lets two SO_REUSEADDR sockets share a port until one listens.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -103,8 +106,9 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
-def wait_listening_port(pid: int, alive: Callable[[], bool], timeout: float, what: str) -> int:
-    """Wait until process ``pid`` listens on exactly one TCP port, and return it.
+def wait_listening_port(pid: int, alive: Callable[[], bool], timeout: float, what: str,
+                        expect: int | None = None) -> int:
+    """Wait until process ``pid`` listens on ``expect``, or (None) on exactly one TCP port; return it.
 
     :param alive: False once the process has died (then waiting is pointless).
     :raises RuntimeError: it died, or did not listen within ``timeout`` seconds.
@@ -112,9 +116,12 @@ def wait_listening_port(pid: int, alive: Callable[[], bool], timeout: float, wha
     deadline = time.monotonic() + timeout
     while True:
         ports = listening_ports(pid)
-        if len(ports) == 1:
+        if expect is not None:
+            if expect in ports:
+                return expect
+        elif len(ports) == 1:
             return ports.pop()
-        if len(ports) > 1:
+        elif len(ports) > 1:
             raise RuntimeError(f"{what} listens on several ports: {sorted(ports)}")
         if not alive():
             raise RuntimeError(f"{what} exited before listening")
@@ -145,3 +152,26 @@ def unreserved_port(rng: random.Random | None = None) -> int:
         raise RuntimeError(f"no ports outside the ephemeral range {low}-{high}")
     weights = [len(r) for r in candidates]
     return rng.choice(rng.choices(candidates, weights)[0])
+
+
+def listen_on_unreserved_port(launch: Callable[[int], int], alive: Callable[[int], bool], what: str,
+                              deadline: float, attempts: int = 8) -> int:
+    """Start a server on a random port outside the ephemeral range; retry if it cannot bind it.
+
+    :param launch: starts the server on the given port, returns its pid.
+    :param alive: whether that pid still runs (a server that cannot bind its port must exit).
+    :returns: the port the server listens on.
+    :raises RuntimeError: it did not listen by ``deadline`` (``time.monotonic()``), or no attempt
+        could bind.
+    """
+    for _ in range(attempts):
+        port = unreserved_port()
+        pid = launch(port)
+        try:
+            return wait_listening_port(pid, lambda: alive(pid), max(0.0, deadline - time.monotonic()), what,
+                                       expect=port)
+        except RuntimeError:
+            if alive(pid) or time.monotonic() > deadline:
+                raise
+            # it exited: most likely the port was taken; try another
+    raise RuntimeError(f"{what} exited on each of {attempts} random ports (see its log)")
