@@ -38,8 +38,10 @@ def staging_dir(dest: Path, *, replace: bool):
     check_destination(dest, replace=replace)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = hidden_sibling(dest)
-    tmp.mkdir()
     try:
+        # mkdir inside the try: a signal handled right after the mkdir system call (SIGTERM, a pod
+        # being stopped) must remove it too.  The random name is ours alone.
+        tmp.mkdir()
         yield tmp
         commit(tmp, dest)
     finally:
