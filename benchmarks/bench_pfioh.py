@@ -25,7 +25,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, free_port, make_tree, make_zip, pull,
+from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
 from common import SETS, Result
@@ -65,10 +65,9 @@ def warm_up(port: int, work: Path) -> None:
 
 def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
     import swiftstore
-    port = free_port()
-    server = start("pfioh-swift", [str(BIN / "pfioh"), "--forever", "-v", "1", "--swift-storage", "--ip", "127.0.0.1",
-                                   "--port", str(port), "--storeBase", str(work / "swift-staging")],
-                   port, log_dir / "pfioh-swift.log")
+    server = start("pfioh-swift", [str(BIN / "pfioh"), "--forever", "-v", "1", "--swift-storage",
+                                   "--storeBase", str(work / "swift-staging")], log_dir / "pfioh-swift.log")
+    port = server.port
     store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials())
     try:
         warm_up(port, work)
@@ -97,17 +96,15 @@ def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
 
 def mount_scenario(results, data, work: Path, log_dir: Path, reference: bool) -> None:
     servers = []
-    port = free_port()
-    servers.append(start("pfioh mount (ours)", [str(BIN / "pfioh"), "--forever", "-v", "1", "--createDirsAsNeeded", "--ip",
-                                                "127.0.0.1", "--port", str(port), "--storeBase", str(work / "ours")],
-                         port, log_dir / "pfioh-mount.log"))
+    servers.append(start("pfioh mount (ours)", [str(BIN / "pfioh"), "--forever", "-v", "1", "--createDirsAsNeeded",
+                                                "--storeBase", str(work / "ours")], log_dir / "pfioh-mount.log"))
     if reference:
         exe = ensure_reference()
-        port = free_port()
         (work / "orig").mkdir(parents=True, exist_ok=True)
-        servers.append(start("pfioh 2.2.0.8 (original)", [str(exe), "--forever", "--createDirsAsNeeded", "--ip",
-                                                          "127.0.0.1", "--port", str(port), "--storeBase",
-                                                          str(work / "orig")], port, log_dir / "pfioh-orig.log"))
+        servers.append(start("pfioh 2.2.0.8 (original)",
+                             lambda port: [str(exe), "--forever", "--createDirsAsNeeded", "--ip", "127.0.0.1",
+                                           "--port", str(port), "--storeBase", str(work / "orig")],
+                             log_dir / "pfioh-orig.log"))
     try:
         for server in servers:
             warm_up(server.port, work)

@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 
 import common
-from common import BIN, ROOT, free_port
+from common import BIN, ROOT, popen_server
 OUT = ROOT / "benchmarks" / "out" / "pman"
 
 
@@ -80,17 +80,20 @@ def ensure_reference() -> Path:
     return common.ensure_reference("pman", "pman==2.2.0.4")
 
 
-def start(argv: list[str], port: int, log: Path, cwd: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+def start(argv, log: Path, cwd: Path) -> tuple[subprocess.Popen, int]:
+    """Start a pman (``argv``: see :func:`common.popen_server`) until it answers hello.
+    :returns: the process and its port."""
     deadline = time.monotonic() + 60
+    with open(log, "ab") as out:
+        proc, port = popen_server(argv, deadline, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                  start_new_session=True)
     while True:
         try:
             request(port, "hello", {"askAbout": "timestamp"}, timeout=2)
-            return proc
+            return proc, port
         except (OSError, ValueError):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} did not start, see {log}")
+                raise RuntimeError(f"pman did not start, see {log}")
             time.sleep(0.2)
 
 
@@ -265,20 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     try:
         def ours():
-            port = free_port()
-            return start([str(BIN / "pman"), "--ip", "127.0.0.1", "--port", str(port), "--workdir",
-                          str(work / "ours"), "--storeBase", str(work / "store"), "--max-jobs", "4",
-                          "--threads", "32"], port, OUT / "pman-ours.log", work), port
+            return start([str(BIN / "pman"), "--workdir", str(work / "ours"), "--storeBase", str(work / "store"),
+                          "--max-jobs", "4", "--threads", "32"], OUT / "pman-ours.log", work)
         results["ours"] = measure("ours", ours, work / "store", args.poll, args)
         if not args.skip_reference:
             exe = ensure_reference()
             (work / "ref").mkdir()
 
             def original():
-                port = free_port()
-                return start([str(exe), "--rawmode", "1", "--http", "--port", str(port), "--listeners", "12",
-                              "--ip", "127.0.0.1", "--DBpath", str(work / "ref" / f"db-{port}")], port,
-                             OUT / "pman-orig.log", work / "ref"), port
+                return start(lambda port: [str(exe), "--rawmode", "1", "--http", "--port", str(port), "--listeners",
+                                           "12", "--ip", "127.0.0.1", "--DBpath", str(work / "ref" / f"db-{port}")],
+                             OUT / "pman-orig.log", work / "ref")
             results["original"] = measure("original", original, None, args.poll_original, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)

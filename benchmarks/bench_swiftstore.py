@@ -70,7 +70,7 @@ def swift_env() -> tuple[dict, object]:
         return env, lambda: None
     import saio  # on the path through common
     base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
-    s = saio.start(base, saio.free_port_block())
+    s = saio.start(base)
     print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)
     env.update(ST_AUTH=s.auth_url, ST_USER=s.user, ST_KEY=s.key)
     return env, lambda: saio.stop(base)

@@ -14,12 +14,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from saio import free_port  # noqa: E402,F401  (the launcher owns the one definition)
+import ports  # noqa: E402
 BIN = Path(sys.executable).parent
 REFERENCE_VENV = ROOT / ".venv-reference"
 KiB, MiB = 1 << 10, 1 << 20
 # The three trees every transfer benchmark uses: many small files, a few medium, one large.
 SETS = (("1000x10KiB", 1000, 10 * KiB), ("10x10MiB", 10, 10 * MiB), ("1x500MiB", 1, 500 * MiB))
+
+
+def popen_server(argv, deadline: float, **popen_kw) -> tuple[subprocess.Popen, int]:
+    """Start a server without a probe-then-bind port race.  :returns: the process and its port.
+
+    ``argv`` is a list for ours (pfioh, pman): ``--listen-fd N`` is added and the server serves a
+    socket bound here.  For the originals, which only take ``--port``, it is a function of the
+    port: they get a random port outside the kernel's ephemeral range, and another one if that
+    is taken (tools/ports.py).
+    """
+    if not callable(argv):
+        return ports.popen_with_socket(lambda fd: [*argv, "--listen-fd", str(fd)], **popen_kw)
+    launched: list[subprocess.Popen] = []
+
+    def launch(port: int) -> int:
+        launched.append(subprocess.Popen(argv(port), **popen_kw))
+        return launched[-1].pid
+    alive = lambda pid: any(p.pid == pid and p.poll() is None for p in launched)  # noqa: E731
+    port = ports.listen_on_unreserved_port(launch, alive, "server", deadline)
+    return launched[-1], port  # the last one started is the one that bound its port
 
 
 @dataclass

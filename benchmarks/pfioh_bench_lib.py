@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 import common
-from common import BIN, KiB, MiB, ROOT, free_port, make_tree, tree_bytes  # noqa: F401 (re-exported)
+from common import BIN, KiB, MiB, ROOT, make_tree, popen_server, tree_bytes  # noqa: F401 (re-exported)
 CHUNK = 1 << 20
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
@@ -92,11 +92,12 @@ class Server:
 
 
 
-def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = None) -> Server:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **(env or {})})
+def start(name: str, argv, log: Path, env: dict | None = None) -> Server:
+    """Start a server (``argv``: see :func:`common.popen_server`) and wait until it answers."""
     deadline = time.monotonic() + 60
+    with open(log, "ab") as out:
+        proc, port = popen_server(argv, deadline, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, **(env or {})})
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -6,6 +6,8 @@ large uploads) and graceful shutdown on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Callable
 
 from gunicorn.app.base import BaseApplication
@@ -30,10 +32,16 @@ class _Application(BaseApplication):
 
 
 def options(*, host: str, port: int, workers: int = 1, threads: int = 8, timeout: int = 3600,
-            name: str = "app", access_log: bool = False, loglevel: str = "info") -> dict:
-    """gunicorn settings for one of our services (a pure function, so it can be tested)."""
+            name: str = "app", access_log: bool = False, loglevel: str = "info",
+            listen_fd: int | None = None) -> dict:
+    """gunicorn settings for one of our services (a pure function, so it can be tested).
+
+    :param listen_fd: serve on this inherited, already bound socket instead of binding
+        ``host:port``: whoever started us bound it (port 0 for any) and so knows the port with
+        no window in which another process could take it.
+    """
     return {
-        "bind": f"{host}:{port}",
+        "bind": f"fd://{listen_fd}" if listen_fd is not None else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
@@ -48,13 +56,37 @@ def options(*, host: str, port: int, workers: int = 1, threads: int = 8, timeout
         # pfurl/pfcon put a Python-literal meta dict in the query string: allow long request lines.
         "limit_request_line": 16384,
         "forwarded_allow_ips": "127.0.0.1",
+        # gunicorn >= 25 opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
+        # every server of ours would fight over it, and we never use it.
+        "control_socket_disable": True,
     }
 
 
+def socket_address(fd: int) -> tuple[str, int]:
+    """The (host, port) an inherited socket is bound to.
+
+    :raises OSError: ``fd`` is not an open, bound TCP socket (say so before gunicorn starts).
+    """
+    try:
+        dup = os.dup(fd)
+    except OSError as e:
+        raise OSError(f"file descriptor {fd}: {e.strerror}") from None
+    with socket.socket(fileno=dup) as sock:
+        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"file descriptor {fd} is not a TCP socket")
+        host, port = sock.getsockname()[:2]
+    if not port:
+        raise OSError(f"the socket of file descriptor {fd} is not bound to a port")
+    return host, port
+
+
 def run(app_factory: Callable, *, host: str, port: int, workers: int = 1, threads: int = 8,
-        timeout: int = 3600, name: str = "app", access_log: bool = False, loglevel: str = "info") -> None:
-    """Serve ``app_factory()`` until SIGTERM/SIGINT.  Blocks."""
+        timeout: int = 3600, name: str = "app", access_log: bool = False, loglevel: str = "info",
+        listen_fd: int | None = None) -> None:
+    """Serve ``app_factory()`` until SIGTERM/SIGINT.  Blocks.  See :func:`options`."""
     opts = options(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
-                   name=name, access_log=access_log, loglevel=loglevel)
+                   name=name, access_log=access_log, loglevel=loglevel, listen_fd=listen_fd)
+    if listen_fd is not None:
+        host, port = socket_address(listen_fd)
     log.info("%s listening on http://%s:%d (%d worker(s) x %d threads)", name, host, port, workers, threads)
     _Application(app_factory, opts).run()

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all "
                    "interfaces, as a server in a pod needs; use 127.0.0.1 for local use only)")
     p.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
+    p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
     p.add_argument("--storeBase", default="/tmp", help="mount mode: data in <storeBase>/key-<key>/; "
                    "also holds the staging area <storeBase>/.pfioh-staging (default /tmp)")
     p.add_argument("--forever", action="store_true", help="serve until SIGTERM/SIGINT; without it pfioh "
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         _preflight(config)
+        if args.listen_fd is not None:
+            serve.socket_address(args.listen_fd)
     except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
         print(f"pfioh: {e}", file=sys.stderr)
         return 2
@@ -104,6 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from pfioh import app as app_mod
     serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port,
-              workers=config.workers, threads=config.threads, name="pfioh",
+              listen_fd=args.listen_fd, workers=config.workers, threads=config.threads, name="pfioh",
               access_log=config.verbosity >= 2, loglevel="info" if config.verbosity >= 1 else "warning")
     return 0

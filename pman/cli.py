@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _service_flags(p: argparse.ArgumentParser, add) -> None:
     add("host", "--ip", help="address to listen on (default 0.0.0.0)")
     add("port", "--port", type=int, help="TCP port (default 5010)")
+    p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
     add("engine", "--engine", choices=config_mod.ENGINES, help="where jobs run (default local)")
     p.add_argument("--container-env", dest="container_env", default=None, choices=sorted(CONTAINER_ENVS),
                    help="the original's engine choice: openshift/kubernetes select that engine, swarm/docker "
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         level = [logging.WARNING, logging.INFO][min(config.verbosity, 1)] if config.verbosity < 2 else logging.DEBUG
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         preflight(config)
+        if args.listen_fd is not None:
+            serve.socket_address(args.listen_fd)
     except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
         print(f"pman: {e}", file=sys.stderr)
         return 2
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     from pman import app as app_mod
     log.info("pman %s: engine %s, workdir %s", config_mod.VERSION, config.engine, config.local.workdir)
     # One worker: the local engine's scheduler and reconciler live in it; threads serve requests.
-    serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port, workers=1,
+    serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port,
+              listen_fd=args.listen_fd, workers=1,
               threads=config.threads, name="pman", access_log=config.verbosity >= 2,
               loglevel="info" if config.verbosity >= 1 else "warning")
     return 0

@@ -47,8 +47,10 @@ def staged(dest: str | os.PathLike, *, replace: bool = False, tag: str = "part")
     check_destination(dest, replace=replace)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = hidden_sibling(dest, tag)
-    tmp.mkdir()
     try:
+        # mkdir inside the try: a signal handled right after the mkdir system call (SIGTERM, a pod
+        # being stopped) must remove it too.  The random name is ours alone.
+        tmp.mkdir()
         yield tmp
         commit(tmp, dest)
     finally:

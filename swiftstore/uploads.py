@@ -163,8 +163,13 @@ def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],
     """Run ``tasks`` on ``pool`` (and ``meanwhile()`` in this thread while they run); on the first
     failure cancel what has not started, wait for the rest (nothing keeps writing after we
     return) and raise that failure."""
-    futures = [pool.submit(t) for t in tasks]
+    futures = []
     try:
+        # Submitted inside the try: an interruption (SIGTERM, Ctrl-C) half-way through submitting
+        # must also wait for the tasks already running, or they write on into a directory the
+        # caller is removing.
+        for task in tasks:
+            futures.append(pool.submit(task))
         if meanwhile is not None:
             meanwhile()
         for future in concurrent.futures.as_completed(futures):

@@ -19,7 +19,9 @@ Usage::
     python tools/keystone_aio.py env|status|stop [--base DIR]
 
 The first start takes about 10-15 s (schema, keys, bootstrap); a restart of a kept data directory
-(``stop --keep``) skips all that; a start while running returns at once.
+(``stop --keep``) skips all that (on other ports, it moves the catalog endpoints and rewrites the
+credential files); a start while running returns at once.  Keystone serves a socket bound by this
+launcher (gunicorn ``--bind fd://N``): no port is probed first and bound later.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import ports
 import saio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,13 +161,18 @@ def bootstrap(base: Path, auth_url: str, admin_password: str) -> None:
         raise RuntimeError("keystone-manage failed:\n" + saio._tail(base / "log" / "setup.log", 25))
 
 
-def serve(base: Path, port: int, timeout: float = 60) -> None:
-    """Run keystone under gunicorn (one sync worker: sqlite, and 2 cores shared) until /v3 answers."""
+def serve(base: Path, sock: socket.socket, timeout: float = 60) -> None:
+    """Run keystone under gunicorn on ``sock`` until /v3 answers.
+
+    One sync worker: sqlite, and 2 cores shared.  gunicorn serves the socket we bound and hand it
+    (``--bind fd://N``), so the port was ours before Keystone started: nothing else can take it.
+    """
+    fd = sock.fileno()
     saio.spawn(base, "keystone", [
-        str(venv() / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-        "--timeout", "120", "--graceful-timeout", "5", "--chdir", str(base),
-        "--pythonpath", str(base), "keystone_wsgi:application"])
-    url = f"http://127.0.0.1:{port}/v3"
+        str(venv() / "bin" / "gunicorn"), "--bind", f"fd://{fd}", "--workers", "1",
+        "--timeout", "120", "--graceful-timeout", "5", "--chdir", str(base), "--no-control-socket",
+        "--pythonpath", str(base), "keystone_wsgi:application"], pass_fds=(fd,))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v3"
     deadline = time.monotonic() + timeout
     while not _answers(url):
         if time.monotonic() > deadline or not saio._alive(saio._pids(base)["keystone"]):
@@ -194,10 +203,14 @@ def healthy(base: Path) -> bool:
             and _saio_running(Path(state["saio_base"])))
 
 
-def start(base: Path = DEFAULT_BASE, port: int = DEFAULT_PORT, proxy_port: int = DEFAULT_PROXY_PORT,
+def start(base: Path = DEFAULT_BASE, port: int = 0, proxy_port: int = 0,
           saio_base: Path = saio.DEFAULT_BASE, timeout: float = 90) -> Settings:
     """Start Keystone and the Keystone proxy, or return the settings of the ones running in ``base``.
 
+    :param port: Keystone's port, 0 (the default) for any free one: it is bound here and handed to
+        gunicorn.  ``proxy_port``: the Keystone proxy's, 0 for a free one outside the ephemeral
+        range (see saio).  A kept data directory restarted on other ports keeps its accounts: the
+        catalog endpoints and the credential files are moved to the new ports.
     :raises RuntimeError: the SAIO is not running, or Keystone/the proxy did not come up.
     """
     base, saio_base = Path(base).resolve(), Path(saio_base).resolve()
@@ -207,41 +220,65 @@ def start(base: Path = DEFAULT_BASE, port: int = DEFAULT_PORT, proxy_port: int =
         raise RuntimeError(f"no healthy Swift all-in-one in {saio_base}: "
                            f"start it first (python tools/saio.py start --base {saio_base})")
     state = _load_state(base)
-    same = (state and "application_credential_id" in state and state["port"] == port
-            and state["proxy_port"] == proxy_port and state["saio_base"] == str(saio_base))
-    saio.stop(base, keep=bool(same))
+    same = bool(state and "application_credential_id" in state and state["saio_base"] == str(saio_base))
+    saio.stop(base, keep=same)
     try:
-        if same:  # restart: schema, keys and accounts are all still there
-            serve(base, port, timeout)
-        else:
-            state = _initialise(base, port, proxy_port, saio_base, timeout)
-        saio.add_keystone_proxy(saio_base, proxy_port, state["auth_url"], SERVICE_USER,
-                                state["service_password"], timeout, state_dir=base,
-                                token_cache_time=-1)
+        with ports.bound_socket(port) as sock:
+            if same:  # restart: schema, keys and accounts are all still there
+                _restart(base, state, sock, proxy_port, timeout)
+            else:
+                _initialise(base, sock, proxy_port, saio_base, timeout)
     except BaseException:
         saio.stop(base, keep=True)  # leave the logs for the error message / a look
         raise
     return settings(base)
 
 
-def _initialise(base: Path, port: int, proxy_port: int, saio_base: Path, timeout: float) -> dict:
+def _start_proxy(state: dict, proxy_port: int, timeout: float) -> None:
+    base = Path(state["base"])
+    state["proxy_url"] = saio.add_keystone_proxy(
+        Path(state["saio_base"]), proxy_port, state["auth_url"], SERVICE_USER, state["service_password"],
+        timeout, state_dir=base, token_cache_time=-1)
+    state["proxy_port"] = int(state["proxy_url"].rsplit(":", 1)[1])
+
+
+def _restart(base: Path, state: dict, sock: socket.socket, proxy_port: int, timeout: float) -> None:
+    import keystone_provision
+    serve(base, sock, timeout)
+    old = (state["auth_url"], state["proxy_url"])
+    state["port"] = sock.getsockname()[1]
+    state["auth_url"] = f"http://127.0.0.1:{state['port']}/v3"
+    _start_proxy(state, proxy_port, timeout)
+    if (state["auth_url"], state["proxy_url"]) != old:
+        keystone_provision.move_endpoints(state["auth_url"], state["admin_password"], state["proxy_url"])
+        _write_state(base, state)
+
+
+def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Path, timeout: float) -> None:
     import keystone_provision
     base.mkdir(parents=True, exist_ok=True)
+    port = sock.getsockname()[1]
     auth_url = f"http://127.0.0.1:{port}/v3"
-    state = {"base": str(base), "auth_url": auth_url, "port": port, "proxy_port": proxy_port,
-             "proxy_url": f"http://127.0.0.1:{proxy_port}", "saio_base": str(saio_base),
-             "admin_password": secrets.token_urlsafe(18)}
+    state = {"base": str(base), "auth_url": auth_url, "port": port, "saio_base": str(saio_base),
+             "admin_password": secrets.token_urlsafe(18), "service_password": secrets.token_urlsafe(18),
+             "password_credentials": str(base / "swift-credentials-password.cfg"),
+             "appcred_credentials": str(base / "swift-credentials-appcred.cfg")}
     write_config(base)
     bootstrap(base, auth_url, state["admin_password"])
-    serve(base, port, timeout)
+    serve(base, sock, timeout)
+    _start_proxy(state, proxy_port, timeout)  # its service user is made next; it needs none to start
     state.update(keystone_provision.provision(auth_url, state["admin_password"], state["proxy_url"],
-                                              region=REGION, demo=DEMO, service_user=SERVICE_USER))
-    state["password_credentials"] = str(base / "swift-credentials-password.cfg")
-    state["appcred_credentials"] = str(base / "swift-credentials-appcred.cfg")
+                                              region=REGION, demo=DEMO, service_user=SERVICE_USER,
+                                              service_password=state["service_password"]))
+    _write_state(base, state)
+
+
+def _write_state(base: Path, state: dict) -> None:
+    """The credential files, then the state (last: it marks a finished set-up)."""
+    import keystone_provision
     _write_private(Path(state["password_credentials"]), keystone_provision.password_file(state))
     _write_private(Path(state["appcred_credentials"]), keystone_provision.appcred_file(state))
-    _write_private(_state_file(base), json.dumps(state, indent=2))  # last: marks a finished set-up
-    return state
+    _write_private(_state_file(base), json.dumps(state, indent=2))
 
 
 def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
@@ -255,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status", "env"])
     parser.add_argument("--base", type=Path, default=Path(os.environ.get("KEYSTONE_BASE", DEFAULT_BASE)),
                         help="data directory (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="Keystone port (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="Keystone port, 0 for any free one (default: %(default)s)")
     parser.add_argument("--proxy-port", type=int, default=DEFAULT_PROXY_PORT,
-                        help="port of the Keystone-enabled Swift proxy (default: %(default)s)")
+                        help="port of the Keystone-enabled Swift proxy, 0 for any free one (default: %(default)s)")
     parser.add_argument("--saio-base", type=Path, default=Path(os.environ.get("SAIO_BASE", saio.DEFAULT_BASE)),
                         help="data directory of the running SAIO (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="stop: keep the data directory")

@@ -44,14 +44,15 @@ class Api:
 
 
 def provision(auth_url: str, admin_password: str, proxy_url: str, *, region: str, demo: str,
-              service_user: str) -> dict:
+              service_user: str, service_password: str) -> dict:
     """Create the service user, object-store endpoint, demo project/user and application credential.
 
-    :returns: the new state: ids and generated secrets (``service_password``, ``password``,
+    :param service_password: the password the Swift proxy already runs with for ``service_user``.
+    :returns: the new state: ids and generated secrets (``password``,
         ``application_credential_id``/``_secret``, ``project_id``...).
     """
     admin = Api(auth_url, username="admin", password=admin_password, project_name="admin")
-    state = {"service_password": secrets.token_urlsafe(18), "password": secrets.token_urlsafe(18),
+    state = {"service_password": service_password, "password": secrets.token_urlsafe(18),
              "project": demo, "user": demo}
     state["service_project_id"], _ = admin.project_user("service", service_user,
                                                          state["service_password"], "admin")
@@ -67,6 +68,18 @@ def provision(auth_url: str, admin_password: str, proxy_url: str, *, region: str
     state["application_credential_id"] = cred["id"]
     state["application_credential_secret"] = cred["secret"]
     return state
+
+
+def move_endpoints(auth_url: str, admin_password: str, proxy_url: str) -> None:
+    """Point the catalog's public identity and object-store endpoints at new URLs (a restart of a
+    kept data directory on new ports)."""
+    admin = Api(auth_url, username="admin", password=admin_password, project_name="admin")
+    services = {s["id"]: s["type"] for s in admin.get("/services", "services")}
+    urls = {"identity": auth_url, "object-store": f"{proxy_url}/v1/AUTH_$(project_id)s"}
+    for endpoint in admin.get("/endpoints?interface=public", "endpoints"):
+        url = urls.get(services.get(endpoint["service_id"]))
+        if url and endpoint["url"] != url:
+            admin.session.patch(f"{admin.url}/endpoints/{endpoint['id']}", json={"endpoint": {"url": url}})
 
 
 def password_file(state: dict) -> str:

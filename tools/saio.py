@@ -2,7 +2,11 @@
 """A real OpenStack Swift all-in-one on loopback, for development, tests, CI and the quickstart.
 
 Five processes: memcached, and the proxy, account, container and object servers from PyPI ``swift``,
-one replica each, with tempauth (user ``test:tester``, key ``testing``).  Everything lives in one
+one replica each, with tempauth (user ``test:tester``, key ``testing``).  No port is probed and
+bound later (a race with every outgoing connection's source port): Swift refuses ``bind_port = 0``
+and memcached cannot bind port 0 either, so each server gets a random port outside the kernel's
+ephemeral range and is started again on another one if it cannot bind it (tools/ports.py).  The
+rings are built once the storage servers listen.  Everything lives in one
 data directory (configs, rings, devices, logs, pid files), removed again by ``stop``.
 
 Usage::
@@ -22,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,9 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
+
+import ports
 
 DEFAULT_BASE = Path(tempfile.gettempdir()) / f"chris-saio-{os.getuid()}"
 DEFAULT_PORT = 18080
@@ -59,40 +65,7 @@ class Settings:
             f"export ST_KEY={self.key}", f"export SWIFT_CREDENTIALS={self.credentials_file}"])
 
 
-def free_port() -> int:
-    """A loopback port that is free now (probed, not reserved)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_block(width: int = 5) -> int:
-    """A base port with ``width`` consecutive free loopback ports (the SAIO takes proxy..memcached).
-
-    :raises RuntimeError: if no such block turns up.
-    """
-    for _ in range(100):
-        base = free_port()
-        if base + width >= 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + width):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no block of free loopback ports")
-
-
-def _ports(port: int) -> dict[str, int]:
-    return {"proxy": port, "account": port + 1, "container": port + 2, "object": port + 3,
-            "memcached": port + 4}
+BACKENDS = ("account", "container", "object")
 
 
 def _bin(name: str) -> str:
@@ -108,7 +81,10 @@ def _user() -> str:
 
 def _common(base: Path, port: int) -> str:
     # workers = 0: one process, no fork; a forked parent polls every 10 ms, costly on 2 cores.
-    return (f"[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nswift_dir = {base / 'etc'}\n"
+    # bind_timeout 1: a server whose port is taken exits at once (and is restarted on another port)
+    # instead of retrying for 30 s.
+    return (f"[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nbind_timeout = 1\n"
+            f"swift_dir = {base / 'etc'}\n"
             f"devices = {base / 'data'}\nmount_check = false\nuser = {_user()}\nworkers = 0\n"
             "log_level = INFO\n")
 
@@ -134,39 +110,37 @@ def proxy_conf(base: Path, port: int, memcached_port: int, auth: str = "tempauth
     return text + auth_sections
 
 
-def _build_rings(etc: Path, ports: dict[str, int]) -> None:
+def _build_rings(etc: Path, bound: dict[str, int]) -> None:
     # In-process ring building costs ~0.5 s in all; each swift-ring-builder call costs ~0.6 s.
     from swift.common.ring import RingBuilder
-    for kind in ("account", "container", "object"):
+    for kind in BACKENDS:
         builder = RingBuilder(8, 1, 1)
         builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1",
-                         "port": ports[kind], "device": "d1", "weight": 1.0})
+                         "port": bound[kind], "device": "d1", "weight": 1.0})
         builder.rebalance()
         builder.get_ring().save(str(etc / f"{kind}.ring.gz"))
 
 
-def write_config(base: Path, port: int) -> None:
-    ports = _ports(port)
+def write_config(base: Path) -> None:
+    """Directories and swift.conf; the servers' configs are written as they start (:func:`start`)."""
     etc = base / "etc"
     for sub in ("etc", "data/d1", "log", "run"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (etc / "swift.conf").write_text(
         "[swift-hash]\nswift_hash_path_suffix = chris-saio\nswift_hash_path_prefix = chris-saio\n\n"
         "[storage-policy:0]\nname = Policy-0\ndefault = yes\n")
-    for kind in ("account", "container", "object"):
-        (etc / f"{kind}-server.conf").write_text(_backend_conf(base, kind, ports[kind]))
-    (etc / "proxy-server.conf").write_text(proxy_conf(base, port, ports["memcached"]))
-    _build_rings(etc, ports)
-    (base / "ports.json").write_text(json.dumps(ports))
 
 
-def spawn(base: Path, name: str, argv: list[str]) -> None:
-    """Start a daemon detached from us, logging to <base>/log/<name>.log, its pid in run/."""
+def spawn(base: Path, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+    """Start a daemon detached from us, logging to <base>/log/<name>.log, its pid in run/.
+
+    :param pass_fds: descriptors it inherits (a listening socket bound by the caller).
+    """
     log = open(base / "log" / f"{name}.log", "ab")
     # close_fds and a new session: a daemon that inherits our fds (lock files, pipes) can deadlock
     # the next start or keep a caller's pipe open forever.
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            close_fds=True, start_new_session=True, cwd=str(base))
+                            close_fds=True, pass_fds=pass_fds, start_new_session=True, cwd=str(base))
     log.close()
     (base / "run" / f"{name}.pid").write_text(str(proc.pid))
 
@@ -230,30 +204,81 @@ def running(base: Path) -> bool:
     return bool(pids) and all(_alive(pid) for pid in pids.values())
 
 
-def start(base: Path = DEFAULT_BASE, port: int = DEFAULT_PORT, timeout: float = 60) -> Settings:
-    """Start the SAIO, or return the settings of the one already running in ``base``."""
+def start(base: Path = DEFAULT_BASE, port: int = 0, timeout: float = 60) -> Settings:
+    """Start the SAIO, or return the settings of the one already running in ``base``.
+
+    :param port: the proxy's port; 0 (the default) lets the kernel pick one.  The storage servers
+        always bind port 0, memcached a random port outside the ephemeral range.
+    :raises RuntimeError: a server did not come up (with the end of its log).
+    """
     base = Path(base)
     if running(base) and healthy(settings(base)):
         return settings(base)
     stop(base)
-    write_config(base, port)
-    ports = _ports(port)
-    spawn(base, "memcached", [shutil.which("memcached") or "/usr/bin/memcached", "-l", "127.0.0.1",
-                              "-p", str(ports["memcached"]), "-U", "0", "-m", "64",
-                              *(["-u", "root"] if os.getuid() == 0 else [])])
-    for kind in ("account", "container", "object", "proxy"):
-        spawn(base, kind, [_bin(f"swift-{kind}-server"), str(base / "etc" / f"{kind}-server.conf"), "-v"])
-    s = settings(base)
-    _write_credentials(s)
     deadline = time.monotonic() + timeout
-    while not healthy(s):
+    try:
+        _start_servers(base, port, deadline)
+        s = settings(base)
+        _write_credentials(s)
+        while not healthy(s):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not healthy within {timeout:.0f}s")
+            _check_alive(base)
+            time.sleep(0.2)
+    except RuntimeError as exc:
         dead = [n for n, pid in _pids(base).items() if not _alive(pid)]
-        if dead or time.monotonic() > deadline:
-            logs = "\n".join(f"--- {n}\n" + _tail(base / "log" / f"{n}.log") for n in dead or _pids(base))
-            stop(base)
-            raise RuntimeError(f"Swift all-in-one did not come up (dead: {dead or 'none'}):\n{logs}")
-        time.sleep(0.2)
+        logs = "\n".join(f"--- {n}\n" + _tail(base / "log" / f"{n}.log") for n in dead or _pids(base))
+        stop(base)
+        raise RuntimeError(f"Swift all-in-one did not come up: {exc} (dead: {dead or 'none'}):\n{logs}") from None
     return s
+
+
+def _check_alive(base: Path) -> None:
+    dead = [n for n, pid in _pids(base).items() if not _alive(pid)]
+    if dead:
+        raise RuntimeError(f"{', '.join(dead)} exited")
+
+
+def _start_on_port(base: Path, name: str, port: int, deadline: float, argv_for: Callable[[int], list[str]],
+                   conf: tuple[Path, Callable[[int], str]] | None = None) -> int:
+    """Start server ``name`` on ``port``, or on a free one outside the ephemeral range if 0.
+
+    :param argv_for: the server's command line for a port.
+    :param conf: (path, text for a port): the config file to write before each start.
+    :returns: the port it listens on (checked in /proc).
+    """
+    def launch(chosen: int) -> int:
+        if conf is not None:
+            conf[0].write_text(conf[1](chosen))
+        spawn(base, name, argv_for(chosen))
+        return _pids(base)[name]
+
+    if port == 0:
+        return ports.listen_on_unreserved_port(launch, _alive, name, deadline)
+    pid = launch(port)
+    return ports.wait_listening_port(pid, lambda: _alive(pid), max(0.0, deadline - time.monotonic()), name)
+
+
+def _swift_server(kind: str, conf: Path) -> Callable[[int], list[str]]:
+    return lambda _port: [_bin(f"swift-{kind}-server"), str(conf), "-v"]
+
+
+def _start_servers(base: Path, proxy_port: int, deadline: float) -> None:
+    """memcached and the storage servers, then (their ports known) the rings and the proxy."""
+    write_config(base)
+    memcached = _start_on_port(base, "memcached", 0, deadline, lambda port: [
+        shutil.which("memcached") or "/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+        "-m", "64", *(["-u", "root"] if os.getuid() == 0 else [])])
+    etc = base / "etc"
+    bound = {kind: _start_on_port(base, kind, 0, deadline, _swift_server(kind, etc / f"{kind}-server.conf"),
+                                  (etc / f"{kind}-server.conf", lambda port, k=kind: _backend_conf(base, k, port)))
+             for kind in BACKENDS}
+    _build_rings(etc, bound)
+    bound["proxy"] = _start_on_port(base, "proxy", proxy_port, deadline,
+                                    _swift_server("proxy", etc / "proxy-server.conf"),
+                                    (etc / "proxy-server.conf", lambda port: proxy_conf(base, port, memcached)))
+    bound["memcached"] = memcached
+    (base / "ports.json").write_text(json.dumps(bound))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -288,6 +313,7 @@ def add_keystone_proxy(base: Path, port: int, auth_url: str, service_user: str,
     """Start a second proxy over the same storage that takes Keystone tokens (authtoken + keystoneauth).
 
     :param base: the running SAIO's data directory (rings, memcached port).
+    :param port: the proxy's port; 0 lets the kernel pick one (read back once it listens).
     :param auth_url: Keystone v3 URL, e.g. ``http://127.0.0.1:15000/v3``.
     :param service_user: the proxy's own Keystone user (admin on project ``service``).
     :param state_dir: where the proxy's config, log and pid file go (default ``base``).  Keeping
@@ -301,22 +327,29 @@ def add_keystone_proxy(base: Path, port: int, auth_url: str, service_user: str,
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     memcached_port = json.loads((base / "ports.json").read_text())["memcached"]
     conf = state_dir / "etc" / "proxy-keystone.conf"
-    conf.write_text(proxy_conf(base, port, memcached_port, "authtoken keystoneauth",
-                               _keystone_sections(auth_url, service_user, service_password,
-                                                  token_cache_time)))
-    os.chmod(conf, 0o600)  # it holds the service user's password
-    spawn(state_dir, "proxy-keystone", [_bin("swift-proxy-server"), str(conf), "-v"])
-    url = f"http://127.0.0.1:{port}"
+    sections = _keystone_sections(auth_url, service_user, service_password, token_cache_time)
+
+    def conf_text(chosen: int) -> str:
+        conf.touch(mode=0o600)  # it holds the service user's password: private before it is written
+        return proxy_conf(base, chosen, memcached_port, "authtoken keystoneauth", sections)
+
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthcheck", timeout=2).close()
-            return url
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline or not _alive(_pids(state_dir)["proxy-keystone"]):
-                raise RuntimeError("Keystone proxy did not start:\n"
-                                   + _tail(state_dir / "log" / "proxy-keystone.log"))
-            time.sleep(0.2)
+    try:
+        bound = _start_on_port(state_dir, "proxy-keystone", port, deadline,
+                               _swift_server("proxy", conf), (conf, conf_text))
+        url = f"http://127.0.0.1:{bound}"
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthcheck", timeout=2).close()
+                return url
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not healthy in time") from None
+                _check_alive(state_dir)
+                time.sleep(0.2)
+    except RuntimeError as exc:
+        raise RuntimeError(f"Keystone proxy did not start ({exc}):\n"
+                           + _tail(state_dir / "log" / "proxy-keystone.log")) from None
 
 
 def _keystone_sections(auth_url: str, service_user: str, service_password: str,
@@ -342,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, default=Path(os.environ.get("SAIO_BASE", DEFAULT_BASE)),
                         help="data directory (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="proxy port; account/container/object/memcached take the next four")
+                        help="proxy port, 0 for any free one (default %(default)s); the storage servers "
+                        "take free ports, memcached a random one outside the kernel's ephemeral range")
     parser.add_argument("--keep", action="store_true", help="stop: keep the data directory")
     parser.add_argument("--json", action="store_true", help="print settings as JSON")
     args = parser.parse_args(argv)

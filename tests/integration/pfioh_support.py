@@ -14,19 +14,15 @@ from pathlib import Path
 
 import requests
 
-from tests.fixtures.servers import free_port
-
 BIN = Path(sys.executable).parent
 PFURL = str(BIN / "pfurl")
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
 
 def start_pfioh(server_factory, tmp_path, *extra, env=None):
-    port = free_port()
     store = tmp_path / "store"
-    argv = ["pfioh", "--forever", "--httpResponse", "--createDirsAsNeeded", "--storeBase", str(store),
-            "--ip", "127.0.0.1", "--port", str(port), *extra]
-    server = server_factory(argv, port, env=env)
+    argv = ["pfioh", "--forever", "--httpResponse", "--createDirsAsNeeded", "--storeBase", str(store), *extra]
+    server = server_factory(argv, env=env)
     server.store = store
     return server
 

@@ -56,5 +56,24 @@ def wait_pfurl(url: str, jid: str, cwd: Path, timeout: float = 60) -> dict:
         time.sleep(0.3)
 
 
-def pman_argv(port: int, workdir: Path, *extra: str) -> list[str]:
-    return ["pman", "--ip", "127.0.0.1", "--port", str(port), "--workdir", str(workdir), *extra]
+def pman_argv(workdir: Path, *extra: str) -> list[str]:
+    """pman's command line for ``server_factory`` (which adds the socket to listen on)."""
+    return ["pman", "--workdir", str(workdir), *extra]
+
+
+def wait_message(url: str, jid: str, message: str, timeout: float = 60) -> dict:
+    """Poll ``GET /api/v1/<jid>/`` until the job's message is ``message`` (e.g. "running: step run")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, job = rest(url, "GET", f"/api/v1/{jid}/")
+        assert status == 200, job
+        if job["message"] == message:
+            return job
+        assert time.monotonic() < deadline, f"{jid} never reached {message!r}: {job}"
+        time.sleep(0.1)
+
+
+def gated(gate: Path, then: str) -> str:
+    """A job command that waits until the test creates ``gate``, then runs the shell line ``then``:
+    the test decides when the job ends, not a fixed sleep."""
+    return f"sh -c 'while [ ! -e {gate} ]; do sleep 0.05; done; {then}'"

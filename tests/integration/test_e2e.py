@@ -19,11 +19,11 @@ from pathlib import Path
 import pydicom
 import pytest
 
+import ports
 import quickstart
 from pfioh import client as pfioh_client
 from pman import client as pman_client
 from processors import samples
-from tests.fixtures.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PFURL = str(Path(sys.executable).parent / "pfurl")
@@ -50,11 +50,12 @@ class Stack:
 def stack(swift, server_factory, tmp_path) -> Stack:
     run = tmp_path / "run"
     run.mkdir()
-    p1, p2 = free_port(), free_port()
     pfioh = server_factory(["pfioh", "--forever", "--httpResponse", "--swift-storage", "--createDirsAsNeeded",
-                            "--swift-credentials", swift.credentials_file, "--ip", "127.0.0.1",
-                            "--port", str(p1)], p1, cwd=str(run))
-    pman = server_factory(quickstart.pman_argv(p2, swift.credentials_file, run / "pman"), p2, cwd=str(run))
+                            "--swift-credentials", swift.credentials_file,
+                            # its own staging area: pfioh sweeps it on start, so a shared default
+                            # (/tmp/.pfioh-staging) loses the uploads of any other pfioh running
+                            "--storeBase", str(run / "pfioh")], cwd=str(run))
+    pman = server_factory(quickstart.pman_argv(swift.credentials_file, run / "pman"), cwd=str(run))
     return Stack(pfioh.url, pman.url)
 
 
@@ -171,7 +172,9 @@ def test_quickstart_runs_the_whole_pipeline(swift, swift_connection, tmp_path):
     summary = json.loads((key_dir / "summary.json").read_text())
     assert f"Results: {key_dir}" in proc.stdout and f"{summary['slices']} slice(s) in 3 series" in proc.stdout
     assert len(list(key_dir.rglob("*.png"))) == summary["slices"]
-    assert "[8/8] stop the services: ok" in proc.stderr
+    assert "[2/8] start pfioh and pman: ok" in proc.stderr and "Swift all-in-one:" not in proc.stderr
+    assert "[8/8] stop what this run started: ok" in proc.stderr
+    assert "stopped: pman (pid" in proc.stderr and "pfioh (pid" in proc.stderr
     try:
         assert "input.manifest.json" in _object_names(swift_connection, key_dir.name)
     finally:  # the key is the container: remove it from the shared Swift
@@ -181,13 +184,19 @@ def test_quickstart_runs_the_whole_pipeline(swift, swift_connection, tmp_path):
 
 
 def test_quickstart_names_the_failing_step(tmp_path):
-    dead = f"http://127.0.0.1:{free_port()}"
-    proc = _quickstart(["--pfioh", dead, "--pman", dead, "--results", str(tmp_path / "r")], tmp_path)
+    with ports.dead_port() as port:  # refuses connections, and nothing can start listening there
+        dead = f"http://127.0.0.1:{port}"
+        proc = _quickstart(["--pfioh", dead, "--pman", dead, "--results", str(tmp_path / "r")], tmp_path)
     assert proc.returncode == 1
     assert "step 3/8 (push the sample DICOM dataset as chris-jid-" in proc.stderr
     assert "cannot connect to pfioh" in proc.stderr
     assert not (tmp_path / "r").exists()
     assert "logs kept" not in proc.stderr  # nothing was started: no run directory is left behind
+    # Honest about services it was given: it neither started nor stopped them.
+    assert "[2/8] use the given services (nothing to start) ..." in proc.stderr
+    assert f"pfioh: {dead} (given: used, not started or stopped here)" in proc.stderr
+    assert "[8/8] nothing to stop: this run started no service" in proc.stderr
+    assert "start Swift" not in proc.stderr and "stop what this run started" not in proc.stderr
 
 
 def _cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -200,11 +209,9 @@ def test_console_clients_against_real_servers_in_mount_mode(server_factory, tmp_
     sharing a mount-mode store (pfcon's op=plugin incoming/outgoing split)."""
     store, work = tmp_path / "store", tmp_path / "work"
     store.mkdir()
-    p1, p2 = free_port(), free_port()
-    pfioh = server_factory(["pfioh", "--forever", "--createDirsAsNeeded", "--storeBase", str(store),
-                            "--ip", "127.0.0.1", "--port", str(p1)], p1)
-    pman = server_factory(["pman", "--ip", "127.0.0.1", "--port", str(p2), "--engine", "local",
-                           "--storeBase", str(store), "--workdir", str(work)], p2)
+    pfioh = server_factory(["pfioh", "--forever", "--createDirsAsNeeded", "--storeBase", str(store)])
+    pman = server_factory(["pman", "--engine", "local",
+                           "--storeBase", str(store), "--workdir", str(work)])
     dataset = tmp_path / "dataset"
     samples.build_sample_dataset(dataset)
     f = ["--pfioh", pfioh.url, "--plugin"]

@@ -1,6 +1,7 @@
 """End to end against the real loopback Keystone v3 and the Swift proxy that takes its tokens."""
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from swiftclient import client
 from swiftclient.exceptions import ClientException
 
 import keystone_aio
+import ports
 import saio
 from swiftstore import credentials, errors
 
@@ -149,18 +151,30 @@ def test_start_is_idempotent(keystone):
     s = keystone.settings
     pids = saio._pids(Path(s.base))
     assert set(pids) == {"keystone", "proxy-keystone"}
-    again = keystone_aio.start(Path(s.base), s.port, s.proxy_port, Path(s.saio_base))
+    again = keystone_aio.start(Path(s.base), 0, 0, Path(s.saio_base))
     assert again == s
     assert saio._pids(Path(s.base)) == pids, "a second start must reuse the running servers"
 
 
 def test_restart_of_a_kept_directory_keeps_accounts(keystone, container):
+    """Restarted on new ports (never rebinding a released one: another process may hold it by
+    now), it keeps its accounts and moves the catalog and the credential files along."""
     s = keystone.settings
     keystone_aio.stop(Path(s.base), keep=True)
     assert not keystone_aio.healthy(Path(s.base))
-    again = keystone_aio.start(Path(s.base), s.port, s.proxy_port, Path(s.saio_base))
-    assert again == s
-    _round_trip(_connect(credentials.load_credentials(s.appcred_credentials, environ={})), container)
+    with contextlib.ExitStack() as hold:  # Keystone's old port is not free: the restart must not need it
+        try:
+            hold.enter_context(ports.bound_socket(s.port))
+        except OSError:
+            pass  # another process holds it: just as good
+        again = keystone_aio.start(Path(s.base), 0, 0, Path(s.saio_base))
+    assert again.application_credential_id == s.application_credential_id and again.project_id == s.project_id
+    assert again.port != s.port and keystone.settings == again
+    creds = credentials.load_credentials(again.appcred_credentials, environ={})
+    assert creds.auth_url == again.auth_url
+    conn = _connect(creds)
+    _round_trip(conn, container)
+    assert conn.url == again.storage_url  # the catalog's object-store endpoint moved to the new proxy
 
 
 def test_cli_status_and_env(keystone):

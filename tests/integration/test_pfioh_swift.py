@@ -150,7 +150,12 @@ def test_kill_9_during_push_leaves_nothing_in_swift(server_factory, tmp_path, sw
                      b'Content-Disposition: form-data; name="local"; filename="x.zip"\r\n\r\n')
         for _ in range(10):
             sock.sendall(os.urandom(1 << 20))
-        time.sleep(0.5)
+        # Kill it once the upload is being received (spooled in staging), not after a guessed delay.
+        staging = server.store / ".pfioh-staging"
+        deadline = time.monotonic() + 30
+        while not any(p.name.startswith("upload-") for p in staging.iterdir()):
+            assert time.monotonic() < deadline, "the upload never reached the staging area"
+            time.sleep(0.05)
         server.stop(signal.SIGKILL)
     assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
     restarted = _start(server_factory, tmp_path, swift)

@@ -1,12 +1,11 @@
 """pman's local engine end to end in mount mode (the store shared with pfioh): the real server on
 gunicorn, the real pfurl CLI, a restart of pman in the middle of a job, delete of a running job."""
-import time
+import subprocess
 import uuid
 
 import pytest
 
-from tests.fixtures.servers import free_port
-from tests.integration.pman_support import pfurl, pman_argv, rest, wait_pfurl, wait_rest
+from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
 
 @pytest.fixture
@@ -17,9 +16,8 @@ def dirs(tmp_path):
 
 @pytest.fixture
 def start_pman(server_factory, dirs):
-    def start(port=None, *extra):
-        port = port or free_port()
-        return server_factory(pman_argv(port, dirs[0], "--storeBase", str(dirs[1]), *extra), port)
+    def start(*extra):
+        return server_factory(pman_argv(dirs[0], "--storeBase", str(dirs[1]), *extra))
     return start
 
 
@@ -78,17 +76,18 @@ def test_nonzero_exit_over_rest(start_pman, dirs):
 
 
 def test_restart_of_pman_in_the_middle_of_a_job(start_pman, dirs):
-    port = free_port()
-    server = start_pman(port)
+    server = start_pman()
     jid = new_jid()
     push(dirs[1], jid, {"a.txt": "x"})
-    cmd = "sh -c 'sleep 5; cp /share/incoming/a.txt /share/outgoing/b.txt'"
+    gate = dirs[2] / "gate"
+    cmd = gated(gate, "cp /share/incoming/a.txt /share/outgoing/b.txt")
     assert pfurl(server.url, "run", {"jid": jid, "cmd": cmd, "threaded": True}, dirs[2])["status"] is True
-    time.sleep(1)
+    wait_message(server.url, jid, "running: step run")
     assert pfurl(server.url, "status", {"key": "jid", "value": jid}, dirs[2])["d_ret"]["l_status"] == ["started"]
     server.stop()  # SIGTERM to pman's process group: gunicorn exits, the job's runner does not
-    time.sleep(0.5)
-    server = start_pman(port)
+    server = start_pman()
+    assert rest(server.url, "GET", f"/api/v1/{jid}/")[1]["message"] == "running: step run"
+    gate.touch()  # only now may the job finish: it was running through the restart
     d_ret = wait_pfurl(server.url, jid, dirs[2])["d_ret"]
     assert d_ret["l_status"] == ["finishedSuccessfully"], d_ret
     assert (dirs[1] / f"key-{jid}" / "outgoing" / "b.txt").read_text() == "x"
@@ -99,28 +98,30 @@ def test_delete_of_a_running_job(start_pman, dirs):
     jid = new_jid()
     push(dirs[1], jid, {"a.txt": "x"})
     marker = dirs[2] / "never"
-    cmd = f"sh -c 'sleep 30; touch {marker}'"
+    cmd = gated(dirs[2] / "never-created", f"touch {marker}")
     pfurl(server.url, "run", {"jid": jid, "cmd": cmd, "threaded": True}, dirs[2])
-    deadline = time.monotonic() + 20
-    while rest(server.url, "GET", f"/api/v1/{jid}/")[1]["message"] != "running: step run":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_message(server.url, jid, "running: step run")
     assert rest(server.url, "DELETE", f"/api/v1/{jid}/")[0] == 204
     assert rest(server.url, "GET", f"/api/v1/{jid}/")[0] == 404
     assert not (dirs[0] / "jobs" / jid).exists()
     # the processor's group was killed: nothing of it is left running
-    import subprocess
     assert subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True).returncode == 1
+    assert not marker.exists()
 
 
 def test_queue_beyond_max_jobs_and_bad_requests(start_pman, dirs):
-    server = start_pman(None, "--max-jobs", "1")
+    server = start_pman("--max-jobs", "1")
     jids = [new_jid(), new_jid()]
+    gate = dirs[2] / "gate"
     for jid in jids:
         push(dirs[1], jid, {"a": "a"})
-        assert rest(server.url, "POST", "/api/v1/", {"jid": jid, "image": "i", "cmd": "sleep 1"})[0] == 201
-    assert rest(server.url, "GET", f"/api/v1/{jids[1]}/")[1]["status"] == "notstarted"
+        assert rest(server.url, "POST", "/api/v1/", {"jid": jid, "image": "i", "cmd": gated(gate, "true")})[0] == 201
+    wait_message(server.url, jids[0], "running: step run")
+    second = rest(server.url, "GET", f"/api/v1/{jids[1]}/")[1]
+    assert second["status"] == "notstarted" and second["message"].startswith("queued"), second
+    gate.touch()
     assert wait_rest(server.url, jids[1])["status"] == "finishedSuccessfully"
+    assert wait_rest(server.url, jids[0])["status"] == "finishedSuccessfully"
     status, err = rest(server.url, "POST", "/api/v1/", {"jid": "x1", "image": "i", "cmd": "true",
                                                         "resources": {"cpu_limit": "abc"}})
     assert status == 400 and err["fields"] == ["resources.cpu_limit"]
@@ -129,7 +130,7 @@ def test_queue_beyond_max_jobs_and_bad_requests(start_pman, dirs):
 def test_token_auth_with_pfurl(start_pman, dirs, tmp_path):
     tokens = tmp_path / "pman_config.cfg"
     tokens.write_text("[AUTH TOKENS]\ntoken = pman-s3cret\n")
-    server = start_pman(None, "--enableTokenAuth", "--tokenPath", str(tokens))
+    server = start_pman("--enableTokenAuth", "--tokenPath", str(tokens))
     refused = pfurl(server.url, "hello", {}, dirs[2])
     assert refused["status"] is False and "token" in refused["error"]
     assert pfurl(server.url, "hello", {}, dirs[2], token="wrong")["status"] is False

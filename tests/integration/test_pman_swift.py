@@ -1,14 +1,11 @@
 """pman's local engine with the real loopback Swift: the job's container is its jid; input under
 ``input/`` (tree + manifest, as pfioh stores it), output published under ``output/`` by
 ``pman-swift-publisher``.  Success, non-zero exit, missing input, restart mid-job, delete."""
-import time
-
 import pytest
 
 import swiftstore
 
-from tests.fixtures.servers import free_port
-from tests.integration.pman_support import pfurl, pman_argv, rest, wait_pfurl, wait_rest
+from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
 
 
@@ -22,11 +19,9 @@ def store(swift):
 
 @pytest.fixture
 def start_pman(server_factory, swift, tmp_path):
-    def start(port=None, *extra):
-        port = port or free_port()
-        argv = pman_argv(port, tmp_path / "work", "--swift-storage", "--swift-credentials", swift.credentials_file,
-                         *extra)
-        return server_factory(argv, port)
+    def start(*extra):
+        return server_factory(pman_argv(tmp_path / "work", "--swift-storage", "--swift-credentials",
+                                        swift.credentials_file, *extra))
     return start
 
 
@@ -84,15 +79,15 @@ def test_missing_input_fails_at_get(start_pman, store, unique_container):
 
 def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd):
     push_input(store, unique_container, tmp_path, {"a.txt": "x"})
-    port = free_port()
-    server = start_pman(port)
+    server = start_pman()
     jid = unique_container
-    pfurl(server.url, "run", {"jid": jid, "cmd": "sh -c 'sleep 5; cp /share/incoming/a.txt /share/outgoing/'",
+    gate = cwd / "gate"
+    pfurl(server.url, "run", {"jid": jid, "cmd": gated(gate, "cp /share/incoming/a.txt /share/outgoing/"),
                               "threaded": True}, cwd)
-    time.sleep(1.5)
-    assert rest(server.url, "GET", f"/api/v1/{jid}/")[1]["status"] == "started"
+    assert wait_message(server.url, jid, "running: step run")["status"] == "started"
     server.stop()  # gunicorn exits; the job's runner (its own session) goes on
-    server = start_pman(port)
+    server = start_pman()
+    gate.touch()  # only now may the job finish: it was running through the restart
     d_ret = wait_pfurl(server.url, jid, cwd)["d_ret"]
     assert d_ret["l_status"] == ["finishedSuccessfully"], d_ret
     store.get_tree(jid, "output/", tmp_path / "out")
@@ -108,7 +103,7 @@ def test_archive_layout_of_the_originals(start_pman, store, unique_container, tm
     (src / "a.txt").write_text("zipped")
     store.ensure_container(unique_container)
     store.put_archive(unique_container, "input/", src)
-    server = start_pman(None, "--swift-layout", "archive")
+    server = start_pman("--swift-layout", "archive")
     rest(server.url, "POST", "/api/v1/", {"jid": unique_container, "image": "i",
                                           "cmd": "cp /share/incoming/a.txt /share/outgoing/b.txt"})
     job = wait_rest(server.url, unique_container)

@@ -1,26 +1,34 @@
 """The project's Swift all-in-one launcher: idempotent start, real tempauth, clean stop."""
+import json
 import subprocess
 import sys
 import urllib.request
 
 import pytest
 
+import ports
 import saio
 
 
 @pytest.fixture
 def private_saio(tmp_path):
     base = tmp_path / "saio"
-    yield base, saio.free_port_block()
+    yield base
     saio.stop(base)
 
 
 def test_start_is_idempotent_and_stop_cleans_up(private_saio):
-    base, port = private_saio
-    first = saio.start(base, port)
+    base = private_saio
+    first = saio.start(base)
     pids = saio._pids(base)
     assert set(pids) == {"memcached", "account", "container", "object", "proxy"}
-    second = saio.start(base, port)
+    # Each server listens on the port the rings and the proxy's config name (read back, not probed).
+    bound = json.loads((base / "ports.json").read_text())
+    assert {name: ports.listening_ports(pid) for name, pid in pids.items()} == {
+        name: {port} for name, port in bound.items()}
+    low, high = ports.ephemeral_range()
+    assert not any(low <= port <= high for name, port in bound.items() if name != "proxy")
+    second = saio.start(base)
     assert second == first
     assert saio._pids(base) == pids, "a second start must reuse the running servers"
     saio.stop(base)
@@ -29,8 +37,7 @@ def test_start_is_idempotent_and_stop_cleans_up(private_saio):
 
 
 def test_tempauth_and_object_round_trip(private_saio):
-    base, port = private_saio
-    s = saio.start(base, port)
+    s = saio.start(private_saio)
     token, url = saio._get_token(s)
     assert url == s.storage_url
     for method, path, data in (("PUT", "/c", None), ("PUT", "/c/o", b"payload")):
@@ -46,19 +53,18 @@ def test_tempauth_and_object_round_trip(private_saio):
 
 
 def test_credentials_file_is_written_in_tempauth_form(private_saio):
-    base, port = private_saio
-    s = saio.start(base, port)
+    s = saio.start(private_saio)
     text = open(s.credentials_file).read()
     assert f"osAuthUrl = {s.auth_url}" in text and "[TEMPAUTH]" in text and "user = test:tester" in text
 
 
 def test_cli_prints_exports_and_status(private_saio):
-    base, port = private_saio
+    base = private_saio
     run = lambda *a: subprocess.run([sys.executable, "tools/saio.py", *a, "--base", str(base)],
                                     capture_output=True, text=True)
-    started = run("start", "--port", str(port))
+    started = run("start", "--port", "0")
     assert started.returncode == 0, started.stderr
-    assert f"export ST_AUTH=http://127.0.0.1:{port}/auth/v1.0" in started.stdout
+    assert f"export ST_AUTH={saio.settings(base).auth_url}" in started.stdout
     assert run("status").returncode == 0
     assert run("stop").returncode == 0
     stopped = run("status")

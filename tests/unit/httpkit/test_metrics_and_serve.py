@@ -5,6 +5,7 @@ import socket
 import time
 
 import flask
+import pytest
 
 from httpkit import errors, metrics, serve
 
@@ -57,19 +58,30 @@ def test_options_are_gthread_with_long_request_lines():
     assert opts["bind"] == "127.0.0.1:1234" and opts["worker_class"] == "gthread"
     assert opts["workers"] == 2 and opts["threads"] == 4
     assert opts["limit_request_line"] > 4094
+    assert serve.options(host="127.0.0.1", port=1234, listen_fd=7)["bind"] == "fd://7"
 
 
-def _serve(port):
-    serve.run(_app, host="127.0.0.1", port=port, name="test", loglevel="warning")
+def test_socket_address_names_a_bad_descriptor(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        assert serve.socket_address(s.fileno()) == s.getsockname()
+    with open(tmp_path / "f", "w") as f, pytest.raises(OSError, match="not a TCP socket|non-socket"):
+        serve.socket_address(f.fileno())
+
+
+def _serve(sock):
+    serve.run(_app, host="127.0.0.1", port=1, listen_fd=sock.fileno(), name="test", loglevel="warning")
 
 
 def test_gunicorn_serves_and_honours_expect_100_continue():
     """libcurl sends Expect: 100-continue on large POSTs; the server must answer 100 then 200."""
+    # Bound here and handed over (multiprocessing passes the descriptor): the port is held
+    # throughout, so no other process can take it before the server listens.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
-    proc.start()
+        proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(s,), daemon=True)
+        proc.start()
     try:
         deadline = time.monotonic() + 20
         while True:

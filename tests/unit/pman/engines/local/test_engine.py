@@ -140,14 +140,17 @@ def test_missing_input_fails_the_get_step(engine):
     assert "no input" in engine.logs("j3")["get"] and "run" not in engine.logs("j3")
 
 
-def test_concurrency_limit_queues(dirs):
+def test_concurrency_limit_queues(dirs, tmp_path):
     engine = make_engine(dirs, max_jobs=1)
+    gate = tmp_path / "gate"  # the jobs end when the test says so, not after a guessed delay
     try:
         for jid in ("q1", "q2"):
             push_input(dirs[1], jid, {"a": "a"})
-            submit(engine, jid, "sleep 0.6")
+            submit(engine, jid, f"sh -c 'while [ ! -e {gate} ]; do sleep 0.05; done'")
+        wait_for(lambda: engine.info("q1").message == "running: step run")
         assert engine.info("q2").status is base.JobStatus.notstarted
         assert "queued" in engine.info("q2").message
+        gate.touch()
         wait_finished(engine, "q1")
         assert wait_finished(engine, "q2").status is base.JobStatus.finishedSuccessfully
     finally:
