@@ -26,7 +26,7 @@ from pathlib import Path
 
 import ports
 import saio
-from pman.engines import localdb, localproc
+from pman.engines.local import jobdb as localdb, processes as localproc
 
 BIN = Path(sys.executable).parent
 STATE = "quickstart-state.json"

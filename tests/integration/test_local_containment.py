@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.servers import free_port
 from tests.integration.pman_support import pman_argv
 
 IS_ROOT = os.geteuid() == 0
@@ -53,11 +52,10 @@ def pman(server_factory, shared, tmp_path):
     os.chmod(tokens, 0o600)
 
     def start(job_user=None, *flags, env=None):
-        port = free_port()
         extra = ["--local-job-user", job_user] if job_user else []
-        argv = pman_argv(port, shared / "work", "--storeBase", str(tmp_path / "store"), "--enableTokenAuth",
+        argv = pman_argv(shared / "work", "--storeBase", str(tmp_path / "store"), "--enableTokenAuth",
                          "--tokenPath", str(tokens), *extra, *flags)
-        return server_factory(argv, port, env=env)
+        return server_factory(argv, env=env)
     return start
 
 
@@ -190,10 +188,9 @@ def test_pman_refuses_a_job_user_that_could_read_its_secrets(pman, shared):
 
 @needs_root
 def test_pman_refuses_a_work_dir_the_job_user_cannot_enter(server_factory, tmp_path):
-    port = free_port()
-    argv = pman_argv(port, tmp_path / "work", "--storeBase", str(tmp_path / "store"), "--local-job-user", JOB_USER)
+    argv = pman_argv(tmp_path / "work", "--storeBase", str(tmp_path / "store"), "--local-job-user", JOB_USER)
     with pytest.raises(RuntimeError) as refused:
-        server_factory(argv, port)
+        server_factory(argv)
     assert "cannot enter" in str(refused.value) and str(tmp_path / "work") in str(refused.value)
 
 
@@ -205,7 +202,8 @@ def test_an_unknown_job_user_is_a_clear_startup_error(tmp_path):
 
 
 def _pman_command():
-    return [str(Path(sys.executable).parent / "pman"), "--ip", "127.0.0.1", "--port", str(free_port())]
+    # It refuses to start before it binds anything: no port is needed.
+    return [str(Path(sys.executable).parent / "pman"), "--ip", "127.0.0.1", "--port", "5010"]
 
 
 # ---------------------------------------------------------------- processes

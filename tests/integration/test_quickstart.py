@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pman.engines import localproc
+from pman.engines.local import processes as localproc
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = [sys.executable, str(ROOT / "tools" / "quickstart.py")]
@@ -107,7 +107,7 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
         wait_for(in_put.exists, 240, "the job reached its put step", proc, log)
         started = descendants(proc.pid)
         names = " ".join(cmdline(pid) for pid in started)
-        for part in ("memcached", "swift-proxy-server", "pfioh", "pman", "pman.engines.runner", "sleep 600"):
+        for part in ("memcached", "swift-proxy-server", "pfioh", "pman", "pman.engines.local.runner", "sleep 600"):
             assert part in names
         proc.send_signal(sig)
         assert proc.wait(timeout=120) == 1
