@@ -1,0 +1,249 @@
+"""Benchmark pfioh in Swift mode against the original pfioh 2.2.0.8 in Swift mode, as users run it.
+
+Both servers run in the same run against the same loopback Swift, authenticating to the same real
+Keystone (the original only speaks Keystone v3), taking turns.  Each tree is pushed and pulled
+
+* through the real ``pfurl`` CLI (what pfcon 2 ran),
+* through our ``pfioh-client``,
+* and at the server alone: a ready-made zip sent by an in-process client (no zipping or unzipping
+  in the timing).
+
+Trees (``--scale`` shrinks sizes and counts): 1000 x 10 KiB; a DICOM-like study of 2000 files of
+50-500 KiB; 10 x 10 MiB; one file above swiftstore's SLO threshold (1 GiB).  Before a pull, the
+job's output is put in place the way each system's publisher would (ours: a tree version; the
+original: one ``output/data`` zip).  Every pulled tree is compared with the pushed one.
+
+Ratio = the original's time / ours (above 1: we are faster).  Usage::
+
+    .venv/bin/python benchmarks/bench_pfioh_swift.py --scale 0.1 --sets small,dicom
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from common import BIN, KiB, MiB, ROOT, Result, tree_bytes
+from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
+
+import keystone_aio  # noqa: E402  (tools/ is on the path through common)
+import saio  # noqa: E402
+
+ORIGINAL = "pfioh 2.2.0.8"
+OURS = "pfioh (ours)"
+# The original reads its credentials from /etc/swift/swift-credentials.cfg only: point it at ours.
+# Its --forever serves from a thread and lets the main thread end, and from Python 3.9 on the
+# interpreter then refuses the futures swiftclient's SwiftService needs ("cannot schedule new
+# futures after interpreter shutdown"): its Swift mode only works if the main thread waits.
+ORIGINAL_LAUNCH = (
+    "import os, runpy, sys, threading\n"
+    "from pfioh import swift_store\n"
+    "make = swift_store.SwiftStore._createSwiftService\n"
+    "swift_store.SwiftStore._createSwiftService = lambda self, _: make(self, os.environ['BENCH_CREDENTIALS'])\n"
+    "sys.argv[0] = 'pfioh'\n"
+    "runpy.run_path(os.environ['BENCH_PFIOH'], run_name='__main__')\n"
+    "for t in threading.enumerate():\n"
+    "    if t is not threading.main_thread():\n"
+    "        t.join()\n")
+
+
+def make_sets(scale: float, wanted: list[str]) -> dict[str, list[int]]:
+    """Each tree as the list of its file sizes."""
+    rnd = random.Random(7)
+    sets = {
+        "small": [10 * KiB] * max(10, int(1000 * scale)),
+        "dicom": [rnd.randint(50 * KiB, 500 * KiB) for _ in range(max(10, int(2000 * scale)))],
+        "medium": [max(1, int(10 * MiB * scale))] * 10,
+        "slo": [max(1, int((1 << 30) * scale)) + 10 * MiB],
+    }
+    return {name: sizes for name, sizes in sets.items() if name in wanted}
+
+
+def write_tree(root: Path, sizes: list[int]) -> Path:
+    if root.is_dir():
+        return root
+    tmp = root.with_name(root.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for i, size in enumerate(sizes):
+        path = tmp / f"series{i % 4}" / f"img{i:05d}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:  # half random, half zeros: compresses like images do
+            f.write(os.urandom(size // 2))
+            f.write(bytes(size - size // 2))
+    tmp.rename(root)
+    return root
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    cmp = filecmp.dircmp(a, b)
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, bad, err = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    return not bad and not err and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
+
+
+def run(argv: list[str], cwd: Path, env: dict | None = None) -> None:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=7200, env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr[-1500:]}{done.stdout[-500:]}")
+
+
+def pfurl(url: str, msg: dict, cwd: Path) -> None:
+    run([str(BIN / "pfurl"), "--verb", "POST", "--raw", "--quiet", "--http", f"{url.split('//')[1]}/api/v1/cmd",
+         "--msg", json.dumps(msg)], cwd)
+
+
+COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
+
+
+def client_ops(client: str, url: str, port: int, key: str, tree: Path, zip_path: Path, work: Path):
+    """``(push, pull)`` callables for one client; pull leaves the tree in ``work/pulled``."""
+    dest = work / "pulled"
+    if client == "pfurl":
+        return (lambda: pfurl(url, {"action": "pushPath", "meta": {"remote": {"key": key}, "local": {"path": str(tree)},
+                                                                    "transport": COMPRESS}}, work),
+                lambda: pfurl(url, {"action": "pullPath", "meta": {"remote": {"key": key},
+                                                                    "local": {"path": str(dest), "createDir": True},
+                                                                    "transport": COMPRESS}}, work))
+    if client == "pfioh-client":
+        return (lambda: run([str(BIN / "pfioh-client"), "--pfioh", url, "-q", "push", key, str(tree)], work),
+                lambda: run([str(BIN / "pfioh-client"), "--pfioh", url, "-q", "pull", key, str(dest)], work))
+    return (lambda: push(port, key, zip_path), lambda: pull(port, key, work / "pulled.zip"))
+
+
+def verify(client: str, tree: Path, work: Path) -> None:
+    if client == "server":
+        check_zip(work / "pulled.zip", tree)
+    elif not same_tree(tree, work / "pulled"):
+        raise RuntimeError(f"{client}: the pulled tree differs from the pushed one")
+
+
+def publish_output(system: str, store, key: str, tree: Path, zip_path: Path) -> None:
+    """What each system's publisher leaves for a pull."""
+    if system == OURS:
+        store.put_tree(key, "output/", str(tree))
+    else:
+        store.ensure_container(key)
+        store.put_file(key, "output/data", str(zip_path), content_type="application/zip")
+
+
+def one_round(results, servers, store, name, tree, zip_path, nbytes, client, work):
+    for system, server in servers.items():  # taking turns, same data
+        key = f"bench-{uuid.uuid4().hex[:10]}"
+        scratch = work / f"scratch-{key}"
+        scratch.mkdir(parents=True)
+        url = f"http://127.0.0.1:{server.port}"
+        do_push, do_pull = client_ops(client, url, server.port, key, tree, zip_path, scratch)
+        try:
+            results.append(timed(name, "push", f"{system} / {client}", nbytes, do_push))
+            publish_output(system, store, key, tree, zip_path)
+            results.append(timed(name, "pull", f"{system} / {client}", nbytes, do_pull))
+            verify(client, tree, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            store.delete(key)
+
+
+def timed(tree: str, op: str, system: str, nbytes: int, fn) -> Result:
+    os.sync()
+    t0 = time.perf_counter()
+    fn()
+    r = Result(tree, op, system, time.perf_counter() - t0, nbytes / 1e6)
+    print(f"  {tree:7} {op:4} {system:34} {r.seconds:8.2f} s {r.mbps:8.1f} MB/s", flush=True)
+    return r
+
+
+def ratios(results: list[Result]) -> list[tuple[str, str, str, float]]:
+    """``(tree, op, client, original's time / ours)``, medians over the repeats."""
+    times: dict = {}
+    for r in results:
+        system, client = r.system.split(" / ")
+        times.setdefault((r.tree, r.op, client, system), []).append(r.seconds)
+    out = []
+    for (tree, op, client, system), ts in times.items():
+        if system == OURS and (tree, op, client, ORIGINAL) in times:
+            out.append((tree, op, client, statistics.median(times[(tree, op, client, ORIGINAL)]) / statistics.median(ts)))
+    return out
+
+
+def start_servers(work: Path, creds: str) -> dict:
+    exe = ensure_reference()
+    python = exe.parent / "python"
+    # The original passes osProjectDomain as a domain *name* ("Default"; swiftstore also takes
+    # the id "default"), and its swiftclient takes the user's domain from the environment.
+    original_creds = work / "original-credentials.cfg"
+    original_creds.write_text(Path(creds).read_text().replace("osProjectDomain = default", "osProjectDomain = Default"))
+    env = {"BENCH_CREDENTIALS": str(original_creds), "BENCH_PFIOH": str(exe), "OS_USER_DOMAIN_NAME": "Default",
+           "TMPDIR": str(work / "orig-tmp")}
+    (work / "orig-tmp").mkdir(parents=True, exist_ok=True)
+    ours = start(OURS, [str(BIN / "pfioh"), "--forever", "--httpResponse", "--swift-storage", "--swift-credentials", creds,
+                        "--storeBase", str(work / "ours")], work / "ours.log")
+    # Without --httpResponse: the original then writes its JSON reply into the body, which pfurl
+    # 2.3.0.1 (and pfcon) parse; with it, a second status line and headers land in the body.
+    original = start(ORIGINAL, lambda port: [str(python), "-c", ORIGINAL_LAUNCH, "--forever",
+                                             "--swift-storage", "--createDirsAsNeeded", "--ip", "127.0.0.1",
+                                             "--port", str(port)], work / "original.log", env=env)
+    return {OURS: ours, ORIGINAL: original}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="multiply sizes and counts by this (default 1)")
+    p.add_argument("--sets", default="small,dicom,medium,slo", help="trees: small, dicom, medium, slo")
+    p.add_argument("--clients", default="server,pfurl,pfioh-client", help="server, pfurl, pfioh-client")
+    p.add_argument("--repeat", type=int, default=1, help="rounds per measurement (medians)")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pfioh-swift-bench")
+    args = p.parse_args(argv)
+    work = args.work
+    (work / "run").mkdir(parents=True, exist_ok=True)
+    import swiftstore
+    print("starting a loopback Swift and Keystone ...", flush=True)
+    saio.start(work / "saio", 0)
+    ks = keystone_aio.start(work / "keystone", saio_base=work / "saio")
+    servers = {}
+    try:
+        creds = ks.password_credentials
+        servers = start_servers(work / "run", creds)
+        store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(creds))
+        sets = make_sets(args.scale, args.sets.split(","))
+        results: list[Result] = []
+        warm = write_tree(work / "data" / "warm", [1000] * 3)
+        one_round([], servers, store, "warm", warm, make_zip(warm, work / "data" / "warm.zip"), 3000, "server",
+                  work / "run")  # connections and tokens in place before anything is timed
+        for name, sizes in sets.items():
+            tree = write_tree(work / "data" / f"{name}-{args.scale}", sizes)
+            zip_path = make_zip(tree, work / "data" / f"{name}-{args.scale}.zip")
+            nbytes = tree_bytes(tree)
+            print(f"{name}: {len(sizes)} files, {nbytes / 1e6:.1f} MB", flush=True)
+            for client in args.clients.split(","):
+                for _ in range(args.repeat):
+                    one_round(results, servers, store, name, tree, zip_path, nbytes, client, work / "run")
+        table = ratios(results)
+        print("\nratio = original's time / ours (above 1: ours is faster)")
+        for tree, op, client, ratio in table:
+            print(f"  {tree:7} {op:4} {client:13} {ratio:6.2f}x")
+        worst, best = min(table, key=lambda t: t[3]), max(table, key=lambda t: t[3])
+        print(f"worst for us: {worst[0]} {worst[1]} via {worst[2]}: {worst[3]:.2f}x; "
+              f"best: {best[0]} {best[1]} via {best[2]}: {best[3]:.2f}x")
+        (work / "results.json").write_text(json.dumps({"scale": args.scale, "ratios": table,
+                                                       "results": [r.__dict__ for r in results]}, indent=1))
+    finally:
+        for server in servers.values():
+            server.stop()
+        keystone_aio.stop(work / "keystone")
+        saio.stop(work / "saio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
