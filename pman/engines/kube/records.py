@@ -9,7 +9,7 @@ answer the full object gives (tests compare both on every recorded object).
 
 Like the mapping, the constructors never raise: any field may be missing or of the wrong type.
 Strings that repeat across thousands of objects (images, reasons, phases, times to the second)
-are interned.
+are interned; unique ones (names, uids, versions) are not, as the table would only grow.
 """
 from __future__ import annotations
 
@@ -30,13 +30,14 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _s(value: Any) -> str | None:
-    """A string field (interned), or None."""
-    return sys.intern(value) if isinstance(value, str) else None
-
-
 def _scalar(value: Any) -> Any:
+    """A scalar field as it came (the mapping reads it as the API sent it), or None."""
     return value if isinstance(value, _SCALARS) else None
+
+
+def _s(value: Any) -> Any:
+    """A scalar field whose string values repeat across objects (interned: stored once)."""
+    return sys.intern(value) if isinstance(value, str) else _scalar(value)
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -94,8 +95,8 @@ class JobRecord:
                                _s(c.get("lastTransitionTime")))
                      for c in (conditions if isinstance(conditions, list) else [])
                      if isinstance(c, dict) and c.get("status") == "True")
-        return cls(name=sys.intern(name), uid=_s(_get(job, "metadata", "uid")),
-                   resource_version=_s(_get(job, "metadata", "resourceVersion")),
+        return cls(name=name, uid=_scalar(_get(job, "metadata", "uid")),
+                   resource_version=_scalar(_get(job, "metadata", "resourceVersion")),
                    created=_s(_get(job, "metadata", "creationTimestamp")),
                    deleting=_get(job, "metadata", "deletionTimestamp") is not None,
                    image=_s(_get(processor, "image")), command=_strings(_get(processor, "command")),
@@ -164,7 +165,7 @@ class Container:
         waiting = _get(cs, "state", "waiting")
         running = _get(cs, "state", "running")
         return cls(init=init, name=sys.intern(str(cs["name"])), image=_s(cs.get("image")),
-                   container_id=_s(cs.get("containerID")),
+                   container_id=_scalar(cs.get("containerID")),
                    waiting_reason=_s(_get(waiting, "reason")), waiting_message=_s(_get(waiting, "message")),
                    running=bool(running), running_started_at=_s(_get(running, "startedAt")),
                    terminated=Terminated.of(_get(cs, "state", "terminated")),
@@ -221,8 +222,8 @@ class PodRecord:
                 if record is not None:
                     containers.append(record)
         jid = _get(pod, "metadata", "labels", "jid")
-        return cls(name=name, jid=_s(jid), uid=_s(_get(pod, "metadata", "uid")),
-                   resource_version=_s(_get(pod, "metadata", "resourceVersion")),
+        return cls(name=name, jid=_scalar(jid), uid=_scalar(_get(pod, "metadata", "uid")),
+                   resource_version=_scalar(_get(pod, "metadata", "resourceVersion")),
                    created=_s(_get(pod, "metadata", "creationTimestamp")), phase=_s(_get(pod, "status", "phase")),
                    start_time=_s(_get(pod, "status", "startTime")),
                    unscheduled_reason=_s(_get(unscheduled, "reason")),
@@ -274,8 +275,8 @@ class EventRecord:
         created = _get(event, "metadata", "creationTimestamp")
         first = _get(event, "firstTimestamp") or _get(event, "eventTime") or created
         last = _get(event, "lastTimestamp") or _get(event, "eventTime") or created
-        return cls(kind=_s(_get(event, "involvedObject", "kind")), name=_s(_get(event, "involvedObject", "name")),
-                   uid=_s(_get(event, "involvedObject", "uid")), reason=sys.intern(reason),
+        return cls(kind=_s(_get(event, "involvedObject", "kind")), name=_scalar(_get(event, "involvedObject", "name")),
+                   uid=_scalar(_get(event, "involvedObject", "uid")), reason=sys.intern(reason),
                    message=_s(_get(event, "message")), first=_s(first), last=_s(last))
 
     def as_dict(self) -> dict:
