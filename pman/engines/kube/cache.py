@@ -36,6 +36,9 @@ WATCH_SECONDS = 300
 """The server-side ``timeoutSeconds`` of a watch (jittered by up to a fifth, so that the watches
 of many pmans do not all reopen together)."""
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+PAGE = 500
+"""Objects per LIST page: a LIST of thousands of Jobs is never parsed whole (a parsed pod is
+~75 KB of Python objects), only ``PAGE`` at a time before they become records."""
 Lister = Callable[..., "tuple[list[dict], str]"]
 Watcher = Callable[[str, int], Iterable[dict]]
 
@@ -112,10 +115,17 @@ class Informer:
         return old
 
     def relist(self) -> None:
-        """LIST the objects in scope and replace the cache with them (marks it synced)."""
-        items, resource_version = self.lister()
+        """LIST the objects in scope and replace the cache with them (marks it synced).
+
+        ``lister()`` returns ``(objects, resourceVersion)``, or an iterator of such pages (the
+        version of a paged list is the same on every page: one snapshot)."""
+        answer = self.lister()
+        pages = [answer] if isinstance(answer, tuple) else answer
+        fresh, resource_version = [], ""
+        for items, version in pages:  # each page becomes records before the next is read
+            fresh.extend(r for r in map(self.to_record, items) if r is not None)
+            resource_version = resource_version or version
         self.lists += 1
-        fresh = [r for r in map(self.to_record, items) if r is not None]
         with self._lock:
             names = {f.name for f in fresh}
             removed = [r for name, r in self._records.items() if name not in names]
@@ -181,8 +191,11 @@ class Informer:
         try:
             if not self.synced.is_set():
                 self.relist()
+            events, started = self.events, time.monotonic()
             self.watch_once()
             self.failures = 0
+            if self.events == events and time.monotonic() - started < 1.0:
+                (self.sleep or self.stopped.wait)(1.0)  # a watch closed at once, again and again: not a busy loop
         except Exception as e:
             if _is_gone(e):
                 log.info("%s: watch expired (410 Gone): listing again", self.kind)
@@ -272,13 +285,24 @@ class StatusCache:
         def lister(kind: str, **selectors) -> Lister:
             return lambda **timeout: api.list_objects(kind, namespace, **selectors, **timeout)
 
+        def pager(kind: str, **selectors) -> Lister:
+            def pages():
+                token = None
+                while True:
+                    items, version, token = api.list_page(kind, namespace, limit=PAGE, continue_token=token,
+                                                          **selectors)
+                    yield items, version
+                    if not token:
+                        return
+            return pages if hasattr(api, "list_page") else lister(kind, **selectors)
+
         def watcher(kind: str, **selectors) -> Watcher:
             return lambda version, seconds: api.watch_objects(kind, namespace, resource_version=version,
                                                               timeout_seconds=seconds, **selectors)
 
-        self.jobs = Informer("jobs", lister("jobs", label_selector=selector), watcher("jobs", label_selector=selector),
+        self.jobs = Informer("jobs", pager("jobs", label_selector=selector), watcher("jobs", label_selector=selector),
                              records.JobRecord.of, sleep=sleep)
-        self.pods = Informer("pods", lister("pods", label_selector=selector), watcher("pods", label_selector=selector),
+        self.pods = Informer("pods", pager("pods", label_selector=selector), watcher("pods", label_selector=selector),
                              records.PodRecord.of, group_of=lambda p: p.jid, sleep=sleep, on_remove=on_pod_removed)
         self.events = EventsPoller(lister("events", field_selector="type=Warning"), settings.events_interval, clock)
         self._threads: list[threading.Thread] = []

@@ -65,6 +65,10 @@ class KubeApi(Protocol):
     def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
                      field_selector: str | None = None, timeout: float = ...) -> tuple[list[dict], str]:
         """``jobs``, ``pods`` or ``events``, and the list's ``resourceVersion``."""
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = ...) -> tuple[list[dict], str, str]:
+        """One page of a LIST (``limit`` objects): objects, resourceVersion, the next page's token or ""."""
     def watch_objects(self, kind: str, namespace: str, *, resource_version: str, timeout_seconds: int,
                       label_selector: str | None = None, field_selector: str | None = None) -> Iterable[dict]:
         """The watch's events, ``{"type", "object"}`` (ERROR events included, or a 410 raised)."""

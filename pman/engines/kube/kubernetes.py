@@ -81,10 +81,20 @@ class ClientApi:
     def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
                      field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
         """The ``kind`` objects (``jobs``, ``pods``, ``events``) and the list's resourceVersion."""
+        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
+                                               field_selector=field_selector, timeout=timeout)
+        return items, version
+
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str, str]:
+        """One page of a LIST: its objects, the list's resourceVersion, the ``continue`` token ("" at the end)."""
         listing = json_body(self._lister(kind)(namespace, label_selector=label_selector, field_selector=field_selector,
+                                               limit=limit, _continue=continue_token or None,
                                                _preload_content=False, _request_timeout=timeout))
-        version = (listing.get("metadata") or {}).get("resourceVersion") or ""
-        return [o for o in listing.get("items") or [] if isinstance(o, dict)], str(version)
+        meta = listing.get("metadata") or {}
+        return ([o for o in listing.get("items") or [] if isinstance(o, dict)], str(meta.get("resourceVersion") or ""),
+                str(meta.get("continue") or ""))
 
     def watch_objects(self, kind: str, namespace: str, *, resource_version: str, timeout_seconds: int,
                       label_selector: str | None = None, field_selector: str | None = None) -> Iterator[dict]:

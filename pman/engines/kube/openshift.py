@@ -72,10 +72,19 @@ class DynamicApi:
 
     def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
                      field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
-        selectors = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
-        listing = _dict(self._resource(kind).get(namespace=namespace, _request_timeout=timeout, **selectors))
-        version = (listing.get("metadata") or {}).get("resourceVersion") or ""
-        return [o for o in listing.get("items") or [] if isinstance(o, dict)], str(version)
+        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
+                                               field_selector=field_selector, timeout=timeout)
+        return items, version
+
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str, str]:
+        params = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector),
+                                    ("limit", limit), ("_continue", continue_token)) if v}
+        listing = _dict(self._resource(kind).get(namespace=namespace, _request_timeout=timeout, **params))
+        meta = listing.get("metadata") or {}
+        return ([o for o in listing.get("items") or [] if isinstance(o, dict)], str(meta.get("resourceVersion") or ""),
+                str(meta.get("continue") or ""))
 
     def watch_objects(self, kind: str, namespace: str, *, resource_version: str, timeout_seconds: int,
                       label_selector: str | None = None, field_selector: str | None = None) -> Iterator[dict]:

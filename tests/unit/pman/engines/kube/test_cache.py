@@ -444,3 +444,24 @@ def test_a_watch_answering_an_error_status_raises_the_api_error():
     with pytest.raises(ApiException) as err:
         list(api.watch_objects("jobs", NS, resource_version="1", timeout_seconds=10))
     assert err.value.status == 403
+
+
+def test_a_large_list_is_read_in_pages_and_kept_as_records(monkeypatch):
+    """A LIST of thousands of Jobs is never parsed whole: pages of ``PAGE`` objects, following the
+    ``continue`` token, all of one snapshot (the first page's resourceVersion)."""
+    monkeypatch.setattr(kube_cache, "PAGE", 2)
+    job = load("pending/job.json")
+    jobs = [{**job, "metadata": {**job["metadata"], "name": f"chris-jid-{n}"}} for n in range(5)]
+
+    def list_jobs(namespace, limit=None, _continue=None, **kwargs):
+        start = int(_continue or 0)
+        page = listing("JobList", jobs[start:start + limit], "777")
+        if start + limit < len(jobs):
+            page["metadata"]["continue"] = str(start + limit)
+        return page
+
+    batch = FakeBatchV1Api(list_jobs=list_jobs)
+    cache = StatusCache(kube.ClientApi(batch, FakeCoreV1Api()), SETTINGS)
+    cache.jobs.relist()
+    assert len(cache.jobs) == 5 and cache.jobs.resource_version == "777" and cache.jobs.lists == 1
+    assert [(k["limit"], k["_continue"]) for _a, k in batch.called("list_jobs")] == [(2, None), (2, "2"), (2, "4")]
