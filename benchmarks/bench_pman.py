@@ -15,6 +15,13 @@ every request a timeout; a request that times out counts as an error.  The origi
 into ``.venv-reference`` if missing.  Usage::
 
     .venv/bin/python benchmarks/bench_pman.py [--jobs 20] [--requests 100] [--poll 0.05]
+
+``--kube`` measures the Kubernetes engine instead (see :func:`kube_benchmark`): status of 200
+pending jobs under polling, against a stand-in API server that answers like the recordings of a
+real kube-apiserver 1.36 (this machine has none), today's pman (the code at ``--baseline-ref``)
+and ours in the same run::
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_pman.py --kube [--kube-jobs 200] [--kube-seconds 15]
 """
 from __future__ import annotations
 
@@ -261,7 +268,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="delay between status polls for the original, s (default 0.2: faster polling "
                    "triggers its listener-killing race)")
     p.add_argument("--skip-reference", action="store_true", help="measure our pman only")
+    p.add_argument("--kube", action="store_true", help="measure the Kubernetes engine's status instead "
+                   "(stand-in API server; today's pman vs ours)")
+    p.add_argument("--kube-jobs", type=int, default=200, help="--kube: pending jobs polled (default 200)")
+    p.add_argument("--kube-seconds", type=float, default=15, help="--kube: seconds of polling per pman (default 15)")
+    p.add_argument("--kube-pollers", type=int, default=8, help="--kube: concurrent pollers (default 8)")
+    p.add_argument("--baseline-ref", default=None, help="--kube: git ref of today's pman (default: the "
+                   "merge-base of HEAD and main; 'none' measures ours with --status-cache=false instead)")
     args = p.parse_args(argv)
+    if args.kube:
+        return kube_benchmark(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-"))
@@ -284,6 +300,191 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     summarize(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- the Kubernetes engine's status
+
+def kube_tree(ref: str | None, work: Path) -> tuple[str, Path | None]:
+    """(label, source tree) of today's pman: ``git archive`` of ``ref`` (default the merge-base
+    with main) unpacked in ``work``; (label, None) to measure ours with the cache off instead."""
+    if ref == "none":
+        return "ours, --status-cache=false", None
+    try:
+        ref = ref or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, check=True,
+                                    capture_output=True, text=True).stdout.strip()
+        tree = work / "baseline"
+        tree.mkdir()
+        archive = subprocess.run(["git", "archive", ref, "pman", "httpkit", "swiftstore"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        return f"today ({ref[:9]})", tree
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"  cannot extract the baseline ({e}); measuring ours with the cache off", file=sys.stderr)
+        return "ours, --status-cache=false", None
+
+
+class Keepalive:
+    """A pfcon-like poller: the message API's status over one kept-alive connection."""
+
+    def __init__(self, port: int):
+        import http.client
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def status(self, jid: str) -> dict:
+        body = json.dumps({"payload": {"action": "status", "meta": {"key": "jid", "value": jid}}})
+        self.conn.request("POST", "/api/v1/cmd", body, {"Content-Type": "application/json"})
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise ValueError(f"{response.status}: {data[:200]!r}")
+        return json.loads(data)
+
+
+def _counts(api_url: str, reset: bool = False) -> dict:
+    import urllib.request
+    with urllib.request.urlopen(f"{api_url}/_counts{'?reset=1' if reset else ''}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    import psutil
+    try:
+        root = psutil.Process(proc.pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return float("nan")
+
+
+def poll_kube(port: int, jids: list[str], seconds: float, pollers: int) -> dict:
+    """``pollers`` threads, each over its own connection, ask the status of the jids round robin."""
+    stop_at = time.monotonic() + seconds
+    counts, errors, states = [0] * pollers, [0] * pollers, {}
+
+    def poller(i: int) -> None:
+        client, n = Keepalive(port), i
+        while time.monotonic() < stop_at:
+            jid = jids[n % len(jids)]
+            n += pollers
+            try:
+                reply = client.status(jid)
+                states[reply["d_ret"]["l_status"][0]] = states.get(reply["d_ret"]["l_status"][0], 0) + 1
+                counts[i] += 1
+            except (OSError, ValueError, KeyError) as e:
+                errors[i] += 1
+                if errors[i] == 1:
+                    print(f"  poller {i}: {e}", file=sys.stderr)
+                client = Keepalive(port)
+
+    threads = [threading.Thread(target=poller, args=(i,)) for i in range(pollers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"statuses": sum(counts), "errors": sum(errors), "seconds": wall, "states": states}
+
+
+def kube_variant(name: str, tree: Path | None, extra: list[str], api_url: str, work: Path, args) -> dict:
+    port = free_port()
+    (work / name).mkdir()
+    kubeconfig = work / "kubeconfig"
+    env = {**os.environ, "PYTHONPATH": str(tree or ROOT)}
+    argv = [sys.executable, "-m", "pman", "--ip", "127.0.0.1", "--port", str(port), "--engine", "kubernetes",
+            "--kubeconfig", str(kubeconfig), "--swift-credentials", str(work / "swift.cfg"), "--namespace",
+            "chris", "--threads", "16", "--workdir", str(work / name), *extra]
+    with open(OUT / f"pman-kube-{name}.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request(port, "hello", {"askAbout": "timestamp"}, timeout=2)
+                break
+            except (OSError, ValueError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"pman ({name}) did not start, see {OUT}/pman-kube-{name}.log")
+                time.sleep(0.2)
+        jids = [f"chris-jid-{name[:4]}-{n}" for n in range(args.kube_jobs)]
+        for jid in jids:
+            request(port, "run", {"jid": jid, "cmd": "simpledsapp /share/incoming /share/outgoing", "auid": "bench",
+                                  "container": {"target": {"image": "ghcr.io/fnndsc/pl-simpledsapp:2.1.0"}}},
+                    timeout=30)
+        poll_kube(port, jids, 2.0, args.kube_pollers)  # warm-up: the cache syncs, connections open
+        _counts(api_url, reset=True)
+        cpu0 = _cpu_seconds(proc)
+        polled = poll_kube(port, jids, args.kube_seconds, args.kube_pollers)
+        cpu = _cpu_seconds(proc) - cpu0
+        api = _counts(api_url, reset=True)
+        rss = _rss_mb(proc)
+    finally:
+        stop(proc)
+    requests = sum(api.values())
+    statuses = polled["statuses"]
+    return {**polled, "statuses_per_second": statuses / polled["seconds"],
+            "api_requests": requests, "api_requests_by_kind": api,
+            "api_requests_per_status": requests / statuses if statuses else None,
+            "pman_cpu_ms_per_status": 1000 * cpu / statuses if statuses else None, "pman_rss_mb": rss}
+
+
+def _rss_mb(proc: subprocess.Popen) -> float:
+    import psutil
+    try:
+        root = psutil.Process(proc.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 1e6
+    except psutil.Error:
+        return float("nan")
+
+
+def kube_benchmark(args) -> int:
+    """Status of ``--kube-jobs`` pending jobs, polled by ``--kube-pollers`` clients for
+    ``--kube-seconds``, on today's pman and ours (one gunicorn worker each, 16 threads), against
+    the stand-in API server (tests/unit/pman/engines/kube/apiserver.py, its own process).  For
+    each: statuses per second, the API requests it made per status (all of them, watches and
+    Events included), pman's CPU per status and its RSS."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-pman-kube-"))
+    server = subprocess.Popen([sys.executable, "-m", "tests.unit.pman.engines.kube.apiserver"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    results = {}
+    try:
+        api_url = server.stdout.readline().decode().strip()
+        if not api_url.startswith("http://"):
+            raise RuntimeError("the stand-in API server did not start")
+        (work / "kubeconfig").write_text(
+            f"apiVersion: v1\nkind: Config\nclusters: [{{name: f, cluster: {{server: \"{api_url}\"}}}}]\n"
+            "users: [{name: p, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: p}}]\n"
+            "current-context: f\n")
+        (work / "swift.cfg").write_text("[AUTHORIZATION]\nosAuthUrl = http://127.0.0.1:9/auth/v1.0\n"
+                                        "[TEMPAUTH]\nuser = a:b\nkey = c\n")  # never used: no job finishes
+        label, tree = kube_tree(args.baseline_ref, work)
+        extra = [] if tree is not None else ["--status-cache=false"]
+        for name, variant_tree, flags in (("today", tree, extra), ("ours", None, [])):
+            print(f"== {name if name == 'ours' else label}: {args.kube_jobs} pending jobs, {args.kube_pollers} "
+                  f"pollers, {args.kube_seconds:g} s", flush=True)
+            results[name] = kube_variant(name, variant_tree, flags, api_url, work, args)
+            results[name]["label"] = label if name == "today" else "ours (status cache)"
+            print("  " + json.dumps({k: v for k, v in results[name].items() if k != "states"}), flush=True)
+    finally:
+        server.stdin.close()
+        server.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    (OUT / "kube-results.json").write_text(json.dumps(results, indent=2))
+    today, ours = results["today"], results["ours"]
+    print(f"\n{'':34}{'today':>12}{'ours':>12}   ratio")
+    for label_, key in (("statuses/s (one worker)", "statuses_per_second"),
+                        ("API requests per status", "api_requests_per_status"),
+                        ("pman CPU ms per status", "pman_cpu_ms_per_status"),
+                        ("pman RSS MB", "pman_rss_mb"), ("errors", "errors")):
+        a, b = today.get(key), ours.get(key)
+        ratio = f"{b / a:7.2f}x" if a and b and key == "statuses_per_second" else ""
+        print(f"{label_:34}{a:>12.4g}{b:>12.4g}   {ratio}")
     return 0
 
 

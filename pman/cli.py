@@ -78,7 +78,8 @@ def _kubernetes_flags(add) -> None:
         help="k8s engines: service account of the Job pods (default pman-publisher)")
     add("swift_credentials_secret", "--swift-credentials-secret",
         help="k8s engines: secret with swift-credentials.cfg (default swift-credentials)")
-    add("job_ttl_seconds", "--job-ttl", type=int, help="k8s engines: ttlSecondsAfterFinished (default 86400)")
+    add("job_ttl_seconds", "--job-ttl", type=int, help="k8s engines: ttlSecondsAfterFinished: seconds "
+        "a finished Job and its pods stay in the cluster and in the status cache (default 86400)")
     add("job_active_deadline_seconds", "--job-active-deadline", type=int,
         help="k8s engines: activeDeadlineSeconds (default 86400)")
     add("default_cpu_limit", "--default-cpu-limit", help="cpu limit of jobs that give none (default 1000m)")
@@ -95,6 +96,18 @@ def _kubernetes_flags(add) -> None:
     add("job_start_failure_timeout", "--job-start-failure-timeout", type=int, help="k8s engines: seconds a Job "
         "may stay unable to start (pod refused, image not pullable, container not creatable) before it is "
         "reported finishedWithError and deleted (default 30)")
+    add("instance_label", "--instance-label", help="k8s engines: label this pman's Jobs "
+        "chrisproject.org/pman-instance=VALUE and cache only those (default empty: every pman Job in the "
+        "namespace)")
+    add("status_cache", "--status-cache", nargs="?", const=True, metavar="true|false", type=config_mod.parse_bool,
+        help="k8s engines: answer status from a watch cache of the Jobs and pods (default true; false reads "
+        "the API on every status: about 3 requests each)")
+    add("status_deadline", "--status-deadline", type=float, help="k8s engines: seconds a status may take in "
+        "all before it answers 503 (default 20)")
+    add("events_interval", "--events-interval", type=float, help="k8s engines: least seconds between reads "
+        "of the namespace's Warning Events, shared by all jobs that cannot start (default 5)")
+    add("log_refresh_seconds", "--log-refresh", type=float, help="k8s engines: seconds a running "
+        "container's log is reused before it is read again (default 5; a finished one is read once)")
     add("kubeconfig", "--kubeconfig", help="k8s engines: kubeconfig file (default: in-cluster account)")
 
 

@@ -127,6 +127,11 @@ SOURCES: dict[str, tuple[str, str]] = {
     "job_fs_group": ("--job-fs-group", "PMAN_JOB_FS_GROUP"),
     "job_share_size_limit": ("--job-share-size-limit", "PMAN_JOB_SHARE_SIZE_LIMIT"),
     "job_start_failure_timeout": ("--job-start-failure-timeout", "PMAN_JOB_START_FAILURE_TIMEOUT_SECONDS"),
+    "instance_label": ("--instance-label", "PMAN_INSTANCE_LABEL"),
+    "status_cache": ("--status-cache", "PMAN_STATUS_CACHE"),
+    "status_deadline": ("--status-deadline", "PMAN_STATUS_DEADLINE_SECONDS"),
+    "events_interval": ("--events-interval", "PMAN_EVENTS_INTERVAL_SECONDS"),
+    "log_refresh_seconds": ("--log-refresh", "PMAN_LOG_REFRESH_SECONDS"),
     "kubeconfig": ("--kubeconfig", "KUBECONFIG"),
 }
 
@@ -150,6 +155,11 @@ KUBE_SETTINGS: dict[str, str] = {
     "job_fs_group": "fs_group",
     "job_share_size_limit": "share_size_limit",
     "job_start_failure_timeout": "start_failure_timeout",
+    "instance_label": "instance_label",
+    "status_cache": "status_cache",
+    "status_deadline": "status_deadline",
+    "events_interval": "events_interval",
+    "log_refresh_seconds": "log_refresh_seconds",
     "kubeconfig": "kubeconfig",
     "swift_credentials": "swift_credentials",
     "log_tail_bytes": "log_tail_bytes",
@@ -190,6 +200,8 @@ def _converter(name: str) -> Callable[[str], Any]:
     kind = _type(name).replace(" | None", "")
     if kind == "int":
         return int
+    if kind == "float":
+        return float
     if kind == "bool":
         return _to_bool
     return str
@@ -230,4 +242,7 @@ def compose(values: Mapping[str, Any]) -> PmanConfig:
     local = group(local_settings.LocalSettings, LOCAL_SETTINGS)
     if own.get("token_auth"):  # the local engine checks that a job user cannot read it
         local = replace(local, protected_files=(own.get("token_path", DEFAULT_TOKEN_PATH),))
-    return PmanConfig(**own, local=local, kube=group(kube_settings.KubeSettings, KUBE_SETTINGS))
+    kube = group(kube_settings.KubeSettings, KUBE_SETTINGS)
+    # The kube client's connection pool is sized to the request threads (a service setting).
+    kube = replace(kube, request_threads=own.get("threads", PmanConfig.threads))
+    return PmanConfig(**own, local=local, kube=kube)

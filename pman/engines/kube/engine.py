@@ -1,8 +1,16 @@
-"""What the Kubernetes and OpenShift engines share: the engine logic over a six-call API seam.
+"""What the Kubernetes and OpenShift engines share: the engine logic over a small API seam.
 
 Each engine module only adapts its client library to :class:`KubeApi` (create/read/delete a Job,
-list pods, list Events, read a container log), returning the API server's JSON as plain dicts.
-Everything else, including the translation of API errors to :class:`base.EngineError`, lives here once.
+list pods, list Events, read a container log, list and watch a kind), returning the API server's
+JSON as plain dicts.  Everything else, including the translation of API errors to
+:class:`base.EngineError`, lives here once.
+
+Status comes from the watch cache (:mod:`~pman.engines.kube.cache`) once it has synced: no API
+call for a job the cache knows.  A jid it does not know costs one GET of the Job (404: the result
+object, below).  Before the cache has synced, or with ``status_cache`` off, each status reads the
+Job, its pods and, while it has not started, its Events.  The first terminal state of a job is
+always confirmed by those direct reads before anything is recorded, so a record never rests on a
+cache that is a moment behind.  Every status has a deadline (:mod:`~pman.engines.kube.budget`).
 
 Status must outlive the Job (its TTL deletes it): whoever first sees a job end records its result
 object ``<jid>/result.json`` in Swift.  Normally that is the publish container; when ``info``
@@ -29,7 +37,8 @@ import urllib3
 import swiftstore
 from pman import resultdoc
 from pman.engines import base
-from pman.engines.kube import spec, status
+from pman.engines.kube import budget, logcache, spec, status
+from pman.engines.kube.cache import StatusCache
 from pman.engines.kube.settings import CONTAINERS, PROCESSOR, KubeSettings, job_name, pod_selector
 
 log = logging.getLogger("pman.kube")
@@ -37,18 +46,32 @@ ResultReader = Callable[[str], "dict | None"]
 ResultWriter = Callable[[str, dict], None]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot \S+ resource')
+REQUEST_TIMEOUT = 30
+"""Seconds per API call at most (less when the request's deadline is nearer)."""
 
 
 class KubeApi(Protocol):
-    """The calls the engines make.  Errors are raised as ``kubernetes`` ``ApiException``s."""
+    """The calls the engines make.  Errors are raised as ``kubernetes`` ``ApiException``s.
+    ``timeout``: seconds for the call (the client's ``_request_timeout``)."""
 
-    def create_job(self, namespace: str, body: dict) -> tuple[dict, list[str]]:
+    def create_job(self, namespace: str, body: dict, timeout: float = ...) -> tuple[dict, list[str]]:
         """The created Job and the ``Warning`` headers of the answer (raw header values)."""
-    def read_job(self, namespace: str, name: str) -> dict: ...
-    def delete_job(self, namespace: str, name: str) -> None: ...
-    def list_pods(self, namespace: str, label_selector: str) -> list[dict]: ...
-    def list_events(self, namespace: str, field_selector: str) -> list[dict]: ...
-    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str: ...
+    def read_job(self, namespace: str, name: str, timeout: float = ...) -> dict: ...
+    def delete_job(self, namespace: str, name: str, timeout: float = ...) -> None: ...
+    def list_pods(self, namespace: str, label_selector: str, timeout: float = ...) -> list[dict]: ...
+    def list_events(self, namespace: str, field_selector: str, timeout: float = ...) -> list[dict]: ...
+    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int | None = None,
+                 timeout: float = ...) -> str: ...
+    def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                     field_selector: str | None = None, timeout: float = ...) -> tuple[list[dict], str]:
+        """``jobs``, ``pods`` or ``events``, and the list's ``resourceVersion``."""
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = ...) -> tuple[list[dict], str, str]:
+        """One page of a LIST (``limit`` objects): objects, resourceVersion, the next page's token or ""."""
+    def watch_objects(self, kind: str, namespace: str, *, resource_version: str, timeout_seconds: int,
+                      label_selector: str | None = None, field_selector: str | None = None) -> Iterable[dict]:
+        """The watch's events, ``{"type", "object"}`` (ERROR events included, or a 410 raised)."""
 
 
 def parse_warnings(values: Iterable[str]) -> list[str]:
@@ -134,28 +157,54 @@ class _Recent:
 
 
 class KubeEngine(base.Engine):
-    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); thread-safe, and its only
-    state is a cache of the jids whose result object exists."""
+    """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); thread-safe.  Its state: the
+    status cache (once started), the jids whose result object exists, the cached logs."""
 
     name = "kube"
 
     def __init__(self, api: KubeApi, settings: KubeSettings, *, result_reader: ResultReader | None = None,
-                 result_writer: ResultWriter | None = None, clock: Callable[[], float] = time.time):
+                 result_writer: ResultWriter | None = None, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic):
         """:param api: the client adapter.
         :param settings: namespace, images, limits... (validated at startup, with the service config).
         :param result_reader: ``jid -> result dict | None`` (the result object in Swift).
         :param result_writer: ``(jid, result dict) -> None``: records a terminal state nobody recorded.
-        :param clock: epoch seconds, to measure how long a job could not start."""
+        :param clock: epoch seconds, to measure how long a job could not start.
+        :param monotonic: seconds, for deadlines and the Events and log refresh intervals."""
         self.api, self.settings, self.result_reader = api, settings, result_reader
         self.result_writer, self.clock = result_writer, clock
         self._recorded = _Recent()
+        self._deleted = _Recent()
+        self.cache: StatusCache | None = None
+        self.deadlines = budget.Deadlines(settings.status_deadline, monotonic)
+        self.log_cache = logcache.LogCache(settings.log_refresh_seconds, monotonic)
+        self._monotonic = monotonic
 
-    def _call(self, action: str, jid: str, fn, *args):
+    def start(self, cache: StatusCache | None = None) -> "KubeEngine":
+        """Start the status cache (``status_cache`` on): its LIST+WATCH threads, or ``cache`` as given
+        (tests drive theirs by hand).  Status reads use it once it has synced."""
+        if cache is None and self.settings.status_cache:
+            cache = StatusCache(self.api, self.settings, clock=self._monotonic,
+                                on_pod_removed=lambda pod: self.log_cache.forget_pod(pod.uid or pod.name)).start()
+        self.cache = cache
+        return self
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    def _synced_cache(self) -> StatusCache | None:
+        return self.cache if self.cache is not None and self.cache.synced else None
+
+    def _call(self, action: str, jid: str, fn, *args, deadline: budget.Deadline | None = None, **kwargs):
+        timeout = deadline.timeout(REQUEST_TIMEOUT) if deadline is not None else REQUEST_TIMEOUT
         try:
-            return fn(*args)
+            return fn(*args, timeout=timeout, **kwargs)
         except Exception as e:  # the one place the client's errors become ours
             if not translatable(e):
                 raise
+            if deadline is not None and deadline.remaining() < budget.MIN_CALL and not getattr(e, "status", None):
+                raise deadline.error(api_message(e)) from e
             raise translate(e, action, jid) from e
 
     def submit(self, spec_: base.JobSpec) -> base.JobInfo:
@@ -172,48 +221,98 @@ class KubeEngine(base.Engine):
 
     def info(self, jid: str) -> base.JobInfo:
         name = job_name(jid)
-        try:
-            job = self._call("read", jid, self.api.read_job, self.settings.namespace, name)
-        except base.JobNotFound as not_found:
-            return self._from_result(jid, not_found)
-        pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace, pod_selector(name))
-        events = self._events(jid, job, pods)
-        info = status.job_info(jid, job, pods, events, now=self.clock(),
-                               start_failure_timeout=self.settings.start_failure_timeout)
-        if info.status.finished:
-            self._finish(jid, job, pods, info)
+        deadline = self.deadlines.start(jid)
+        cache = self._synced_cache()
+        if cache is None:
+            return self._read(jid, deadline)
+        record = cache.job(name)
+        if record is not None:
+            job = record.as_dict()
+        else:  # not (yet) in the cache: just created, or gone (TTL, deleted)
+            try:
+                job = self._call("read", jid, self.api.read_job, self.settings.namespace, name, deadline=deadline)
+            except base.JobNotFound as not_found:
+                return self._from_result(jid, not_found, deadline)
+        pods = [p.as_dict() for p in cache.pods_of(name)]
+        info = self._map(jid, job, pods, self._cached_events(jid, job, pods, deadline))
+        if info.status.finished and jid not in self._recorded:
+            return self._read(jid, deadline)  # the first end seen: confirm it on the API, then record it
+        if info.status.finished and status.gave_up(info, job) and jid not in self._deleted:
+            self._give_up(jid, info, deadline)
         return info
 
-    def _events(self, jid: str, job: dict, pods: list[dict]) -> list[dict]:
-        """The Events that explain a job that has not started: its Job's (no pod: ``FailedCreate``)
-        or its newest pod's (``FailedMount``, ``FailedScheduling``).  None once it runs or ended."""
-        statuses = status.container_statuses(pods)
-        if status.job_finished(job) or status.processor_started_at(statuses):
-            return []
+    def _read(self, jid: str, deadline: budget.Deadline) -> base.JobInfo:
+        """The status from the API itself: the Job, its pods and, if needed, their Events."""
+        name = job_name(jid)
+        try:
+            job = self._call("read", jid, self.api.read_job, self.settings.namespace, name, deadline=deadline)
+        except base.JobNotFound as not_found:
+            return self._from_result(jid, not_found, deadline)
+        pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace, pod_selector(name),
+                          deadline=deadline)
+        info = self._map(jid, job, pods, self._events(jid, job, pods, deadline))
+        if info.status.finished:
+            self._finish(jid, job, pods, info, deadline)
+        return info
+
+    def _map(self, jid: str, job: dict, pods: list[dict], events: list[dict]) -> base.JobInfo:
+        return status.job_info(jid, job, pods, events, now=self.clock(),
+                               start_failure_timeout=self.settings.start_failure_timeout)
+
+    @staticmethod
+    def _explained_by(jid: str, job: dict, pods: list[dict]) -> tuple[str, str] | None:
+        """Whose Events explain a job that has not started: its Job's (no pod: ``FailedCreate``) or
+        its newest pod's (``FailedMount``).  None once it runs or ended."""
+        if status.job_finished(job) or status.processor_started_at(status.container_statuses(pods)):
+            return None
         if pods:
             newest = max(pods, key=lambda p: str(status.nested(p, "metadata", "creationTimestamp") or ""))
-            selector = f"involvedObject.kind=Pod,involvedObject.name={status.nested(newest, 'metadata', 'name')}"
-        else:
-            selector = f"involvedObject.kind=Job,involvedObject.name={job_name(jid)}"
+            return "Pod", str(status.nested(newest, "metadata", "name"))
+        return "Job", job_name(jid)
+
+    def _events(self, jid: str, job: dict, pods: list[dict], deadline: budget.Deadline) -> list[dict]:
+        who = self._explained_by(jid, job, pods)
+        if who is None:
+            return []
+        selector = f"involvedObject.kind={who[0]},involvedObject.name={who[1]}"
         try:
-            return self.api.list_events(self.settings.namespace, selector)
+            return self.api.list_events(self.settings.namespace, selector, timeout=deadline.timeout(REQUEST_TIMEOUT))
         except Exception as e:  # a status without Events is still a status: say why it is poorer
             if not translatable(e):
                 raise
-            log.warning("job %s: cannot read its Events (pman's Role needs get/list on events): %s",
-                        jid, api_message(e))
+            self._events_unreadable(jid, e)
             return []
 
-    def _finish(self, jid: str, job: dict, pods: list[dict], info: base.JobInfo) -> None:
+    def _cached_events(self, jid: str, job: dict, pods: list[dict], deadline: budget.Deadline) -> list[dict]:
+        who = self._explained_by(jid, job, pods)
+        if who is None or self.cache is None:
+            return []
+        try:
+            return self.cache.events.events(*who, timeout=deadline.timeout(REQUEST_TIMEOUT))
+        except Exception as e:
+            if not translatable(e):
+                raise
+            self._events_unreadable(jid, e)
+            return []
+
+    @staticmethod
+    def _events_unreadable(jid: str, e: Exception) -> None:
+        log.warning("job %s: cannot read its Events (pman's Role needs get/list on events): %s", jid, api_message(e))
+
+    def _finish(self, jid: str, job: dict, pods: list[dict], info: base.JobInfo, deadline: budget.Deadline) -> None:
         recorded = self._record(jid, pods, info)
         if recorded and status.gave_up(info, job):
-            try:
-                self.api.delete_job(self.settings.namespace, job_name(jid))
-                log.warning("job %s: gave up (%s: %s); its Job is deleted", jid, info.reason, info.message)
-            except Exception as e:  # the verdict stands; the Job's deadline still ends it
-                if not translatable(e):
-                    raise
-                log.warning("job %s: gave up, but cannot delete its Job: %s", jid, api_message(e))
+            self._give_up(jid, info, deadline)
+
+    def _give_up(self, jid: str, info: base.JobInfo, deadline: budget.Deadline) -> None:
+        try:
+            self._call("delete", jid, self.api.delete_job, self.settings.namespace, job_name(jid), deadline=deadline)
+            self._deleted.add(jid)
+            log.warning("job %s: gave up (%s: %s); its Job is deleted", jid, info.reason, info.message)
+        except base.EngineError as e:  # the verdict stands; the Job's deadline still ends it
+            if isinstance(e, base.JobNotFound):
+                self._deleted.add(jid)
+            log.warning("job %s: gave up, but cannot delete its Job: %s", jid, e)
 
     def _record(self, jid: str, pods: list[dict], info: base.JobInfo) -> bool:
         """Make sure the job's result object exists (the publisher's, else ours); True if it does."""
@@ -232,9 +331,12 @@ class KubeEngine(base.Engine):
         self._recorded.add(jid)
         return True
 
-    def _from_result(self, jid: str, not_found: base.JobNotFound) -> base.JobInfo:
+    def _from_result(self, jid: str, not_found: base.JobNotFound, deadline: budget.Deadline | None = None
+                     ) -> base.JobInfo:
         result = None
         if self.result_reader is not None:
+            if deadline is not None:
+                deadline.timeout(REQUEST_TIMEOUT)  # nothing left: 503 rather than start a Swift read
             try:
                 result = self.result_reader(jid)
             except Exception as e:  # Swift down: the job is not known to be gone, so do not say 404
@@ -247,14 +349,21 @@ class KubeEngine(base.Engine):
     def logs(self, jid: str, tail: int | None = None) -> dict[str, str]:
         """Each container's log (``init``, ``processor``, ``publish``) of the job's newest pod.
 
+        Read only when it can have changed (:mod:`~pman.engines.kube.logcache`).
+
         :param tail: the most bytes kept per container (default ``log_tail_bytes``).
         """
         name = job_name(jid)
-        pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace, pod_selector(name))
+        deadline = self.deadlines.take(jid)
+        cache = self._synced_cache()
+        if cache is not None:
+            pods = [p.as_dict() for p in cache.pods_of(name)]
+        else:
+            pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace,
+                              pod_selector(name), deadline=deadline)
         if not pods:
             return {}
         pod = max(pods, key=lambda p: str(status.nested(p, "metadata", "creationTimestamp") or ""))
-        pod_name = status.nested(pod, "metadata", "name")
         started = status.container_statuses([pod])
         limit = tail or self.settings.log_tail_bytes
         out = {}
@@ -263,7 +372,10 @@ class KubeEngine(base.Engine):
             if cs is None or not (status.nested(cs, "state", "running") or status.terminated(cs)):
                 continue  # never started: the API would answer 400 "waiting to start"
             try:
-                text = self.api.read_log(self.settings.namespace, pod_name, container, self.settings.log_tail_lines)
+                text = self._log(pod, container, status.terminated(cs) is not None, limit, deadline)
+            except base.EngineError as e:  # the deadline passed: the status itself is still good
+                out[container] = f"(log unavailable: {e})"
+                continue
             except Exception as e:
                 if not translatable(e):
                     raise
@@ -271,6 +383,24 @@ class KubeEngine(base.Engine):
                 continue
             out[container] = text[-limit:] if len(text) > limit else text
         return out
+
+    def _log(self, pod: dict, container: str, terminated: bool, limit: int, deadline: budget.Deadline) -> str:
+        pod_name = status.nested(pod, "metadata", "name")
+        key = (str(status.nested(pod, "metadata", "uid") or pod_name), container)
+        cacheable = limit <= self.settings.log_tail_bytes  # the cache keeps log_tail_bytes
+        text = self.log_cache.get(key, terminated) if cacheable else None
+        if text is not None:
+            return text
+
+        def read(lines: int, limit_bytes: int) -> str:
+            return self.api.read_log(self.settings.namespace, pod_name, container, lines, limit_bytes,
+                                     timeout=deadline.timeout(REQUEST_TIMEOUT))
+
+        text = logcache.read_tail(read, self.settings.log_tail_lines, max(limit, self.settings.log_tail_bytes))
+        self.log_cache.reads += 1
+        if cacheable:
+            self.log_cache.put(key, text, terminated)
+        return text
 
     def remove(self, jid: str) -> None:
         """Delete the Job and (background propagation) its pods; a job known only by its result

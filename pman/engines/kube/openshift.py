@@ -7,6 +7,8 @@ same ``ApiClient``.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import kubernetes.client
 import openshift.dynamic
 
@@ -48,31 +50,57 @@ class DynamicApi:
             self._events = self.client.resources.get(api_version="v1", kind="Event")
         return self._events
 
-    def create_job(self, namespace: str, body: dict) -> tuple[dict, list[str]]:
+    def _resource(self, kind: str):
+        return {"jobs": self.jobs, "pods": self.pods, "events": self.events}[kind]
+
+    def create_job(self, namespace: str, body: dict, timeout: float = REQUEST_TIMEOUT) -> tuple[dict, list[str]]:
         # serialize=False: the raw response, whose Warning headers a ResourceInstance would drop.
-        response = self.jobs.create(body=body, namespace=namespace, serialize=False, _request_timeout=REQUEST_TIMEOUT)
+        response = self.jobs.create(body=body, namespace=namespace, serialize=False, _request_timeout=timeout)
         return kubernetes_engine.json_body(response), kubernetes_engine.warning_headers(response)
 
-    def read_job(self, namespace: str, name: str) -> dict:
-        return _dict(self.jobs.get(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
+    def read_job(self, namespace: str, name: str, timeout: float = REQUEST_TIMEOUT) -> dict:
+        return _dict(self.jobs.get(name=name, namespace=namespace, _request_timeout=timeout))
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        self.jobs.delete(name=name, namespace=namespace, propagation_policy="Background",
-                         _request_timeout=REQUEST_TIMEOUT)
+    def delete_job(self, namespace: str, name: str, timeout: float = REQUEST_TIMEOUT) -> None:
+        self.jobs.delete(name=name, namespace=namespace, propagation_policy="Background", _request_timeout=timeout)
 
-    def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
-        listing = _dict(self.pods.get(namespace=namespace, label_selector=label_selector,
-                                      _request_timeout=REQUEST_TIMEOUT))
-        return [p for p in listing.get("items") or [] if isinstance(p, dict)]
+    def list_pods(self, namespace: str, label_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
+        return self.list_objects("pods", namespace, label_selector=label_selector, timeout=timeout)[0]
 
-    def list_events(self, namespace: str, field_selector: str) -> list[dict]:
-        listing = _dict(self.events.get(namespace=namespace, field_selector=field_selector,
-                                        _request_timeout=REQUEST_TIMEOUT))
-        return [e for e in listing.get("items") or [] if isinstance(e, dict)]
+    def list_events(self, namespace: str, field_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
+        return self.list_objects("events", namespace, field_selector=field_selector, timeout=timeout)[0]
 
-    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str:
+    def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                     field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
+        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
+                                               field_selector=field_selector, timeout=timeout)
+        return items, version
+
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str, str]:
+        params = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector),
+                                    ("limit", limit), ("_continue", continue_token)) if v}
+        listing = _dict(self._resource(kind).get(namespace=namespace, _request_timeout=timeout, **params))
+        meta = listing.get("metadata") or {}
+        return ([o for o in listing.get("items") or [] if isinstance(o, dict)], str(meta.get("resourceVersion") or ""),
+                str(meta.get("continue") or ""))
+
+    def watch_objects(self, kind: str, namespace: str, *, resource_version: str, timeout_seconds: int,
+                      label_selector: str | None = None, field_selector: str | None = None) -> Iterator[dict]:
+        """The dynamic client's watch, as ``{"type", "object"}`` dicts.  It raises a 410 as an
+        ``ApiException`` rather than yielding the ERROR event; the informer takes either."""
+        for event in self._resource(kind).watch(namespace=namespace, label_selector=label_selector,
+                                                field_selector=field_selector,
+                                                resource_version=resource_version or None,
+                                                timeout=timeout_seconds, allow_watch_bookmarks=True):
+            yield {"type": event.get("type"), "object": event.get("raw_object")}
+
+    def read_log(self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int | None = None,
+                 timeout: float = REQUEST_TIMEOUT) -> str:
         core = self.core or kubernetes.client.CoreV1Api(self.client.client)
-        return kubernetes_engine.ClientApi(None, core).read_log(namespace, pod, container, tail_lines)
+        return kubernetes_engine.ClientApi(None, core).read_log(namespace, pod, container, tail_lines, limit_bytes,
+                                                                timeout)
 
 
 class OpenShiftEngine(kube_engine.KubeEngine):
@@ -85,10 +113,11 @@ def create(settings: kube_settings.KubeSettings) -> OpenShiftEngine:
     :raises base.EngineError: the API cannot be reached, or the result reader cannot be configured.
     """
     try:  # the DynamicClient asks the API server for its version and resources right away
-        client = openshift.dynamic.DynamicClient(kubernetes_engine.api_client(settings.kubeconfig))
+        client = openshift.dynamic.DynamicClient(kubernetes_engine.api_client(
+            settings.kubeconfig, settings.request_threads + kubernetes_engine.EXTRA_CONNECTIONS))
     except Exception as e:
         if not kube_engine.translatable(e):
             raise
         raise base.EngineError(f"cannot reach the OpenShift API: {kube_engine.api_message(e)}") from e
     reader, writer = kube_engine.swift_results(settings, "openshift")
-    return OpenShiftEngine(DynamicApi(client), settings, result_reader=reader, result_writer=writer)
+    return OpenShiftEngine(DynamicApi(client), settings, result_reader=reader, result_writer=writer).start()

@@ -18,6 +18,9 @@ SHARE_MOUNT = "/share"
 SWIFT_MOUNT = "/etc/swift"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+INSTANCE_LABEL = "chrisproject.org/pman-instance"
+"""The label that marks the Jobs (and pods) of one pman, when ``instance_label`` is set."""
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LAYOUTS = ("tree", "archive")
 
@@ -35,6 +38,8 @@ class KubeSettings:
     swift_secret_name: str = "swift-credentials"
     """Secret with ``swift-credentials.cfg``, mounted read-only at /etc/swift in init and publish."""
     ttl_seconds_after_finished: int = 86400
+    """Seconds the cluster keeps a finished Job and its pods.  They stay in the namespace (and in
+    pman's status cache) until then; after it, status comes from the job's result object."""
     active_deadline_seconds: int = 86400
     image_pull_policy: str = "IfNotPresent"
     app_label: str = "pman-job"
@@ -66,6 +71,23 @@ class KubeSettings:
     mounted) before pman reports it ``finishedWithError`` and deletes it.  Causes that cannot go
     away (a Pod Security violation, an invalid image name) are reported at once."""
 
+    instance_label: str = ""
+    """The status cache's scope.  Non-empty: pman labels its Jobs and pods
+    ``chrisproject.org/pman-instance=<value>`` and caches only those; empty: every pman Job in
+    the namespace (label ``job-origin=pman``), whoever created it."""
+    status_cache: bool = True
+    """Serve status from a LIST+WATCH cache of the Jobs and pods in scope (False: read the API
+    on every status, as before the cache existed)."""
+    status_deadline: float = 20.0
+    """Seconds a status (or logs) read may take in all; past it the request answers 503."""
+    events_interval: float = 5.0
+    """Least seconds between two reads of the namespace's Warning Events, which explain the
+    jobs that cannot start (one read serves every job)."""
+    log_refresh_seconds: float = 5.0
+    """A running container's log is read again at most this often (a terminated one only once)."""
+    request_threads: int = 16
+    """pman's request threads (``--threads``): the client's connection pool is sized to them."""
+
     kubeconfig: str | None = None
     """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
     swift_credentials: str | None = None
@@ -77,6 +99,12 @@ class KubeSettings:
                      "start_failure_timeout"):
             value = getattr(self, name)
             base.require(value > 0, name, f"must be positive, not {value}")
+        for name in ("status_deadline", "events_interval", "log_refresh_seconds", "request_threads"):
+            value = getattr(self, name)
+            base.require(value > 0, name, f"must be positive, not {value}")
+        base.require(bool(_LABEL_VALUE.match(self.instance_label)), "instance_label",
+                     "must be a label value (at most 63 letters, digits, '-', '_', '.', starting and "
+                     f"ending with a letter or digit), not {self.instance_label!r}")
         base.require(self.image_pull_policy in PULL_POLICIES, "image_pull_policy",
                      f"must be one of {', '.join(PULL_POLICIES)}, not {self.image_pull_policy!r}")
         for name in ("processor_run_as_user", "publisher_run_as_user", "fs_group"):
@@ -109,8 +137,17 @@ def job_name(jid: str) -> str:
 
 def labels(settings: KubeSettings, jid: str) -> dict[str, str]:
     """Labels of a Job and of its pod template (the jid label selects a job's pods)."""
-    return {"app": settings.app_label, "job-origin": "pman", "jid": jid}
+    out = {"app": settings.app_label, "job-origin": "pman", "jid": jid}
+    if settings.instance_label:
+        out[INSTANCE_LABEL] = settings.instance_label
+    return out
 
 
 def pod_selector(jid: str) -> str:
     return f"job-origin=pman,jid={jid}"
+
+
+def scope_selector(settings: KubeSettings) -> str:
+    """The label selector of the Jobs and pods the status cache keeps (``instance_label``)."""
+    selector = "job-origin=pman"
+    return f"{selector},{INSTANCE_LABEL}={settings.instance_label}" if settings.instance_label else selector

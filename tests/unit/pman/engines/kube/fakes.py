@@ -5,8 +5,12 @@ status and headers (``Warning`` included) its ``http.json`` lists.
 
 They raise the client's real ``ApiException`` (or the dynamic client's subclasses) with the
 server's Status body, as the libraries do for a non-2xx answer.  What no recording holds (a
-kubelet's image-pull or container-config state, a 500) is derived in :func:`with_waiting` and
-:func:`server_error`, which say what they change.
+kubelet's image-pull or container-config state, a 500, a watch that expired) is derived in
+:func:`with_waiting`, :func:`server_error` and :func:`gone`, which say what they change.
+
+LISTs and WATCHes (the status cache's calls) answer from ``list_jobs``/``watch_jobs``,
+``list_pods``/``watch_pods`` and ``list_events``; a watch answer is the raw lines of a recorded
+stream (:func:`watch_body`), streamed in small chunks as urllib3 does (:class:`Chunked`).
 """
 from __future__ import annotations
 
@@ -41,6 +45,53 @@ def http(name: str) -> dict:
     """What ``<folder>/http.json`` says of ``<folder>/<file>``: status, response headers, lines."""
     folder, file = name.split("/", 1)
     return json.loads((RECORDED / folder / "http.json").read_text())[file]
+
+
+def watch_events(name: str) -> list[dict]:
+    """A recorded watch stream's events as the server sent them (``type`` and ``object``)."""
+    return [json.loads(line) for line in (RECORDED / name).read_text().splitlines()]
+
+
+def listing(kind: str, objects: list[dict], resource_version: str) -> dict:
+    """A LIST answer (``JobList``, ``PodList``) of ``objects`` at ``resource_version``, shaped as the
+    recorded lists (job-list/jobs.json): ``kind``, ``apiVersion``, ``metadata.resourceVersion``, ``items``."""
+    api_version = "batch/v1" if kind == "JobList" else "v1"
+    return {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": resource_version},
+            "items": [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in objects]}
+
+
+def watch_body(events: list[dict]) -> bytes:
+    """The raw body of a watch answer: one JSON event per line (as in the recorded ``*.jsonl``)."""
+    return b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in events)
+
+
+def gone(resource_version: str = "1") -> dict:
+    """Derived (not recorded): the ERROR event an API server sends on a watch whose resourceVersion
+    it no longer has (410 Expired), a Status of the shape of the recorded ones."""
+    return {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                        "message": f"too old resource version: {resource_version} (400)",
+                                        "reason": "Expired", "code": 410}}
+
+
+class Chunked:
+    """A ``_preload_content=False`` watch answer, streamed in ``size``-byte chunks (a line spans
+    several), and an error raised after ``fail_after`` chunks (a connection reset mid-stream)."""
+
+    def __init__(self, body: bytes, size: int = 1000, error: BaseException | None = None):
+        self.body, self.size, self.error = body, size, error
+        self.status, self.closed, self.released = 200, False, False
+
+    def stream(self, amt=None, decode_content=False):
+        for i in range(0, len(self.body), self.size):
+            yield self.body[i:i + self.size]
+        if self.error is not None:
+            raise self.error
+
+    def close(self):
+        self.closed = True
+
+    def release_conn(self):
+        self.released = True
 
 
 def watch_lines(name: str) -> list[dict]:
@@ -118,7 +169,14 @@ def _response(answer) -> Response:
     return answer if isinstance(answer, Response) else Response(answer)
 
 
+def _raw(answer):
+    return answer if isinstance(answer, (Response, Chunked)) else _response(answer)
+
+
 class FakeBatchV1Api(Recorder):
+    def list_namespaced_job(self, namespace, **kwargs):
+        return _raw(self._answer("watch_jobs" if kwargs.get("watch") else "list_jobs", namespace, **kwargs))
+
     def create_namespaced_job(self, namespace, body, **kwargs):
         return _response(self._answer("create", namespace, body, **kwargs))
 
@@ -131,7 +189,7 @@ class FakeBatchV1Api(Recorder):
 
 class FakeCoreV1Api(Recorder):
     def list_namespaced_pod(self, namespace, **kwargs):
-        return _response(self._answer("list_pods", namespace, **kwargs))
+        return _raw(self._answer("watch_pods" if kwargs.get("watch") else "list_pods", namespace, **kwargs))
 
     def list_namespaced_event(self, namespace, **kwargs):
         return _response(self._answer("list_events", namespace, **kwargs))
@@ -161,10 +219,24 @@ class FakeResource(Recorder):
         return self._instance("create", body=body, namespace=namespace, **kwargs)
 
     def get(self, name=None, namespace=None, **kwargs):
-        return self._instance("get", name=name, namespace=namespace, **kwargs)
+        method = "list" if name is None and "list" in self.answers else "get"  # a Job LIST, not a GET
+        return self._instance(method, name=name, namespace=namespace, **kwargs)
 
     def delete(self, name=None, namespace=None, **kwargs):
         return self._instance("delete", name=name, namespace=namespace, **kwargs)
+
+    def watch(self, namespace=None, **kwargs):
+        """The dynamic client's watch: events with ``raw_object``; a 410 ERROR raised as the
+        ``ApiException`` ``kubernetes.watch.Watch`` raises when given a timeout."""
+        answer = self._answer("watch", namespace=namespace, **kwargs)
+        for event in answer:
+            if isinstance(event, BaseException):
+                raise event
+            if event.get("type") == "ERROR":
+                obj = event["object"]
+                raise ApiException(status=obj["code"], reason=f"{obj['reason']}: {obj['message']}")
+            yield {"type": event["type"], "object": ResourceInstance(None, event["object"]),
+                   "raw_object": event["object"]}
 
 
 class FakeResources:

@@ -2,11 +2,15 @@
 (tests/fixtures/k8s-1.36): the kubernetes engine over fake BatchV1Api/CoreV1Api, the openshift
 engine over fake DynamicClient resources.
 
-The same scenarios run through both adapters (the ``flavour`` fixture), so they must agree.  The
-result objects live in a dict standing in for Swift (the Swift side is tested in test_resultdoc
-and the integration tests); the clock is a settable number.
+The same scenarios run through both adapters (the ``flavour`` fixture), so they must agree, and
+each runs twice: reading the API on every status (``kubernetes``, ``openshift``: also what a
+status does before the cache has synced), and from the status cache (``…+cache``), whose LISTs
+answer with the same recorded objects.  The result objects live in a dict standing in for Swift
+(the Swift side is tested in test_resultdoc and the integration tests); the clock is a settable
+number.
 """
 import inspect
+import json
 import logging
 
 import kubernetes.client
@@ -15,9 +19,10 @@ import pytest
 from pman.engines import base
 from pman.engines.kube import engine as kube_engine, kubernetes as kube, openshift as osh, settings as kubesettings
 from pman.engines.kube import spec, status
+from pman.engines.kube.cache import StatusCache
 from tests.unit.pman.engines.kube.fakes import (JID, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
-                                                Response, api_error, http, items, load, recorded, server_error,
-                                                with_waiting)
+                                                Response, api_error, http, items, listing, load, recorded,
+                                                server_error, with_waiting)
 
 S = base.JobStatus
 NS = "chris"
@@ -52,43 +57,97 @@ class Results:
 
 
 class Cluster:
-    """One engine over fakes answering ``job``/``pods``/``events``/``log`` (values, exceptions or callables)."""
+    """One engine over fakes answering ``job``/``pods``/``events``/``log`` (values, exceptions or callables).
+
+    ``flavour``: ``kubernetes`` or ``openshift``, with ``+cache`` for an engine whose status cache
+    has LISTed the Jobs and pods in scope (the recorded Job, or none if its GET fails, and the
+    recorded pods) before the test's calls.  ``calls`` are those made after that.
+    """
 
     def __init__(self, flavour, *, job=None, pods=None, events=None, create=None, delete=None, log=None,
                  results=None, now=0.0):
         self.results = results or Results()
         self.now = now
+        self.flavour, _, mode = flavour.partition("+")
+        self.cached = mode == "cache"
+        if self.cached:  # the cache finds objects by name: give the recorded ones the jid asked for
+            job, pods, events = (_as_jid(job), _as_jid(pods), _as_jid(events))
         log = log or (lambda pod, ns, container=None, **kw: LOGS[container])
         answers = dict(job=job, pods=pods if pods is not None else recorded(NO_PODS),
                        events=events if events is not None else {"kind": "EventList", "items": []},
                        create=create or recorded("create-job/job.json"),
-                       delete=delete or recorded("delete-job/delete-response.json"), log=log)
-        self.flavour = flavour
-        if flavour == "kubernetes":
-            self.batch = FakeBatchV1Api(create=answers["create"], read=answers["job"], delete=answers["delete"])
+                       delete=delete or recorded("delete-job/delete-response.json"), log=log,
+                       jobs=_job_list(job))
+        if self.flavour == "kubernetes":
+            self.batch = FakeBatchV1Api(create=answers["create"], read=answers["job"], delete=answers["delete"],
+                                        list_jobs=answers["jobs"])
             self.core = FakeCoreV1Api(list_pods=answers["pods"], list_events=answers["events"], log=answers["log"])
             api = kube.ClientApi(self.batch, self.core)
             cls = kube.KubernetesEngine
         else:
-            self.jobs = FakeResource(create=_dyn(answers["create"]), get=answers["job"], delete=answers["delete"])
+            self.jobs = FakeResource(create=_dyn(answers["create"]), get=answers["job"], delete=answers["delete"],
+                                     list=answers["jobs"])
             self.pods = FakeResource(get=answers["pods"])
             self.events = FakeResource(get=answers["events"])
             self.core = FakeCoreV1Api(log=answers["log"])
             api = osh.DynamicApi(FakeDynamicClient(self.jobs, self.pods, self.events), core=self.core)
             cls = osh.OpenShiftEngine
         self.engine = cls(api, SETTINGS, result_reader=self.results.read, result_writer=self.results.write,
-                          clock=lambda: self.now)
+                          clock=lambda: self.now, monotonic=lambda: self.now)
+        self.synced_at = {}
+        if self.cached:
+            cache = StatusCache(api, SETTINGS, clock=lambda: self.now)
+            for informer in (cache.jobs, cache.pods):
+                try:
+                    informer.relist()
+                except Exception:  # e.g. the API unreachable: not synced, status reads go to the API
+                    pass
+            self.engine.start(cache)
+            self.synced_at = {what: len(self.calls(what, since_sync=False))
+                              for what in ("create", "read", "delete", "pods", "events", "jobs")}
 
-    def calls(self, what):
-        """Recorded calls of ``create``/``read``/``delete``/``pods``/``events`` as (args, kwargs)."""
+    def calls(self, what, since_sync=True):
+        """Recorded calls of ``create``/``read``/``delete``/``pods``/``events``/``jobs`` (LIST) as
+        (args, kwargs), made after the cache's first LIST."""
         if self.flavour == "kubernetes":
             api, method = {"create": (self.batch, "create"), "read": (self.batch, "read"),
                            "delete": (self.batch, "delete"), "pods": (self.core, "list_pods"),
-                           "events": (self.core, "list_events")}[what]
+                           "events": (self.core, "list_events"), "jobs": (self.batch, "list_jobs")}[what]
         else:
             api, method = {"create": (self.jobs, "create"), "read": (self.jobs, "get"), "delete": (self.jobs, "delete"),
-                           "pods": (self.pods, "get"), "events": (self.events, "get")}[what]
-        return api.called(method)
+                           "pods": (self.pods, "get"), "events": (self.events, "get"), "jobs": (self.jobs, "list")}[what]
+        calls = api.called(method)
+        return calls[self.synced_at.get(what, 0):] if since_sync else calls
+
+
+def _as_jid(answer):
+    """Derived for the cached runs: a recorded answer whose Job (its name, its pods' ``jid`` label,
+    its Events' ``involvedObject.name``) is the test's JID.  The direct runs need no such renaming:
+    their fakes answer a GET of any name with the recorded Job."""
+    if not isinstance(answer, Response):
+        return answer
+    body = json.loads(answer.data)
+    for obj in body.get("items") or [body]:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind", body.get("kind")) in ("Job", "JobList"):
+            meta["name"] = JID
+        if isinstance(meta.get("labels"), dict) and "jid" in meta["labels"]:
+            meta["labels"]["jid"] = JID
+        involved = obj.get("involvedObject") or {}
+        if involved.get("kind") == "Job":
+            involved["name"] = JID
+    renamed = Response(body, answer.status)
+    renamed.headers = answer.headers
+    return renamed
+
+
+def _job_list(job):
+    """The LIST of Jobs in scope that matches a GET answer: the Job, none (404), or the same error."""
+    if isinstance(job, Response):
+        return listing("JobList", [json.loads(job.data)], "1000")
+    if isinstance(job, BaseException) and getattr(job, "status", None) != 404:
+        return job
+    return listing("JobList", [], "1000")
 
 
 def _dyn(answer):
@@ -97,7 +156,7 @@ def _dyn(answer):
     return answer
 
 
-@pytest.fixture(params=["kubernetes", "openshift"])
+@pytest.fixture(params=["kubernetes", "openshift", "kubernetes+cache", "openshift+cache"])
 def flavour(request):
     return request.param
 
@@ -127,7 +186,7 @@ def test_submit_creates_the_built_job_in_the_namespace(flavour):
     assert (info.jid, info.status, info.image) == (JID, S.notstarted, JOB.image)
     assert info.timestamp == load("create-job/job.json")["metadata"]["creationTimestamp"]
     (args, kwargs), = cluster.calls("create")
-    if flavour == "kubernetes":
+    if flavour.startswith("kubernetes"):
         namespace, body = args
         assert kwargs["_preload_content"] is False and kwargs["_request_timeout"] > 0
     else:
@@ -216,6 +275,15 @@ def test_info_reads_the_job_its_pods_and_only_if_needed_events(flavour, folder, 
     cluster = scenario(flavour, folder, job, pods)
     info = cluster.engine.info(JID)
     assert (info.status, info.reason) == expected
+    if cluster.cached and not info.status.finished:
+        # From the cache: no Job or pod read.  The Events, for a job that has not started: the
+        # namespace's Warnings, one LIST for every job.
+        assert cluster.calls("read") == cluster.calls("pods") == []
+        selectors = [kwargs["field_selector"] for _args, kwargs in cluster.calls("events")]
+        assert selectors == (["type=Warning"] if info.status == S.notstarted else [])
+        assert cluster.results.writes == [] and cluster.calls("delete") == []
+        return
+    # Read from the API (before the cache syncs, or to confirm the first end the cache shows).
     (_args, kwargs), = cluster.calls("pods")
     assert kwargs["label_selector"] == f"job-origin=pman,jid={JID}"
     # Events explain a job that has not started; a running or finished one needs none.
@@ -236,8 +304,12 @@ def test_info_reads_the_job_its_pods_and_only_if_needed_events(flavour, folder, 
 def test_a_pod_that_cannot_be_created_ends_within_the_bound(flavour, folder, reason, permanent):
     early = scenario(flavour, folder, events="events.json", after=5)
     info = early.engine.info(JID)
-    (_args, kwargs), = early.calls("events")
-    assert kwargs["field_selector"] == f"involvedObject.kind=Job,involvedObject.name={JID}"
+    selectors = [kwargs["field_selector"] for _args, kwargs in early.calls("events")]
+    direct = f"involvedObject.kind=Job,involvedObject.name={JID}"
+    # The cache finds the FailedCreate Events in the namespace's Warnings; a verdict that ends
+    # the job is confirmed on the API (the Job, its pods, its Events) before it is recorded.
+    expected = ["type=Warning"] * early.cached + [direct] * (permanent or not early.cached)
+    assert selectors == expected
     assert info.reason == reason and info.status == (S.finishedWithError if permanent else S.notstarted)
     late = scenario(flavour, folder, events="events.json", after=5 + TIMEOUT)
     info = late.engine.info(JID)
@@ -254,7 +326,7 @@ def test_a_pod_that_cannot_be_created_ends_within_the_bound(flavour, folder, rea
 def test_without_events_permission_the_status_is_poorer_not_broken(flavour, caplog):
     cluster = scenario(flavour, "quota-exceeded", after=3600, events=None)
     denied = api_error("forbidden/publisher-list-jobs.json")  # a recorded RBAC 403 body
-    if flavour == "kubernetes":
+    if flavour.startswith("kubernetes"):
         cluster.core.answers["list_events"] = denied
     else:
         cluster.events.answers["get"] = denied
@@ -367,7 +439,7 @@ def test_remove_deletes_the_job_with_its_pods(flavour):
     cluster.engine.remove(JID)
     (args, kwargs), = cluster.calls("delete")
     assert kwargs["propagation_policy"] == "Background"
-    assert (args[:2] == (JID, NS)) if flavour == "kubernetes" else (kwargs["name"], kwargs["namespace"]) == (JID, NS)
+    assert (args[:2] == (JID, NS)) if flavour.startswith("kubernetes") else (kwargs["name"], kwargs["namespace"]) == (JID, NS)
 
 
 def test_remove_again_is_a_404_unless_a_result_object_remains(flavour):
@@ -397,10 +469,20 @@ def test_remove_forbidden_is_a_503(flavour):
     (kubernetes.client.CoreV1Api, "read_namespaced_pod", {"name", "namespace", "_preload_content",
                                                           "_request_timeout"}),
     (kubernetes.client.CoreV1Api, "read_namespaced_pod_log", {"name", "namespace", "container", "tail_lines",
-                                                              "_preload_content"}),
+                                                              "limit_bytes", "_preload_content"}),
+    (kubernetes.client.BatchV1Api, "list_namespaced_job", {"namespace", "label_selector", "field_selector", "watch",
+                                                           "resource_version", "timeout_seconds",
+                                                           "allow_watch_bookmarks", "_request_timeout"}),
+    (kubernetes.client.CoreV1Api, "list_namespaced_pod", {"watch", "resource_version", "allow_watch_bookmarks"}),
 ])
 def test_the_calls_we_make_exist_in_the_installed_client(cls, method, params):
     assert params <= set(inspect.signature(getattr(cls, method)).parameters)
+
+
+def test_the_dynamic_client_watch_takes_our_arguments():
+    from kubernetes.dynamic import client as dynamic_client
+    assert {"namespace", "label_selector", "field_selector", "resource_version", "timeout",
+            "allow_watch_bookmarks"} <= set(inspect.signature(dynamic_client.DynamicClient.watch).parameters)
 
 
 def test_the_dynamic_client_returns_the_raw_response_when_not_serializing():

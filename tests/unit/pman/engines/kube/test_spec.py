@@ -130,6 +130,16 @@ def test_job_level_policy_and_labels():
     assert job["metadata"]["namespace"] == "radiology" and job["metadata"]["name"] == "chris-jid-42"
 
 
+def test_an_instance_label_marks_the_job_and_its_pods_for_this_pmans_cache():
+    from dataclasses import replace
+    job = spec.build_job(JOB, replace(HARDENED, instance_label="pman-a"))
+    want = {"app": "pman-job", "job-origin": "pman", "jid": "chris-jid-42", kubesettings.INSTANCE_LABEL: "pman-a"}
+    assert job["metadata"]["labels"] == want == job["spec"]["template"]["metadata"]["labels"]
+    selector = dict(t.split("=") for t in kubesettings.scope_selector(replace(HARDENED, instance_label="pman-a"))
+                    .split(","))
+    assert selector.items() <= want.items()
+
+
 @pytest.mark.parametrize("jid", ["Chris-Jid-1", "jid_1", "a.b", "-x", "x-", "a" * 64, ""])
 def test_a_jid_that_cannot_be_a_job_name_is_a_400(jid):
     with pytest.raises(base.EngineError) as err:
