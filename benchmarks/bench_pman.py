@@ -391,16 +391,17 @@ def poll_kube(port: int, jids: list[str], seconds: float, pollers: int) -> dict:
 
 
 def kube_variant(name: str, tree: Path | None, extra: list[str], api_url: str, work: Path, args) -> dict:
-    port = free_port()
     (work / name).mkdir()
     kubeconfig = work / "kubeconfig"
     env = {**os.environ, "PYTHONPATH": str(tree or ROOT)}
-    argv = [sys.executable, "-m", "pman", "--ip", "127.0.0.1", "--port", str(port), "--engine", "kubernetes",
-            "--kubeconfig", str(kubeconfig), "--swift-credentials", str(work / "swift.cfg"), "--namespace",
-            "chris", "--threads", "16", "--workdir", str(work / name), *extra]
+
+    def argv(port: int) -> list[str]:  # today's pman has no --listen-fd: a port it binds itself
+        return [sys.executable, "-m", "pman", "--ip", "127.0.0.1", "--port", str(port), "--engine", "kubernetes",
+                "--kubeconfig", str(kubeconfig), "--swift-credentials", str(work / "swift.cfg"), "--namespace",
+                "chris", "--threads", "16", "--workdir", str(work / name), *extra]
     with open(OUT / f"pman-kube-{name}.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env,
-                                start_new_session=True)
+        proc, port = popen_server(argv, time.monotonic() + 60, stdout=log, stderr=subprocess.STDOUT, cwd=work,
+                                  env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
