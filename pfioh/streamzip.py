@@ -10,6 +10,7 @@ file the ordinary way.
 """
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import shutil
@@ -138,31 +139,45 @@ class Extractor:
             raise _Stop("compression ratio")
         if self._total > ziputil.RATIO_MIN_BYTES and self._total > ratio * (self._received + csize):
             raise _Stop("compression ratio")
-        inflate = zlib.decompressobj(-15) if method == 8 else None
-        got = acc = 0
-        with open(target, "xb") as out:
-            left = csize
-            while left:
-                if not self._buf:
-                    self._buf = yield
-                if left >= len(self._buf):
-                    piece, self._buf = self._buf, b""
-                else:
-                    piece, self._buf = self._buf[:left], self._buf[left:]
-                left -= len(piece)
-                while piece:
-                    data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
-                    piece = inflate.unconsumed_tail if inflate else b""
-                    got += len(data)
-                    if got > usize:
-                        raise _Stop("more data than declared")
-                    acc = zlib.crc32(data, acc)
-                    out.write(data)
-        if got != usize or acc != crc or (inflate and not inflate.eof):
+        # A small file bound for a Swift bundle never touches the disk: only the zip does.
+        in_memory = self.writer is not None and usize <= self.writer.bundle_max_file
+        out = io.BytesIO() if in_memory else open(target, "xb")
+        with out:
+            got, acc = yield from self._inflate(out, method, csize, usize)
+            data = out.getvalue() if in_memory else None
+        if got != usize or acc != crc:
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
-        if self.writer is not None:
-            self.writer.add(rel, str(target), usize)  # its failure stops the early path
+        if data is not None:
+            self.writer.add_bytes(rel, data)  # its failure stops the early path
+        elif self.writer is not None:
+            self.writer.add(rel, str(target), usize)
+
+    def _inflate(self, out, method: int, csize: int, usize: int):
+        """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``; returns
+        ``(bytes written, CRC-32)``."""
+        inflate = zlib.decompressobj(-15) if method == 8 else None
+        got = acc = 0
+        left = csize
+        while left:
+            if not self._buf:
+                self._buf = yield
+            if left >= len(self._buf):
+                piece, self._buf = self._buf, b""
+            else:
+                piece, self._buf = self._buf[:left], self._buf[left:]
+            left -= len(piece)
+            while piece:
+                data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
+                piece = inflate.unconsumed_tail if inflate else b""
+                got += len(data)
+                if got > usize:
+                    raise _Stop("more data than declared")
+                acc = zlib.crc32(data, acc)
+                out.write(data)
+        if inflate and not inflate.eof:
+            raise _Stop("truncated deflate stream")
+        return got, acc
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:

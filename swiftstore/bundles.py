@@ -9,6 +9,7 @@ pass.  Reading a bundle cuts its byte stream back into files at the recorded off
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -22,11 +23,13 @@ _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 
 @dataclass(frozen=True)
 class Member:
-    """One file of a bundle: its path relative to the tree, its local path and size."""
+    """One file of a bundle: its path relative to the tree, its local path (or its bytes, for
+    a file that never touched the disk) and size."""
 
     rel: str
     path: str
     size: int
+    data: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ class BundleReader(transfer.RewindableBody):
 
     def _current(self):
         if self._file is None:
-            self._file = open(self.bundle.members[self._index].path, "rb")
+            member = self.bundle.members[self._index]
+            self._file = io.BytesIO(member.data) if member.data is not None else open(member.path, "rb")
         return self._file
 
     def _next_member(self) -> None:

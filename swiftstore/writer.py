@@ -20,6 +20,9 @@ from swiftstore.manifest import Manifest, ManifestEntry
 log = logging.getLogger("swiftstore")
 
 STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
+# Bytes of files handed over in memory (add_bytes) that may wait for their upload: past this,
+# add_bytes blocks until uploads catch up (the caller's input is then held back, not buffered).
+MAX_PENDING_BYTES = 32 << 20
 
 
 def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
@@ -76,10 +79,13 @@ class TreeWriter:
         self._lock = threading.Lock()
         self._futures: list[concurrent.futures.Future] = []
         self._bundle: list[bundles.Member] = []
+        self._bundle_size = 0
         self._bundles = 0
         self._expiry = store.expiry(margin=tree.EXPIRY_MARGIN)
         self._container_made = False
         self.files = self.bytes = 0
+        self._pending = threading.Condition()
+        self._pending_bytes = 0
 
     def add(self, rel: str, path: str, size: int) -> None:
         """Upload the local file ``path`` (``size`` bytes, not to change any more) as ``rel``.
@@ -88,25 +94,55 @@ class TreeWriter:
         :raises errors.SwiftStoreError: an earlier upload of this version failed already.
         """
         names.safe_relpath(rel)
+        if size <= self.store.bundle_max_file:
+            self._add_member(bundles.Member(rel, path, size))
+            return
         self._raise_early_failure()
         if not self._container_made:
             self.store.ensure_container(self.container)
             self._container_made = True
         self.files, self.bytes = self.files + 1, self.bytes + size
-        if size <= self.store.bundle_max_file:
-            names.validate_object_name(names.version_object(self.prefix, self.version, rel), self.container)
-            self._bundle.append(bundles.Member(rel, path, size))
-            if sum(m.size for m in self._bundle) >= self.bundle_target:
-                self._flush()
-            return
         item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size)
         self._submit(uploads.plan(self.store, self.container, [item], self.counter, self._stored, self._expiry))
+
+    @property
+    def bundle_max_file(self) -> int:
+        """Files up to this size are bundled (and may be handed over with :meth:`add_bytes`)."""
+        return self.store.bundle_max_file
+
+    def add_bytes(self, rel: str, data: bytes) -> None:
+        """Like :meth:`add` for a small file held in memory (it is bundled without touching the
+        disk).  Blocks while more than ``MAX_PENDING_BYTES`` of such files await their upload.
+
+        :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
+        """
+        if len(data) > self.store.bundle_max_file:
+            raise ValueError(f"{rel}: {len(data)} bytes is too large to bundle")
+        names.safe_relpath(rel)
+        with self._pending:
+            while self._pending_bytes > MAX_PENDING_BYTES:
+                self._raise_early_failure()
+                self._pending.wait(0.5)
+            self._pending_bytes += len(data)
+        self._add_member(bundles.Member(rel, "", len(data), bytes(data)))
+
+    def _add_member(self, member: bundles.Member) -> None:
+        self._raise_early_failure()
+        if not self._container_made:
+            self.store.ensure_container(self.container)
+            self._container_made = True
+        names.validate_object_name(names.version_object(self.prefix, self.version, member.rel), self.container)
+        self.files, self.bytes = self.files + 1, self.bytes + member.size
+        self._bundle.append(member)
+        self._bundle_size += member.size
+        if self._bundle_size >= self.bundle_target:
+            self._flush()
 
     def _flush(self) -> None:
         if not self._bundle:
             return
         bundle = bundles.Bundle(names.version_bundle(self.prefix, self.version, self._bundles), tuple(self._bundle))
-        self._bundle, self._bundles = [], self._bundles + 1
+        self._bundle, self._bundle_size, self._bundles = [], 0, self._bundles + 1
         self._submit(uploads.plan_bundles(self.store, self.container, [bundle], self.counter, self._bundled,
                                           self._expiry))
 
@@ -131,6 +167,14 @@ class TreeWriter:
             self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag)
                                  for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
             self._owned.append(bundle.name)
+        self._release(bundle)
+
+    def _release(self, bundle: bundles.Bundle) -> None:
+        in_memory = sum(m.size for m in bundle.members if m.data is not None)
+        if in_memory:
+            with self._pending:
+                self._pending_bytes -= in_memory
+                self._pending.notify_all()
 
     def commit(self) -> Manifest:
         """Wait for every upload, then make this version current (the manifest, written last)

@@ -114,9 +114,15 @@ class FakeTreeWriter:
         self.added: dict[str, bytes] = {}
         self.aborted = False
 
+    bundle_max_file = 1 << 20
+
     def add(self, rel, path, size):
         self.swift._maybe_fail("writer.add")
         self.added[rel] = Path(path).read_bytes()
+
+    def add_bytes(self, rel, data):
+        self.swift._maybe_fail("writer.add")
+        self.added[rel] = bytes(data)
 
     def commit(self):
         import tempfile

@@ -167,3 +167,33 @@ def test_a_retention_makes_every_object_of_a_version_expire_the_manifest_first(s
     assert all(at[o] >= at["input.manifest.json"] + 3600 for o in manifest.owned())
     with pytest.raises(ValueError):
         swiftstore.SwiftStore(swift.connect, retention=0)
+
+
+def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_uploads_lag(swift, monkeypatch, tmp_path):
+    import threading
+    from swiftstore import writer as writer_mod
+    monkeypatch.setattr(writer_mod, "MAX_PENDING_BYTES", 3000)
+    gate = threading.Event()
+    from tests.unit.swiftstore.fake_conn import FakeConnection
+    orig = FakeConnection.put_object
+
+    def slow_put(self, *a, **kw):  # uploads wait until the test lets them go
+        gate.wait(10)
+        return orig(self, *a, **kw)
+    monkeypatch.setattr(FakeConnection, "put_object", slow_put)
+    with swiftstore.SwiftStore(swift.connect, threads=2) as store:
+        w = store.tree_writer("c", "input/", bundle_target=2000)
+        files = {f"f{i}": os.urandom(1000) for i in range(8)}
+        held = []
+        adder = threading.Thread(target=lambda: [w.add_bytes(k, v) or held.append(k) for k, v in files.items()])
+        adder.start()
+        adder.join(1.0)
+        assert adder.is_alive() and len(held) < len(files)  # held back: uploads are not keeping up
+        gate.set()
+        adder.join(10)
+        manifest = w.commit()
+        assert held == list(files)
+    assert {e.name for e in manifest.entries} == set(files)
+    assert all(e.offset is not None for e in manifest.entries)
+    with pytest.raises(ValueError, match="too large"):
+        store.tree_writer("c", "input/").add_bytes("big", bytes(store.bundle_max_file + 1))
