@@ -19,6 +19,7 @@ the destination moved into place at the end.  If the version is retired and dele
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import os
 from pathlib import Path
@@ -242,8 +243,8 @@ def units(manifest: Manifest) -> tuple[list[list[ManifestEntry]], list[ManifestE
     out = []
     for obj, members in grouped.items():
         members.sort(key=lambda e: (e.offset, e.size > 0))  # an empty file and the next share an offset
-        if [e.offset for e in members] != [sum(m.size for m in members[:i]) for i in range(len(members))] \
-                or len({e.etag for e in members}) != 1:
+        starts = list(itertools.accumulate((m.size for m in members[:-1]), initial=0))
+        if [e.offset for e in members] != starts or len({e.etag for e in members}) != 1:
             raise errors.IntegrityError(f"invalid manifest: the entries of bundle {obj} do not tile it",
                                         obj=names.manifest_name(manifest.prefix))
         out.append(members)
