@@ -25,7 +25,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, KiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
+from pfioh_bench_lib import (BIN, MiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
                              push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
 from common import SETS, Result
@@ -128,7 +128,8 @@ def mount_scenario(results, data, work: Path, log_dir: Path, reference: bool) ->
 def summarize(results: list[Result]) -> list[str]:
     lines = []
     by = {(r.tree, r.op, r.system): r for r in results}
-    pairs = (("pfioh swift (ours)", "swiftclient (ceiling)", 0.7), ("pfioh mount (ours)", "pfioh 2.2.0.8 (original)", 3.0))
+    pairs = (("pfioh swift (ours)", "swiftclient (ceiling)", 0.7),
+             ("pfioh mount (ours)", "pfioh 2.2.0.8 (original)", 3.0))
     for tree in dict.fromkeys(r.tree for r in results):
         for op in ("push", "pull"):
             for ours, base, goal in pairs:

@@ -33,7 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import BIN, KiB, MiB, ROOT, Result, tree_bytes
+from common import BIN, KiB, MiB, Result, tree_bytes
 from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
 
 import keystone_aio  # noqa: E402  (tools/ is on the path through common)
@@ -93,7 +93,8 @@ def same_tree(a: Path, b: Path) -> bool:
 
 
 def run(argv: list[str], cwd: Path, env: dict | None = None) -> None:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=7200, env={**os.environ, **(env or {})})
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=7200,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr[-1500:]}{done.stdout[-500:]}")
 
@@ -172,7 +173,8 @@ def ratios(results: list[Result]) -> list[tuple[str, str, str, float]]:
     out = []
     for (tree, op, client, system), ts in times.items():
         if system == OURS and (tree, op, client, ORIGINAL) in times:
-            out.append((tree, op, client, statistics.median(times[(tree, op, client, ORIGINAL)]) / statistics.median(ts)))
+            theirs = statistics.median(times[(tree, op, client, ORIGINAL)])
+            out.append((tree, op, client, theirs / statistics.median(ts)))
     return out
 
 
@@ -186,8 +188,8 @@ def start_servers(work: Path, creds: str) -> dict:
     env = {"BENCH_CREDENTIALS": str(original_creds), "BENCH_PFIOH": str(exe), "OS_USER_DOMAIN_NAME": "Default",
            "TMPDIR": str(work / "orig-tmp")}
     (work / "orig-tmp").mkdir(parents=True, exist_ok=True)
-    ours = start(OURS, [str(BIN / "pfioh"), "--forever", "--httpResponse", "--swift-storage", "--swift-credentials", creds,
-                        "--storeBase", str(work / "ours")], work / "ours.log")
+    ours = start(OURS, [str(BIN / "pfioh"), "--forever", "--httpResponse", "--swift-storage",
+                        "--swift-credentials", creds, "--storeBase", str(work / "ours")], work / "ours.log")
     # Without --httpResponse: the original then writes its JSON reply into the body, which pfurl
     # 2.3.0.1 (and pfcon) parse; with it, a second status line and headers land in the body.
     original = start(ORIGINAL, lambda port: [str(python), "-c", ORIGINAL_LAUNCH, "--forever",

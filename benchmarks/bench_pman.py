@@ -64,7 +64,7 @@ def request(port: int, action: str, meta: dict, timeout: float = 5.0) -> dict:
         lines = header.decode("latin-1").split("\r\n")
         if " 200 " not in lines[0] + " ":
             raise ValueError(f"status line {lines[0]!r}")
-        length = next(int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:"))
+        length = next(int(h.split(":", 1)[1]) for h in lines if h.lower().startswith("content-length:"))
         while len(rest) < length:
             chunk = s.recv(65536)
             if not chunk:
@@ -100,7 +100,7 @@ def start(argv, log: Path, cwd: Path) -> tuple[subprocess.Popen, int]:
             return proc, port
         except (OSError, ValueError):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pman did not start, see {log}")
+                raise RuntimeError(f"pman did not start, see {log}") from None
             time.sleep(0.2)
 
 
@@ -161,7 +161,7 @@ def run_job(target: Target, jid: str, poll: float, timeout: float = 20) -> tuple
 def jobs_sequential(target: Target, n: int, poll: float) -> dict:
     times, errors = [], 0
     t0 = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         try:
             times.append(run_job(target, f"bench-{target.name}-{uuid.uuid4().hex[:8]}", poll)[0])
         except (OSError, ValueError, TimeoutError) as e:
@@ -410,7 +410,7 @@ def kube_variant(name: str, tree: Path | None, extra: list[str], api_url: str, w
                 break
             except (OSError, ValueError):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"pman ({name}) did not start, see {OUT}/pman-kube-{name}.log")
+                    raise RuntimeError(f"pman ({name}) did not start, see {OUT}/pman-kube-{name}.log") from None
                 time.sleep(0.2)
         jids = [f"chris-jid-{name[:4]}-{n}" for n in range(args.kube_jobs)]
         for jid in jids:
@@ -452,7 +452,8 @@ def kube_benchmark(args) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-kube-"))
     server = subprocess.Popen([sys.executable, "-m", "tests.unit.pman.engines.kube.apiserver"], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     results = {}
     try:
         api_url = server.stdout.readline().decode().strip()

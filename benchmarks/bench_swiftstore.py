@@ -119,7 +119,8 @@ def summarize(results: list[Result]) -> list[dict]:
                                      if (r.tree, r.op, r.system) == (tree, op, system))
         ours, cli = med("swiftstore", "mbps"), med("swift CLI", "mbps")
         rows.append({"tree": tree, "op": op, "swiftstore_mbps": round(ours, 1), "cli_mbps": round(cli, 1),
-                     "ratio": round(ours / cli, 2), "swiftstore_peak_rss_mb": round(med("swiftstore", "peak_rss_mb"), 1),
+                     "ratio": round(ours / cli, 2),
+                     "swiftstore_peak_rss_mb": round(med("swiftstore", "peak_rss_mb"), 1),
                      "cli_peak_rss_mb": round(med("swift CLI", "peak_rss_mb"), 1),
                      "swiftstore_cpu_s": round(med("swiftstore", "cpu_seconds"), 2),
                      "cli_cpu_s": round(med("swift CLI", "cpu_seconds"), 2)})

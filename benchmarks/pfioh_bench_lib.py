@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -104,7 +103,7 @@ def start(name: str, argv, log: Path, env: dict | None = None) -> Server:
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start, see {log}")
+                raise RuntimeError(f"{name} did not start, see {log}") from None
             time.sleep(0.2)
     time.sleep(0.5)
     sampler = RssSampler(proc.pid)

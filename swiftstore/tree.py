@@ -5,8 +5,8 @@ new version only (``input.v/<version>/f/<relpath>``, SLO segments beside them in
 container); (2) write the manifest ``input.manifest.json`` in one PUT: from that instant readers
 get the new version; (3) delete the versions retired longer ago than the store's ``retire_grace``
 (replaced versions stay readable that long, and the previous one until the next put, so a reader
-that started on one can finish), and leftovers of dead writers older than ``orphan_grace``.  Nothing outside the prefix's
-own names in the key's own container is ever listed for deletion.
+that started on one can finish), and leftovers of dead writers older than ``orphan_grace``.
+Nothing outside the prefix's own names in the key's own container is ever listed for deletion.
 
 A put that dies before (2) changes nothing a reader sees: the previous manifest still names the
 previous, complete version.

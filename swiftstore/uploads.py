@@ -128,7 +128,8 @@ class _LargeUpload:
 
 def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn,
          headers: dict | None = None) -> list[Callable[[], None]]:
-    """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file.  Segments stay in ``container``: another container could be another key's."""
+    """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file.
+    Segments stay in ``container``: another container could be another key's."""
     tasks: list[Callable[[], None]] = []
     for item in items:
         if item.size > store.slo_threshold:

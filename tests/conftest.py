@@ -2,7 +2,6 @@
 
 Fixtures live in tests/fixtures/, one module per real component (Swift, Keystone, our servers).
 """
-import os
 import sys
 from pathlib import Path
 

@@ -168,8 +168,8 @@ def listen_on_unreserved_port(launch: Callable[[int], int], alive: Callable[[int
         port = unreserved_port()
         pid = launch(port)
         try:
-            return wait_listening_port(pid, lambda: alive(pid), max(0.0, deadline - time.monotonic()), what,
-                                       expect=port)
+            return wait_listening_port(pid, lambda pid=pid: alive(pid), max(0.0, deadline - time.monotonic()),
+                                       what, expect=port)
         except RuntimeError:
             if alive(pid) or time.monotonic() > deadline:
                 raise

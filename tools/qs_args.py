@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("quickstart-results"), metavar="DIR",
                    help="where the results go, one directory per key (default: ./%(default)s)")
     p.add_argument("--key", help="job key (default: chris-jid-<random>)")
-    p.add_argument("--timeout", type=float, default=300, metavar="SECONDS", help="seconds to wait for the job (default %(default)g)")
+    p.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                   help="seconds to wait for the job (default %(default)g)")
     return p
 
 

@@ -17,7 +17,7 @@ from swiftclient.exceptions import ClientException
 import keystone_aio
 import ports
 import saio
-from swiftstore import credentials, errors
+from swiftstore import credentials
 
 FORMS = ["password_credentials", "appcred_credentials"]
 

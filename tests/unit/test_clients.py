@@ -39,7 +39,8 @@ def test_every_subcommand_and_argument_has_help(prog):
 
 @pytest.mark.parametrize("prog", CLIENTS)
 def test_every_default_is_shown_in_the_help(prog):
-    undocumented = [f"{where}: {'/'.join(action.option_strings)}" for where, action in _actions(CLIENTS[prog][0](), prog)
+    undocumented = [f"{where}: {'/'.join(action.option_strings)}"
+                    for where, action in _actions(CLIENTS[prog][0](), prog)
                     if action.option_strings and action.default not in (None, False, "", argparse.SUPPRESS)
                     and "%(default)" not in (action.help or "")]
     assert undocumented == []

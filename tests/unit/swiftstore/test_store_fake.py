@@ -68,7 +68,8 @@ def test_large_files_become_slos_with_verified_segments_in_the_same_container(st
     manifest = store.put_tree("c", "input/", src)
     assert set(swift.containers) == {"c"}  # never a "<key>_segments" container: that name is another key's
     big = swift.containers["c"][_obj(swift, "big.bin")]
-    segments = [o for o in swift.objects("c") if o.startswith(names.version_segments("input/", manifest.version, "big.bin"))]
+    prefix = names.version_segments("input/", manifest.version, "big.bin")
+    segments = [o for o in swift.objects("c") if o.startswith(prefix)]
     assert len(segments) == 6 and set(segments) <= set(manifest.owned())
     assert big["headers"]["x-static-large-object"] == "True"
     assert big["headers"]["x-object-meta-swiftstore-segment-size"] == str(MIB)

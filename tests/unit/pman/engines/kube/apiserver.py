@@ -234,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             while time.monotonic() < until:
                 events = self.api.store.events_after(kind, version, query.get("labelSelector"), until)
-                for version, kind_type, obj in events:
+                for _version, kind_type, obj in events:
                     line = json.dumps({"type": kind_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
                     self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
                 self.wfile.flush()

@@ -114,8 +114,9 @@ class Cluster:
                            "delete": (self.batch, "delete"), "pods": (self.core, "list_pods"),
                            "events": (self.core, "list_events"), "jobs": (self.batch, "list_jobs")}[what]
         else:
-            api, method = {"create": (self.jobs, "create"), "read": (self.jobs, "get"), "delete": (self.jobs, "delete"),
-                           "pods": (self.pods, "get"), "events": (self.events, "get"), "jobs": (self.jobs, "list")}[what]
+            api, method = {"create": (self.jobs, "create"), "read": (self.jobs, "get"),
+                           "delete": (self.jobs, "delete"), "pods": (self.pods, "get"),
+                           "events": (self.events, "get"), "jobs": (self.jobs, "list")}[what]
         calls = api.called(method)
         return calls[self.synced_at.get(what, 0):] if since_sync else calls
 
@@ -439,7 +440,10 @@ def test_remove_deletes_the_job_with_its_pods(flavour):
     cluster.engine.remove(JID)
     (args, kwargs), = cluster.calls("delete")
     assert kwargs["propagation_policy"] == "Background"
-    assert (args[:2] == (JID, NS)) if flavour.startswith("kubernetes") else (kwargs["name"], kwargs["namespace"]) == (JID, NS)
+    if flavour.startswith("kubernetes"):
+        assert args[:2] == (JID, NS)
+    else:
+        assert (kwargs["name"], kwargs["namespace"]) == (JID, NS)
 
 
 def test_remove_again_is_a_404_unless_a_result_object_remains(flavour):
