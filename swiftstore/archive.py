@@ -19,7 +19,7 @@ from pathlib import Path
 
 from safearchive import entries, unzip, zipping
 from safearchive import errors as archive_errors
-from swiftstore import errors, localfs, names
+from swiftstore import errors, localfs, names, transfer
 
 log = logging.getLogger("swiftstore")
 
@@ -83,7 +83,7 @@ def extract(zip_path: Path, dest: Path, limits: entries.Limits, **where) -> Extr
         return unzip.extract_entries(zf, check_entries(zf, limits), dest)
 
 
-def put_archive(store, container: str, prefix: str, local_dir) -> object:
+def put_archive(store, container: str, prefix: str, local_dir) -> "transfer.ObjectInfo":
     """Zip ``local_dir`` through a temporary file and upload it as ``<prefix>data`` (verified).
 
     :returns: the :class:`swiftstore.transfer.ObjectInfo` of the zip object.

@@ -58,7 +58,9 @@ def target_size(total: int, threads: int) -> int:
 
 def pack(files: Iterable[Member], target: int, name: Callable[[int], str]) -> list[Bundle]:
     """Group ``files`` (in order) into bundles of about ``target`` bytes, named ``name(i)``."""
-    bundles, current, size = [], [], 0
+    bundles: list[Bundle] = []
+    current: list[Member] = []
+    size = 0
     for f in files:
         if current and size + f.size > target:
             bundles.append(Bundle(name(len(bundles)), tuple(current)))
@@ -77,8 +79,13 @@ class BundleReader(transfer.RewindableBody):
     :raises OSError: a member shrank meanwhile (the bundle would not match its plan).
     """
 
+    _index = _in_member = 0
+    md5s: list[str]
+    _member_hash: "hashlib._Hash"
+
     def __init__(self, bundle: Bundle, on_bytes: Callable[[int], None] | None = None):
-        self.bundle, self._file = bundle, None
+        self.bundle = bundle
+        self._file: io.BufferedReader | io.BytesIO | None = None
         super().__init__(on_bytes)
 
     def _read(self, size: int) -> bytes:
@@ -118,7 +125,8 @@ class BundleReader(transfer.RewindableBody):
 
     def _rewind(self) -> None:
         self.close()
-        self._index, self._in_member, self.md5s = 0, 0, []
+        self._index, self._in_member = 0, 0
+        self.md5s = []
         self._member_hash = hashlib.md5(usedforsecurity=False)
         self._skip_empty()
 
@@ -134,7 +142,7 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
     Each member's chunks must be consumed before the next pair is asked for.  Bytes past the last
     member, or a stream that ends early, raise ValueError (the caller names the object).
     """
-    source = iter(chunks)
+    source: Iterator[bytes] = iter(chunks)
     pending = memoryview(b"")
 
     def member(size: int) -> Iterator[bytes]:
@@ -142,7 +150,7 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
         left = size
         while left:
             if not pending:
-                nxt = next(source, None)
+                nxt: bytes | None = next(source, None)
                 if nxt is None:
                     raise ValueError(f"the bundle ended {left} bytes early")
                 pending = memoryview(nxt)
@@ -155,5 +163,5 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
         yield i, part
         for _ in part:  # whatever the consumer left unread
             pass
-    if pending or next(source, None):
+    if pending or next(source, None) is not None:
         raise ValueError("the bundle is longer than its members")

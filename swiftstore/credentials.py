@@ -22,7 +22,7 @@ import os
 import threading
 import urllib.parse
 from dataclasses import dataclass, field, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3 as ksa_v3
@@ -251,7 +251,7 @@ def from_environment(env: Mapping[str, str]) -> SwiftCredentials | None:
     if env.get("OS_AUTH_TOKEN"):
         return SwiftCredentials(kind="token", auth_url=None, source=ENVIRONMENT,
                                 token=env["OS_AUTH_TOKEN"], storage_url=_need(env, "OS_STORAGE_URL"))
-    common = {"source": ENVIRONMENT, "region_name": env.get("OS_REGION_NAME") or None,
+    common: dict[str, Any] = {"source": ENVIRONMENT, "region_name": env.get("OS_REGION_NAME") or None,
               "interface": env.get("OS_INTERFACE") or env.get("OS_ENDPOINT_TYPE") or None,
               "storage_url": env.get("OS_STORAGE_URL") or None}
     if env.get("OS_APPLICATION_CREDENTIAL_ID") or env.get("OS_APPLICATION_CREDENTIAL_SECRET"):

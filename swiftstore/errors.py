@@ -88,6 +88,7 @@ def translate(exc: BaseException, action: str, *, container: str | None = None,
     body = clip(getattr(exc, "http_response_content", None))
     reason = f"HTTP {status}" + (f": {body}" if body else "") if status else (str(exc).splitlines() or [""])[0]
     message = f"{action} failed: {clip(reason)}"
+    cls: type[SwiftStoreError]
     if status == 404:
         message = f"{action}: not found"  # Swift's 404 body is a bit of HTML, of no use to anyone
         cls = NotFound

@@ -7,6 +7,7 @@ single-object verbs.
 """
 from __future__ import annotations
 
+import builtins  # the method "list" below hides the built-in in annotations
 import concurrent.futures
 import hashlib
 import json
@@ -157,17 +158,17 @@ class SwiftStore:
         except errors.NotFound:
             return False
 
-    def list(self, container: str, prefix: str = "") -> list[transfer.ObjectInfo]:
+    def list(self, container: str, prefix: str = "") -> builtins.list[transfer.ObjectInfo]:
         """Every object whose name starts with ``prefix``.  :raises errors.NotFound: no such container."""
         names.validate_container_name(container)
         return [transfer.ObjectInfo(o["name"], int(o["bytes"]), o.get("hash", ""))
                 for o in self._listing(container, prefix)]
 
-    def object_names(self, container: str, prefix: str = "") -> list[str]:
+    def object_names(self, container: str, prefix: str = "") -> builtins.list[str]:
         """The names of the objects under ``prefix`` (one listing).  :raises errors.NotFound: no container."""
         return [o["name"] for o in self._listing(container, prefix)]
 
-    def _listing(self, container: str, prefix: str = "") -> list[dict]:
+    def _listing(self, container: str, prefix: str = "") -> builtins.list[dict]:
         return self._call("GET container", "get_container", container, None, prefix=prefix or None,
                           full_listing=True)[1]
 
@@ -202,7 +203,7 @@ class SwiftStore:
                 if exc.http_status != 409 or attempt == 2:
                     raise
 
-    def delete_objects(self, container: str, objects: list[str]) -> None:
+    def delete_objects(self, container: str, objects: builtins.list[str]) -> None:
         """Delete ``objects`` concurrently (missing ones are fine)."""
         tasks = [lambda n=n: transfer.delete_object(self.connection(), container, n) for n in objects]
         uploads.run(self.pool, tasks)
@@ -242,7 +243,7 @@ class SwiftStore:
         return self._iter(container, name, chunk_size)
 
     def open_object(self, container: str, name: str, chunk_size: int = 1 << 16, *,
-                    if_match: str | None = None) -> tuple[dict, Iterator[bytes]]:
+                    if_match: str | None = None) -> tuple[dict, transfer.Body]:
         """GET an object as ``(headers, chunks)``, unverified: for readers that verify what they
         consume themselves (:mod:`swiftstore.reading`).  Close the chunks when done."""
         names.validate_container_name(container)
@@ -308,7 +309,7 @@ class SwiftStore:
         self._drop(container, [s for s in old if s not in result["stored"].segments])
         return transfer.ObjectInfo(name, item.size, result["stored"].md5)
 
-    def _slo_segments(self, container: str, name: str) -> list[str]:
+    def _slo_segments(self, container: str, name: str) -> builtins.list[str]:
         """The segments an existing SLO ``name`` names in this container under its own
         ``<name>.slo/`` (anything else it might name is not ours to delete); [] if it is not one."""
         try:
@@ -326,7 +327,7 @@ class SwiftStore:
         mine = f"/{container}/{name}{names.SLO_SUFFIX}/"
         return [s[len(f"/{container}/"):] for s in listed if s.startswith(mine)]
 
-    def _drop(self, container: str, objects: list[str]) -> None:
+    def _drop(self, container: str, objects: builtins.list[str]) -> None:
         try:
             self.delete_objects(container, objects)
         except errors.SwiftStoreError as exc:  # the new object is fine: just leftovers

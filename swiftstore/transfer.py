@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 from swiftclient import exceptions as swift_exceptions
 from requests import exceptions as requests_exceptions
@@ -48,6 +48,8 @@ class RewindableBody:
     (``seek(0)`` before a retry): that restarts the hash and takes back the progress reported.
     Subclasses supply ``_rewind()`` and ``_read(size)`` (up to ``size`` bytes, b"" at the end)."""
 
+    _pos = 0
+
     def __init__(self, on_bytes: Callable[[int], None] | None = None):
         self._on_bytes = on_bytes
         self.seek(0)
@@ -69,7 +71,7 @@ class RewindableBody:
     def seek(self, pos: int, whence: int = 0) -> int:
         if pos != 0 or whence != 0:
             raise OSError(f"{type(self).__name__} only rewinds to its start")
-        if getattr(self, "_pos", 0) and self._on_bytes is not None:
+        if self._pos and self._on_bytes is not None:
             self._on_bytes(-self._pos)
         self._rewind()
         self._pos, self._hash = 0, _md5()
@@ -110,7 +112,7 @@ class HashingReader(RewindableBody):
         self._file.seek(self._offset)
 
     def _read(self, size: int) -> bytes:
-        size = min(size, self._length - getattr(self, "_pos", 0))
+        size = min(size, self._length - self._pos)
         return self._file.read(size) if size > 0 else b""
 
     def close(self) -> None:
@@ -160,7 +162,8 @@ class ContentDigest:
 
     def __init__(self, segment_size: int = 0):
         self._size, self._left = segment_size, segment_size
-        self._hash, self._parts = _md5(), []
+        self._hash = _md5()
+        self._parts: list[str] = []
 
     @property
     def segment_size(self) -> int:
@@ -254,8 +257,16 @@ def put_slo_manifest(conn, container: str, name: str, segments: list[dict], segm
     return expected
 
 
+class Body(Protocol):
+    """A GET's body as swiftclient hands it over: chunks, and a way to let the connection go."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
-                if_match: str | None = None, byte_range: tuple[int, int] | None = None) -> tuple[dict, Iterator[bytes]]:
+                if_match: str | None = None, byte_range: tuple[int, int] | None = None) -> tuple[dict, Body]:
     """GET an object as ``(headers, chunk iterator)``; swiftclient resumes a broken body itself.
 
     :param if_match: the ETag the object must still have (a manifest's record of it); another
@@ -317,7 +328,7 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
     return ObjectInfo(name, written, _etag(headers.get("etag")))
 
 
-def body_chunks(body: Iterator[bytes], container: str, name: str, digest: "ContentDigest") -> Iterator[bytes]:
+def body_chunks(body: Iterable[bytes], container: str, name: str, digest: "ContentDigest") -> Iterator[bytes]:
     """A GET body's chunks, hashed into ``digest`` on the way, with the client's failures
     translated (our own disk's errors pass as they are)."""
     try:

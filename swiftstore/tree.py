@@ -19,6 +19,7 @@ the destination moved into place at the end.  If the version is retired and dele
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import logging
 import os
@@ -98,7 +99,7 @@ def _retire(previous: Manifest | None, now: int, grace: float) -> tuple[list[Ret
     if previous is None:
         return [], []
     kept = [Retired(previous.version, now, previous.owned())]
-    doomed = []
+    doomed: list[str] = []
     for r in previous.retired:
         if now - r.at < grace:
             kept.append(r)
@@ -212,8 +213,9 @@ def _get_version(store, container: str, manifest: Manifest, dest_dir, replace: b
              manifest.version or "(unversioned)", counter.files_total, counter.bytes_total, dest_dir)
     with localfs.staging_dir(Path(dest_dir), replace=replace) as tmp:
         paths = dict(zip(entries, localfs.prepare_paths(tmp, [e.name for e in entries])))
-        tasks = [lambda u=u: _fetch_bundle(store, container, u, paths, counter) for u in units(manifest)[0]]
-        tasks += [lambda e=e: _fetch(store, container, manifest, e, paths[e], counter) for e in units(manifest)[1]]
+        groups, singles = units(manifest)
+        tasks = [functools.partial(_fetch_bundle, store, container, g, paths, counter) for g in groups]
+        tasks += [functools.partial(_fetch, store, container, manifest, e, paths[e], counter) for e in singles]
         uploads.run(store.pool, tasks)
     if not entries and progress:
         progress(0, 0, 0, 0)

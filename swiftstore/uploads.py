@@ -7,11 +7,12 @@ segment task of a large file to finish writes its SLO manifest.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from swiftstore import bundles, names, transfer
 
@@ -106,7 +107,7 @@ class _LargeUpload:
         self._lock = threading.Lock()
 
     def tasks(self) -> list[Callable[[], None]]:
-        return [lambda w=w: self._segment(*w) for w in self.windows]
+        return [functools.partial(self._segment, *w) for w in self.windows]
 
     def _segment(self, index: int, offset: int, length: int) -> None:
         self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
@@ -135,7 +136,7 @@ def plan(store, container: str, items: list[FileUpload], progress: Progress, don
         if item.size > store.slo_threshold:
             tasks.extend(_LargeUpload(store, container, item, progress, done, headers).tasks())
         else:
-            tasks.append(lambda item=item: _small(store, container, item, progress, done, headers))
+            tasks.append(functools.partial(_small, store, container, item, progress, done, headers))
     return tasks
 
 
@@ -156,10 +157,10 @@ def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: 
             md5s = list(reader.md5s)
         done(bundle, etag, md5s)
         progress.file_done(len(bundle.members))
-    return [lambda b=b: upload(b) for b in packed]
+    return [functools.partial(upload, b) for b in packed]
 
 
-def run(pool: concurrent.futures.Executor, tasks: list[Callable[[], None]],
+def run(pool: concurrent.futures.Executor, tasks: Sequence[Callable[[], None]],
         meanwhile: Callable[[], None] | None = None) -> None:
     """Run ``tasks`` on ``pool`` (and ``meanwhile()`` in this thread while they run); on the first
     failure cancel what has not started, wait for the rest (nothing keeps writing after we

@@ -151,8 +151,9 @@ class TreeWriter:
 
     def _raise_early_failure(self) -> None:
         for f in self._futures:
-            if f.done() and f.exception() is not None:
-                raise f.exception()
+            exc = f.exception() if f.done() else None
+            if exc is not None:
+                raise exc
 
     def _stored(self, item: uploads.FileUpload, stored: uploads.Stored) -> None:
         rel = item.name[len(names.version_object(self.prefix, self.version, "")):]

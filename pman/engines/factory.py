@@ -21,16 +21,17 @@ def load(name: str) -> ModuleType:
     """
     try:
         if name == "local":
-            from pman.engines.local import engine as module
-        elif name == "kubernetes":
-            from pman.engines.kube import kubernetes as module
-        elif name == "openshift":
-            from pman.engines.kube import openshift as module
-        else:
-            raise base.EngineError(f"unknown engine {name!r} (choose {', '.join(NAMES)})")
+            from pman.engines.local import engine as local_engine
+            return local_engine
+        if name == "kubernetes":
+            from pman.engines.kube import kubernetes
+            return kubernetes
+        if name == "openshift":
+            from pman.engines.kube import openshift
+            return openshift
     except ImportError as e:
         raise base.EngineError(f"the {name} engine is not available: {e}") from e
-    return module
+    raise base.EngineError(f"unknown engine {name!r} (choose {', '.join(NAMES)})")
 
 
 def create(name: str, settings) -> base.Engine:
