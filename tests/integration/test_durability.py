@@ -283,7 +283,7 @@ def test_put_cut_off_by_a_proxy_that_stays_down_keeps_the_previous_version(
         servers, replicated_swift, store, replicated_container, tmp_path):
     """The failure half, made certain: the proxy stays down until swiftclient's retries are spent."""
     v1 = sup.make_tree(tmp_path / "v1", {**small_files(30), "big/scan.raw": 3 * MiB})
-    store.put_tree(replicated_container, "input/", v1)
+    current = store.put_tree(replicated_container, "input/", v1)
     restart = RestartWhileFlowing(servers, keep_down=True)
     with open_store(replicated_swift, retries=1, starting_backoff=0.1) as impatient:
         with pytest.raises(errors.SwiftStoreError) as failed:
@@ -291,6 +291,7 @@ def test_put_cut_off_by_a_proxy_that_stays_down_keeps_the_previous_version(
     restart.finish()
     print(f"put failed: {failed.value!r}")
     servers.start("proxy")
+    assert store.read_manifest(replicated_container, "input/").version == current.version
     store.get_tree(replicated_container, "input/", tmp_path / "got")
     assert sup.same_tree(v1, tmp_path / "got")
 
