@@ -69,6 +69,19 @@ def test_the_cluster_has_three_replicas_on_their_own_servers(replicated_swift):
             assert ports.listening_ports(pids[f"{kind}-{i}"]) == {bound[f"{kind}-{i}"]}
 
 
+def test_start_reuses_the_running_cluster_and_the_cli_checks_replicas(replicated_swift):
+    base = Path(replicated_swift.base)
+    pids = saio._pids(base)
+    assert saio.start(base, replicas=3).auth_url == replicated_swift.auth_url
+    assert saio._pids(base) == pids and saio.replica_count(base) == 3
+    bad = subprocess.run([sys.executable, "tools/saio.py", "start", "--replicas", "0", "--base", str(base)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--replicas: must be a whole number >= 1" in bad.stderr
+    assert saio._pids(base) == pids
+    usage = subprocess.run([sys.executable, "tools/saio.py", "--help"], capture_output=True, text=True).stdout
+    assert "--replicas N" in usage and "saio.stop_server(base" in usage
+
+
 def test_stop_server_and_start_server_keep_the_port(replicated_swift, servers):
     base = Path(replicated_swift.base)
     port = json.loads((base / "ports.json").read_text())["object-2"]
