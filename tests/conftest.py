@@ -10,6 +10,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 pytest_plugins = [
     "tests.fixtures.swift",
+    "tests.fixtures.swift_replicated",
     "tests.fixtures.servers",
     "tests.fixtures.keystone",
 ]

@@ -2,7 +2,11 @@
 """A real OpenStack Swift all-in-one on loopback, for development, tests, CI and the quickstart.
 
 Five processes: memcached, and the proxy, account, container and object servers from PyPI ``swift``,
-one replica each, with tempauth (user ``test:tester``, key ``testing``).  No port is probed and
+one replica each, with tempauth (user ``test:tester``, key ``testing``).  With ``--replicas N`` (N >= 2)
+it is a small replicated cluster instead: N account, N container and N object servers
+(``object-1`` .. ``object-N``, and so on), each on its own port with its own device in its own zone,
+and rings of N replicas, so one stopped server of any kind leaves a quorum (what durability tests
+need: :func:`stop_server`, :func:`start_server`, :func:`restart_proxy`).  No port is probed and
 bound later (a race with every outgoing connection's source port): Swift refuses ``bind_port = 0``
 and memcached cannot bind port 0 either, so each server gets a random port outside the kernel's
 ephemeral range and is started again on another one if it cannot bind it (tools/ports.py).  The
@@ -11,7 +15,7 @@ data directory (configs, rings, devices, logs, pid files), removed again by ``st
 
 Usage::
 
-    python tools/saio.py start [--base DIR] [--port 18080]   # idempotent; prints settings
+    python tools/saio.py start [--base DIR] [--port 18080] [--replicas 1]   # idempotent; prints settings
     python tools/saio.py env   [--base DIR]                  # shell exports for a running SAIO
     python tools/saio.py status|stop [--base DIR]
 
@@ -22,6 +26,7 @@ same storage can be added with ``add-keystone-proxy`` (used by tools/keystone_ai
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -68,6 +73,22 @@ class Settings:
 BACKENDS = ("account", "container", "object")
 
 
+def backend_names(kind: str, replicas: int) -> list[str]:
+    """The server names of one kind: ``object`` for one replica, ``object-1`` .. ``object-N`` else."""
+    return [kind] if replicas == 1 else [f"{kind}-{i}" for i in range(1, replicas + 1)]
+
+
+def _node(name: str) -> int:
+    """A backend's node number (1 for the single-replica names), which picks its device and zone."""
+    return int(name.rsplit("-", 1)[1]) if "-" in name else 1
+
+
+def _devices(base: Path, name: str, replicas: int) -> Path:
+    # One replica keeps the historical layout (data/d1); N replicas give each node its own root,
+    # so a stopped server's device is truly out of reach, as on separate machines.
+    return base / "data" if replicas == 1 else base / "data" / f"n{_node(name)}"
+
+
 def _bin(name: str) -> str:
     """A console script installed beside this interpreter (the swift wheel's servers)."""
     candidate = Path(sys.executable).parent / name
@@ -79,18 +100,18 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _common(base: Path, port: int) -> str:
+def _common(base: Path, port: int, devices: Path | None = None) -> str:
     # workers = 0: one process, no fork; a forked parent polls every 10 ms, costly on 2 cores.
     # bind_timeout 1: a server whose port is taken exits at once (and is restarted on another port)
     # instead of retrying for 30 s.
     return (f"[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = {port}\nbind_timeout = 1\n"
             f"swift_dir = {base / 'etc'}\n"
-            f"devices = {base / 'data'}\nmount_check = false\nuser = {_user()}\nworkers = 0\n"
+            f"devices = {devices or base / 'data'}\nmount_check = false\nuser = {_user()}\nworkers = 0\n"
             "log_level = INFO\n")
 
 
-def _backend_conf(base: Path, kind: str, port: int) -> str:
-    return (_common(base, port) + f"\n[pipeline:main]\npipeline = {kind}-server\n\n"
+def _backend_conf(base: Path, kind: str, port: int, devices: Path) -> str:
+    return (_common(base, port, devices) + f"\n[pipeline:main]\npipeline = {kind}-server\n\n"
             f"[app:{kind}-server]\nuse = egg:swift#{kind}\n")
 
 
@@ -110,22 +131,27 @@ def proxy_conf(base: Path, port: int, memcached_port: int, auth: str = "tempauth
     return text + auth_sections
 
 
-def _build_rings(etc: Path, bound: dict[str, int]) -> None:
+def _build_rings(etc: Path, bound: dict[str, int], replicas: int) -> None:
     # In-process ring building costs ~0.5 s in all; each swift-ring-builder call costs ~0.6 s.
     from swift.common.ring import RingBuilder
     for kind in BACKENDS:
-        builder = RingBuilder(8, 1, 1)
-        builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1",
-                         "port": bound[kind], "device": "d1", "weight": 1.0})
+        builder = RingBuilder(8, replicas, 1)
+        # One device per node, each in its own zone: every partition has one replica per node.
+        for name in backend_names(kind, replicas):
+            node = _node(name)
+            builder.add_dev({"id": node - 1, "region": 1, "zone": node, "ip": "127.0.0.1",
+                             "port": bound[name], "device": f"d{node}", "weight": 1.0})
         builder.rebalance()
         builder.get_ring().save(str(etc / f"{kind}.ring.gz"))
 
 
-def write_config(base: Path) -> None:
+def write_config(base: Path, replicas: int = 1) -> None:
     """Directories and swift.conf; the servers' configs are written as they start (:func:`start`)."""
     etc = base / "etc"
-    for sub in ("etc", "data/d1", "log", "run"):
+    for sub in ("etc", "log", "run"):
         (base / sub).mkdir(parents=True, exist_ok=True)
+    for name in backend_names("object", replicas):
+        (_devices(base, name, replicas) / f"d{_node(name)}").mkdir(parents=True, exist_ok=True)
     (etc / "swift.conf").write_text(
         "[swift-hash]\nswift_hash_path_suffix = chris-saio\nswift_hash_path_prefix = chris-saio\n\n"
         "[storage-policy:0]\nname = Policy-0\ndefault = yes\n")
@@ -204,20 +230,32 @@ def running(base: Path) -> bool:
     return bool(pids) and all(_alive(pid) for pid in pids.values())
 
 
-def start(base: Path = DEFAULT_BASE, port: int = 0, timeout: float = 60) -> Settings:
+def replica_count(base: Path) -> int:
+    """How many replicas the SAIO in ``base`` was started with (0 if it never was)."""
+    try:
+        return sum(1 for name in json.loads((base / "ports.json").read_text()) if name.split("-")[0] == "object")
+    except (OSError, ValueError):
+        return 0
+
+
+def start(base: Path = DEFAULT_BASE, port: int = 0, timeout: float = 60, replicas: int = 1) -> Settings:
     """Start the SAIO, or return the settings of the one already running in ``base``.
 
-    :param port: the proxy's port; 0 (the default) lets the kernel pick one.  The storage servers
-        always bind port 0, memcached a random port outside the ephemeral range.
+    :param port: the proxy's port; 0 (the default) takes a random port outside the ephemeral
+        range, as the storage servers and memcached always do.
+    :param replicas: 1, or N >= 2 for N account, container and object servers and rings of N
+        replicas.  A running SAIO with another count is stopped and started afresh.
     :raises RuntimeError: a server did not come up (with the end of its log).
     """
+    if replicas < 1:
+        raise ValueError("replicas must be at least 1")
     base = Path(base)
-    if running(base) and healthy(settings(base)):
+    if running(base) and replica_count(base) == replicas and healthy(settings(base)):
         return settings(base)
     stop(base)
     deadline = time.monotonic() + timeout
     try:
-        _start_servers(base, port, deadline)
+        _start_servers(base, port, deadline, replicas)
         s = settings(base)
         _write_credentials(s)
         while not healthy(s):
@@ -259,26 +297,117 @@ def _start_on_port(base: Path, name: str, port: int, deadline: float, argv_for: 
     return ports.wait_listening_port(pid, lambda: _alive(pid), max(0.0, deadline - time.monotonic()), name)
 
 
+def _start_memcached(base: Path, name: str, _replicas: int, deadline: float) -> int:
+    return _start_on_port(base, name, 0, deadline, lambda port: [
+        shutil.which("memcached") or "/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+        "-m", "64", *(["-u", "root"] if os.getuid() == 0 else [])])
+
+
 def _swift_server(kind: str, conf: Path) -> Callable[[int], list[str]]:
     return lambda _port: [_bin(f"swift-{kind}-server"), str(conf), "-v"]
 
 
-def _start_servers(base: Path, proxy_port: int, deadline: float) -> None:
+def _start_backend(base: Path, name: str, replicas: int, deadline: float) -> int:
+    kind = name.split("-")[0]
+    conf = base / "etc" / f"{name}-server.conf"
+    devices = _devices(base, name, replicas)
+    return _start_on_port(base, name, 0, deadline, _swift_server(kind, conf),
+                          (conf, lambda port: _backend_conf(base, kind, port, devices)))
+
+
+def _start_servers(base: Path, proxy_port: int, deadline: float, replicas: int = 1) -> None:
     """memcached and the storage servers, then (their ports known) the rings and the proxy."""
-    write_config(base)
-    memcached = _start_on_port(base, "memcached", 0, deadline, lambda port: [
-        shutil.which("memcached") or "/usr/bin/memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
-        "-m", "64", *(["-u", "root"] if os.getuid() == 0 else [])])
+    write_config(base, replicas)
+    names = ["memcached", *(n for kind in BACKENDS for n in backend_names(kind, replicas))]
+    # Side by side: each waits mostly for its server's imports (~1 s), so 10 servers start in
+    # about the time of 3 on 2 cores.  A port clash between two of ours is retried like any other.
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        futures = {name: pool.submit(_start_memcached if name == "memcached" else _start_backend,
+                                     base, name, replicas, deadline) for name in names}
+        bound = {name: future.result() for name, future in futures.items()}
+    memcached = bound.pop("memcached")
     etc = base / "etc"
-    bound = {kind: _start_on_port(base, kind, 0, deadline, _swift_server(kind, etc / f"{kind}-server.conf"),
-                                  (etc / f"{kind}-server.conf", lambda port, k=kind: _backend_conf(base, k, port)))
-             for kind in BACKENDS}
-    _build_rings(etc, bound)
+    _build_rings(etc, bound, replicas)
     bound["proxy"] = _start_on_port(base, "proxy", proxy_port, deadline,
                                     _swift_server("proxy", etc / "proxy-server.conf"),
                                     (etc / "proxy-server.conf", lambda port: proxy_conf(base, port, memcached)))
     bound["memcached"] = memcached
     (base / "ports.json").write_text(json.dumps(bound))
+
+
+def _swift_kind(name: str) -> str:
+    kind = name.split("-")[0]
+    if name != "proxy" and kind not in BACKENDS:
+        raise ValueError(f"not a Swift server of this SAIO: {name!r} (proxy, account, container or object[-N])")
+    return kind
+
+
+def _terminate(pid: int, sig: int, timeout: float = 10) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.02)
+
+
+def stop_server(base: Path, name: str, sig: int = signal.SIGTERM) -> None:
+    """Stop one Swift server (``proxy``, ``object-2``, ...) and forget its pid.
+
+    SIGTERM ends a ``workers = 0`` Swift server at once, dropping the connections in flight, as a
+    crash or a pod being killed does.  The others keep running, so :func:`running` stays true and
+    :func:`start` does not bring this one back: :func:`start_server` does.
+    """
+    base = Path(base)
+    _swift_kind(name)
+    pid_file = base / "run" / f"{name}.pid"
+    if not pid_file.exists():
+        raise RuntimeError(f"{name} is not running in {base}")
+    _terminate(int(pid_file.read_text()), sig)
+    pid_file.unlink()
+
+
+def start_server(base: Path, name: str, timeout: float = 30) -> None:
+    """Start a stopped Swift server again on the port it had: the rings, the proxy's clients and
+    the credentials file name that port.
+
+    :raises RuntimeError: it did not listen there in time (with the end of its log), e.g. because
+        another process took the port meanwhile (unlikely: it is outside the ephemeral range).
+    """
+    base = Path(base)
+    kind = _swift_kind(name)
+    if name in _pids(base) and _alive(_pids(base)[name]):
+        raise RuntimeError(f"{name} is already running in {base}")
+    port = json.loads((base / "ports.json").read_text())[name]
+    spawn(base, name, _swift_server(kind, base / "etc" / f"{name}-server.conf")(port))
+    pid = _pids(base)[name]
+    try:
+        ports.wait_listening_port(pid, lambda: _alive(pid), timeout, name, expect=port)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}:\n{_tail(base / 'log' / f'{name}.log')}") from None
+
+
+def restart_proxy(base: Path, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Stop the proxy (dropping every request in flight) and start it again on the same port;
+    returns once it answers its healthcheck."""
+    stop_server(base, "proxy", sig)
+    start_server(base, "proxy", timeout)
+    url = f"{settings(Path(base)).storage_url.split('/v1/')[0]}/healthcheck"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the restarted proxy is not healthy in time") from None
+            _check_alive(Path(base))
+            time.sleep(0.05)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -369,20 +498,33 @@ def _keystone_sections(auth_url: str, service_user: str, service_password: str,
         "reseller_admin_role = ResellerAdmin\n")
 
 
+def _replica_arg(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A real Swift all-in-one on loopback (tempauth).")
+    parser = argparse.ArgumentParser(
+        description="A real Swift all-in-one on loopback (tempauth).",
+        epilog="Durability tests stop and restart single servers from Python: saio.stop_server(base, "
+        "'object-2'), saio.start_server(base, 'object-2'), saio.restart_proxy(base).")
     parser.add_argument("command", choices=["start", "stop", "status", "env"])
     parser.add_argument("--base", type=Path, default=Path(os.environ.get("SAIO_BASE", DEFAULT_BASE)),
                         help="data directory (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="proxy port, 0 for any free one (default %(default)s); the storage servers "
                         "take free ports, memcached a random one outside the kernel's ephemeral range")
+    parser.add_argument("--replicas", type=_replica_arg, default=1, metavar="N",
+                        help="start: 1 (the default) for one account, container and object server; N >= 2 "
+                        "for N of each, every one on its own port with its own device and zone, and rings "
+                        "of N replicas (a replicated cluster: one stopped server leaves a quorum)")
     parser.add_argument("--keep", action="store_true", help="stop: keep the data directory")
     parser.add_argument("--json", action="store_true", help="print settings as JSON")
     args = parser.parse_args(argv)
 
     def do_start():
-        s = start(args.base, args.port)
+        s = start(args.base, args.port, replicas=args.replicas)
         print(f"Swift all-in-one ready ({args.base})", file=sys.stderr)
         return s
 
