@@ -1,16 +1,7 @@
-"""Test configuration shared by every suite.
+"""Test configuration shared by every tier: nothing but what all of them need.
 
-Fixtures live in tests/fixtures/, one module per real component (Swift, Keystone, our servers).
+The real services' fixtures (Swift, Keystone, our servers) belong to the integration tier and are
+loaded by tests/integration/conftest.py only, so a unit test can never start a real Swift by
+asking for a fixture it forgot to fake (fakes are named ``fake_*``).  ``tools/`` is on the path
+through pytest.ini's ``pythonpath``.
 """
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-pytest_plugins = [
-    "tests.fixtures.swift",
-    "tests.fixtures.swift_replicated",
-    "tests.fixtures.servers",
-    "tests.fixtures.keystone",
-]

@@ -30,9 +30,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+# Run as a script, tools/ is on the path already; the repository root gives processors/.
+sys.path.insert(1, str(ROOT))
 
-import qs_args  # noqa: E402  (tools/ is on the path now)
+import qs_args  # noqa: E402
 import qs_services  # noqa: E402
 from pfioh import client as pfioh_client  # noqa: E402
 from pman import client as pman_client  # noqa: E402

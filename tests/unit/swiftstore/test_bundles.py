@@ -75,13 +75,13 @@ def test_split_refuses_a_bundle_of_the_wrong_length(chunks, error):
 
 
 @pytest.fixture
-def swift():
+def fake_swift():
     return FakeSwift()
 
 
 @pytest.fixture
-def store(swift):
-    with swiftstore.SwiftStore(swift.connect, threads=4, slo_threshold=2 << 20, segment_size=1 << 20) as s:
+def store(fake_swift):
+    with swiftstore.SwiftStore(fake_swift.connect, threads=4, slo_threshold=2 << 20, segment_size=1 << 20) as s:
         yield s
 
 
@@ -96,20 +96,20 @@ def _tree(root, files=FILES):
     return root
 
 
-def test_a_tree_of_small_files_costs_a_few_requests(store, swift, tmp_path):
+def test_a_tree_of_small_files_costs_a_few_requests(store, fake_swift, tmp_path):
     manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
-    puts = [c for c in swift.calls if c[0] == "PUT" and c[2]]
+    puts = [c for c in fake_swift.calls if c[0] == "PUT" and c[2]]
     bundled = [e for e in manifest.entries if e.offset is not None]
     assert len(bundled) == 61 and {e.object for e in bundled} == {f"input.v/{manifest.version}/b/000000"}
     assert len(puts) == 1 + 1 + 3 + 1 + 1  # the bundle, mid.bin, big.bin's 3 segments, its SLO, the manifest
-    swift.calls.clear()
+    fake_swift.calls.clear()
     store.get_tree("c", "input/", tmp_path / "out")
     assert {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
             for p in (tmp_path / "out").rglob("*") if p.is_file()} == FILES
-    assert len([c for c in swift.calls if c[0] == "GET"]) == 1 + 3  # manifest, bundle, mid.bin, big.bin
+    assert len([c for c in fake_swift.calls if c[0] == "GET"]) == 1 + 3  # manifest, bundle, mid.bin, big.bin
 
 
-def test_one_bundled_file_reads_alone_by_range(store, swift, tmp_path):
+def test_one_bundled_file_reads_alone_by_range(store, fake_swift, tmp_path):
     manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
     entry = next(e for e in manifest.entries if e.name == "dicom/042.dcm")
     assert b"".join(store.iter_entry("c", manifest, entry)) == FILES["dicom/042.dcm"]
@@ -117,9 +117,9 @@ def test_one_bundled_file_reads_alone_by_range(store, swift, tmp_path):
     assert b"".join(store.iter_entry("c", manifest, empty)) == b""
 
 
-def test_a_corrupt_bundle_member_fails_the_get_and_leaves_nothing(store, swift, tmp_path):
+def test_a_corrupt_bundle_member_fails_the_get_and_leaves_nothing(store, fake_swift, tmp_path):
     manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
-    record = swift.containers["c"][f"input.v/{manifest.version}/b/000000"]
+    record = fake_swift.containers["c"][f"input.v/{manifest.version}/b/000000"]
     data = bytearray(record["data"])
     data[5000] ^= 0xFF  # rotten on disk: the ETag Swift answers is still the one recorded
     record["data"] = bytes(data)
@@ -148,28 +148,28 @@ def test_readers_stream_every_file_of_one_version_in_order(store, tmp_path):
         readers.shutdown(wait=True)
 
 
-def test_bundling_can_be_turned_off(swift, tmp_path):
-    with swiftstore.SwiftStore(swift.connect, bundle_max_file=-1) as store:
+def test_bundling_can_be_turned_off(fake_swift, tmp_path):
+    with swiftstore.SwiftStore(fake_swift.connect, bundle_max_file=-1) as store:
         manifest = store.put_tree("c", "input/", _tree(tmp_path / "src", {"a": b"1", "b": b"2"}))
     assert all(e.offset is None and e.object.endswith("/f/" + e.name) for e in manifest.entries)
     assert hashlib.md5(b"1").hexdigest() == manifest.entries[0].md5
 
 
-def test_a_retention_makes_every_object_of_a_version_expire_the_manifest_first(swift, tmp_path):
+def test_a_retention_makes_every_object_of_a_version_expire_the_manifest_first(fake_swift, tmp_path):
     import time
-    with swiftstore.SwiftStore(swift.connect, slo_threshold=2 << 20, segment_size=1 << 20, retention=86400) as store:
+    with swiftstore.SwiftStore(fake_swift.connect, slo_threshold=2 << 20, segment_size=1 << 20, retention=86400) as store:
         before = time.time()
         manifest = store.put_tree("c", "input/", _tree(tmp_path / "src"))
         store.put_json("c", "result.json", {"ok": True})
-    at = {name: int(rec["headers"]["x-delete-at"]) for name, rec in swift.containers["c"].items()}
+    at = {name: int(rec["headers"]["x-delete-at"]) for name, rec in fake_swift.containers["c"].items()}
     assert set(at) == {"input.manifest.json", "result.json", *manifest.owned()}
     assert int(before) + 86400 <= at["input.manifest.json"] <= time.time() + 86400
     assert all(at[o] >= at["input.manifest.json"] + 3600 for o in manifest.owned())
     with pytest.raises(ValueError):
-        swiftstore.SwiftStore(swift.connect, retention=0)
+        swiftstore.SwiftStore(fake_swift.connect, retention=0)
 
 
-def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_uploads_lag(swift, monkeypatch, tmp_path):
+def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_uploads_lag(fake_swift, monkeypatch, tmp_path):
     import threading
     from swiftstore import writer as writer_mod
     monkeypatch.setattr(writer_mod, "MAX_PENDING_BYTES", 3000)
@@ -181,7 +181,7 @@ def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_upload
         gate.wait(10)
         return orig(self, *a, **kw)
     monkeypatch.setattr(FakeConnection, "put_object", slow_put)
-    with swiftstore.SwiftStore(swift.connect, threads=2) as store:
+    with swiftstore.SwiftStore(fake_swift.connect, threads=2) as store:
         w = store.tree_writer("c", "input/", bundle_target=2000)
         files = {f"f{i}": os.urandom(1000) for i in range(8)}
         held = []

@@ -8,7 +8,7 @@ from tests.unit.swiftstore.fake_conn import FakeSwift
 
 
 @pytest.fixture
-def swift(monkeypatch):
+def fake_swift(monkeypatch):
     fake = FakeSwift()
     monkeypatch.setattr(cli, "open_store", lambda args: swiftstore.SwiftStore(fake.connect, threads=2))
     for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "OUTGOING_MODE"):
@@ -30,66 +30,66 @@ def test_defaults_come_from_the_environment(monkeypatch):
     assert (args.key, args.outgoing, args.wait) == ("k2", "/o", False)
 
 
-def test_missing_key_is_a_usage_error(swift, capsys):
+def test_missing_key_is_a_usage_error(fake_swift, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["get"])
     assert info.value.code == 2 and "SWIFT_KEY" in capsys.readouterr().err
 
 
-def test_put_then_get_round_trip_with_progress(swift, tmp_path, capsys):
+def test_put_then_get_round_trip_with_progress(fake_swift, tmp_path, capsys):
     (tmp_path / "out/sub").mkdir(parents=True)
     (tmp_path / "out/sub/r.txt").write_text("result")
     assert cli.main(["put", "--key", "k", *_dirs(tmp_path)]) == 0
-    manifest = swiftstore.Manifest.from_json(swift.objects("k")["output.manifest.json"])
+    manifest = swiftstore.Manifest.from_json(fake_swift.objects("k")["output.manifest.json"])
     assert [e.name for e in manifest.entries] == ["sub/r.txt"]
-    assert set(swift.objects("k")) == {"output.manifest.json", manifest.object_of(manifest.entries[0])}
+    assert set(fake_swift.objects("k")) == {"output.manifest.json", manifest.object_of(manifest.entries[0])}
     err = capsys.readouterr().err
     assert "1/1 files" in err and "MB/s" in err and "put 1 files (6 bytes)" in err
     # The job's input is what pfioh stored under input/: simulate it with the library.
-    store = swiftstore.SwiftStore(swift.connect)
+    store = swiftstore.SwiftStore(fake_swift.connect)
     store.put_tree("k", "input/", tmp_path / "out")
     assert cli.main(["get", "--key", "k", "--incoming", str(tmp_path / "job/in"),
                      "--outgoing", str(tmp_path / "job/out")]) == 0
     assert (tmp_path / "job/in/sub/r.txt").read_text() == "result" and (tmp_path / "job/out").is_dir()
 
 
-def test_failure_is_one_line_and_non_zero(swift, tmp_path, capsys):
-    swift.containers["k"] = {}
+def test_failure_is_one_line_and_non_zero(fake_swift, tmp_path, capsys):
+    fake_swift.containers["k"] = {}
     assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pman-swift-publisher: error: get failed: no manifest")
     assert not (tmp_path / "in").exists()
 
 
-def test_invalid_key_fails_before_any_request(swift, tmp_path, capsys):
+def test_invalid_key_fails_before_any_request(fake_swift, tmp_path, capsys):
     assert cli.main(["put", "--key", "a/b", *_dirs(tmp_path)]) == 1
-    assert "contains '/'" in capsys.readouterr().err and swift.calls == []
+    assert "contains '/'" in capsys.readouterr().err and fake_swift.calls == []
 
 
-def test_put_of_a_missing_directory_fails(swift, tmp_path, capsys):
+def test_put_of_a_missing_directory_fails(fake_swift, tmp_path, capsys):
     assert cli.main(["put", "--key", "k", *_dirs(tmp_path)]) == 1
     assert "outgoing directory" in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_archive_layout_uses_the_originals_objects(swift, tmp_path):
+def test_archive_layout_uses_the_originals_objects(fake_swift, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out/a.txt").write_text("a")
     assert cli.main(["put", "--key", "k", "--layout", "archive", *_dirs(tmp_path)]) == 0
-    assert set(swift.objects("k")) == {"output/data"}
+    assert set(fake_swift.objects("k")) == {"output/data"}
 
 
-def test_put_wait_calls_the_wait_module_before_uploading(swift, tmp_path, monkeypatch):
+def test_put_wait_calls_the_wait_module_before_uploading(fake_swift, tmp_path, monkeypatch):
     (tmp_path / "out").mkdir()
     order = []
     monkeypatch.setattr(cli.wait, "wait_for_processor",
-                        lambda args: order.append(("wait", args.key, len(swift.calls))))
+                        lambda args: order.append(("wait", args.key, len(fake_swift.calls))))
     assert cli.main(["put", "--wait", "--key", "k", *_dirs(tmp_path)]) == 0
     assert order == [("wait", "k", 0)]  # before any request to Swift
 
 
-def test_sigterm_unwinds_and_reports_one_line(swift, tmp_path, monkeypatch, capsys):
+def test_sigterm_unwinds_and_reports_one_line(fake_swift, tmp_path, monkeypatch, capsys):
     """A pod being stopped: the download unwinds (no partial incoming dir) and the exit status is 143."""
-    swift.containers["k"] = {}
+    fake_swift.containers["k"] = {}
 
     def killed(self, *a, **kw):
         cli._terminate(15, None)
@@ -99,17 +99,17 @@ def test_sigterm_unwinds_and_reports_one_line(swift, tmp_path, monkeypatch, caps
 
 
 @pytest.mark.parametrize("mode", ["0777", "0750"])
-def test_get_sets_the_outgoing_mode_from_the_environment(swift, tmp_path, monkeypatch, mode):
+def test_get_sets_the_outgoing_mode_from_the_environment(fake_swift, tmp_path, monkeypatch, mode):
     """In a Job the processor may run as another user: OUTGOING_MODE opens outgoing/ for it."""
     (tmp_path / "src").mkdir()
     (tmp_path / "src/a.dcm").write_bytes(b"x")
-    swiftstore.SwiftStore(swift.connect).put_tree("k", "input/", tmp_path / "src")
+    swiftstore.SwiftStore(fake_swift.connect).put_tree("k", "input/", tmp_path / "src")
     monkeypatch.setenv("OUTGOING_MODE", mode)
     assert cli.main(["get", "--key", "k", *_dirs(tmp_path)]) == 0
     assert (tmp_path / "out").stat().st_mode & 0o777 == int(mode, 8)
 
 
-def test_bad_outgoing_mode_is_a_usage_error(swift, tmp_path, capsys):
+def test_bad_outgoing_mode_is_a_usage_error(fake_swift, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["get", "--key", "k", "--outgoing-mode", "rwx", *_dirs(tmp_path)])
     assert info.value.code == 2 and "not an octal mode" in capsys.readouterr().err
