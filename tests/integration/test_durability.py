@@ -25,7 +25,7 @@ import saio
 import swiftstore
 from swiftstore import errors
 from tests.integration import pfioh_support as sup
-from tests.integration.test_swiftstore import read_tree
+from tests.support.trees import read_tree
 
 MiB = 1 << 20
 # Small enough that the test tree holds an SLO, large enough that the 10 MiB file is one object.

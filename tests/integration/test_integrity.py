@@ -14,7 +14,7 @@ import requests
 import swiftstore
 from swiftstore import errors
 from tests.integration import pfioh_support as sup
-from tests.integration.test_swiftstore import listed, make_tree, read_tree
+from tests.support.trees import listed, make_tree, read_tree
 
 MIB = 1 << 20
 

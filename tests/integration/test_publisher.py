@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import swiftstore
-from tests.integration.test_swiftstore import make_tree, read_tree
+from tests.support.trees import make_tree, read_tree
 
 EXE = str(Path(sys.executable).parent / "pman-swift-publisher")
 FILES = {"in.txt": b"input", "series/ünï 1.dcm": os.urandom(50_000), "empty": b""}

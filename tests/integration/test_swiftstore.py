@@ -11,6 +11,8 @@ import pytest
 import swiftstore
 from swiftstore import errors
 from swiftstore.transfer import digest_of
+from tests.support import trees
+from tests.support.trees import listed, read_tree
 
 MIB = 1 << 20
 
@@ -34,18 +36,7 @@ FILES = {
 
 
 def make_tree(root: Path, files: dict[str, bytes] = FILES) -> Path:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return root
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def listed(conn, container: str) -> list[str]:
-    return [o["name"] for o in conn.get_container(container, full_listing=True)[1]]
+    return trees.make_tree(root, files)
 
 
 def object_of(store, container: str, prefix: str, rel: str) -> str:

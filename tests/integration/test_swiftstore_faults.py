@@ -11,7 +11,7 @@ import requests_mock
 
 import swiftstore
 from swiftstore import errors
-from tests.integration.test_swiftstore import make_tree, read_tree
+from tests.support.trees import make_tree, read_tree
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Helpers the tests share (test modules never import each other)."""

@@ -1,0 +1,22 @@
+"""Local trees and Swift listings, as the swiftstore, publisher and integrity tests use them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_tree(root: Path, files: dict[str, bytes]) -> Path:
+    """Write ``{relative path: bytes}`` under ``root``."""
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """``{relative path: bytes}`` of every file under ``root``."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def listed(conn, container: str) -> list[str]:
+    """Every object name in ``container``, as a swiftclient ``Connection`` lists it."""
+    return [o["name"] for o in conn.get_container(container, full_listing=True)[1]]
