@@ -46,6 +46,18 @@ class TooLarge(PfiohError):
     status = 413
 
 
+class Busy(PfiohError):
+    """Another transfer of the key held its lock for longer than the lock timeout."""
+
+    status = 409
+
+
+class LinkRefused(PfiohError):
+    """A symbolic link stands where the store keeps a key's data: it is never followed."""
+
+    status = 409
+
+
 class StorageError(PfiohError):
     """The storage backend (disk or Swift) failed: the server's fault, not the client's."""
 

@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+from pfioh import instance
 from tests.integration import pfioh_support as sup
 
 
@@ -44,7 +45,7 @@ def test_pfurl_push_pull_multi_mb_byte_for_byte(pfioh, tmp_path, cwd):
     out = sup.pfurl_pull(pfioh.url, "mk1", tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is True
     assert sup.same_tree(src, tmp_path / "pulled")
-    assert sorted(p.name for p in (pfioh.store / ".pfioh-staging").iterdir()) == ["locks"]
+    assert instance.leftovers(pfioh.store / ".pfioh-staging") == []
 
 
 def test_pfurl_pull_of_empty_output(pfioh, tmp_path, cwd):
@@ -155,13 +156,15 @@ def test_kill_9_during_push_leaves_nothing_and_restart_serves(server_factory, tm
             sock.sendall(os.urandom(1 << 20))
         staging = server.store / ".pfioh-staging"
         deadline = time.monotonic() + 30
-        while not any(p.name.startswith("upload-") for p in staging.iterdir()):
+        while not any(staging.glob("inst-*/upload-*")):
             assert time.monotonic() < deadline, "the upload never reached the staging area"
             time.sleep(0.05)
         server.stop(signal.SIGKILL)
+        sup.wait_instances_gone(staging)
     assert not (server.store / "key-killed").exists()
     restarted = sup.start_pfioh(server_factory, tmp_path)
-    assert sorted(p.name for p in staging.iterdir()) == ["locks"]  # the leftover upload was swept
+    assert instance.leftovers(staging) == []  # the leftover upload was swept
+    assert len(list(staging.glob("inst-*.lock"))) == 1  # only the running instance's
     src = sup.make_tree(tmp_path / "src", {"a": 1000})
     assert sup.pfcon3_push(restarted.url, "killed", sup.zip_tree(src), plugin=False).status_code == 200
     assert sup.same_tree(src, restarted.store / "key-killed")

@@ -13,6 +13,7 @@ import zipfile
 
 import pytest
 
+from pfioh import instance
 from tests.integration import pfioh_support as sup
 
 
@@ -153,12 +154,13 @@ def test_kill_9_during_push_leaves_nothing_in_swift(server_factory, tmp_path, sw
         # Kill it once the upload is being received (spooled in staging), not after a guessed delay.
         staging = server.store / ".pfioh-staging"
         deadline = time.monotonic() + 30
-        while not any(p.name.startswith("upload-") for p in staging.iterdir()):
+        while not any(staging.glob("inst-*/upload-*")):
             assert time.monotonic() < deadline, "the upload never reached the staging area"
             time.sleep(0.05)
         server.stop(signal.SIGKILL)
+        sup.wait_instances_gone(staging)
     assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
     restarted = _start(server_factory, tmp_path, swift)
-    assert sorted(p.name for p in (restarted.store / ".pfioh-staging").iterdir()) == ["locks"]
+    assert instance.leftovers(restarted.store / ".pfioh-staging") == []
     src = sup.make_tree(tmp_path / "src", {"a": 10})
     assert sup.pfcon3_push(restarted.url, unique_container, sup.zip_tree(src)).status_code == 200

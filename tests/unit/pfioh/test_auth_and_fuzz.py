@@ -6,7 +6,7 @@ import os
 import pytest
 from httpkit import auth
 
-from pfioh import app as app_mod
+from pfioh import app as app_mod, instance
 
 from .conftest import URL, control, make_zip, pull_query, push, with_
 
@@ -106,4 +106,4 @@ def test_malformed_requests_are_4xx_json(client, config, method, kwargs):
     assert 400 <= resp.status_code < 500, resp.data
     body = json.loads(resp.data)
     assert body["status"] is False and body["error"]
-    assert sorted(p.name for p in config.staging_dir.iterdir()) == ["locks"]
+    assert instance.leftovers(config.staging_root) == []

@@ -8,6 +8,7 @@ from swiftstore import errors as swift_errors
 
 from pfioh.stores import swift as swift_stores
 
+from pfioh import instance
 from .conftest import URL, control, make_zip, pull_query, push, with_
 from .fake_swift import FakeSwift, random_files, tree
 
@@ -37,7 +38,7 @@ def test_tree_push_stores_each_file_under_input_with_manifest(swift_client, fake
     objects = fake.containers["jid-1"]
     assert {k[len("input/"):]: v for k, v in objects.items() if k.startswith("input/")} == files
     assert "input.manifest.json" in objects
-    assert sorted(p.name for p in config.staging_dir.iterdir()) == ["locks"]
+    assert instance.leftovers(config.staging_root) == []
 
 
 def test_tree_repush_leaves_no_mix(swift_client, fake):
