@@ -82,14 +82,14 @@ def _register_errors(app: flask.Flask) -> None:
     @app.errorhandler(errors.PfiohError)
     def _pfioh_error(e: errors.PfiohError):
         if e.status >= 500:
-            log.error("%s", e)
+            log.error("%s", stores.clip(str(e), 300))
         return http_errors.json_error(e.status, str(e), **e.extra)
 
     @app.errorhandler(swift_errors.SwiftStoreError)
     def _swift_error(e: swift_errors.SwiftStoreError):
         status = swift_status(e)
         if status >= 500:
-            log.error("Swift: %s", e)
+            log.error("Swift: %s", stores.clip(str(e), 300))
         message = f"invalid key: {e}" if status == 400 else str(e)
         return http_errors.json_error(status, message)
 
@@ -115,7 +115,7 @@ def _user_agent() -> str:
 
 
 def _get(ctx: handlers.Context, metrics) -> flask.Response:
-    request = protocol.parse_query(flask.request.args)
+    request = protocol.parse_query(protocol.query_args(flask.request.query_string))
     if request.transport.check_remote:
         return json_reply(handlers.check_remote(ctx, request))
     started = time.perf_counter()
@@ -175,7 +175,7 @@ def _push(ctx: handlers.Context, metrics) -> flask.Response:
     finally:
         form.close()
     done = time.perf_counter()
-    log.info("push %s: %d bytes received in %.2fs, stored in %.2fs", request.key, upload.size, received - started,
-             done - received)
+    log.info("push %s: %d bytes received in %.2fs, stored in %.2fs", stores.clip(request.key), upload.size,
+             received - started, done - received)
     metrics.observe_transfer("in", done - started, upload.size)
     return json_reply(reply)

@@ -19,7 +19,7 @@ import threading
 import zlib
 from pathlib import Path
 
-from pfioh import ziputil
+from pfioh import errors, ziputil
 from safearchive import entries
 
 log = logging.getLogger("pfioh")
@@ -206,7 +206,7 @@ def adopt(extractor: Extractor, zip_path: Path, limits: ziputil.Limits) -> ziput
     with ziputil.open_checked(zip_path) as zf:
         checked = ziputil.inspect(zf, limits)
     if not done:
-        log.info("early unpacking stopped (%s): unpacking after the upload", extractor.failed)
+        log.info("early unpacking stopped (%s): unpacking after the upload", errors.clip(extractor.failed))
         return None
     listed = {e.name: (e.info.file_size, e.info.CRC) for e in checked if not e.is_dir}
     if listed != extractor.files:

@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from pfioh import errors, instance, streamzip, ziputil
+from pfioh.errors import clip
 from pfioh.config import PfiohConfig
+from safearchive import entries
 
+PATH_RESERVE = 320
+"""Bytes between ``<storeBase>`` and an entry's name in the longest local path pfioh makes:
+``/key-<key of up to 251 bytes>/incoming/``, or ``/.pfioh-staging/inst-<id>/work-<id>/tree/``."""
 SHARED_MODE = 0o777  # the original's: plugin containers may run as another uid
 
 
@@ -169,12 +174,6 @@ def _same_file(fd: int, path: Path) -> bool:
     return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
 
 
-def clip(text: str, limit: int = 120) -> str:
-    """``repr(text)`` cut to ``limit`` characters: for names clients choose, in logs and errors."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
-
-
 class Store(abc.ABC):
     """A place to push to and pull from, addressed by key."""
 
@@ -191,9 +190,13 @@ class Store(abc.ABC):
         self.limits = self.make_limits(config)
 
     def make_limits(self, config: PfiohConfig) -> ziputil.Limits:
-        """The archive limits; a store whose names carry long fixed prefixes shortens the path limit."""
+        """The archive limits.  Entry names are staged (and, in mount mode, stored) under
+        ``<storeBase>/``: the path limit leaves room for that and :data:`PATH_RESERVE`, so no
+        name fails half-way with ENAMETOOLONG.  Stores with other name limits lower it further."""
+        room = entries.PATH_MAX - 1 - len(os.fsencode(config.store_base)) - PATH_RESERVE
         return ziputil.Limits(max_bytes=config.max_unpacked_size, max_ratio=config.max_ratio,
-                              max_files=config.max_files, max_dirs=config.max_dirs)
+                              max_files=config.max_files, max_dirs=config.max_dirs,
+                              max_path_bytes=min(entries.PATH_MAX, room))
 
     @abc.abstractmethod
     def check(self, key: str, *, create: bool) -> dict:

@@ -11,11 +11,12 @@ swiftstore's exceptions pass through unchanged; :func:`pfioh.errors.from_swiftst
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 
 import swiftstore
-from swiftstore import reading
+from swiftstore import names, reading
 
 from pfioh import errors, streamzip, ziputil
 from pfioh.config import PfiohConfig
@@ -81,6 +82,15 @@ class SwiftTreeStore(_SwiftBase):
         super().__init__(config, swift)
         self._readers: reading.Readers | None = None
         self._readers_lock = threading.Lock()
+
+    def make_limits(self, config: PfiohConfig) -> ziputil.Limits:
+        """Each file becomes the object ``input.v/<version>/f/<name>`` (its segments
+        ``input.v/<version>/s/<name>/<n>``), at most 1024 bytes: longer names are refused at push
+        time, before anything is stored, instead of failing half-way through the upload."""
+        limits = super().make_limits(config)
+        longest = names.segment_name(names.version_segments(INPUT, names.new_version_id(), ""), 0)
+        room = names.MAX_OBJECT_BYTES - len(longest.encode("utf-8"))
+        return dataclasses.replace(limits, max_path_bytes=min(limits.max_path_bytes, room))
 
     def early_unpacker(self, key: str):
         """Unpack the arriving zip and upload each file as soon as it is out, as a new version
