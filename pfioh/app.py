@@ -1,7 +1,8 @@
 """The pfioh HTTP layer: routing only.  pfioh's and swiftstore's exceptions become HTTP replies in
 ONE place here (:func:`_register_errors`; swiftstore's by class, :func:`swift_status`).
 
-Routes: ``GET /api/v1/health`` (probes, no auth), ``GET /metrics`` (Prometheus), and the command
+Routes: ``GET /api/v1/health`` (liveness, no auth), ``GET /api/v1/ready`` (readiness: the store
+works, see :mod:`httpkit.readiness`; no auth), ``GET /metrics`` (Prometheus), and the command
 endpoint on any other path (the original ignored the path; clients use ``/api/v1/cmd[/]``):
 GET = checkRemote or pullPath, POST = control JSON (``Mode: control``/absent) or a push
 (multipart, ``Mode: file``).
@@ -16,7 +17,7 @@ from typing import Callable
 
 import flask
 
-from httpkit import auth, fallback, messages, shutdown as http_shutdown
+from httpkit import auth, fallback, messages, readiness, shutdown as http_shutdown
 from httpkit import errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
@@ -59,6 +60,8 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     def health():
         return json_reply({"status": "ok", "service": "pfioh", "version": VERSION,
                            "storage": store.kind})
+
+    readiness.register(app, "pfioh", readiness.Readiness({"store": store.ready}))
 
     def command(_rest: str = ""):
         _authorize(tokens)

@@ -214,6 +214,16 @@ class Store(abc.ABC):
     def ls(self, key: str) -> dict:
         """The ``ls`` reply: ``{status, msg, d_ls}``."""
 
+    def ready(self) -> str | None:
+        """Readiness (``GET /api/v1/ready``): None when the store works, else what is wrong.
+        Here: the staging area (on the storeBase) takes a file."""
+        try:
+            with tempfile.NamedTemporaryFile(prefix="ready-", dir=self.staging):
+                pass
+        except OSError as e:
+            return f"the storeBase is not writable ({e.strerror})"
+        return None
+
     def early_unpacker(self, key: str) -> streamzip.Extractor | None:
         """An extractor to unpack a zip arriving for ``key`` (stores that store zips as such
         return None)."""

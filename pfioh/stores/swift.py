@@ -16,7 +16,7 @@ import datetime
 import threading
 
 import swiftstore
-from swiftstore import names, reading
+from swiftstore import connection as connections, names, reading
 
 from pfioh import errors, streamzip, ziputil
 from pfioh.config import PfiohConfig
@@ -28,6 +28,7 @@ ARCHIVE_OBJECT = "data"
 # Objects (bundles of small files, or larger files) fetched ahead of the zip writer per pull, so
 # Swift, hashing and the client's socket overlap.  Memory: window x 8 MiB per pull, at most.
 READ_WINDOW = 4
+PROBE_TIMEOUT = 10.0  # seconds, for the readiness check's request
 
 
 def from_config(config: PfiohConfig) -> base.Store:
@@ -35,13 +36,34 @@ def from_config(config: PfiohConfig) -> base.Store:
     creds = swiftstore.load_credentials(config.swift_credentials)
     swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads)
     cls = SwiftArchiveStore if config.swift_layout == "archive" else SwiftTreeStore
-    return cls(config, swift)
+    return cls(config, swift, probe=lambda: _head_account(creds))
+
+
+def _head_account(creds) -> None:
+    """An authenticated HEAD of the account on a fresh connection, without retries: a key Swift
+    now refuses, or Swift down, shows at once (the service's own connections retry, and may
+    hold a token that is still valid)."""
+    connections.factory(creds, retries=0, timeout=PROBE_TIMEOUT)().head_account()
 
 
 class _SwiftBase(base.Store):
-    def __init__(self, config: PfiohConfig, swift):
+    def __init__(self, config: PfiohConfig, swift, *, probe=None):
+        """:param probe: raises when Swift refuses the credentials or fails (readiness); None:
+            no check (e.g. a fake Swift in tests)."""
         super().__init__(config)
-        self.swift = swift
+        self.swift, self.probe = swift, probe
+
+    def ready(self) -> str | None:
+        problem = super().ready()
+        if problem or self.probe is None:
+            return problem
+        try:
+            self.probe()
+        except Exception as e:  # swiftclient, keystoneauth, socket errors: all mean not ready
+            status = getattr(e, "http_status", None)
+            what = f"HTTP {status}" if status else e.__class__.__name__
+            return f"Swift refused or failed an authenticated HEAD of the account ({what}): {str(e)[:160]}"
+        return None
 
     def check(self, key: str, *, create: bool) -> dict:
         swiftstore.validate_container_name(key)
@@ -78,8 +100,8 @@ def _ls_entry(key: str, name: str, size: int, md5: str) -> dict:
 class SwiftTreeStore(_SwiftBase):
     kind = "swift-tree"
 
-    def __init__(self, config: PfiohConfig, swift):
-        super().__init__(config, swift)
+    def __init__(self, config: PfiohConfig, swift, *, probe=None):
+        super().__init__(config, swift, probe=probe)
         self._readers: reading.Readers | None = None
         self._readers_lock = threading.Lock()
 

@@ -49,6 +49,7 @@ class KubeApi(Protocol):
     def list_pods(self, namespace: str, label_selector: str) -> list[dict]: ...
     def list_events(self, namespace: str, field_selector: str) -> list[dict]: ...
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int) -> str: ...
+    def list_jobs(self, namespace: str, limit: int) -> list[dict]: ...
 
 
 def parse_warnings(values: Iterable[str]) -> list[str]:
@@ -149,6 +150,14 @@ class KubeEngine(base.Engine):
         self.api, self.settings, self.result_reader = api, settings, result_reader
         self.result_writer, self.clock = result_writer, clock
         self._recorded = _Recent()
+
+    def ready(self) -> str | None:
+        """One cheap API call pman needs to work: list the namespace's Jobs, at most one."""
+        try:
+            self.api.list_jobs(self.settings.namespace, 1)
+        except Exception as e:
+            return f"the cluster API cannot list jobs in namespace {self.settings.namespace}: {api_message(e)}"
+        return None
 
     def _call(self, action: str, jid: str, fn, *args):
         try:

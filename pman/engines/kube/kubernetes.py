@@ -62,6 +62,11 @@ class ClientApi:
                                                       _preload_content=False, _request_timeout=REQUEST_TIMEOUT))
         return [p for p in listing.get("items") or [] if isinstance(p, dict)]
 
+    def list_jobs(self, namespace: str, limit: int) -> list[dict]:
+        listing = json_body(self.batch.list_namespaced_job(namespace, limit=limit, _preload_content=False,
+                                                       _request_timeout=REQUEST_TIMEOUT))
+        return [j for j in listing.get("items") or [] if isinstance(j, dict)]
+
     def list_events(self, namespace: str, field_selector: str) -> list[dict]:
         listing = json_body(self.core.list_namespaced_event(namespace, field_selector=field_selector,
                                                         _preload_content=False, _request_timeout=REQUEST_TIMEOUT))

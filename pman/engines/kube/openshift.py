@@ -56,6 +56,9 @@ class DynamicApi:
     def read_job(self, namespace: str, name: str) -> dict:
         return _dict(self.jobs.get(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
 
+    def list_jobs(self, namespace: str, limit: int) -> list[dict]:
+        return _dict(self.jobs.get(namespace=namespace, limit=limit, _request_timeout=REQUEST_TIMEOUT)).get("items") or []
+
     def delete_job(self, namespace: str, name: str) -> None:
         self.jobs.delete(name=name, namespace=namespace, propagation_policy="Background",
                          _request_timeout=REQUEST_TIMEOUT)

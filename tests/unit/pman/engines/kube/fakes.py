@@ -128,6 +128,9 @@ class FakeBatchV1Api(Recorder):
     def delete_namespaced_job(self, name, namespace, **kwargs):
         return _response(self._answer("delete", name, namespace, **kwargs))
 
+    def list_namespaced_job(self, namespace, **kwargs):
+        return _response(self._answer("list", namespace, **kwargs))
+
 
 class FakeCoreV1Api(Recorder):
     def list_namespaced_pod(self, namespace, **kwargs):
