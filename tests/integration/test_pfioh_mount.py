@@ -182,3 +182,34 @@ def test_quit_stops_the_server(pfioh, cwd):
     out = sup.pfurl(pfioh.url, {"action": "quit", "meta": {"ctl": {"serverCmd": "quit"}}}, cwd)
     assert out == {"msg": "Server shut down", "status": True} or out["status"] is True
     assert pfioh.proc.wait(timeout=30) == 0
+
+
+def test_second_pfioh_on_the_same_store_spares_the_first_ones_push(server_factory, tmp_path):
+    """Issue 12.5: starting another pfioh on a storeBase used to empty the shared staging area,
+    killing the first one's in-flight push."""
+    first = sup.start_pfioh(server_factory, tmp_path)
+    src = sup.make_tree(tmp_path / "src", {"a": 3 << 20, "b/c": 1000})
+    payload = sup.zip_tree(src)
+    head = (b"--B\r\nContent-Disposition: form-data; name=\"d_msg\"\r\n\r\n"
+            b'{"action": "pushPath", "meta": {"remote": {"key": "inflight"}}}\r\n--B\r\n'
+            b"Content-Disposition: form-data; name=\"local\"; filename=\"x.zip\"\r\n\r\n")
+    body = head + payload + b"\r\n--B--\r\n"
+    half = len(head) + len(payload) // 2
+    staging = first.store / ".pfioh-staging"
+    with socket.create_connection(("127.0.0.1", first.port)) as sock:
+        sock.sendall(b"POST /api/v1/cmd/ HTTP/1.1\r\nHost: x\r\nMode: file\r\nConnection: close\r\n"
+                     b"Content-Type: multipart/form-data; boundary=B\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:half])
+        deadline = time.monotonic() + 30
+        while not any(staging.glob("inst-*/upload-*")):
+            assert time.monotonic() < deadline, "the upload never reached the staging area"
+            time.sleep(0.05)
+        second = sup.start_pfioh(server_factory, tmp_path)  # sweeps at start
+        assert requests.get(second.url + "/api/v1/health", timeout=10).status_code == 200
+        sock.sendall(body[half:])
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert sup.same_tree(src, first.store / "key-inflight")
+    assert len(list(staging.glob("inst-*.lock"))) == 2  # both instances' own
