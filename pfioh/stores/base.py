@@ -141,18 +141,17 @@ class KeyLocks:
             time.sleep(min(pause, left))
             pause = min(pause * 2, self.POLL_MAX)
 
-    def release(self, fd: int, key: str | None = None) -> None:
-        """Drop the lock; with ``key``, remove the lock file if nobody else holds or waits on it."""
+    def release(self, fd: int, key: str) -> None:
+        """Drop the key's lock, removing its file if nobody else holds or waits on it."""
         try:
-            if key is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (from shared: may drop it first)
-                except BlockingIOError:
-                    pass  # someone else has it: they remove it
-                else:
-                    path = self.path(key)
-                    if _same_file(fd, path):
-                        path.unlink(missing_ok=True)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (from shared: may drop it first)
+            except BlockingIOError:
+                pass  # someone else has it: they remove it
+            else:
+                path = self.path(key)
+                if _same_file(fd, path):
+                    path.unlink(missing_ok=True)
         finally:
             os.close(fd)  # closing the only fd drops the flock
 

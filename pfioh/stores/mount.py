@@ -99,7 +99,7 @@ class MountDirStore(base.Store):
         except BaseException:
             if dir_fd is not None:
                 os.close(dir_fd)
-            self.locks.release(lock)
+            self.locks.release(lock, key)
             raise
 
         def on_close(finished: bool) -> None:

@@ -78,7 +78,10 @@ def test_a_stalled_pull_blocks_pushes_only_until_the_lock_timeout(make_client, c
     assert push(client, "k", make_zip({"a": b"2"})).status_code == 200
 
 
-def test_lock_files_are_removed_when_free(client, config):
+def test_lock_files_are_removed_when_free(client, config, secret):
+    assert client.get(URL, query_string=pull_query("missing")).status_code == 404
+    _plant(config, "lnk", secret)
+    assert _refused(client.get(URL, query_string=pull_query("lnk")))
     for key in (f"job-{i}" for i in range(20)):
         assert push(client, key, make_zip({"a": b"1"})).status_code == 200
         with client.get(URL, query_string=pull_query(key)) as resp:  # the server closes it
