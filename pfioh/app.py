@@ -1,7 +1,8 @@
 """The pfioh HTTP layer: routing only.  pfioh's and swiftstore's exceptions become HTTP replies in
 ONE place here (:func:`_register_errors`; swiftstore's by class, :func:`swift_status`).
 
-Routes: ``GET /api/v1/health`` (probes, no auth), ``GET /metrics`` (Prometheus), and the command
+Routes: ``GET /api/v1/health`` (liveness, no auth), ``GET /api/v1/ready`` (readiness: the store
+works, see :mod:`httpkit.readiness`; no auth), ``GET /metrics`` (Prometheus), and the command
 endpoint on any other path (the original ignored the path; clients use ``/api/v1/cmd[/]``):
 GET = checkRemote or pullPath, POST = control JSON (``Mode: control``/absent) or a push
 (multipart, ``Mode: file``).
@@ -16,7 +17,7 @@ from typing import Callable
 
 import flask
 
-from httpkit import auth, fallback, messages, shutdown as http_shutdown
+from httpkit import auth, fallback, messages, readiness, shutdown as http_shutdown
 from httpkit import errors as http_errors, metrics as http_metrics
 from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
@@ -60,6 +61,8 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
         return json_reply({"status": "ok", "service": "pfioh", "version": VERSION,
                            "storage": store.kind})
 
+    readiness.register(app, "pfioh", readiness.Readiness({"store": store.ready}))
+
     def command(_rest: str = ""):
         _authorize(tokens)
         request = flask.request
@@ -82,14 +85,14 @@ def _register_errors(app: flask.Flask) -> None:
     @app.errorhandler(errors.PfiohError)
     def _pfioh_error(e: errors.PfiohError):
         if e.status >= 500:
-            log.error("%s", e)
+            log.error("%s", stores.clip(str(e), 300))
         return http_errors.json_error(e.status, str(e), **e.extra)
 
     @app.errorhandler(swift_errors.SwiftStoreError)
     def _swift_error(e: swift_errors.SwiftStoreError):
         status = swift_status(e)
         if status >= 500:
-            log.error("Swift: %s", e)
+            log.error("Swift: %s", stores.clip(str(e), 300))
         message = f"invalid key: {e}" if status == 400 else str(e)
         return http_errors.json_error(status, message)
 
@@ -115,7 +118,7 @@ def _user_agent() -> str:
 
 
 def _get(ctx: handlers.Context, metrics) -> flask.Response:
-    request = protocol.parse_query(flask.request.args)
+    request = protocol.parse_query(protocol.query_args(flask.request.query_string))
     if request.transport.check_remote:
         return json_reply(handlers.check_remote(ctx, request))
     started = time.perf_counter()
@@ -175,7 +178,7 @@ def _push(ctx: handlers.Context, metrics) -> flask.Response:
     finally:
         form.close()
     done = time.perf_counter()
-    log.info("push %s: %d bytes received in %.2fs, stored in %.2fs", request.key, upload.size, received - started,
-             done - received)
+    log.info("push %s: %d bytes received in %.2fs, stored in %.2fs", stores.clip(request.key), upload.size,
+             received - started, done - received)
     metrics.observe_transfer("in", done - started, upload.size)
     return json_reply(reply)

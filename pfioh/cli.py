@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 
 from httpkit import auth, serve
 from pfioh import config as config_mod
-from pfioh import stores
+from pfioh import instance, stores
 from swiftstore.version import VERSION
 
 log = logging.getLogger("pfioh")
@@ -26,6 +27,20 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500M, 20G)")
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name) or default)
+    except ValueError:
+        raise SystemExit(f"pfioh: ${name} must be an integer, not {os.environ[name]!r}")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        raise SystemExit(f"pfioh: ${name} must be a number, not {os.environ[name]!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pfioh", description="pfioh: the ChRIS file I/O service (pushPath/pullPath over HTTP), "
@@ -34,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "interfaces, as a server in a pod needs; use 127.0.0.1 for local use only)")
     p.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
     p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
-    p.add_argument("--storeBase", default="/tmp", help="mount mode: data in <storeBase>/key-<key>/; "
-                   "also holds the staging area <storeBase>/.pfioh-staging (default /tmp)")
+    p.add_argument("--storeBase", default=None, help="mount mode: data in <storeBase>/key-<key>/; "
+                   "also holds the staging area <storeBase>/.pfioh-staging (default: the private "
+                   "$XDG_DATA_HOME/pfioh, i.e. ~/.local/share/pfioh, made mode 0700; a shared "
+                   "directory such as /tmp lets other users plant links there, which pfioh refuses "
+                   "to follow)")
     p.add_argument("--forever", action="store_true", help="serve until SIGTERM/SIGINT; without it pfioh "
                    "exits after answering the first command request (the original's one-shot mode)")
     p.add_argument("--httpResponse", action="store_true", help="accepted for compatibility: replies are "
@@ -58,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest total uncompressed size of an uploaded zip (default 50G)")
     p.add_argument("--max-ratio", type=float, default=200.0,
                    help="largest compression ratio of an uploaded zip, a zip-bomb guard (default 200)")
+    p.add_argument("--max-files", type=int, default=_env_int("PFIOH_MAX_FILES", 100_000),
+                   help="most entries in one uploaded zip, bounding one push's time "
+                   "(default $PFIOH_MAX_FILES or 100000)")
+    p.add_argument("--max-dirs", type=int, default=_env_int("PFIOH_MAX_DIRS", 10_000),
+                   help="most directories one uploaded zip may make, bounding its staging space "
+                   "(default $PFIOH_MAX_DIRS or 10000)")
+    p.add_argument("--lock-timeout", type=float, default=_env_float("PFIOH_LOCK_TIMEOUT", 60.0),
+                   help="seconds a request waits for another transfer of the same key before a "
+                   "409 (default $PFIOH_LOCK_TIMEOUT or 60)")
     p.add_argument("-v", "--verbosity", type=int, default=0, help="0 warnings, 1 info, 2 debug + access log")
     p.add_argument("--version", action="version", version=f"pfioh {VERSION}")
     return p
@@ -66,28 +93,39 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> config_mod.PfiohConfig:
     """Flags > environment (``SWIFT_CREDENTIALS`` for the credentials path) > defaults."""
     return config_mod.PfiohConfig(
-        host=args.ip, port=args.port, store_base=os.path.abspath(args.storeBase), forever=args.forever,
+        host=args.ip, port=args.port, store_base=os.path.abspath(args.storeBase or config_mod.default_store_base()),
+        forever=args.forever,
         create_dirs=args.createDirsAsNeeded, swift_storage=args.swift_storage,
         swift_credentials=args.swift_credentials or os.environ.get("SWIFT_CREDENTIALS") or None,
         swift_layout=args.swift_layout, token_auth=args.enableTokenAuth, token_path=args.tokenPath,
         workers=args.workers, threads=args.threads, max_upload_size=args.max_upload_size,
-        max_unpacked_size=args.max_unpacked_size, max_ratio=args.max_ratio, verbosity=args.verbosity,
+        max_unpacked_size=args.max_unpacked_size, max_ratio=args.max_ratio, max_files=args.max_files,
+        max_dirs=args.max_dirs, lock_timeout=args.lock_timeout, verbosity=args.verbosity,
     ).validate()
 
 
-def _preflight(config: config_mod.PfiohConfig) -> None:
-    """Fail fast in the main process, before gunicorn forks, on anything a worker would die of."""
+def _preflight(config: config_mod.PfiohConfig, *, private: bool) -> config_mod.PfiohConfig:
+    """Fail fast in the main process, before gunicorn forks, on anything a worker would die of.
+
+    :param private: the storeBase is the default one: create it mode 0700.
+    :returns: ``config`` with this instance's own staging directory (claimed here, in the main
+        process, so its lock lives as long as the server: the workers inherit it).
+    """
     if config.token_auth:
         auth.TokenStore.from_file(config.token_path)
-    config.staging_dir.mkdir(parents=True, exist_ok=True)
-    swept = stores.sweep_staging(config.staging_dir)
+    if private:
+        os.makedirs(config.store_base, mode=0o700, exist_ok=True)
+    config.staging_root.mkdir(parents=True, exist_ok=True)
+    swept = instance.sweep(config.staging_root)
     if swept:
-        log.warning("removed %d leftover(s) of interrupted transfers from %s", swept, config.staging_dir)
+        log.warning("removed %d leftover(s) of stopped pfioh instances from %s", swept, config.staging_root)
+    config = dataclasses.replace(config, staging_instance=instance.claim(config.staging_root).name)
     if config.swift_storage:
         import swiftstore  # only the credentials here: connections are made in each worker
         swiftstore.load_credentials(config.swift_credentials)
     else:
         stores.make_store(config)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.verbosity <= 0 else logging.INFO if args.verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = config_from_args(args)
-        _preflight(config)
+        config = _preflight(config_from_args(args), private=args.storeBase is None)
         if args.listen_fd is not None:
             serve.socket_address(args.listen_fd)
     except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:

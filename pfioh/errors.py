@@ -6,6 +6,13 @@ raise what went wrong and never build responses themselves.
 from __future__ import annotations
 
 
+def clip(text: str, limit: int = 120) -> str:
+    """``repr(text)`` cut to ``limit`` characters: for names clients choose, in logs and errors
+    (a hostile name must not flood the log)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
 class PfiohError(Exception):
     """Base class.  ``status`` is the HTTP status the client gets; ``extra`` goes into the JSON."""
 
@@ -44,6 +51,24 @@ class TooLarge(PfiohError):
     """The upload, or what it unpacks to, exceeds a configured limit (zip bombs included)."""
 
     status = 413
+
+
+class Busy(PfiohError):
+    """Another transfer of the key held its lock for longer than the lock timeout."""
+
+    status = 409
+
+
+class LinkRefused(PfiohError):
+    """A symbolic link stands where the store keeps a key's data: it is never followed."""
+
+    status = 409
+
+
+class UriTooLong(PfiohError):
+    """The query string exceeds pfioh's documented limit."""
+
+    status = 414
 
 
 class StorageError(PfiohError):

@@ -134,7 +134,12 @@ def _part(reader: _Reader, form: Form, delimiter: bytes, staging: Path, on_file)
     size = _copy_until(reader, delimiter, parts.append, max_bytes=MAX_FIELD_BYTES)
     if size > MAX_FIELD_BYTES:
         raise errors.TooLarge(f"form field {name[:40]!r} larger than {MAX_FIELD_BYTES} bytes")
-    form.fields.setdefault(name, b"".join(parts).decode("utf-8", "replace"))
+    try:
+        # Strictly: a key or name with invalid UTF-8 must be refused, not stored under U+FFFD.
+        value = b"".join(parts).decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.BadRequest(f"malformed multipart body: form field {name[:40]!r} is not valid UTF-8") from None
+    form.fields.setdefault(name, value)
 
 
 def _copy_until(reader: _Reader, delimiter: bytes, write, max_bytes: int | None = None) -> int:

@@ -12,12 +12,20 @@ from __future__ import annotations
 import ast
 import json
 import posixpath
+import urllib.parse
 from dataclasses import dataclass, field
 
 from httpkit import messages
 from pfioh import errors
 
 MAX_META_CHARS = 64 * 1024
+MAX_QUERY_BYTES = 8000
+"""Longest query string of a GET.  gunicorn refuses request lines over 8190 bytes itself (with
+its own HTML 414, before pfioh sees the request); up to that, pfioh answers a JSON 414 above this
+limit, so a client learns the limit whatever the path's length.  pfurl's meta dicts are well
+under 1 KB."""
+MAX_NAME_BYTES = 255
+"""Longest file name of a non-zip upload (NAME_MAX)."""
 PATH_ACTIONS = ("pushPath", "pullPath")
 MAX_KEY_BYTES = 256
 UNPACKED_BYTES_HEADER = "X-Pfioh-Unpacked-Bytes"
@@ -151,8 +159,30 @@ def parse_path_request(action: str, meta: dict) -> PathRequest:
         service_man=str(meta["serviceMan"]) if meta.get("serviceMan") is not None else None, meta=meta)
 
 
+def query_args(raw: bytes) -> dict[str, str]:
+    """A GET's query parameters, decoded strictly (first value of each name).
+
+    werkzeug keeps undecodable percent-escapes as text (``%FF`` stays ``"%FF"``), so an invalid
+    UTF-8 key would be stored under that mangled name: it is refused instead.
+
+    :raises errors.TooLarge: longer than :data:`MAX_QUERY_BYTES` (414).
+    :raises errors.BadRequest: not valid UTF-8 once percent-decoded.
+    """
+    if len(raw) > MAX_QUERY_BYTES:
+        raise errors.UriTooLong(f"query string too long: {len(raw)} bytes, the limit is {MAX_QUERY_BYTES}")
+    try:
+        pairs = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8",
+                                       errors="strict")
+    except UnicodeDecodeError:
+        raise errors.BadRequest("malformed query: not valid UTF-8 once percent-decoded") from None
+    args: dict[str, str] = {}
+    for name, value in pairs:
+        args.setdefault(name, value)
+    return args
+
+
 def parse_query(args) -> PathRequest:
-    """Parse a GET's ``action`` and ``meta`` query parameters.
+    """Parse a GET's ``action`` and ``meta`` query parameters (see :func:`query_args`).
 
     :raises errors.BadRequest: missing action or meta, or anything :func:`parse_path_request` rejects.
     """
@@ -170,5 +200,13 @@ def upload_name(request: PathRequest, filename: str | None) -> str:
     for candidate in (request.local_path.rstrip("/"), filename or ""):
         name = posixpath.basename(candidate.replace("\\", "/"))
         if name and name not in (".", "..") and "\x00" not in name:
+            size = len(name.encode("utf-8", "surrogatepass"))
+            if size > MAX_NAME_BYTES:
+                raise errors.BadRequest(f"file name too long: {name[:60]!r}... is {size} bytes, at most "
+                                        f"{MAX_NAME_BYTES} (NAME_MAX)")
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise errors.BadRequest(f"invalid file name {name[:60]!r}: not valid UTF-8") from None
             return name
     raise errors.BadRequest("missing file name: neither meta.local.path nor filename names a file")

@@ -20,7 +20,7 @@ import threading
 import zlib
 from pathlib import Path
 
-from pfioh import ziputil
+from pfioh import errors, ziputil
 from safearchive import entries
 
 log = logging.getLogger("pfioh")
@@ -116,20 +116,33 @@ class Extractor:
             name = raw.decode("utf-8" if flags & 0x800 else "cp437")
             yield from self._entry(name, method, crc, csize, usize)
 
+    def _mkdirs(self, path: Path) -> None:
+        """Make ``path`` and its missing parents, counting each in ``_made`` (the dir limit)."""
+        if path in self._made:
+            return
+        new = []
+        while path not in self._made:
+            new.append(path)
+            path = path.parent
+        self._made.update(new)
+        if len(self._made) > self.limits.max_dirs + 1:
+            raise _Stop("directory limit")
+        new[0].mkdir(parents=True, exist_ok=True)
+
     def _entry(self, name: str, method: int, crc: int, csize: int, usize: int):
-        rel = entries.relative_name(name)
+        rel = entries.relative_name(name, self.limits)
         if not rel:
             raise _Stop("empty name")
         target = self.dest / rel
+        # Entry and directory counts: the ordinary path then refuses the archive by name.
+        if len(self._made) > self.limits.max_dirs or len(self.files) >= self.limits.max_files:
+            raise _Stop("entry or directory limit")
         if name.endswith("/"):
             if csize:
                 raise _Stop("directory with data")
-            target.mkdir(parents=True, exist_ok=True)
-            self._made.add(target)
+            self._mkdirs(target)
             return
-        if target.parent not in self._made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(target.parent)
+        self._mkdirs(target.parent)
         self._total += usize
         if self._total > self.limits.max_bytes or rel in self.files:
             raise _Stop("limit or duplicate")
@@ -208,7 +221,7 @@ def adopt(extractor: Extractor, zip_path: Path, limits: ziputil.Limits) -> ziput
     with ziputil.open_checked(zip_path) as zf:
         checked = ziputil.inspect(zf, limits)
     if not done:
-        log.info("early unpacking stopped (%s): unpacking after the upload", extractor.failed)
+        log.info("early unpacking stopped (%s): unpacking after the upload", errors.clip(extractor.failed))
         return None
     listed = {e.name: (e.info.file_size, e.info.CRC) for e in checked if not e.is_dir}
     if listed != extractor.files:

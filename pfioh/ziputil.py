@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -120,8 +121,15 @@ def stream_zip(files: Iterable[Entry]) -> Iterator[bytes]:
 
 
 def iter_file(path: str | os.PathLike, chunk_size: int = CHUNK) -> Iterator[bytes]:
-    """Read a file chunk by chunk."""
-    with open(path, "rb") as f:
+    """Read a regular file chunk by chunk, never through a symbolic link (one swapped in after
+    the listing ends the transfer with an error instead of serving what it points to)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise errors.StorageError(f"cannot read {os.path.basename(path)!r:.120}: {e.strerror}") from e
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise errors.StorageError(f"{os.path.basename(path)!r:.120} is no longer a regular file")
         while chunk := f.read(chunk_size):
             yield chunk
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 import flask
 
-from httpkit import auth, fallback, shutdown as http_shutdown
+from httpkit import auth, fallback, readiness, shutdown as http_shutdown
 from httpkit import errors as http_errors, metrics as http_metrics
 from pman import api_legacy, api_rest, jobs
 from pman.config import VERSION, PmanConfig
@@ -19,7 +19,7 @@ from pman.engines import base, factory
 
 log = logging.getLogger("pman")
 # Endpoints anyone may read: probes, Prometheus, the API description.
-OPEN_ENDPOINTS = {"health", "_metrics", "rest.openapi"}
+OPEN_ENDPOINTS = {"health", "ready", "_metrics", "rest.openapi"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     def health():
         return flask.jsonify({"status": "ok", "service": "pman", "version": VERSION, "engine": engine.name})
 
+    readiness.register(app, "pman", readiness.Readiness({"engine": engine.ready}))
     api_legacy.register(app, ctx)
     api_rest.register(app, ctx)
     return app

@@ -10,9 +10,9 @@ The implementations import the base, never each other; only :func:`make_store` k
 from __future__ import annotations
 
 from pfioh.config import PfiohConfig
-from pfioh.stores.base import Pull, Store, Upload, sweep_staging
+from pfioh.stores.base import Pull, Store, Upload, clip, sweep_staging
 
-__all__ = ["Pull", "Store", "Upload", "make_store", "sweep_staging"]
+__all__ = ["Pull", "Store", "Upload", "clip", "make_store", "sweep_staging"]
 
 
 def make_store(config: PfiohConfig) -> Store:

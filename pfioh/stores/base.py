@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import datetime
 import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pfioh import errors, streamzip, ziputil
+from pfioh import errors, instance, streamzip, ziputil
+from pfioh.errors import clip
 from pfioh.config import PfiohConfig
+from safearchive import entries
 
+PATH_RESERVE = 320
+"""Bytes between ``<storeBase>`` and an entry's name in the longest local path pfioh makes:
+``/key-<key of up to 251 bytes>/incoming/``, or ``/.pfioh-staging/inst-<id>/work-<id>/tree/``."""
 SHARED_MODE = 0o777  # the original's: plugin containers may run as another uid
 
 
@@ -81,26 +88,72 @@ class Pull:
 
 
 class KeyLocks:
-    """Per-key locks in the staging area (``flock``: they work across gunicorn workers and threads)."""
+    """Per-key locks in the staging area (``flock``: they work across gunicorn workers, threads and
+    the pfiohs sharing a storeBase).
 
-    def __init__(self, staging: Path):
-        self._dir = staging / "locks"
+    A lock file exists only while someone holds or waits for it: the last holder removes it, and
+    only while holding it exclusively; whoever then locks a file that is no longer the one at its
+    path (removed meanwhile) starts again.  Waits are bounded by ``timeout``.
+    """
+
+    POLL_MAX = 0.2  # seconds between attempts, at most (flock has no timed wait)
+
+    def __init__(self, staging_root: Path, timeout: float = 60.0):
+        self._dir = staging_root / "locks"
         self._dir.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+
+    def path(self, key: str) -> Path:
+        return self._dir / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
     def acquire(self, key: str, *, shared: bool = False) -> int:
-        """Block until the key's lock is held; returns the fd to pass to :meth:`release`."""
-        name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        fd = os.open(self._dir / name, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        """Wait until the key's lock is held; returns the fd to pass to :meth:`release`.
 
-    @staticmethod
-    def release(fd: int) -> None:
-        os.close(fd)  # closing the only fd drops the flock
+        :raises errors.Busy: not obtained within ``timeout`` seconds (another transfer of the
+            key holds it: a stalled pull, say).
+        """
+        path = self.path(key)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                self._wait(fd, shared, deadline, key)
+                if _same_file(fd, path):
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # removed by its last holder while we waited: take the new one
+
+    def _wait(self, fd: int, shared: bool, deadline: float, key: str) -> None:
+        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                return
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise errors.Busy(f"key {clip(key)} is busy: another transfer of it has held it for more "
+                                  f"than {self.timeout:g} s (the lock timeout); try again later", key=key)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, self.POLL_MAX)
+
+    def release(self, fd: int, key: str) -> None:
+        """Drop the key's lock, removing its file if nobody else holds or waits on it."""
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (from shared: may drop it first)
+            except BlockingIOError:
+                pass  # someone else has it: they remove it
+            else:
+                path = self.path(key)
+                if _same_file(fd, path):
+                    path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)  # closing the only fd drops the flock
 
     @contextlib.contextmanager
     def hold(self, key: str, *, shared: bool = False):
@@ -108,7 +161,16 @@ class KeyLocks:
         try:
             yield
         finally:
-            self.release(fd)
+            self.release(fd, key)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
 
 
 class Store(abc.ABC):
@@ -117,11 +179,23 @@ class Store(abc.ABC):
     kind: str = "?"
 
     def __init__(self, config: PfiohConfig):
+        config.staging_root.mkdir(parents=True, exist_ok=True)
+        if config.staging_instance is None:  # not started by the command (tests, embedding)
+            config = dataclasses.replace(config, staging_instance=instance.claim(config.staging_root).name)
         self.config = config
         self.staging = config.staging_dir
         self.staging.mkdir(parents=True, exist_ok=True)
-        self.locks = KeyLocks(self.staging)
-        self.limits = ziputil.Limits(max_bytes=config.max_unpacked_size, max_ratio=config.max_ratio)
+        self.locks = KeyLocks(config.staging_root, config.lock_timeout)
+        self.limits = self.make_limits(config)
+
+    def make_limits(self, config: PfiohConfig) -> ziputil.Limits:
+        """The archive limits.  Entry names are staged (and, in mount mode, stored) under
+        ``<storeBase>/``: the path limit leaves room for that and :data:`PATH_RESERVE`, so no
+        name fails half-way with ENAMETOOLONG.  Stores with other name limits lower it further."""
+        room = entries.PATH_MAX - 1 - len(os.fsencode(config.store_base)) - PATH_RESERVE
+        return ziputil.Limits(max_bytes=config.max_unpacked_size, max_ratio=config.max_ratio,
+                              max_files=config.max_files, max_dirs=config.max_dirs,
+                              max_path_bytes=min(entries.PATH_MAX, room))
 
     @abc.abstractmethod
     def check(self, key: str, *, create: bool) -> dict:
@@ -138,6 +212,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def ls(self, key: str) -> dict:
         """The ``ls`` reply: ``{status, msg, d_ls}``."""
+
+    def ready(self) -> str | None:
+        """Readiness (``GET /api/v1/ready``): None when the store works, else what is wrong.
+        Here: the staging area (on the storeBase) takes a file."""
+        try:
+            with tempfile.NamedTemporaryFile(prefix="ready-", dir=self.staging):
+                pass
+        except OSError as e:
+            return f"the storeBase is not writable ({e.strerror})"
+        return None
 
     def early_unpacker(self, key: str) -> streamzip.Extractor | None:
         """An extractor to unpack a zip arriving for ``key`` (stores that store zips as such
@@ -171,16 +255,6 @@ class Store(abc.ABC):
         return tree, ziputil.Extracted(1, upload.size)
 
 
-def sweep_staging(staging: Path) -> int:
-    """Remove what a killed server left in the staging area (call before workers start)."""
-    removed = 0
-    if staging.is_dir():
-        for entry in staging.iterdir():
-            if entry.name == "locks":
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-    return removed
+def sweep_staging(staging_root: Path) -> int:
+    """Remove what stopped pfiohs left in the staging area (see :func:`pfioh.instance.sweep`)."""
+    return instance.sweep(staging_root)

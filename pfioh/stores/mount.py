@@ -2,9 +2,14 @@
 
 With ``specialHandling.op == "plugin"`` a push lands in ``<keydir>/incoming`` (with a fresh,
 empty ``<keydir>/outgoing`` for the job) and a pull serves ``<keydir>/outgoing``.
+
+Links are never followed: a symbolic link at ``key-<key>`` (or at its ``outgoing``) is refused
+with 409, whoever planted it; a pull opens the directory with ``O_NOFOLLOW`` and reads through
+that open directory, and every file with ``O_NOFOLLOW`` too.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -13,18 +18,26 @@ from pathlib import Path
 from pfioh import errors, ziputil
 from pfioh.stores import base
 from safearchive import staging
+from safearchive.entries import NAME_MAX
 
 
 class MountDirStore(base.Store):
     kind = "mount"
 
     def key_dir(self, key: str) -> Path:
-        return Path(self.config.store_base) / f"key-{key}"
+        """``<storeBase>/key-<key>``.  :raises errors.BadRequest: the name would exceed NAME_MAX."""
+        name = f"key-{key}"
+        if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise errors.BadRequest(f"invalid key {base.clip(key, 60)}: in mount mode a key is at most "
+                                    f"{NAME_MAX - len('key-')} bytes (its directory 'key-<key>' must fit "
+                                    f"in {NAME_MAX} bytes)")
+        return Path(self.config.store_base) / name
 
     def check(self, key: str, *, create: bool) -> dict:
         path = self.key_dir(key)
+        _refuse_link(path)
         created = False
-        if create and not path.exists():
+        if create and not os.path.lexists(path):
             try:
                 path.mkdir(parents=True)
                 created = True
@@ -32,14 +45,17 @@ class MountDirStore(base.Store):
                 pass
             except OSError as e:
                 raise errors.StorageError(f"cannot create {path}: {e.strerror}") from e
-        return {"status": True, "isfile": path.is_file(), "isswiftstore": False,
-                "isdir": path.is_dir() and not created, "createdNewDir": created}
+        kind = _kind(path)
+        return {"status": True, "isfile": kind == stat.S_IFREG, "isswiftstore": False,
+                "isdir": kind == stat.S_IFDIR and not created, "createdNewDir": created}
 
     def push(self, key: str, upload: base.Upload, *, plugin: bool) -> dict:
         keydir = self.key_dir(key)
+        _refuse_link(keydir)
         with self.workdir() as work:
             tree, extracted = self.stage_tree(upload, work)
             with self.locks.hold(key):
+                _refuse_link(keydir)
                 if plugin:
                     postop = self._commit_plugin(keydir, tree, work)
                 else:
@@ -52,8 +68,11 @@ class MountDirStore(base.Store):
                 "stored": {"files": extracted.files, "bytes": extracted.bytes}}
 
     def _commit_plugin(self, keydir: Path, tree: Path, work: Path) -> dict:
-        keydir.mkdir(parents=True, exist_ok=True)
-        _chmod_shared(keydir)
+        try:
+            keydir.mkdir(parents=True)
+        except FileExistsError:
+            pass
+        _chmod_shared_dir(keydir)
         outgoing = work / "outgoing"
         outgoing.mkdir()
         for path in (tree, outgoing):
@@ -67,21 +86,28 @@ class MountDirStore(base.Store):
 
     def pull(self, key: str, *, plugin: bool, cleanup: bool) -> base.Pull:
         keydir = self.key_dir(key)
-        source = keydir / "outgoing" if plugin else keydir
-        fd = self.locks.acquire(key, shared=True)
+        lock = self.locks.acquire(key, shared=True)
+        dir_fd = None
         try:
-            if not source.is_dir():
-                raise errors.NotFound(f"nothing stored for key {key!r}" + (" (no outgoing directory)" if plugin else ""))
-            # Listed up front (one stat per file, no file opened yet) to announce the total.
-            entries = list(ziputil.dir_entries(source))
+            dir_fd = _open_dir(keydir, "outgoing" if plugin else None)
+            if dir_fd is None:
+                raise errors.NotFound(f"nothing stored for key {base.clip(key)}"
+                                      + (" (no outgoing directory)" if plugin else ""))
+            # Listed up front (one stat per file, no file opened yet) to announce the total; read
+            # through the open directory, so swapping key-<key> for a link now changes nothing.
+            entries = list(ziputil.dir_entries(f"/proc/self/fd/{dir_fd}"))
         except BaseException:
-            self.locks.release(fd)
+            if dir_fd is not None:
+                os.close(dir_fd)
+            self.locks.release(lock, key)
             raise
 
         def on_close(finished: bool) -> None:
-            self.locks.release(fd)
+            os.close(dir_fd)
+            self.locks.release(lock, key)
             if finished and cleanup:
                 with self.locks.hold(key):
+                    _refuse_link(keydir)
                     shutil.rmtree(keydir, ignore_errors=True)
 
         return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
@@ -89,8 +115,9 @@ class MountDirStore(base.Store):
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)
-        if not path.is_dir():
-            raise errors.NotFound(f"nothing stored for key {key!r}")
+        _refuse_link(path)
+        if _kind(path) != stat.S_IFDIR:
+            raise errors.NotFound(f"nothing stored for key {base.clip(key)}")
         d_ls = {}
         with os.scandir(path) as it:
             for entry in it:
@@ -103,7 +130,64 @@ class MountDirStore(base.Store):
 
 
 def _chmod_shared(path: Path) -> None:
-    os.chmod(path, base.SHARED_MODE)
+    os.chmod(path, base.SHARED_MODE)  # our own staging directories only
+
+
+def _chmod_shared_dir(path: Path) -> None:
+    """chmod the directory ``path`` itself, never what a link there points to."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:
+        _refuse_link(path)
+        raise errors.StorageError(f"cannot open {path}: {e.strerror}") from e
+    try:
+        os.fchmod(fd, base.SHARED_MODE)
+    finally:
+        os.close(fd)
+
+
+def _kind(path: Path) -> int | None:
+    """The file type of ``path`` itself (a link is a link), or None if nothing is there."""
+    try:
+        return stat.S_IFMT(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _refuse_link(path: Path) -> None:
+    """:raises errors.LinkRefused: ``path`` is a symbolic link (never followed in the store)."""
+    if _kind(path) == stat.S_IFLNK:
+        raise errors.LinkRefused(f"{path} is a symbolic link: pfioh never follows links in its store "
+                                 "(remove it, or use a private --storeBase)")
+
+
+def _open_dir(keydir: Path, sub: str | None) -> int | None:
+    """An fd of ``keydir`` (or its ``sub`` directory), opened without following links.
+
+    :returns: None if it does not exist.  :raises errors.LinkRefused: a link is in the way.
+    """
+    try:
+        fd = os.open(keydir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as e:  # ELOOP: a link; ENOTDIR: a file
+        _refuse_link(keydir)
+        if e.errno == errno.ENOTDIR:
+            return None
+        raise errors.StorageError(f"cannot open {keydir}: {e.strerror}") from e
+    if sub is None:
+        return fd
+    try:
+        return os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        _refuse_link(keydir / sub)
+        if e.errno == errno.ENOTDIR:
+            return None
+        raise errors.StorageError(f"cannot open {keydir / sub}: {e.strerror}") from e
+    finally:
+        os.close(fd)
 
 
 def _swap_in(new: Path, dest: Path, trash: Path) -> None:

@@ -11,11 +11,12 @@ swiftstore's exceptions pass through unchanged; :func:`pfioh.errors.from_swiftst
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 
 import swiftstore
-from swiftstore import reading
+from swiftstore import connection as connections, names, reading
 
 from pfioh import errors, streamzip, ziputil
 from pfioh.config import PfiohConfig
@@ -27,6 +28,7 @@ ARCHIVE_OBJECT = "data"
 # Objects (bundles of small files, or larger files) fetched ahead of the zip writer per pull, so
 # Swift, hashing and the client's socket overlap.  Memory: window x 8 MiB per pull, at most.
 READ_WINDOW = 4
+PROBE_TIMEOUT = 10.0  # seconds, for the readiness check's request
 
 
 def from_config(config: PfiohConfig) -> base.Store:
@@ -34,13 +36,34 @@ def from_config(config: PfiohConfig) -> base.Store:
     creds = swiftstore.load_credentials(config.swift_credentials)
     swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads)
     cls = SwiftArchiveStore if config.swift_layout == "archive" else SwiftTreeStore
-    return cls(config, swift)
+    return cls(config, swift, probe=lambda: _head_account(creds))
+
+
+def _head_account(creds) -> None:
+    """An authenticated HEAD of the account on a fresh connection, without retries: a key Swift
+    now refuses, or Swift down, shows at once (the service's own connections retry, and may
+    hold a token that is still valid)."""
+    connections.factory(creds, retries=0, timeout=PROBE_TIMEOUT)().head_account()
 
 
 class _SwiftBase(base.Store):
-    def __init__(self, config: PfiohConfig, swift):
+    def __init__(self, config: PfiohConfig, swift, *, probe=None):
+        """:param probe: raises when Swift refuses the credentials or fails (readiness); None:
+            no check (e.g. a fake Swift in tests)."""
         super().__init__(config)
-        self.swift = swift
+        self.swift, self.probe = swift, probe
+
+    def ready(self) -> str | None:
+        problem = super().ready()
+        if problem or self.probe is None:
+            return problem
+        try:
+            self.probe()
+        except Exception as e:  # swiftclient, keystoneauth, socket errors: all mean not ready
+            status = getattr(e, "http_status", None)
+            what = f"HTTP {status}" if status else e.__class__.__name__
+            return f"Swift refused or failed an authenticated HEAD of the account ({what}): {str(e)[:160]}"
+        return None
 
     def check(self, key: str, *, create: bool) -> dict:
         swiftstore.validate_container_name(key)
@@ -77,10 +100,19 @@ def _ls_entry(key: str, name: str, size: int, md5: str) -> dict:
 class SwiftTreeStore(_SwiftBase):
     kind = "swift-tree"
 
-    def __init__(self, config: PfiohConfig, swift):
-        super().__init__(config, swift)
+    def __init__(self, config: PfiohConfig, swift, *, probe=None):
+        super().__init__(config, swift, probe=probe)
         self._readers: reading.Readers | None = None
         self._readers_lock = threading.Lock()
+
+    def make_limits(self, config: PfiohConfig) -> ziputil.Limits:
+        """Each file becomes the object ``input.v/<version>/f/<name>`` (its segments
+        ``input.v/<version>/s/<name>/<n>``), at most 1024 bytes: longer names are refused at push
+        time, before anything is stored, instead of failing half-way through the upload."""
+        limits = super().make_limits(config)
+        longest = names.segment_name(names.version_segments(INPUT, names.new_version_id(), ""), 0)
+        room = names.MAX_OBJECT_BYTES - len(longest.encode("utf-8"))
+        return dataclasses.replace(limits, max_path_bytes=min(limits.max_path_bytes, room))
 
     def early_unpacker(self, key: str):
         """Unpack the arriving zip and upload each file as soon as it is out, as a new version

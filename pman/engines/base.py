@@ -133,5 +133,10 @@ class Engine(ABC):
     def remove(self, jid: str) -> None:
         """Cancel the job if it is running and forget it.  :raises JobNotFound:"""
 
+    def ready(self) -> str | None:
+        """A cheap check that the engine's dependencies work (``GET /api/v1/ready``, cached by
+        the caller): None when ready, else what is wrong, in a phrase safe to show anyone."""
+        return None
+
     def close(self) -> None:
         """Release resources (threads, connections) at shutdown."""

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -99,3 +100,19 @@ def unzip_bytes(data: bytes, dest: Path) -> Path:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         zf.extractall(dest)
     return dest
+
+
+def wait_instances_gone(staging, timeout: float = 30) -> None:
+    """Wait until no process holds an instance lock under ``staging`` (a killed server's workers
+    may outlive its main process by a moment; until they are gone its staging is alive)."""
+    import fcntl
+    deadline = time.monotonic() + timeout
+    for lock in staging.glob("inst-*.lock"):
+        with open(lock, "rb") as f:
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, f"{lock} is still held"
+                    time.sleep(0.05)

@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 
+from pfioh import instance
 from tests.integration import pfioh_support as sup
 
 
@@ -44,7 +45,7 @@ def test_pfurl_push_pull_multi_mb_byte_for_byte(pfioh, tmp_path, cwd):
     out = sup.pfurl_pull(pfioh.url, "mk1", tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is True
     assert sup.same_tree(src, tmp_path / "pulled")
-    assert sorted(p.name for p in (pfioh.store / ".pfioh-staging").iterdir()) == ["locks"]
+    assert instance.leftovers(pfioh.store / ".pfioh-staging") == []
 
 
 def test_pfurl_pull_of_empty_output(pfioh, tmp_path, cwd):
@@ -155,13 +156,15 @@ def test_kill_9_during_push_leaves_nothing_and_restart_serves(server_factory, tm
             sock.sendall(os.urandom(1 << 20))
         staging = server.store / ".pfioh-staging"
         deadline = time.monotonic() + 30
-        while not any(p.name.startswith("upload-") for p in staging.iterdir()):
+        while not any(staging.glob("inst-*/upload-*")):
             assert time.monotonic() < deadline, "the upload never reached the staging area"
             time.sleep(0.05)
         server.stop(signal.SIGKILL)
+        sup.wait_instances_gone(staging)
     assert not (server.store / "key-killed").exists()
     restarted = sup.start_pfioh(server_factory, tmp_path)
-    assert sorted(p.name for p in staging.iterdir()) == ["locks"]  # the leftover upload was swept
+    assert instance.leftovers(staging) == []  # the leftover upload was swept
+    assert len(list(staging.glob("inst-*.lock"))) == 1  # only the running instance's
     src = sup.make_tree(tmp_path / "src", {"a": 1000})
     assert sup.pfcon3_push(restarted.url, "killed", sup.zip_tree(src), plugin=False).status_code == 200
     assert sup.same_tree(src, restarted.store / "key-killed")
@@ -179,3 +182,34 @@ def test_quit_stops_the_server(pfioh, cwd):
     out = sup.pfurl(pfioh.url, {"action": "quit", "meta": {"ctl": {"serverCmd": "quit"}}}, cwd)
     assert out == {"msg": "Server shut down", "status": True} or out["status"] is True
     assert pfioh.proc.wait(timeout=30) == 0
+
+
+def test_second_pfioh_on_the_same_store_spares_the_first_ones_push(server_factory, tmp_path):
+    """Issue 12.5: starting another pfioh on a storeBase used to empty the shared staging area,
+    killing the first one's in-flight push."""
+    first = sup.start_pfioh(server_factory, tmp_path)
+    src = sup.make_tree(tmp_path / "src", {"a": 3 << 20, "b/c": 1000})
+    payload = sup.zip_tree(src)
+    head = (b"--B\r\nContent-Disposition: form-data; name=\"d_msg\"\r\n\r\n"
+            b'{"action": "pushPath", "meta": {"remote": {"key": "inflight"}}}\r\n--B\r\n'
+            b"Content-Disposition: form-data; name=\"local\"; filename=\"x.zip\"\r\n\r\n")
+    body = head + payload + b"\r\n--B--\r\n"
+    half = len(head) + len(payload) // 2
+    staging = first.store / ".pfioh-staging"
+    with socket.create_connection(("127.0.0.1", first.port)) as sock:
+        sock.sendall(b"POST /api/v1/cmd/ HTTP/1.1\r\nHost: x\r\nMode: file\r\nConnection: close\r\n"
+                     b"Content-Type: multipart/form-data; boundary=B\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:half])
+        deadline = time.monotonic() + 30
+        while not any(staging.glob("inst-*/upload-*")):
+            assert time.monotonic() < deadline, "the upload never reached the staging area"
+            time.sleep(0.05)
+        second = sup.start_pfioh(server_factory, tmp_path)  # sweeps at start
+        assert requests.get(second.url + "/api/v1/health", timeout=10).status_code == 200
+        sock.sendall(body[half:])
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert sup.same_tree(src, first.store / "key-inflight")
+    assert len(list(staging.glob("inst-*.lock"))) == 2  # both instances' own

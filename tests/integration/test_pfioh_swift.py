@@ -12,7 +12,9 @@ import time
 import zipfile
 
 import pytest
+import requests
 
+from pfioh import instance
 from tests.integration import pfioh_support as sup
 
 
@@ -153,12 +155,32 @@ def test_kill_9_during_push_leaves_nothing_in_swift(server_factory, tmp_path, sw
         # Kill it once the upload is being received (spooled in staging), not after a guessed delay.
         staging = server.store / ".pfioh-staging"
         deadline = time.monotonic() + 30
-        while not any(p.name.startswith("upload-") for p in staging.iterdir()):
+        while not any(staging.glob("inst-*/upload-*")):
             assert time.monotonic() < deadline, "the upload never reached the staging area"
             time.sleep(0.05)
         server.stop(signal.SIGKILL)
+        sup.wait_instances_gone(staging)
     assert unique_container not in [c["name"] for c in swift_connection.get_account()[1]]
     restarted = _start(server_factory, tmp_path, swift)
-    assert sorted(p.name for p in (restarted.store / ".pfioh-staging").iterdir()) == ["locks"]
+    assert instance.leftovers(restarted.store / ".pfioh-staging") == []
     src = sup.make_tree(tmp_path / "src", {"a": 10})
     assert sup.pfcon3_push(restarted.url, unique_container, sup.zip_tree(src)).status_code == 200
+
+
+def test_ready_is_503_when_swift_refuses_the_credentials(server_factory, tmp_path, swift):
+    """Health says ok either way (liveness); readiness does an authenticated HEAD of the account
+    with pfioh's own credentials, against the real Swift (issue 12.8)."""
+    import re
+    good = _start(server_factory, tmp_path / "good", swift)
+    resp = requests.get(good.url + "/api/v1/ready", timeout=30)
+    assert resp.status_code == 200 and resp.json()["status"] == "ready"
+    wrong = tmp_path / "wrong-key.cfg"
+    text = open(swift.credentials_file).read()
+    wrong.write_text(re.sub(r"(?m)^key\s*=.*$", "key = not-the-key", text))
+    assert "not-the-key" in wrong.read_text()
+    bad = sup.start_pfioh(server_factory, tmp_path / "bad", "--swift-storage", env={"SWIFT_CREDENTIALS": str(wrong)})
+    assert requests.get(bad.url + "/api/v1/health", timeout=30).status_code == 200
+    resp = requests.get(bad.url + "/api/v1/ready", timeout=30)
+    body = resp.json()
+    assert resp.status_code == 503 and body["status"] == "not ready" and "401" in body["failing"]["store"]
+    assert "not-the-key" not in resp.text

@@ -180,6 +180,14 @@ class KubeEngine(base.Engine):
         self.log_cache = logcache.LogCache(settings.log_refresh_seconds, monotonic)
         self._monotonic = monotonic
 
+    def ready(self) -> str | None:
+        """One cheap API call pman needs to work: list the namespace's Jobs, at most one."""
+        try:
+            self.api.list_page("jobs", self.settings.namespace, limit=1, timeout=REQUEST_TIMEOUT)
+        except Exception as e:
+            return f"the cluster API cannot list jobs in namespace {self.settings.namespace}: {api_message(e)}"
+        return None
+
     def start(self, cache: StatusCache | None = None) -> "KubeEngine":
         """Start the status cache (``status_cache`` on): its LIST+WATCH threads, or ``cache`` as given
         (tests drive theirs by hand).  Status reads use it once it has synced."""

@@ -16,7 +16,9 @@ import logging
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -53,6 +55,25 @@ class LocalEngine(base.Engine):
             self._thread.start()
 
     # ---------------------------------------------------------------- Engine
+
+    def ready(self) -> str | None:
+        """The work directory takes a file, and the job table answers a query (a fresh
+        connection, so a database removed or locked since startup shows)."""
+        try:
+            fd, path = tempfile.mkstemp(prefix=".ready-", dir=self.settings.jobs_dir)
+            os.close(fd)
+            os.unlink(path)
+        except OSError as e:
+            return f"the work directory is not writable ({e.strerror})"
+        try:
+            conn = sqlite3.connect(f"file:{self.settings.db_path}?mode=rw", uri=True, timeout=5)
+            try:
+                conn.execute("SELECT count(*) FROM jobs").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            return f"the job database cannot be read ({e})"
+        return None
 
     def submit(self, spec: base.JobSpec) -> base.JobInfo:
         job_dir = self.settings.jobs_dir / spec.jid

@@ -19,6 +19,7 @@ The job succeeds only if all three steps do; otherwise ``reason`` names the firs
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -88,19 +89,45 @@ def copy_tree(src: Path, dst: Path, log) -> tuple[int, int]:
     return files, size
 
 
+def _key_dir(store_base: str, jid: str) -> Path:
+    """``<store_base>/key-<jid>``, refusing a symbolic link there (anyone who can write the store
+    base could plant one, to read or overwrite what it points to with pman's rights).
+
+    :raises OSError: ELOOP, naming the link.
+    """
+    path = Path(store_base) / f"key-{jid}"
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, f"{path} is a symbolic link: never followed")
+    return path
+
+
+def _open_no_follow(path: Path) -> int:
+    """An fd of the directory ``path``, opened without following a link at ``path`` itself."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
 def mount_get(store_base: str, jid: str, job_dir: Path, log) -> int:
-    src = Path(store_base) / f"key-{jid}" / "incoming"
+    keydir = _key_dir(store_base, jid)
+    src = keydir / "incoming"
+    if src.is_symlink():
+        raise OSError(errno.ELOOP, f"{src} is a symbolic link: never followed")
     if not src.is_dir():
         log.write(f"no input: {src} does not exist (push the input with pfioh first)\n")
         return 1
-    files, size = copy_tree(src, job_dir / "incoming", log)
+    fd = _open_no_follow(src)  # copied through the open directory: a link swapped in now is ignored
+    try:
+        files, size = copy_tree(Path(f"/proc/self/fd/{fd}"), job_dir / "incoming", log)
+    finally:
+        os.close(fd)
     log.write(f"copied {files} file(s), {size} bytes from {src}\n")
     return 0
 
 
 def mount_put(store_base: str, jid: str, job_dir: Path, log) -> int:
-    final = Path(store_base) / f"key-{jid}" / "outgoing"
+    final = _key_dir(store_base, jid) / "outgoing"  # (a link at outgoing itself: staged refuses it)
     with staging.staged(final, replace=True, tag="part") as tmp:
+        if final.parent.is_symlink():  # planted between the check and the staging: undo, refuse
+            raise OSError(errno.ELOOP, f"{final.parent} is a symbolic link: never followed")
         files, size = copy_tree(job_dir / "outgoing", tmp, log)
     log.write(f"published {files} file(s), {size} bytes to {final}\n")
     return 0

@@ -93,8 +93,9 @@ def test_services_use_apps_v1_deployments_with_probes_and_resources(name):
     deployment = find(rendered(name), "Deployment", name)
     assert deployment["apiVersion"] == "apps/v1"
     main = container(deployment)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert main[probe]["httpGet"]["path"] == "/api/v1/health"
+    # liveness stays shallow; readiness checks the dependencies (Swift, the cluster API)
+    assert main["livenessProbe"]["httpGet"]["path"] == "/api/v1/health"
+    assert main["readinessProbe"]["httpGet"]["path"] == "/api/v1/ready"
     assert set(main["resources"]["requests"]) == set(main["resources"]["limits"]) == {"cpu", "memory"}
 
 

@@ -83,14 +83,14 @@ def test_ports_line_up(deployment, config):
 
 
 def test_probe_path_answers_without_a_token_while_commands_need_one(deployment, config, tmp_path):
-    """The probes use the same flags as the pod: token auth on, yet the health route is open."""
+    """The probes use the same flags as the pod: token auth on, yet the health and ready routes are open."""
     tokens = tmp_path / "pfioh_config.cfg"
     tokens.write_text("[AUTH TOKENS]\ntoken = s3cret\n")
     local = dataclasses.replace(config, swift_storage=False, store_base=str(tmp_path), token_path=str(tokens))
     client = pfioh_app.create_app(local, shutdown=lambda: None).test_client()
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe, status in (("livenessProbe", "ok"), ("readinessProbe", "ready")):
         reply = client.get(container(deployment)[probe]["httpGet"]["path"])
-        assert reply.status_code == 200 and reply.get_json()["status"] == "ok"
+        assert reply.status_code == 200 and reply.get_json()["status"] == status
     assert client.get("/api/v1/cmd/?action=hello").status_code in (400, 401)
 
 

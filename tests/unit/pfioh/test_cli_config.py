@@ -1,7 +1,9 @@
 """The command line: flags to a validated PfiohConfig, failing fast with the flag named."""
+import os
+
 import pytest
 
-from pfioh import cli, config as config_mod, stores
+from pfioh import cli, instance, config as config_mod, stores
 
 
 def _config(*argv):
@@ -10,10 +12,11 @@ def _config(*argv):
 
 def test_deployment_command_line(monkeypatch, tmp_path):
     monkeypatch.delenv("SWIFT_CREDENTIALS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     cfg = _config("--forever", "--httpResponse", "--swift-storage", "--createDirsAsNeeded", "--enableTokenAuth",
                   "--tokenPath=/etc/pfioh/auth/pfioh_config.cfg")
     assert cfg.forever and cfg.swift_storage and cfg.create_dirs and cfg.token_auth
-    assert (cfg.host, cfg.port, cfg.store_base, cfg.swift_layout) == ("0.0.0.0", 5055, "/tmp", "tree")
+    assert (cfg.host, cfg.port, cfg.store_base, cfg.swift_layout) == ("0.0.0.0", 5055, str(tmp_path / "data" / "pfioh"), "tree")
     assert cfg.swift_credentials is None
 
 
@@ -50,11 +53,43 @@ def test_main_fails_fast_on_a_bad_token_file(tmp_path, capsys):
     assert rc == 2 and "missing.cfg" in capsys.readouterr().err
 
 
-def test_sweep_staging_removes_leftovers_but_keeps_locks(tmp_path):
+def test_sweep_removes_only_stopped_instances(tmp_path):
+    """A second pfioh on the same storeBase must not empty the first one's staging."""
     staging = tmp_path / ".pfioh-staging"
-    (staging / "locks").mkdir(parents=True)
-    (staging / "locks" / "abc").write_text("")
-    (staging / "upload-x").write_bytes(b"partial")
-    (staging / "work-y" / "tree").mkdir(parents=True)
+    staging.mkdir()
+    alive = instance.claim(staging)
+    (staging / alive.name / "upload-x").write_bytes(b"in flight")
+    dead = instance.claim(staging)
+    (staging / dead.name / "work-y" / "tree").mkdir(parents=True)
+    instance.release(dead)  # its server stopped
+    (staging / "inst-0000000000000000").mkdir()  # no lock file at all: dead (see claim)
+    (staging / "locks").mkdir()
     assert stores.sweep_staging(staging) == 2
-    assert sorted(p.name for p in staging.iterdir()) == ["locks"] and (staging / "locks" / "abc").exists()
+    assert (staging / alive.name / "upload-x").read_bytes() == b"in flight"
+    assert sorted(p.name for p in staging.iterdir()) == sorted([alive.name, alive.name + ".lock", "locks"])
+
+
+def test_default_store_base_is_private(monkeypatch, tmp_path):
+    """Not the world-writable /tmp, where anyone can plant key-<key> links: a 0700 directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    cfg = cli._preflight(_config(), private=True)
+    assert cfg.store_base == str(tmp_path / "data" / "pfioh")
+    assert os.stat(cfg.store_base).st_mode & 0o777 == 0o700
+    assert cfg.staging_dir.parent == cfg.staging_root and cfg.staging_dir.is_dir()
+
+
+@pytest.mark.parametrize("env, value, field, expected", [
+    ("PFIOH_MAX_FILES", "500", "max_files", 500), ("PFIOH_MAX_DIRS", "7", "max_dirs", 7),
+    ("PFIOH_LOCK_TIMEOUT", "2.5", "lock_timeout", 2.5)])
+def test_limits_from_environment(monkeypatch, env, value, field, expected):
+    monkeypatch.setenv(env, value)
+    assert getattr(_config(), field) == expected
+
+
+def test_limit_defaults_and_flags():
+    cfg = _config()
+    assert (cfg.max_files, cfg.max_dirs, cfg.lock_timeout) == (100_000, 10_000, 60.0)
+    cfg = _config("--max-files", "10", "--max-dirs", "3", "--lock-timeout", "1")
+    assert (cfg.max_files, cfg.max_dirs, cfg.lock_timeout) == (10, 3, 1.0)
+    with pytest.raises(config_mod.ConfigError, match="--lock-timeout"):
+        _config("--lock-timeout", "0")

@@ -8,6 +8,7 @@ from swiftstore import errors as swift_errors
 
 from pfioh.stores import swift as swift_stores
 
+from pfioh import instance
 from .conftest import URL, control, make_zip, pull_query, push, with_
 from .fake_swift import FakeSwift, random_files, tree
 
@@ -37,7 +38,7 @@ def test_tree_push_stores_each_file_under_input_with_manifest(swift_client, fake
     objects = fake.containers["jid-1"]
     assert {k[len("input/"):]: v for k, v in objects.items() if k.startswith("input/")} == files
     assert "input.manifest.json" in objects
-    assert sorted(p.name for p in config.staging_dir.iterdir()) == ["locks"]
+    assert instance.leftovers(config.staging_root) == []
 
 
 def test_tree_repush_leaves_no_mix(swift_client, fake):
@@ -166,3 +167,21 @@ def test_swift_push_the_early_path_cannot_vouch_for_falls_back_and_uploads_nothi
     assert push(swift_client, "k", raw.buf.getvalue()).status_code == 200
     assert "writer.add" not in fake.calls and fake.calls.count("put_tree") == 1
     assert fake.tree_of("k", "input/") == {"a.txt": b"descriptor"}
+
+
+@pytest.mark.parametrize("name", ["/".join(["n" * 200] * 5), "d/" + "é" * 127 + "/" + "x" * 255 + "/" + "y" * 255 + "/" + "z" * 255])
+def test_tree_push_refuses_names_too_long_for_swift_before_storing(swift_client, fake, config, name):
+    """input.v/<version>/s/<name>/<n> must fit in Swift's 1024 bytes: a 400 naming the limit, and
+    no object (nor container) stored, not even by the early unpacking."""
+    assert len(name.encode()) < 4096
+    resp = push(swift_client, "jid-long", make_zip({"ok": b"1", name: b"x"}))
+    body = json.loads(resp.data)
+    assert resp.status_code == 400 and "bytes long, more than the limit 975" in body["error"]
+    assert fake.containers.get("jid-long", {}) == {}
+    assert instance.leftovers(config.staging_root) == []
+
+
+def test_archive_push_refuses_what_could_never_be_unpacked(archive_client, fake):
+    resp = push(archive_client, "jid-a", make_zip({"a/" * 1000 + "f": b"x"}))
+    assert resp.status_code == 400 and "levels deep" in json.loads(resp.data)["error"]
+    assert fake.containers.get("jid-a", {}) == {}
