@@ -7,7 +7,7 @@ import time
 import flask
 import pytest
 
-from httpkit import errors, metrics, serve
+from httpkit import errors, metrics, serve, worker
 
 
 def _app():
@@ -53,9 +53,9 @@ def test_transfer_bytes_counted():
     assert 'svc_transfer_duration_seconds_count{direction="in"} 1.0' in text
 
 
-def test_options_are_gthread_with_long_request_lines():
+def test_options_are_head_first_gthread_with_long_request_lines():
     opts = serve.options(host="127.0.0.1", port=1234, workers=2, threads=4, name="x")
-    assert opts["bind"] == "127.0.0.1:1234" and opts["worker_class"] == "gthread"
+    assert opts["bind"] == "127.0.0.1:1234" and issubclass(opts["worker_class"], worker.HeadFirstWorker)
     assert opts["workers"] == 2 and opts["threads"] == 4
     assert opts["limit_request_line"] > 4094
     assert serve.options(host="127.0.0.1", port=1234, listen_fd=7)["bind"] == "fd://7"
