@@ -51,6 +51,15 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     app.json.sort_keys = False
     http_metrics.instrument(app, service="pman")
     _register_errors(app)
+    # Any route, any body: werkzeug refuses more than this (a 413), whether declared or chunked.
+    app.config["MAX_CONTENT_LENGTH"] = api_legacy.MAX_MESSAGE_BYTES
+
+    @app.before_request
+    def _limit_body():
+        # Before auth and before any read: a declared body over the limit is refused unread.
+        length = flask.request.content_length
+        if length is not None and length > api_legacy.MAX_MESSAGE_BYTES:
+            raise jobs.RequestError(f"message larger than {api_legacy.MAX_MESSAGE_BYTES} bytes", ["body"], status=413)
 
     @app.before_request
     def _authorize():
