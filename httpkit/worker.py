@@ -27,6 +27,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 # Heads are small (gunicorn refuses fields over 8190 bytes); past this, hand over and let
 # gunicorn's parser refuse it with its own 4xx.
 MAX_HEAD_BYTES = 256 << 10
+STOP_LINGER = 2.0
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,19})[ \t]*(?=\r\n|$)")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                   b"Connection: close\r\nContent-Length: %d\r\n\r\n%s")
@@ -73,7 +74,7 @@ class HeadFirstWorker(ThreadWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._reading: dict[_Conn, None] = {}  # insertion order is deadline order
+        self._reading: dict[_Conn, None] = {}  # connections whose request the poller is reading
 
     def accept(self, listener):
         try:
@@ -132,10 +133,13 @@ class HeadFirstWorker(ThreadWorker):
     def murder_pending(self):
         super().murder_pending()
         now = time.monotonic()
-        while self._reading:
-            conn = next(iter(self._reading))
+        for conn in list(self._reading):  # at most worker_connections, once a second
+            if not self.alive:
+                # Stopping: an idle connection goes now, one mid-request gets a short grace (as
+                # gthread gives kept-alive ones), so a stop does not wait for read_timeout.
+                conn.deadline = min(conn.deadline, now + STOP_LINGER) if conn.prefetched else now
             if conn.deadline > now:
-                break
+                continue
             if conn.prefetched:  # it started a request: say why it is dropped
                 body = b'{"status": false, "error": "request timeout: the request was not sent in time"}'
                 try:
@@ -143,7 +147,6 @@ class HeadFirstWorker(ThreadWorker):
                 except OSError:
                     pass
             self._drop(conn)
-
 
 def worker_class(read_timeout: float, max_buffered_body: int = 1 << 20) -> type:
     """A :class:`HeadFirstWorker` with these settings (gunicorn takes the class itself)."""

@@ -108,3 +108,19 @@ def test_gunicorn_serves_and_honours_expect_100_continue():
     finally:
         proc.terminate()
         proc.join(10)
+
+
+@pytest.mark.parametrize("buf,complete", [
+    (b"", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", False),                       # head still arriving
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),     # small body still arriving
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde", True),
+    (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcdeGET", True),  # pipelined bytes behind it
+    (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nab", True),  # large: the thread streams it
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", True),  # chunked: streamed too
+    (b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", True),  # waits for our 100
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * (300 << 10), True),            # over-long head: gunicorn refuses it
+])
+def test_a_thread_gets_a_request_only_once_its_head_and_small_body_are_in(buf, complete):
+    assert worker.request_is_complete(buf, 1 << 20) is complete
