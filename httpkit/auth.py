@@ -61,9 +61,12 @@ class TokenStore:
 
     def check(self, authorization: str | None) -> Verdict:
         """Judge an ``Authorization`` header value."""
-        words = (authorization or "").split()
-        if not words:
+        if not (authorization or "").strip():
             return Verdict.missing
+        # pfurl appends its header again on every request of a push, so the server sees it repeated,
+        # joined with commas: the same credential repeated is one credential.
+        credentials = {" ".join(part.split()) for part in authorization.split(",")}
+        words = credentials.pop().split() if len(credentials) == 1 else []
         if len(words) != 2 or words[0].lower() != "bearer":
             return Verdict.malformed
         offered = words[1].encode()

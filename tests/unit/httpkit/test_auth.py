@@ -19,13 +19,15 @@ def test_cfg_tokens_accept_every_value(cfg):
 
 def test_scheme_is_bearer_in_any_case_and_spaces_are_free(cfg):
     store = auth.TokenStore.from_file(cfg)
-    for header in ("bearer   password", "BEARER password", "  BeArEr password "):
+    for header in ("bearer   password", "BEARER password", "  BeArEr password ",
+                   "bearer password, bearer password", "bearer password,bearer password,bearer  password"):
         assert store.check(header) is auth.Verdict.ok
 
 
 @pytest.mark.parametrize("header", [
     "Basic password", "token password", "x password", "password", "bearer", "bearer x password",
-    "Bearer password extra", "Bearerpassword",
+    "Bearer password extra", "Bearerpassword", "bearer password, bearer s3cret", "bearer password, Basic password",
+    "bearer password,",
 ])
 def test_only_the_bearer_scheme_with_one_token_passes(cfg, header):
     """Not any word before the token (issue 12.4): a valid token under another scheme is refused."""
