@@ -14,12 +14,16 @@ streamed by the thread from the socket, with backpressure, never buffered whole;
 thread has a timeout, so a client that stalls mid-body frees its thread after ``read_timeout``.
 A connection whose head (plus small body) is not complete ``read_timeout`` seconds after it started
 sending (or after it was accepted) gets a 408 and is closed.
+
+Probes (``GET`` of :data:`PROBE_PATHS`) get two threads of their own: busy request threads (say,
+50 pushes streaming GiBs on 8 threads) must not make a liveness probe wait.
 """
 from __future__ import annotations
 
 import re
 import selectors
 import time
+from concurrent import futures
 from functools import partial
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -28,9 +32,18 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 # gunicorn's parser refuse it with its own 4xx.
 MAX_HEAD_BYTES = 256 << 10
 STOP_LINGER = 2.0
+PROBE_PATHS = (b"/api/v1/health", b"/api/v1/ready", b"/metrics")
+PROBE_THREADS = 2
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,19})[ \t]*(?=\r\n|$)")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                   b"Connection: close\r\nContent-Length: %d\r\n\r\n%s")
+
+
+def is_probe(buf: bytes | bytearray) -> bool:
+    """Whether the request ``buf`` starts with is a GET of a probe path (query allowed)."""
+    line = bytes(buf[:buf.find(b"\r\n")]) if b"\r\n" in buf else b""
+    parts = line.split(b" ")
+    return len(parts) == 3 and parts[0] == b"GET" and parts[1].split(b"?")[0].rstrip(b"/") in PROBE_PATHS
 
 
 def request_is_complete(buf: bytes | bytearray, max_buffered_body: int) -> bool:
@@ -57,6 +70,7 @@ class _Conn(TConn):
         super().__init__(*args, **kwargs)
         self.prefetched = bytearray()
         self.deadline = 0.0
+        self.probe = False
 
     def init(self):
         super().init()  # creates the parser once; it also made the socket blocking, without timeout
@@ -75,6 +89,18 @@ class HeadFirstWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._reading: dict[_Conn, None] = {}  # connections whose request the poller is reading
+        self._probe_pool = None
+
+    def init_process(self):
+        self._probe_pool = futures.ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+        super().init_process()
+
+    def enqueue_req(self, conn):
+        """Probes go to their own threads; the rest to the request threads."""
+        pool = self._probe_pool if getattr(conn, "probe", False) and self._probe_pool else self.tpool
+        conn.probe = False  # a request pipelined behind a probe is not one
+        fs = pool.submit(self.handle, conn)
+        fs.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
     def accept(self, listener):
         try:
@@ -127,6 +153,7 @@ class HeadFirstWorker(ThreadWorker):
         conn.prefetched += data
         if request_is_complete(conn.prefetched, self.max_buffered_body):
             self._stop_reading(conn)
+            conn.probe = is_probe(conn.prefetched)
             conn.data_ready = True
             self.enqueue_req(conn)
 

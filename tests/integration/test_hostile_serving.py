@@ -1,8 +1,8 @@
 """Issue 12 against the real pfioh and pman processes on loopback: slow and idle clients do not
 freeze them, pman bounds bodies on the wire, and neither serves beyond loopback without auth.
 
-Bounded in count (40 slow + 40 idle connections, 2 request threads) and in time (a 15 s read
-timeout); no fixed sleeps: every wait is for a condition, with a generous limit.
+Bounded in count (40 slow + 40 idle connections, 2 request threads both held by stalled bodies) and
+in time (a 15 s read timeout); no fixed sleeps: every wait is for a condition, with a generous limit.
 """
 from __future__ import annotations
 
@@ -71,19 +71,28 @@ def test_slow_and_idle_clients_do_not_freeze_the_service(server_factory, tmp_pat
                 sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: ab" if i % 2 else b""))
             slow.append(sock)
         idle = [_connect(server.port) for _ in range(IDLE)]
+        # Bodies streamed by a request thread that stall: they hold both request threads.
+        for _ in range(2):
+            sock = _connect(server.port)
+            sock.sendall(b"POST /api/v1/cmd HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"10\r\n{\"payload\": {\"ac\r\n")
+            slow.append(sock)
 
-        for _ in range(3):
+        for _ in range(3):  # probes have threads of their own
             health = requests.get(server.url + "/api/v1/health", timeout=30)
             assert health.status_code == 200 and health.json()["status"] == "ok"
-            reply = normal_request()
-            assert reply.status_code == 200, reply.text
         assert all(_still_open(sock) for sock in slow + idle), "the server dropped them early"
+        # A normal request gets a thread once the stalled bodies' reads time out.
+        reply = normal_request()
+        assert reply.status_code == 200, reply.text
 
         # The server ends them itself: a 408 to those that started a request, then closes.
-        for sock in slow:
+        for sock in slow[:SLOW]:
             received = _closed_by_server(sock)
             assert received.startswith(b"HTTP/1.1 408 "), received[:200]
             assert b'"request timeout' in received
+        for sock in slow[SLOW:]:
+            _closed_by_server(sock)  # with whatever error the app makes of the timed-out read
         for sock in idle:
             assert _closed_by_server(sock) == b""
         assert requests.get(server.url + "/api/v1/health", timeout=30).status_code == 200

@@ -124,3 +124,13 @@ def test_gunicorn_serves_and_honours_expect_100_continue():
 ])
 def test_a_thread_gets_a_request_only_once_its_head_and_small_body_are_in(buf, complete):
     assert worker.request_is_complete(buf, 1 << 20) is complete
+
+
+@pytest.mark.parametrize("buf,probe", [
+    (b"GET /api/v1/health HTTP/1.1\r\n", True), (b"GET /api/v1/health/?x=1 HTTP/1.1\r\n", True),
+    (b"GET /metrics HTTP/1.1\r\n", True), (b"GET /api/v1/ready HTTP/1.1\r\n", True),
+    (b"POST /api/v1/health HTTP/1.1\r\n", False), (b"GET /api/v1/healthz HTTP/1.1\r\n", False),
+    (b"GET /api/v1/cmd HTTP/1.1\r\n", False), (b"GET /api/v1/health", False),
+])
+def test_only_probe_gets_take_the_probe_threads(buf, probe):
+    assert worker.is_probe(buf) is probe
