@@ -150,7 +150,9 @@ def _count(value: Any) -> int | None:
 
 def _abridged(value: Any) -> str:
     """``repr`` of a bad value for an error message, at most about 80 characters."""
-    text = repr(value) if not isinstance(value, (int, float)) or abs(value) < 10 ** 30 else f"<a {type(value).__name__} too large>"
+    if isinstance(value, (int, float)) and not abs(value) < 10 ** 30:
+        return f"<a {type(value).__name__} too large to show>"  # repr of a 4000-digit int is slow and long
+    text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
