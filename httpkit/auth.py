@@ -1,18 +1,22 @@
 """Bearer-token authentication, as the original pfioh/pman did it (pfmisc Auth), done safely.
 
 Tokens come from a file: every value in the ``[AUTH TOKENS]`` section of a ``.cfg`` file, or one
-token per line for any other file.  A request carries ``Authorization: bearer <token>``; the token
-is the last word of the header.  Tokens are compared in constant time and never logged.
+token per line for any other file.  A request carries ``Authorization: Bearer <token>`` (the scheme
+in any case, as pfurl sends ``bearer``); any other scheme, or more words, is refused.  Tokens are
+compared in constant time and never logged.
 """
 from __future__ import annotations
 
 import configparser
 import enum
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 SECTION = "AUTH TOKENS"
+# Headers that carry credentials: never echoed back nor logged (lower case).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-auth-token", "x-storage-token"})
 
 
 class TokenFileError(Exception):
@@ -22,6 +26,7 @@ class TokenFileError(Exception):
 class Verdict(enum.Enum):
     ok = "ok"
     missing = "missing"
+    malformed = "malformed"
     invalid = "invalid"
 
 
@@ -56,9 +61,15 @@ class TokenStore:
 
     def check(self, authorization: str | None) -> Verdict:
         """Judge an ``Authorization`` header value."""
-        if not authorization or not authorization.split():
+        if not (authorization or "").strip():
             return Verdict.missing
-        offered = authorization.split()[-1].encode()
+        # pfurl appends its header again on every request of a push, so the server sees it repeated,
+        # joined with commas: the same credential repeated is one credential.
+        credentials = {" ".join(part.split()) for part in authorization.split(",")}
+        words = credentials.pop().split() if len(credentials) == 1 else []
+        if len(words) != 2 or words[0].lower() != "bearer":
+            return Verdict.malformed
+        offered = words[1].encode()
         # Compare against every token (no early exit), each comparison constant-time.
         matched = False
         for token in self.tokens:
@@ -72,7 +83,9 @@ class TokenStore:
         """
         verdict = self.check(authorization)
         if verdict is Verdict.missing:
-            return "missing token: send 'Authorization: bearer <token>'"
+            return "missing token: send 'Authorization: Bearer <token>'"
+        if verdict is Verdict.malformed:
+            return "malformed Authorization header: send 'Authorization: Bearer <token>'"
         if verdict is Verdict.invalid:
             return "invalid token"
         return None
@@ -87,3 +100,25 @@ def _cfg_tokens(text: str, path: Path) -> list[str]:
     if not parser.has_section(SECTION):
         raise TokenFileError(f"{path}: missing section [{SECTION}]")
     return [value.strip() for value in parser[SECTION].values() if value.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) reaches only this machine."""
+    if host.strip().lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
+
+
+def exposure_problem(host: str, *, token_auth: bool, insecure_open: bool, flag: str) -> str | None:
+    """Why serving on ``host`` is refused, or None.  Without token auth, only loopback is served,
+    unless the operator opted into an open development server (``flag``): anyone who reaches an
+    open pman runs commands on its host.
+    """
+    if token_auth or insecure_open or is_loopback(host):
+        return None
+    return (f"refusing to serve {host} without token auth: anyone who can reach it could use the "
+            f"service. Turn on --enableTokenAuth (with --tokenPath), listen on 127.0.0.1, or pass "
+            f"{flag} for an open development server")

@@ -9,6 +9,9 @@ import json
 from typing import BinaryIO
 
 MAX_MESSAGE_BYTES = 1 << 20
+# Real messages nest a few levels; deeper ones only serve to exhaust the stack of whatever walks them
+# (the parser, the JSON encoder of the reply's echo).
+MAX_DEPTH = 32
 
 
 class MessageError(ValueError):
@@ -37,6 +40,37 @@ def read_body(stream: BinaryIO, content_length: int | None, limit: int = MAX_MES
     return b"".join(parts)
 
 
+def loads(body: bytes | str, max_depth: int = MAX_DEPTH):
+    """JSON of a body, nested at most ``max_depth`` levels.
+
+    :raises MessageError: (400, field ``body``) not JSON, or nested deeper.
+    """
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        value = None
+    except ValueError as e:
+        raise MessageError(f"malformed message: the body is not JSON ({str(e)[:200]})") from None
+    else:
+        if depth_within(value, max_depth):
+            return value
+    raise MessageError(f"malformed message: JSON nested deeper than {max_depth} levels")
+
+
+def depth_within(value, max_depth: int) -> bool:
+    """Whether ``value``'s lists and objects nest at most ``max_depth`` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > max_depth:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 def parse(body: bytes | str, *, actions: str = "") -> tuple[str, dict]:
     """``(action, meta)`` of a message, with or without the ``payload`` wrapper; a null or missing
     ``meta`` is ``{}``.
@@ -44,10 +78,7 @@ def parse(body: bytes | str, *, actions: str = "") -> tuple[str, dict]:
     :param actions: the supported actions, named in the error for a missing action.
     :raises MessageError: not JSON, not an object, no string action, or a meta that is not an object.
     """
-    try:
-        msg = json.loads(body)
-    except (ValueError, RecursionError) as e:
-        raise MessageError(f"malformed message: the body is not JSON ({str(e)[:200]})") from None
+    msg = loads(body)
     if isinstance(msg, dict) and isinstance(msg.get("payload"), dict):
         msg = msg["payload"]
     if not isinstance(msg, dict):

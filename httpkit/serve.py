@@ -1,7 +1,8 @@
 """Run a WSGI app on gunicorn from our own command line (``pfioh``, ``pman``), not ``http.server``.
 
-gunicorn's gthread worker gives real HTTP/1.1 framing, ``Expect: 100-continue`` (libcurl sends it for
-large uploads) and graceful shutdown on SIGTERM/SIGINT.
+gunicorn gives real HTTP/1.1 framing, ``Expect: 100-continue`` (libcurl sends it for large uploads)
+and graceful shutdown on SIGTERM/SIGINT.  The worker is gthread with the request head read by the
+poller (:mod:`httpkit.worker`): slow or idle clients never hold a thread (docs/serving.md).
 """
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Callable
 
 from gunicorn.app.base import BaseApplication
 
+from httpkit import worker
+
 log = logging.getLogger("httpkit.serve")
+DEFAULT_READ_TIMEOUT = 60.0
 
 
 class _Application(BaseApplication):
@@ -33,18 +37,22 @@ class _Application(BaseApplication):
 
 def options(*, host: str, port: int, workers: int = 1, threads: int = 8, timeout: int = 3600,
             name: str = "app", access_log: bool = False, loglevel: str = "info",
-            listen_fd: int | None = None) -> dict:
+            listen_fd: int | None = None, read_timeout: float = DEFAULT_READ_TIMEOUT) -> dict:
     """gunicorn settings for one of our services (a pure function, so it can be tested).
 
     :param listen_fd: serve on this inherited, already bound socket instead of binding
         ``host:port``: whoever started us bound it (port 0 for any) and so knows the port with
         no window in which another process could take it.
+    :param read_timeout: seconds a client may take to send a request head (plus a small body),
+        and may stall while sending a large body, before the server gives up on it.
     """
     return {
         "bind": f"fd://{listen_fd}" if listen_fd is not None else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": worker.worker_class(read_timeout),
+        # Idle and slow connections cost a file descriptor and a buffer each, not a thread.
+        "worker_connections": 1000,
         # Long transfers are normal here (GiB pushes); a worker that is streaming is not hung.
         "timeout": timeout,
         "graceful_timeout": 30,
@@ -82,11 +90,13 @@ def socket_address(fd: int) -> tuple[str, int]:
 
 def run(app_factory: Callable, *, host: str, port: int, workers: int = 1, threads: int = 8,
         timeout: int = 3600, name: str = "app", access_log: bool = False, loglevel: str = "info",
-        listen_fd: int | None = None) -> None:
+        listen_fd: int | None = None, read_timeout: float = DEFAULT_READ_TIMEOUT) -> None:
     """Serve ``app_factory()`` until SIGTERM/SIGINT.  Blocks.  See :func:`options`."""
     opts = options(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
-                   name=name, access_log=access_log, loglevel=loglevel, listen_fd=listen_fd)
+                   name=name, access_log=access_log, loglevel=loglevel, listen_fd=listen_fd,
+                   read_timeout=read_timeout)
     if listen_fd is not None:
         host, port = socket_address(listen_fd)
     log.info("%s listening on http://%s:%d (%d worker(s) x %d threads)", name, host, port, workers, threads)
     _Application(app_factory, opts).run()
+

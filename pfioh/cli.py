@@ -41,12 +41,23 @@ def _env_float(name: str, default: float) -> float:
         raise SystemExit(f"pfioh: ${name} must be a number, not {os.environ[name]!r}")
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pfioh", description="pfioh: the ChRIS file I/O service (pushPath/pullPath over HTTP), "
         "wire-compatible with pfurl and pfcon, storing in a mount directory or in Swift.")
-    p.add_argument("--ip", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all "
-                   "interfaces, as a server in a pod needs; use 127.0.0.1 for local use only)")
+    p.add_argument("--ip", default=None, help="address to listen on (default 0.0.0.0, all interfaces as a "
+                   "server in a pod needs, with --enableTokenAuth; else 127.0.0.1; another address without "
+                   "token auth needs --insecure-open)")
+    p.add_argument("--insecure-open", action="store_true", default=_env_flag("PFIOH_INSECURE_OPEN"),
+                   help="allow serving beyond loopback WITHOUT token auth: anyone who reaches the port reads "
+                   "and writes every key (a development server only) [PFIOH_INSECURE_OPEN]")
+    p.add_argument("--read-timeout", type=int, default=60, help="seconds a client may take to send a "
+                   "request's head (and a body up to 1 MiB), or may stall in a larger body, before it is "
+                   "dropped (default 60)")
     p.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
     p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
     p.add_argument("--storeBase", default=None, help="mount mode: data in <storeBase>/key-<key>/; "
@@ -93,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> config_mod.PfiohConfig:
     """Flags > environment (``SWIFT_CREDENTIALS`` for the credentials path) > defaults."""
     return config_mod.PfiohConfig(
-        host=args.ip, port=args.port, store_base=os.path.abspath(args.storeBase or config_mod.default_store_base()),
-        forever=args.forever,
+        # Open to the network only with auth on (or the explicit --insecure-open, checked in main).
+        host=args.ip or ("0.0.0.0" if args.enableTokenAuth else "127.0.0.1"), port=args.port,
+        store_base=os.path.abspath(args.storeBase or config_mod.default_store_base()), forever=args.forever,
         create_dirs=args.createDirsAsNeeded, swift_storage=args.swift_storage,
         swift_credentials=args.swift_credentials or os.environ.get("SWIFT_CREDENTIALS") or None,
         swift_layout=args.swift_layout, token_auth=args.enableTokenAuth, token_path=args.tokenPath,
@@ -133,9 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.verbosity <= 0 else logging.INFO if args.verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = _preflight(config_from_args(args), private=args.storeBase is None)
-        if args.listen_fd is not None:
-            serve.socket_address(args.listen_fd)
+        config = config_from_args(args)
+        host = serve.socket_address(args.listen_fd)[0] if args.listen_fd is not None else config.host
+        if args.read_timeout <= 0:
+            raise config_mod.ConfigError(f"--read-timeout must be positive, not {args.read_timeout}")
+        problem = auth.exposure_problem(host, token_auth=config.token_auth, insecure_open=args.insecure_open,
+                                        flag="--insecure-open (PFIOH_INSECURE_OPEN=1)")
+        if problem:
+            raise config_mod.ConfigError(problem)
+        config = _preflight(config, private=args.storeBase is None)
     except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
         print(f"pfioh: {e}", file=sys.stderr)
         return 2
@@ -144,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from pfioh import app as app_mod
     serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port,
-              listen_fd=args.listen_fd, workers=config.workers, threads=config.threads, name="pfioh",
+              listen_fd=args.listen_fd, read_timeout=args.read_timeout, workers=config.workers,
+              threads=config.threads, name="pfioh",
               access_log=config.verbosity >= 2, loglevel="info" if config.verbosity >= 1 else "warning")
     return 0

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import flask
 
-from httpkit import messages, sysinfo
+from httpkit import auth, messages, sysinfo
 from pman import jobs
 from pman.config import VERSION
 from pman.engines import base
@@ -27,7 +27,7 @@ PATHS = ("/api/v1/cmd", "/api/v1/cmd/")
 def register(app: flask.Flask, ctx) -> None:
     """Add the message endpoint to ``app`` (``ctx``: :class:`pman.app.Context`)."""
     def command():
-        raw = _read_body()
+        raw = read_body()
         text = raw.decode("utf-8", errors="replace")
         flask.g.pman_envelope = envelope("", {}, text, len(raw))
         action, meta = parse_message(raw)
@@ -47,7 +47,8 @@ def register(app: flask.Flask, ctx) -> None:
         app.add_url_rule(path, f"legacy{path}", command, methods=["POST"])
 
 
-def _read_body() -> bytes:
+def read_body() -> bytes:
+    """The request body, at most :data:`MAX_MESSAGE_BYTES` (declared or chunked).  :raises jobs.RequestError: 413."""
     try:
         return messages.read_body(flask.request.stream, flask.request.content_length, MAX_MESSAGE_BYTES)
     except messages.MessageError as e:
@@ -66,11 +67,11 @@ def parse_message(raw: bytes) -> tuple[str, dict]:
 
 
 def envelope(action: str, meta: dict, text: str, size: int) -> dict:
-    """The original's reply fields echoing the request (the Authorization value is not echoed)."""
+    """The original's reply fields echoing the request (credential headers' values are not echoed)."""
     request = flask.request
     protocol = request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     header = f"{request.method} {request.full_path.rstrip('?')} {protocol}\r"
-    lines = [header] + [f"{name}: {'<redacted>' if name.lower() == 'authorization' else value}\r"
+    lines = [header] + [f"{name}: {'<redacted>' if name.lower() in auth.SECRET_HEADERS else value}\r"
                         for name, value in request.headers.items()] + ["\r", text]
     return {"status": True, "RESTheader": header, "RESTverb": request.method, "action": action,
             "path": request.path, "receivedByServer": lines, "client_json_payload": text,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import flask
 
+from httpkit import messages
 from pman import api_legacy, jobs
 from pman.config import VERSION
 from pman.engines import base
@@ -25,9 +26,7 @@ def register(app: flask.Flask, ctx) -> None:
 
     @bp.post("/api/v1/")
     def create():
-        body = flask.request.get_json(silent=True)
-        if body is None:
-            raise jobs.RequestError("the body must be a JSON object (Content-Type: application/json)", ["body"])
+        body = _json_body()
         spec = jobs.from_rest_body(body, ctx.defaults)
         info = ctx.engine.submit(spec)
         response = flask.jsonify(job_json(info, {}))
@@ -53,6 +52,18 @@ def register(app: flask.Flask, ctx) -> None:
     app.register_blueprint(bp)
 
 
+def _json_body():
+    """The request's JSON body, read only up to the message limit (a declared or chunked body over
+    it is a 413 before anything is buffered).  :raises jobs.RequestError: 413, or 400 not JSON."""
+    raw = api_legacy.read_body()
+    if not flask.request.is_json:
+        raise jobs.RequestError("the body must be a JSON object (Content-Type: application/json)", ["body"])
+    try:
+        return messages.loads(raw)
+    except messages.MessageError as e:
+        raise jobs.RequestError(str(e), [e.field], status=e.status) from None
+
+
 def job_json(info: base.JobInfo, logs: dict[str, str]) -> dict:
     """The REST representation of a job (pman 3's fields, plus reason and timestamps)."""
     return {**jobs.info_fields(info), "logs": api_legacy.logs_text(logs), "logs_by_step": logs}
@@ -60,6 +71,7 @@ def job_json(info: base.JobInfo, logs: dict[str, str]) -> dict:
 
 def _error_responses(*codes: int) -> dict:
     text = {400: "Invalid request (the fields are named)", 401: "Missing or invalid token",
+            413: "Body over 1 MiB",
             404: "No such job", 409: "A job with this jid exists", 503: "The engine failed"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for c in codes}
@@ -106,7 +118,7 @@ def openapi_document() -> dict:
                 "get": {"summary": "Server version", "responses": {"200": {"description": "The version"}}},
                 "post": {"summary": "Create a job", "requestBody": {"required": True, "content": json_of("JobRequest")},
                          "responses": {"201": {"description": "Created", "content": json_of("Job")},
-                                       **_error_responses(400, 401, 409, 503)}},
+                                       **_error_responses(400, 401, 409, 413, 503)}},
             },
             "/api/v1/{jid}/": {
                 "parameters": jid_param,

@@ -13,7 +13,7 @@ import flask
 
 from httpkit import auth, fallback, readiness, shutdown as http_shutdown
 from httpkit import errors as http_errors, metrics as http_metrics
-from pman import api_legacy, api_rest, jobs
+from pman import api_legacy, api_rest, jobs, redact
 from pman.config import VERSION, PmanConfig
 from pman.engines import base, factory
 
@@ -45,12 +45,23 @@ def create_app(config: PmanConfig, *, engine: base.Engine | None = None,
     tokens = auth.TokenStore.from_file(config.token_path) if config.token_auth else None
     if engine is None:
         engine = factory.create(config.engine, config.engine_settings)
+    redactor = redact.PathRedactor(config.local.workdir) if config.engine == "local" else redact.PathRedactor()
+    engine = redact.RedactingEngine(engine, redactor)
     ctx = Context(config, engine, base.Resources(cpu_limit=config.default_cpu_limit,
                                                  memory_limit=config.default_memory_limit), shutdown)
     app = flask.Flask("pman")
     app.json.sort_keys = False
     http_metrics.instrument(app, service="pman")
-    _register_errors(app)
+    _register_errors(app, redactor)
+    # Any route, any body: werkzeug refuses more than this (a 413), whether declared or chunked.
+    app.config["MAX_CONTENT_LENGTH"] = api_legacy.MAX_MESSAGE_BYTES
+
+    @app.before_request
+    def _limit_body():
+        # Before auth and before any read: a declared body over the limit is refused unread.
+        length = flask.request.content_length
+        if length is not None and length > api_legacy.MAX_MESSAGE_BYTES:
+            raise jobs.RequestError(f"message larger than {api_legacy.MAX_MESSAGE_BYTES} bytes", ["body"], status=413)
 
     @app.before_request
     def _authorize():
@@ -79,7 +90,7 @@ def _error(status: int, message: str, **extra) -> flask.Response:
     return response
 
 
-def _register_errors(app: flask.Flask) -> None:
+def _register_errors(app: flask.Flask, redactor: redact.PathRedactor) -> None:
     @app.errorhandler(jobs.RequestError)
     def _request_error(e: jobs.RequestError):
         extra = {"fields": e.fields} if e.fields else {}
@@ -90,6 +101,6 @@ def _register_errors(app: flask.Flask) -> None:
         status = e.status_code if 400 <= e.status_code < 600 else 503
         if status >= 500:
             log.error("engine: %s", e)
-        return _error(status, str(e))
+        return _error(status, redactor.text(str(e)))
 
     fallback.register(app, _error, log)

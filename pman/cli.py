@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _service_flags(p: argparse.ArgumentParser, add) -> None:
-    add("host", "--ip", help="address to listen on (default 0.0.0.0)")
+    add("host", "--ip", help="address to listen on (default 0.0.0.0 with --enableTokenAuth, else 127.0.0.1; "
+        "another address without token auth needs --insecure-open)")
     add("port", "--port", type=int, help="TCP port (default 5010)")
     p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
     add("engine", "--engine", choices=config_mod.ENGINES, help="where jobs run (default local)")
@@ -66,6 +67,11 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
     add("log_tail_bytes", "--log-tail-bytes", type=int, help="log bytes per step in a status reply (default 65536)")
     add("token_auth", "--enableTokenAuth", action="store_const", const=True,
         help="require 'Authorization: bearer <token>' on both APIs")
+    add("insecure_open", "--insecure-open", action="store_const", const=True,
+        help="allow serving beyond loopback WITHOUT token auth: anyone who reaches the port runs commands "
+        "(a development server only)")
+    add("read_timeout", "--read-timeout", type=int, help="seconds a client may take to send a request's "
+        "head (and a body up to 1 MiB), or may stall in a larger body, before it is dropped (default 60)")
     add("token_path", "--tokenPath", help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
     add("threads", "--threads", type=int, help="concurrent requests (threads of the one worker, default 16)")
     add("verbosity", "-v", "--verbosity", type=int, help="0 warnings, 1 info, 2 debug + access log")
@@ -163,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         preflight(config)
         if args.listen_fd is not None:
-            serve.socket_address(args.listen_fd)
+            host, _ = serve.socket_address(args.listen_fd)
+            problem = auth.exposure_problem(host, token_auth=config.token_auth, insecure_open=config.insecure_open,
+                                             flag="--insecure-open (PMAN_INSECURE_OPEN)")
+            if problem:
+                raise config_mod.ConfigError(f"--listen-fd {args.listen_fd} ({host}): {problem}")
     except (config_mod.ConfigError, auth.TokenFileError, OSError) as e:
         print(f"pman: {e}", file=sys.stderr)
         return 2
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("pman %s: engine %s, workdir %s", config_mod.VERSION, config.engine, config.local.workdir)
     # One worker: the local engine's scheduler and reconciler live in it; threads serve requests.
     serve.run(lambda: app_mod.create_app(config), host=config.host, port=config.port,
-              listen_fd=args.listen_fd, workers=1,
+              listen_fd=args.listen_fd, workers=1, read_timeout=config.read_timeout,
               threads=config.threads, name="pman", access_log=config.verbosity >= 2,
               loglevel="info" if config.verbosity >= 1 else "warning")
     return 0

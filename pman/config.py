@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from httpkit import auth
 from swiftstore.version import VERSION  # noqa: F401 -- pman reports it from here (cli, both APIs, health)
 from pman.engines import base, factory
 from pman.engines.kube import settings as kube_settings
@@ -49,8 +50,8 @@ def default_publisher_cli() -> str:
 class PmanConfig:
     """Everything pman needs to know at startup: the service's own settings and one group per engine."""
 
-    host: str = "0.0.0.0"
-    """Address to listen on (``--ip``)."""
+    host: str = "127.0.0.1"
+    """Address to listen on (``--ip``); when not given, 0.0.0.0 with token auth, else 127.0.0.1."""
     port: int = 5010
     """TCP port (the original's)."""
     engine: str = "local"
@@ -61,6 +62,10 @@ class PmanConfig:
     """Require ``Authorization: bearer <token>`` on both APIs (not on health, metrics, OpenAPI)."""
     token_path: str = DEFAULT_TOKEN_PATH
     """File with the ``[AUTH TOKENS]`` section."""
+    insecure_open: bool = False
+    """Allow serving beyond loopback without token auth (a development server only)."""
+    read_timeout: int = 60
+    """Seconds a client may take to send a request head and small body, or stall in a large body."""
     verbosity: int = 0
     """0: warnings, 1: info, 2+: debug and access log."""
     default_cpu_limit: str = "1000m"
@@ -85,6 +90,10 @@ class PmanConfig:
         _check(0 < self.port < 65536, "port", f"must be 1..65535, not {self.port}")
         _check(self.engine in ENGINES, "engine", f"must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         _check(self.threads > 0, "threads", f"must be positive, not {self.threads}")
+        _check(self.read_timeout > 0, "read_timeout", f"must be positive, not {self.read_timeout}")
+        problem = auth.exposure_problem(self.host, token_auth=self.token_auth, insecure_open=self.insecure_open,
+                                         flag=_label("insecure_open"))
+        _check(problem is None, "host", f"{self.host}: {problem}")
         for group, names in ((self.local, LOCAL_SETTINGS), (self.kube, KUBE_SETTINGS)):
             try:
                 group.validate()
@@ -102,6 +111,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "threads": ("--threads", "PMAN_THREADS"),
     "token_auth": ("--enableTokenAuth", "PMAN_ENABLE_TOKEN_AUTH"),
     "token_path": ("--tokenPath", "PMAN_TOKEN_PATH"),
+    "insecure_open": ("--insecure-open", "PMAN_INSECURE_OPEN"),
+    "read_timeout": ("--read-timeout", "PMAN_READ_TIMEOUT"),
     "verbosity": ("-v/--verbosity", "PMAN_VERBOSITY"),
     "workdir": ("--workdir", "PMAN_WORKDIR"),
     "store_base": ("--storeBase", "PMAN_STORE_BASE"),
@@ -225,6 +236,8 @@ def from_sources(flags: Mapping[str, Any], environ: Mapping[str, str] | None = N
                 raise ConfigError(f"{_label(name)}: bad value {environ[env]!r} ({e})") from None
         if value is not None:
             values[name] = value
+    # Open to the network only with auth on (or the explicit --insecure-open).
+    values.setdefault("host", "0.0.0.0" if values.get("token_auth") else "127.0.0.1")
     values.setdefault("workdir", default_workdir())
     values.setdefault("publisher_cli", default_publisher_cli())
     for path_field in ("workdir", "store_base", "swift_credentials"):

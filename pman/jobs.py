@@ -20,10 +20,15 @@ from typing import Any, Mapping
 from pman.engines import base
 
 # jids become Swift containers, directory names and Kubernetes names: keep them plain.
-JID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-CPU_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)m?$")
-MEMORY_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)([EPTGMK]i?|[kmu])?$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+JID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # used with fullmatch: no trailing newline
+# re.ASCII: \d would match other scripts' digits, which int() and float() accept but nothing downstream does.
+CPU_RE = re.compile(r"(\d{1,12}(\.\d{1,9})?|\.\d{1,9})m?", re.ASCII)
+MEMORY_RE = re.compile(r"(\d{1,18}(\.\d{1,9})?|\.\d{1,9})([EPTGMK]i?|[kmu])?", re.ASCII)
+# Counts (number_of_workers, gpu_limit): ASCII digits, and no count a cluster could honour is larger.
+COUNT_RE = re.compile(r"[0-9]{1,6}")
+MAX_COUNT = 100_000
+MAX_ENV_VALUE = 65536
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,255}")
 # Unquoted shell syntax that argv cannot express (shlex with punctuation_chars yields these as tokens).
 SHELL_PUNCTUATION = set("();<>|&")
 MAX_CMD_LENGTH = 65536
@@ -80,7 +85,7 @@ def jid_from(meta: Mapping[str, Any]) -> str:
 
 def check_jid(jid: Any, name: str = "jid") -> str:
     """:raises RequestError: unless ``jid`` is 1-200 letters, digits, ``.``, ``_``, ``-`` (not first)."""
-    if not isinstance(jid, str) or not JID_RE.match(jid):
+    if not isinstance(jid, str) or not JID_RE.fullmatch(jid):
         raise RequestError(f"{name}: invalid job id {str(jid)[:80]!r} (use 1-200 letters, digits, '.', '_', "
                            "'-', starting with a letter or digit)", [name])
     return jid
@@ -116,33 +121,39 @@ def _io_dirs(argv: tuple[str, ...]) -> tuple[str, str]:
 
 def _resources(src: Mapping[str, Any], problems: _Problems, prefix: str, defaults: base.Resources) -> base.Resources:
     values = {}
-    workers = src.get("number_of_workers", defaults.number_of_workers)
-    if _int_like(workers) and int(workers) >= 1:
-        values["number_of_workers"] = int(workers)
-    else:
-        problems.add(f"{prefix}number_of_workers", f"must be a positive integer, not {workers!r}")
-    gpu = src.get("gpu_limit", defaults.gpu_limit)
-    if _int_like(gpu) and int(gpu) >= 0:
-        values["gpu_limit"] = int(gpu)
-    else:
-        problems.add(f"{prefix}gpu_limit", f"must be a non-negative integer, not {gpu!r}")
+    for name, least in (("number_of_workers", 1), ("gpu_limit", 0)):
+        value = src.get(name, getattr(defaults, name))
+        count = _count(value)
+        if count is not None and count >= least:
+            values[name] = count
+        else:
+            problems.add(f"{prefix}{name}", f"must be an integer from {least} to {MAX_COUNT}, not {_abridged(value)}")
     for name, pattern, example in (("cpu_limit", CPU_RE, "1000m or 2"), ("memory_limit", MEMORY_RE, "200Mi or 2Gi")):
         value = src.get(name, getattr(defaults, name))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
-        if isinstance(value, str) and pattern.match(value.strip()) and float(re.sub(r"[^\d.]", "", value) or 0) > 0:
+        if isinstance(value, str) and pattern.fullmatch(value.strip()) and float(re.sub(r"[^0-9.]", "", value) or 0) > 0:
             values[name] = value.strip()
         else:
-            problems.add(f"{prefix}{name}", f"not a valid quantity: {value!r} (e.g. {example})")
+            problems.add(f"{prefix}{name}", f"not a valid quantity: {_abridged(value)} (e.g. {example})")
     return base.Resources(**values) if len(values) == 4 else defaults
 
 
-def _int_like(value: Any) -> bool:
+def _count(value: Any) -> int | None:
+    """An int, or a string of ASCII digits, from 0 to :data:`MAX_COUNT`; else None."""
     if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.strip().isdigit()
+        return None
+    if isinstance(value, str) and COUNT_RE.fullmatch(value.strip()):
+        value = int(value.strip())
+    return value if isinstance(value, int) and 0 <= value <= MAX_COUNT else None
+
+
+def _abridged(value: Any) -> str:
+    """``repr`` of a bad value for an error message, at most about 80 characters."""
+    if isinstance(value, (int, float)) and not abs(value) < 10 ** 30:
+        return f"<a {type(value).__name__} too large to show>"  # repr of a 4000-digit int is slow and long
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _env(value: Any, problems: _Problems, name: str = "env") -> dict[str, str]:
@@ -159,8 +170,12 @@ def _env(value: Any, problems: _Problems, name: str = "env") -> dict[str, str]:
         return {}
     env = {}
     for key, val in pairs:
-        if not isinstance(key, str) or not ENV_NAME_RE.match(key) or not isinstance(val, (str, int, float)):
-            problems.add(name, f"bad variable {str(key)[:40]!r}")
+        if not isinstance(key, str) or not ENV_NAME_RE.fullmatch(key):
+            problems.add(name, f"bad variable name {str(key)[:40]!r} (letters, digits, '_', '.', '-')")
+        elif isinstance(val, bool) or not isinstance(val, (str, int, float)):
+            problems.add(f"{name}.{key}", "the value must be a string or a number")
+        elif "\x00" in str(val) or len(str(val)) > MAX_ENV_VALUE:
+            problems.add(f"{name}.{key}", f"the value holds a NUL character or is longer than {MAX_ENV_VALUE} characters")
         else:
             env[key] = str(val)
     return env

@@ -19,7 +19,8 @@ def test_parse_accepts_both_envelopes(body, expected):
 
 
 @pytest.mark.parametrize("body, field, words", [
-    ("not json", "body", "not JSON"), ("[" * 100000, "body", "not JSON"), ("[1, 2]", "body", "JSON object"),
+    ("not json", "body", "not JSON"), ("[" * 100000, "body", "not JSON|nested deeper"), ("[" * 33 + "]" * 33, "body", "nested deeper than 32"),
+        ('{"action": "x", "meta": ' + '{"a": ' * 40 + '1' + '}' * 41, "body", "nested deeper than 32"), ("[1, 2]", "body", "JSON object"),
     ('{"payload": {"meta": {}}}', "action", "missing action"), ('{"action": 3}', "action", "missing action"),
     ('{"action": "run", "meta": []}', "meta", "meta must be"),
 ])

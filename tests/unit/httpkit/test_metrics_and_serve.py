@@ -7,7 +7,7 @@ import time
 import flask
 import pytest
 
-from httpkit import errors, metrics, serve
+from httpkit import errors, metrics, serve, worker
 
 
 def _app():
@@ -53,9 +53,9 @@ def test_transfer_bytes_counted():
     assert 'svc_transfer_duration_seconds_count{direction="in"} 1.0' in text
 
 
-def test_options_are_gthread_with_long_request_lines():
+def test_options_are_head_first_gthread_with_long_request_lines():
     opts = serve.options(host="127.0.0.1", port=1234, workers=2, threads=4, name="x")
-    assert opts["bind"] == "127.0.0.1:1234" and opts["worker_class"] == "gthread"
+    assert opts["bind"] == "127.0.0.1:1234" and issubclass(opts["worker_class"], worker.HeadFirstWorker)
     assert opts["workers"] == 2 and opts["threads"] == 4
     assert opts["limit_request_line"] > 4094
     assert serve.options(host="127.0.0.1", port=1234, listen_fd=7)["bind"] == "fd://7"
@@ -108,3 +108,29 @@ def test_gunicorn_serves_and_honours_expect_100_continue():
     finally:
         proc.terminate()
         proc.join(10)
+
+
+@pytest.mark.parametrize("buf,complete", [
+    (b"", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", False),                       # head still arriving
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),     # small body still arriving
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde", True),
+    (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcdeGET", True),  # pipelined bytes behind it
+    (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nab", True),  # large: the thread streams it
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", True),  # chunked: streamed too
+    (b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", True),  # waits for our 100
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * (300 << 10), True),            # over-long head: gunicorn refuses it
+])
+def test_a_thread_gets_a_request_only_once_its_head_and_small_body_are_in(buf, complete):
+    assert worker.request_is_complete(buf, 1 << 20) is complete
+
+
+@pytest.mark.parametrize("buf,probe", [
+    (b"GET /api/v1/health HTTP/1.1\r\n", True), (b"GET /api/v1/health/?x=1 HTTP/1.1\r\n", True),
+    (b"GET /metrics HTTP/1.1\r\n", True), (b"GET /api/v1/ready HTTP/1.1\r\n", True),
+    (b"POST /api/v1/health HTTP/1.1\r\n", False), (b"GET /api/v1/healthz HTTP/1.1\r\n", False),
+    (b"GET /api/v1/cmd HTTP/1.1\r\n", False), (b"GET /api/v1/health", False),
+])
+def test_only_probe_gets_take_the_probe_threads(buf, probe):
+    assert worker.is_probe(buf) is probe

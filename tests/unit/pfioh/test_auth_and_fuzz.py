@@ -23,7 +23,7 @@ def auth_client(make_client, config, token_file):
     return make_client(with_(config, token_auth=True, token_path=str(token_file)))
 
 
-@pytest.mark.parametrize("header, word", [(None, "missing"), ("bearer nope", "invalid"), ("bearer", "invalid")])
+@pytest.mark.parametrize("header, word", [(None, "missing"), ("bearer nope", "invalid"), ("bearer", "malformed"), ("Basic s3cret", "malformed")])
 def test_auth_rejects(auth_client, header, word):
     headers = {"Authorization": header} if header else {}
     resp = control(auth_client, "hello", {}, headers=headers)
