@@ -24,21 +24,21 @@ def _size(text: str) -> int:
             return int(float(text[:-1]) * units[text[-1]])
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500M, 20G)")
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 500M, 20G)") from None
 
 
 def _env_int(name: str, default: int) -> int:
     try:
         return int(os.environ.get(name) or default)
     except ValueError:
-        raise SystemExit(f"pfioh: ${name} must be an integer, not {os.environ[name]!r}")
+        raise SystemExit(f"pfioh: ${name} must be an integer, not {os.environ[name]!r}") from None
 
 
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name) or default)
     except ValueError:
-        raise SystemExit(f"pfioh: ${name} must be a number, not {os.environ[name]!r}")
+        raise SystemExit(f"pfioh: ${name} must be a number, not {os.environ[name]!r}") from None
 
 
 def _env_flag(name: str) -> bool:
@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "request's head (and a body up to 1 MiB), or may stall in a larger body, before it is "
                    "dropped (default 60)")
     p.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
-    p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
+    p.add_argument("--listen-fd", type=int, metavar="FD",
+                   help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher "
+                        "binds port 0 and passes the socket, so it knows the port and no other process can take "
+                        "it meanwhile)")
     p.add_argument("--storeBase", default=None, help="mount mode: data in <storeBase>/key-<key>/; "
                    "also holds the staging area <storeBase>/.pfioh-staging (default: the private "
                    "$XDG_DATA_HOME/pfioh, i.e. ~/.local/share/pfioh, made mode 0700; a shared "

@@ -106,7 +106,7 @@ def parse_meta_text(text: str | None) -> dict:
             value = ast.literal_eval(text)
         # literal_eval raises several types on hostile input (deep nesting included).
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
-            raise errors.BadRequest(f"malformed meta: not JSON nor a Python literal ({e.__class__.__name__})")
+            raise errors.BadRequest(f"malformed meta: not JSON nor a Python literal ({e.__class__.__name__})") from None
     if not isinstance(value, dict):
         raise errors.BadRequest("malformed meta: must be a dict")
     return value

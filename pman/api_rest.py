@@ -73,7 +73,8 @@ def _error_responses(*codes: int) -> dict:
     text = {400: "Invalid request (the fields are named)", 401: "Missing or invalid token",
             413: "Body over 1 MiB",
             404: "No such job", 409: "A job with this jid exists", 503: "The engine failed"}
-    return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {str(c): {"description": text[c], "content": error}
             for c in codes}
 
 
@@ -132,7 +133,8 @@ def openapi_document() -> dict:
                                        "responses": {"200": {"description": "OK"}}}},
             "/api/v1/ready": {"get": {"summary": "Readiness: the engine's dependencies work (cached)", "security": [],
                                       "responses": {"200": {"description": "Ready"},
-                                                    "503": {"description": "Not ready: names the failing dependency"}}}},
+                                                    "503": {"description":
+                                                            "Not ready: names the failing dependency"}}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                              "responses": {"200": {"description": "OpenAPI 3"}}}},
         },

@@ -44,7 +44,10 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
     add("host", "--ip", help="address to listen on (default 0.0.0.0 with --enableTokenAuth, else 127.0.0.1; "
         "another address without token auth needs --insecure-open)")
     add("port", "--port", type=int, help="TCP port (default 5010)")
-    p.add_argument("--listen-fd", type=int, metavar="FD", help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher binds port 0 and passes the socket, so it knows the port and no other process can take it meanwhile)")
+    p.add_argument("--listen-fd", type=int, metavar="FD",
+                   help="serve on this inherited, already bound TCP socket instead of --ip/--port (a launcher "
+                        "binds port 0 and passes the socket, so it knows the port and no other process can take "
+                        "it meanwhile)")
     add("engine", "--engine", choices=config_mod.ENGINES, help="where jobs run (default local)")
     p.add_argument("--container-env", dest="container_env", default=None, choices=sorted(CONTAINER_ENVS),
                    help="the original's engine choice: openshift/kubernetes select that engine, swarm/docker "
@@ -72,7 +75,8 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
         "(a development server only)")
     add("read_timeout", "--read-timeout", type=int, help="seconds a client may take to send a request's "
         "head (and a body up to 1 MiB), or may stall in a larger body, before it is dropped (default 60)")
-    add("token_path", "--tokenPath", help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
+    add("token_path", "--tokenPath",
+        help=f"token file, [AUTH TOKENS] section (default {config_mod.DEFAULT_TOKEN_PATH})")
     add("threads", "--threads", type=int, help="concurrent requests (threads of the one worker, default 16)")
     add("verbosity", "-v", "--verbosity", type=int, help="0 warnings, 1 info, 2 debug + access log")
 

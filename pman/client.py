@@ -132,7 +132,7 @@ class PmanClient:
         try:
             reply = json.loads(data)
         except ValueError:
-            raise ClientError(f"{action}: pman answered HTTP {status} without JSON: {data[:200]!r}")
+            raise ClientError(f"{action}: pman answered HTTP {status} without JSON: {data[:200]!r}") from None
         if not isinstance(reply, dict):
             raise ClientError(f"{action}: pman answered HTTP {status} with {str(reply)[:200]}")
         if status >= 400 or reply.get("status") is False:
@@ -243,7 +243,8 @@ def _parser() -> argparse.ArgumentParser:
                                                  "(the pfurl/pfcon protocol).")
     parser.add_argument("--pman", "--url", dest="url", metavar="URL", default=os.environ.get("PMAN_URL", DEFAULT_URL),
                         help="pman address (env PMAN_URL; default %(default)s)")
-    parser.add_argument("--auth-token", "--authToken", dest="token", metavar="TOKEN", default=os.environ.get("PMAN_AUTH_TOKEN"),
+    parser.add_argument("--auth-token", "--authToken", dest="token", metavar="TOKEN",
+                        default=os.environ.get("PMAN_AUTH_TOKEN"),
                         help="token sent as 'Authorization: bearer <token>' (env PMAN_AUTH_TOKEN)")
     parser.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
                         help="seconds to wait for each answer (default %(default)g)")
@@ -271,7 +272,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("jid", metavar="JID", help=JID_HELP)
     status.add_argument("--wait", action="store_true", help="poll until the job finishes")
     for name, text in (("logs", "print a job's logs"), ("delete", "cancel and remove a job")):
-        sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".").add_argument("jid", metavar="JID", help=JID_HELP)
+        command = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        command.add_argument("jid", metavar="JID", help=JID_HELP)
     return parser
 
 

@@ -132,7 +132,8 @@ def _resources(src: Mapping[str, Any], problems: _Problems, prefix: str, default
         value = src.get(name, getattr(defaults, name))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
-        if isinstance(value, str) and pattern.fullmatch(value.strip()) and float(re.sub(r"[^0-9.]", "", value) or 0) > 0:
+        matched = isinstance(value, str) and pattern.fullmatch(value.strip())
+        if matched and float(re.sub(r"[^0-9.]", "", value) or 0) > 0:
             values[name] = value.strip()
         else:
             problems.add(f"{prefix}{name}", f"not a valid quantity: {_abridged(value)} (e.g. {example})")
@@ -175,7 +176,8 @@ def _env(value: Any, problems: _Problems, name: str = "env") -> dict[str, str]:
         elif isinstance(val, bool) or not isinstance(val, (str, int, float)):
             problems.add(f"{name}.{key}", "the value must be a string or a number")
         elif "\x00" in str(val) or len(str(val)) > MAX_ENV_VALUE:
-            problems.add(f"{name}.{key}", f"the value holds a NUL character or is longer than {MAX_ENV_VALUE} characters")
+            problems.add(f"{name}.{key}",
+                         f"the value holds a NUL character or is longer than {MAX_ENV_VALUE} characters")
         else:
             env[key] = str(val)
     return env

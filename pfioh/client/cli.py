@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                     "with this project's pfioh and the original one).")
     parser.add_argument("--pfioh", "--url", dest="url", metavar="URL", default=os.environ.get("PFIOH_URL", "http://127.0.0.1:5055"),
                         help="pfioh address, e.g. http://127.0.0.1:5055 (env PFIOH_URL; default %(default)s)")
-    parser.add_argument("--auth-token", "--authToken", dest="token", metavar="TOKEN", default=os.environ.get("PFIOH_AUTH_TOKEN"),
+    parser.add_argument("--auth-token", "--authToken", dest="token", metavar="TOKEN",
+                        default=os.environ.get("PFIOH_AUTH_TOKEN"),
                         help="token sent as 'Authorization: bearer <token>' (env PFIOH_AUTH_TOKEN)")
     parser.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
                         help="seconds to wait for the server to answer, also after an upload while it "
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("path", metavar="PATH", help="local directory or file to push")
     pull = sub.add_parser("pull", help="download what is stored under KEY (the job's output)",
                           description="Fetch the output stored under KEY and unpack it into PATH.")
-    pull.add_argument("key", metavar="KEY", help="the key (job id) whose output to fetch; in Swift mode the container name")
+    pull.add_argument("key", metavar="KEY",
+                      help="the key (job id) whose output to fetch; in Swift mode the container name")
     pull.add_argument("path", metavar="PATH", help="local directory to unpack into (created)")
     pull.add_argument("--clean", action="store_true", help="replace the directory if it is not empty")
     return parser

@@ -138,5 +138,5 @@ class Engine(ABC):
         the caller): None when ready, else what is wrong, in a phrase safe to show anyone."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- optional: most engines hold nothing to release
         """Release resources (threads, connections) at shutdown."""

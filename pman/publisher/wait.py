@@ -51,7 +51,8 @@ def own_namespace(environ=None, namespace_file: str = SA_NAMESPACE_FILE) -> str:
         with open(namespace_file, encoding="utf-8") as f:
             namespace = f.read().strip()
     except OSError as e:
-        raise WaitError(f"cannot tell this pod's namespace: set POD_NAMESPACE or mount {namespace_file} ({e})")
+        raise WaitError(f"cannot tell this pod's namespace: set POD_NAMESPACE or mount {namespace_file} "
+                        f"({e})") from None
     if not namespace:
         raise WaitError(f"{namespace_file} is empty")
     return namespace

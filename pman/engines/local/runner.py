@@ -226,7 +226,8 @@ class Runner:
         else:
             message = "; ".join(f"{name} failed ({describe(codes[name])}){self._last_line(name)}" for name in failed)
         self.store.update(self.row.jid, state="done", step="", step_codes=codes, exit_code=codes.get("run"),
-                          status=(base.JobStatus.finishedSuccessfully if ok else base.JobStatus.finishedWithError).value,
+                          status=(base.JobStatus.finishedSuccessfully if ok
+                                  else base.JobStatus.finishedWithError).value,
                           reason="" if ok else REASONS[failed[0]], message=message, finished_at=jobdb.now_iso())
 
 

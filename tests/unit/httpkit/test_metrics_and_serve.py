@@ -1,5 +1,4 @@
 """Metrics hooks count requests per route, and the gunicorn launcher serves real HTTP."""
-import http.client
 import multiprocessing
 import socket
 import time

@@ -87,7 +87,7 @@ class FakeSwift:
         try:
             data = self.containers[container][name]
         except KeyError:
-            raise errors.NotFound("no object", container=container, obj=name)
+            raise errors.NotFound("no object", container=container, obj=name) from None
         for i in range(0, len(data), chunk_size):
             yield data[i:i + chunk_size]
 

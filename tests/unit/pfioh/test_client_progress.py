@@ -11,7 +11,7 @@ import requests
 
 import pfioh.client
 from pfioh.client import api, archive, progress, wire
-from tests.unit.pfioh.test_client import WSGIAdapter, _zip_bytes, client_for, make_pfioh_stub
+from tests.unit.pfioh.test_client import WSGIAdapter, _zip_bytes, make_pfioh_stub
 
 
 class Clock:
