@@ -28,6 +28,9 @@ def repo_copy(tmp_path):
     (tmp_path / "scripts").mkdir()
     shutil.copy2(ROOT / "scripts" / "test", tmp_path / "scripts" / "test")
     shutil.copy2(ROOT / "pytest.ini", tmp_path / "pytest.ini")
+    shutil.copy2(ROOT / "ruff.toml", tmp_path / "ruff.toml")
+    (tmp_path / "typed.py").write_text("def double(n: int) -> int:\n    return 2 * n\n")
+    (tmp_path / "mypy.ini").write_text("[mypy]\nfiles = typed.py\n")
     bootstrap = tmp_path / "scripts" / "bootstrap"
     bootstrap.write_text('#!/bin/sh\ntouch "$(dirname "$0")/../bootstrapped"\n')
     bootstrap.chmod(0o755)
@@ -50,6 +53,15 @@ def collected(repo: Path, *args: str) -> list[str]:
 def test_script_test_runs_only_the_paths_it_is_given(repo_copy):
     assert collected(repo_copy, "tests/unit", "-x") == ["tests/unit/test_a.py::test_a"]
     assert collected(repo_copy, "tests/integration/test_b.py::test_b") == ["tests/integration/test_b.py::test_b"]
+
+
+@pytest.mark.parametrize("bad", ['import os\n', 'def double(n: int) -> int:\n    return "twice"\n'])
+def test_script_test_stops_on_a_lint_or_type_error_before_any_test(repo_copy, bad):
+    (repo_copy / "typed.py").write_text(bad)
+    proc = subprocess.run([str(repo_copy / "scripts" / "test"), "--collect-only", "-q"], cwd="/",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "test_a" not in proc.stdout
+    assert ("ruff found problems" if "import" in bad else "mypy found problems") in proc.stderr
 
 
 def test_script_test_without_paths_runs_the_whole_suite(repo_copy):
