@@ -11,12 +11,9 @@ import abc
 import contextlib
 import dataclasses
 import datetime
-import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -24,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 from pfioh import errors, instance, streamzip, ziputil
 from pfioh.errors import clip
 from pfioh.config import PfiohConfig
-from safearchive import entries
+from safearchive import entries, locks
 
 PATH_RESERVE = 320
 """Bytes between ``<storeBase>`` and an entry's name in the longest local path pfioh makes:
@@ -87,90 +84,15 @@ class Pull:
                 callback(self.finished)
 
 
-class KeyLocks:
-    """Per-key locks in the staging area (``flock``: they work across gunicorn workers, threads and
-    the pfiohs sharing a storeBase).
-
-    A lock file exists only while someone holds or waits for it: the last holder removes it, and
-    only while holding it exclusively; whoever then locks a file that is no longer the one at its
-    path (removed meanwhile) starts again.  Waits are bounded by ``timeout``.
-    """
-
-    POLL_MAX = 0.2  # seconds between attempts, at most (flock has no timed wait)
-
-    def __init__(self, staging_root: Path, timeout: float = 60.0):
-        self._dir = staging_root / "locks"
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self.timeout = timeout
-
-    def path(self, key: str) -> Path:
-        return self._dir / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+class KeyLocks(locks.KeyLocks):
+    """:class:`safearchive.locks.KeyLocks` whose timeout is pfioh's ``Busy`` (a 409 naming the key)."""
 
     def acquire(self, key: str, *, shared: bool = False) -> int:
-        """Wait until the key's lock is held; returns the fd to pass to :meth:`release`.
-
-        :raises errors.Busy: not obtained within ``timeout`` seconds (another transfer of the
-            key holds it: a stalled pull, say).
-        """
-        path = self.path(key)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                self._wait(fd, shared, deadline, key)
-                if _same_file(fd, path):
-                    return fd
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)  # removed by its last holder while we waited: take the new one
-
-    def _wait(self, fd: int, shared: bool, deadline: float, key: str) -> None:
-        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-        pause = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, mode)
-                return
-            except BlockingIOError:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise errors.Busy(f"key {clip(key)} is busy: another transfer of it has held it for more "
-                                  f"than {self.timeout:g} s (the lock timeout); try again later", key=key)
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, self.POLL_MAX)
-
-    def release(self, fd: int, key: str) -> None:
-        """Drop the key's lock, removing its file if nobody else holds or waits on it."""
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # (from shared: may drop it first)
-            except BlockingIOError:
-                pass  # someone else has it: they remove it
-            else:
-                path = self.path(key)
-                if _same_file(fd, path):
-                    path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)  # closing the only fd drops the flock
-
-    @contextlib.contextmanager
-    def hold(self, key: str, *, shared: bool = False):
-        fd = self.acquire(key, shared=shared)
-        try:
-            yield
-        finally:
-            self.release(fd, key)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    own = os.fstat(fd)
-    return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
+            return super().acquire(key, shared=shared)
+        except locks.LockTimeout:
+            raise errors.Busy(f"key {clip(key)} is busy: another transfer of it has held it for more "
+                              f"than {self.timeout:g} s (the lock timeout); try again later", key=key) from None
 
 
 class Store(abc.ABC):

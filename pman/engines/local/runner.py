@@ -32,9 +32,11 @@ from typing import Mapping
 
 from pman.engines import base
 from pman.engines.local import containment, jobdb, privileges, processes
-from safearchive import staging
+from safearchive import locks, staging
 
 STEPS = ("get", "run", "put")
+# How long a publish into a mount-mode store waits for pulls of its key to finish.
+LOCK_TIMEOUT = 600.0
 REASONS = {"get": "InputError", "run": "ProcessorError", "put": "PublisherError"}
 _SHARE = re.compile(r"(?<![\w/.-])/share(?=/|$|\s|['\"])")
 
@@ -124,11 +126,20 @@ def mount_get(store_base: str, jid: str, job_dir: Path, log) -> int:
 
 
 def mount_put(store_base: str, jid: str, job_dir: Path, log) -> int:
+    """Publish the job's output into the store's ``key-<jid>/outgoing``: copied aside, then
+    swapped in holding the key's lock exclusively, as pfioh's pulls hold it shared, so a pull
+    racing the publish streams the old output or the new one, never a mix."""
     final = _key_dir(store_base, jid) / "outgoing"  # (a link at outgoing itself: staged refuses it)
-    with staging.staged(final, replace=True, tag="part") as tmp:
-        if final.parent.is_symlink():  # planted between the check and the staging: undo, refuse
-            raise OSError(errno.ELOOP, f"{final.parent} is a symbolic link: never followed")
-        files, size = copy_tree(job_dir / "outgoing", tmp, log)
+    keylocks, held = locks.for_store(store_base, timeout=LOCK_TIMEOUT), None
+    try:
+        with staging.staged(final, replace=True, tag="part") as tmp:
+            if final.parent.is_symlink():  # planted between the check and the staging: undo, refuse
+                raise OSError(errno.ELOOP, f"{final.parent} is a symbolic link: never followed")
+            files, size = copy_tree(job_dir / "outgoing", tmp, log)
+            held = keylocks.acquire(jid)  # staged() swaps it in as this block ends
+    finally:
+        if held is not None:
+            keylocks.release(held, jid)
     log.write(f"published {files} file(s), {size} bytes to {final}\n")
     return 0
 
@@ -164,7 +175,7 @@ class Runner:
             with open(log_path, "a") as log:
                 fn = mount_get if name == "get" else mount_put
                 return fn(self.plan["store_base"], self.row.jid, self.job_dir, log)
-        except OSError as e:
+        except (OSError, locks.LockTimeout) as e:
             with open(log_path, "a") as log:
                 log.write(f"{name} failed: {e}\n")
             return 1
