@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-dirs", type=int, default=_env_int("PFIOH_MAX_DIRS", 10_000),
                    help="most directories one uploaded zip may make, bounding its staging space "
                    "(default $PFIOH_MAX_DIRS or 10000)")
+    p.add_argument("--retention-days", type=float, default=_env_float("PFIOH_RETENTION_DAYS", 0) or None,
+                   help="Swift mode: pushed input expires after this many days, by Swift's object expirer "
+                   "(default $PFIOH_RETENTION_DAYS, or kept until deleted)")
     p.add_argument("--lock-timeout", type=float, default=_env_float("PFIOH_LOCK_TIMEOUT", 60.0),
                    help="seconds a request waits for another transfer of the same key before a "
                    "409 (default $PFIOH_LOCK_TIMEOUT or 60)")
@@ -115,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> config_mod.PfiohConfig:
         swift_layout=args.swift_layout, token_auth=args.enableTokenAuth, token_path=args.tokenPath,
         workers=args.workers, threads=args.threads, max_upload_size=args.max_upload_size,
         max_unpacked_size=args.max_unpacked_size, max_ratio=args.max_ratio, max_files=args.max_files,
-        max_dirs=args.max_dirs, lock_timeout=args.lock_timeout, verbosity=args.verbosity,
+        max_dirs=args.max_dirs, lock_timeout=args.lock_timeout, retention_days=args.retention_days,
+        verbosity=args.verbosity,
     ).validate()
 
 

@@ -62,6 +62,9 @@ class PfiohConfig:
     max_dirs: int = 10_000
     """Most directories one uploaded zip may make (each costs a disk block while declaring no
     data: 10 000 is about 40 MB of staging)."""
+    retention_days: float | None = None
+    """Swift mode: pushed input expires this many days after the push (Swift's ``X-Delete-At``,
+    carried out by its object expirer); None keeps it until deleted (the ``rmtree`` action)."""
     lock_timeout: float = 60.0
     """Seconds a request waits for another transfer of the same key (e.g. a stalled pull) before
     it is refused with 409."""
@@ -99,7 +102,8 @@ class PfiohConfig:
                             ("--max-upload-size", self.max_upload_size),
                             ("--max-unpacked-size", self.max_unpacked_size), ("--max-ratio", self.max_ratio),
                             ("--max-files", self.max_files), ("--max-dirs", self.max_dirs),
-                            ("--lock-timeout", self.lock_timeout)):
+                            ("--lock-timeout", self.lock_timeout),
+                            ("--retention-days", 1 if self.retention_days is None else self.retention_days)):
             if value <= 0:
                 raise ConfigError(f"{flag} must be positive, not {value}")
         if not self.store_base:

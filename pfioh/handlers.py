@@ -57,6 +57,17 @@ def ls(ctx: Context, meta: dict) -> dict:
     return ctx.store.ls(protocol.validate_key(key))
 
 
+def rmtree(ctx: Context, meta: dict) -> dict:
+    """``rmtree``: delete everything stored under ``meta.key`` (or ``meta.remote.key``), and only
+    that: the key's own directory (mount mode) or container (Swift mode)."""
+    key = meta.get("key")
+    if key is None and isinstance(meta.get("remote"), dict):
+        key = meta["remote"].get("key")
+    key = protocol.validate_key(key)
+    ctx.store.delete(key)
+    return {"status": True, "msg": f"Deleted everything stored for key {errors.clip(key)}"}
+
+
 def is_quit(meta: dict) -> bool:
     """The original exits on ``meta.ctl.serverCmd == "quit"`` whatever the action."""
     ctl = meta.get("ctl")
@@ -73,6 +84,8 @@ def control(ctx: Context, action: str, meta: dict, user_agent: str) -> dict:
         return internalctl(ctx, meta)
     if action == "ls":
         return ls(ctx, meta)
+    if action == "rmtree":
+        return rmtree(ctx, meta)
     if action in protocol.PATH_ACTIONS:
         request = protocol.parse_path_request(action, meta)
         if request.transport.check_remote:

@@ -410,6 +410,40 @@ def restart_proxy(base: Path, sig: int = signal.SIGTERM, timeout: float = 30) ->
             time.sleep(0.05)
 
 
+def run_expirer(base: Path = DEFAULT_BASE, timeout: float = 120) -> None:
+    """One pass of Swift's object expirer (``swift-object-expirer --once``): it deletes the
+    objects whose ``X-Delete-At`` has passed (Swift already refuses to serve them).
+
+    :raises RuntimeError: the expirer failed (its output is in the message).
+    """
+    base = Path(base)
+    memcached = json.loads((base / "ports.json").read_text())["memcached"]
+    conf = base / "etc" / "object-expirer.conf"
+    conf.write_text(_common(base, 0) + "\n[object-expirer]\ninterval = 300\n\n"
+                    "[pipeline:main]\npipeline = catch_errors cache proxy-server\n\n"
+                    "[app:proxy-server]\nuse = egg:swift#proxy\n\n"
+                    f"[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:{memcached}\n\n"
+                    "[filter:catch_errors]\nuse = egg:swift#catch_errors\n")
+    # The expirer finds its queue through the account listing, which the container updater
+    # fills (this SAIO runs no background daemons): one pass of it first.
+    updater = base / "etc" / "container-updater.conf"
+    updater.write_text(_common(base, 0) + "\n[container-updater]\n")
+    _once(base, "swift.container.updater", updater, timeout)
+    _once(base, "swift.obj.expirer", conf, timeout)
+
+
+def _once(base: Path, module: str, conf: Path, timeout: float) -> None:
+    """Run one of Swift's daemons (``module.main``) once with ``conf``."""
+    # Their in-process proxies load the storage policies before they read swift_dir: point swift
+    # at this SAIO's swift.conf first (the servers do that themselves).
+    launch = ("import importlib, sys\nfrom swift.common import utils\nutils.set_swift_dir(sys.argv.pop(1))\n"
+              "importlib.import_module(sys.argv.pop(1)).main()\n")
+    done = subprocess.run([sys.executable, "-c", launch, str(base / "etc"), module, str(conf), "--once"],
+                          capture_output=True, text=True, timeout=timeout, cwd=str(base))
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

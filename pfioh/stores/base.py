@@ -135,6 +135,10 @@ class Store(abc.ABC):
     def ls(self, key: str) -> dict:
         """The ``ls`` reply: ``{status, msg, d_ls}``."""
 
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete everything stored for ``key``, nothing else.  :raises errors.NotFound: nothing there."""
+
     def ready(self) -> str | None:
         """Readiness (``GET /api/v1/ready``): None when the store works, else what is wrong.
         Here: the staging area (on the storeBase) takes a file."""

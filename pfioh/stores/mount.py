@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 from pfioh import errors, ziputil
@@ -112,6 +113,18 @@ class MountDirStore(base.Store):
 
         return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
                          on_close=on_close)
+
+    def delete(self, key: str) -> None:
+        """Move the key's directory aside under its lock (so no transfer sees half of it), then
+        remove it; a link there is refused, never followed."""
+        keydir = self.key_dir(key)
+        with self.locks.hold(key):
+            _refuse_link(keydir)
+            if not keydir.exists():
+                raise errors.NotFound(f"nothing stored for key {base.clip(key)}")
+            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.staging)) / "key"
+            os.rename(keydir, trash)
+        shutil.rmtree(trash.parent, ignore_errors=True)
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)

@@ -34,7 +34,8 @@ PROBE_TIMEOUT = 10.0  # seconds, for the readiness check's request
 def from_config(config: PfiohConfig) -> base.Store:
     """Connect as the credentials say; the layout picks the store class."""
     creds = swiftstore.load_credentials(config.swift_credentials)
-    swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads)
+    retention = config.retention_days * 86400 if config.retention_days else None
+    swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads, retention=retention)
     cls = SwiftArchiveStore if config.swift_layout == "archive" else SwiftTreeStore
     return cls(config, swift, probe=lambda: _head_account(creds))
 
@@ -70,6 +71,14 @@ class _SwiftBase(base.Store):
         # The original always answered status true here: the container is made by the push.
         return {"status": True, "isfile": False, "isswiftstore": True,
                 "isdir": bool(self.swift.exists(key)), "createdNewDir": False}
+
+    def delete(self, key: str) -> None:
+        """The key's whole container (its own: nothing of another key is ever in it)."""
+        swiftstore.validate_container_name(key)
+        try:
+            self.swift.delete(key)
+        except swiftstore.errors.NotFound:
+            raise errors.NotFound(f"no container for key {key!r}") from None
 
     def ls(self, key: str) -> dict:
         """The key's files as a reader sees them: each tree's current version (``input/<name>``),

@@ -189,3 +189,15 @@ def test_metrics_count_requests_and_bytes(client):
     assert 'pfioh_transfer_bytes_total{direction="in"}' in text
     assert 'pfioh_transfer_duration_seconds_count{direction="out"} 1.0' in text
     assert 'pfioh_errors_total{endpoint="/api/v1/cmd/",status="400"} 1.0' in text
+
+
+def test_rmtree_deletes_one_keys_directory_and_nothing_else(client, config):
+    from pathlib import Path
+    assert push(client, "k1", make_zip({"a.txt": b"1"})).status_code == 200
+    assert push(client, "k2", make_zip({"b.txt": b"2"})).status_code == 200
+    body = _body(control(client, "rmtree", {"key": "k1"}))
+    assert body["status"] is True
+    assert not Path(config.key_dir("k1")).exists() and Path(config.key_dir("k2"), "b.txt").exists()
+    assert control(client, "rmtree", {"key": "k1"}).status_code == 404
+    assert control(client, "rmtree", {"key": "../k2"}).status_code == 400
+    assert Path(config.key_dir("k2"), "b.txt").exists()
