@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import signal
+import stat
 import sys
 import textwrap
 import threading
@@ -136,10 +137,37 @@ def cmd_get(args, store: swiftstore.SwiftStore) -> str:
     else:
         manifest = store.get_tree(args.key, INPUT, args.incoming, force=args.force, replace=True, progress=progress)
         files, nbytes = len(manifest.entries), manifest.total_bytes
-    os.makedirs(args.outgoing, exist_ok=True)
-    if args.outgoing_mode is not None:
-        os.chmod(args.outgoing, _octal_mode(args.outgoing_mode))
-    return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}"
+    note = prepare_outgoing(args.outgoing, None if args.outgoing_mode is None else _octal_mode(args.outgoing_mode))
+    return f"got {files} files ({nbytes} bytes) from {args.key}/{INPUT} into {args.incoming}{note}"
+
+
+def prepare_outgoing(path: str, mode: int | None) -> str:
+    """Create the outgoing directory if absent and give it ``mode``; returns a note for the summary.
+
+    The directory may exist already and belong to someone else: a volume populated from the image
+    (root-owned, group 0, g=u), or a re-run.  Only its owner may chmod it, so when that fails the
+    directory is accepted as it is if it already has every bit of ``mode``, or if it is writable by
+    its group and that group is ours (OpenShift runs every container of a pod in group 0, so the
+    processor can write too); otherwise :raises PermissionError: with what is wrong and what to do.
+    """
+    os.makedirs(path, exist_ok=True)
+    if mode is None:
+        return ""
+    try:
+        os.chmod(path, mode)
+        return ""
+    except PermissionError:
+        st = os.stat(path)
+    current = stat.S_IMODE(st.st_mode)
+    if current & mode == mode:
+        return ""
+    group_shared = st.st_gid == os.getgid() and current & 0o070 == 0o070
+    if group_shared:
+        return (f"; {path} kept at mode {current:04o} (owner uid {st.st_uid}, not us): writable by its group "
+                f"{st.st_gid}, which is ours")
+    raise PermissionError(f"outgoing directory {path} cannot be made mode {mode:04o}: it belongs to uid {st.st_uid}, "
+                          f"not to us (uid {os.getuid()}, gid {os.getgid()}), and its mode {current:04o} does not let "
+                          f"our group write; give the job an empty /share volume (emptyDir) or make {path} writable")
 
 
 class Unobserved(RuntimeError):
