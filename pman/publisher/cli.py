@@ -56,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Swift credentials file (default: $SWIFT_CREDENTIALS, OS_*/ST_* variables, "
                              "then /etc/swift/swift-credentials.cfg)")
     common.add_argument("--layout", choices=("tree", "archive"), default=os.environ.get("SWIFT_LAYOUT", "tree"),
-                        help="tree: one object per file + manifest; archive: the originals' "
-                             "single zip <prefix>data (default: $SWIFT_LAYOUT or tree)")
+                        help="tree: a stored version (small files in bundles) + manifest; archive: the "
+                             "originals' single zip <prefix>data (default: $SWIFT_LAYOUT or tree)")
+    common.add_argument("--retention-days", type=_positive_days, default=os.environ.get("RETENTION_DAYS") or None,
+                        metavar="DAYS", help="put: what is written expires after DAYS days, by Swift's object "
+                        "expirer (default: $RETENTION_DAYS, or kept until deleted)")
     common.add_argument("--threads", type=int, default=store_module.DEFAULT_THREADS,
                         help=f"concurrent transfers (default {store_module.DEFAULT_THREADS})")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -123,9 +126,25 @@ def _octal_mode(text: str | int) -> int:
     return mode
 
 
+def _positive_days(text) -> float:
+    try:
+        days = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not 0 < days < 36500:
+        raise argparse.ArgumentTypeError(f"days must be positive (and under a century), not {text!r}")
+    return days
+
+
+def store_options(args) -> dict:
+    """The SwiftStore options the command line asks for."""
+    days = _positive_days(args.retention_days) if args.retention_days is not None else None
+    return {"threads": args.threads, "retention": days * 86400 if days else None}
+
+
 def open_store(args) -> swiftstore.SwiftStore:
     creds = swiftstore.load_credentials(args.swift_credentials)
-    return swiftstore.SwiftStore.from_credentials(creds, threads=args.threads)
+    return swiftstore.SwiftStore.from_credentials(creds, **store_options(args))
 
 
 def cmd_get(args, store: swiftstore.SwiftStore) -> str:

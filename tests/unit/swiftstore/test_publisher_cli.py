@@ -10,7 +10,8 @@ from tests.unit.swiftstore.fake_conn import FakeSwift
 @pytest.fixture
 def fake_swift(monkeypatch):
     fake = FakeSwift()
-    monkeypatch.setattr(cli, "open_store", lambda args: swiftstore.SwiftStore(fake.connect, threads=2))
+    monkeypatch.setattr(cli, "open_store",
+                        lambda args: swiftstore.SwiftStore(fake.connect, **{**cli.store_options(args), "threads": 2}))
     for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "OUTGOING_MODE"):
         monkeypatch.delenv(var, raising=False)
     return fake
@@ -113,3 +114,15 @@ def test_bad_outgoing_mode_is_a_usage_error(fake_swift, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["get", "--key", "k", "--outgoing-mode", "rwx", *_dirs(tmp_path)])
     assert info.value.code == 2 and "not an octal mode" in capsys.readouterr().err
+
+
+def test_put_with_a_retention_stamps_every_object_and_bad_days_are_a_usage_error(fake_swift, tmp_path, capsys):
+    import time
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "r.txt").write_text("result")
+    assert cli.main(["put", "--key", "k", "--retention-days", "2", *_dirs(tmp_path)]) == 0
+    stamps = {int(rec["headers"]["x-delete-at"]) for rec in fake_swift.containers["k"].values()}
+    assert stamps and all(time.time() + 2 * 86400 - 60 < t <= time.time() + 2 * 86400 + 3600 for t in stamps)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["put", "--key", "k", "--retention-days", "-1", *_dirs(tmp_path)])
+    assert info.value.code == 2 and "days must be positive" in capsys.readouterr().err
