@@ -70,21 +70,30 @@ def safe_extract(path: str | os.PathLike, dest: str | os.PathLike, limits: Limit
         return unzip.extract(path, dest, limits)
 
 
+SEND_BYTES = 256 << 10  # what a streamed zip gathers before it is sent
+
+
 class _Sink:
     """A write-only, non-seekable buffer that a generator drains (so zipfile streams)."""
 
     def __init__(self):
         self._parts: list[bytes] = []
+        self._size = 0
 
     def write(self, data) -> int:
         self._parts.append(bytes(data))
+        self._size += len(data)
         return len(data)
 
     def flush(self) -> None:
         pass
 
-    def drain(self) -> bytes:
-        data, self._parts = b"".join(self._parts), []
+    def drain(self, at_least: int = 0) -> bytes:
+        """What was written since, or b"" while that is under ``at_least`` bytes: a zip of many
+        small files is sent in a few large writes, not one per header and file."""
+        if self._size < at_least or not self._size:
+            return b""
+        data, self._parts, self._size = b"".join(self._parts), [], 0
         return data
 
 
@@ -110,11 +119,11 @@ def stream_zip(files: Iterable[Entry]) -> Iterator[bytes]:
                 for chunk in chunks:
                     out.write(chunk)
                     written += len(chunk)
-                    if data := sink.drain():
+                    if data := sink.drain(SEND_BYTES):
                         yield data
             if written != size:
                 raise errors.StorageError(f"{name}: expected {size} bytes, read {written}")
-            if data := sink.drain():
+            if data := sink.drain(SEND_BYTES):
                 yield data
     if data := sink.drain():
         yield data
