@@ -20,12 +20,14 @@ Probes (``GET`` of :data:`PROBE_PATHS`) get two threads of their own: busy reque
 """
 from __future__ import annotations
 
+import json
 import re
 import selectors
 import time
 from concurrent import futures
 from functools import partial
 
+from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 # Heads are small (gunicorn refuses fields over 8190 bytes); past this, hand over and let
@@ -37,6 +39,17 @@ PROBE_THREADS = 2
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,19})[ \t]*(?=\r\n|$)")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                   b"Connection: close\r\nContent-Length: %d\r\n\r\n%s")
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error`` with a JSON body ``{"status": false, "error": ...}``."""
+    detail = f"{reason}: {mesg}" if mesg else reason
+    if status_int == 414:
+        detail += " (a request line, query included, may be at most 8190 bytes)"
+    body = json.dumps({"status": False, "error": detail[:500]}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1", "replace")
+    gunicorn_util.write_nonblock(sock, head + body)
 
 
 def is_probe(buf: bytes | bytearray) -> bool:
@@ -93,6 +106,9 @@ class HeadFirstWorker(ThreadWorker):
 
     def init_process(self):
         self._probe_pool = futures.ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+        # gunicorn's own refusals (a request line over its 8190-byte limit, malformed headers)
+        # answer JSON like every other error of ours, not an HTML page.
+        gunicorn_util.write_error = write_json_error
         super().init_process()
 
     def enqueue_req(self, conn):

@@ -136,3 +136,13 @@ def test_neither_service_serves_beyond_loopback_without_auth(tmp_path, argv):
     done = subprocess.run([str(BIN / argv[0]), *argv[1:], *extra], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "without token auth" in done.stderr and "--insecure-open" in done.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_request_line_over_gunicorns_limit_is_a_json_414(server_factory, tmp_path, service):
+    """gunicorn refuses request lines over 8190 bytes itself: the answer is still our JSON."""
+    server, _ = SERVICES[service](server_factory, tmp_path)
+    resp = requests.get(f"{server.url}/api/v1/cmd/?pad={'x' * 9000}", timeout=30)
+    assert resp.status_code == 414 and resp.headers["Content-Type"] == "application/json"
+    assert resp.json()["status"] is False and "8190 bytes" in resp.json()["error"]
+    assert requests.get(f"{server.url}/api/v1/health", timeout=30).status_code == 200
