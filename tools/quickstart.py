@@ -234,7 +234,9 @@ def stop_command(run_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = qs_args.parse(argv)
     # SIGTERM (and SIGHUP) take the same way out as Ctrl-C, so everything started is stopped.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too, explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then leaves it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
     if args.stop is not None:
         return stop_command(args.stop)

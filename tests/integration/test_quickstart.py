@@ -101,8 +101,11 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
     publisher.chmod(0o755)
     log = tmp_path / "quickstart.log"
     with open(log, "wb") as out:
+        # Started with SIGINT ignored, as a background job of a non-interactive shell (CI's) is:
+        # Ctrl-C must stop it all the same.
         proc = subprocess.Popen([*QUICKSTART, "--results", str(tmp_path / "r")], cwd=tmp_path, stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, "PMAN_PUBLISHER_CLI": str(publisher)})
+                                stderr=subprocess.STDOUT, env={**os.environ, "PMAN_PUBLISHER_CLI": str(publisher)},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         wait_for(in_put.exists, 240, "the job reached its put step", proc, log)
         started = descendants(proc.pid)
