@@ -31,8 +31,13 @@ def check_destination(dest: Path, *, replace: bool) -> None:
     followed), or is a non-empty directory and ``replace`` is false."""
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise DestinationError(f"{dest} exists and is not a directory")
-    if dest.is_dir() and not replace and any(os.scandir(dest)):
+    if dest.is_dir() and not replace and _has_entries(dest):
         raise DestinationError(f"{dest} is not empty (refusing to mix old and new content)")
+
+
+def _has_entries(path: Path) -> bool:
+    with os.scandir(path) as it:  # closed at once, not whenever the iterator is collected
+        return any(True for _ in it)
 
 
 @contextlib.contextmanager

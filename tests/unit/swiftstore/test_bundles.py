@@ -2,6 +2,7 @@
 into files, and the store's reads of bundled trees over the in-memory Connection."""
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -41,10 +42,10 @@ def test_bundle_reader_hashes_every_member_and_the_whole_in_one_pass(tmp_path):
         first = reader.read(100)
         reader.seek(0)  # swiftclient's retry: start over, take back the progress reported
         data = b"".join(iter(lambda: reader.read(16384), b""))
-        whole = b"".join(open(m.path, "rb").read() for m in members)
+        whole = b"".join(Path(m.path).read_bytes() for m in members)
         assert data == whole and first == whole[:len(first)] and sum(seen) == len(whole)
         assert reader.hexdigest() == md5(whole) and reader.bytes_read == len(whole)
-        assert reader.md5s == [md5(open(m.path, "rb").read()) for m in members]
+        assert reader.md5s == [md5(Path(m.path).read_bytes()) for m in members]
 
 
 def test_bundle_reader_knows_trailing_empty_members_without_a_read_past_the_end(tmp_path):
