@@ -47,6 +47,28 @@ ResultWriter = Callable[[str, dict], None]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot \S+ resource')
 REQUEST_TIMEOUT = 30
+
+
+class DerivedListing:
+    """The listing verbs both API adapters derive from their own ``list_page``."""
+
+    def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                  field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
+                  timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str, str]:
+        raise NotImplementedError
+
+    def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
+                     field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
+        """The ``kind`` objects (``jobs``, ``pods``, ``events``) and the list's resourceVersion."""
+        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
+                                               field_selector=field_selector, timeout=timeout)
+        return items, version
+
+    def list_pods(self, namespace: str, label_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
+        return self.list_objects("pods", namespace, label_selector=label_selector, timeout=timeout)[0]
+
+    def list_events(self, namespace: str, field_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
+        return self.list_objects("events", namespace, field_selector=field_selector, timeout=timeout)[0]
 """Seconds per API call at most (less when the request's deadline is nearer)."""
 
 

@@ -40,7 +40,7 @@ def warning_headers(response) -> list[str]:
     return [str(value)] if value else []
 
 
-class ClientApi:
+class ClientApi(kube_engine.DerivedListing):
     """:class:`~pman.engines.kube.engine.KubeApi` over ``BatchV1Api`` and ``CoreV1Api``."""
 
     def __init__(self, batch, core):
@@ -59,12 +59,6 @@ class ClientApi:
         self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
                                          _preload_content=False, _request_timeout=timeout)
 
-    def list_pods(self, namespace: str, label_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
-        return self.list_objects("pods", namespace, label_selector=label_selector, timeout=timeout)[0]
-
-    def list_events(self, namespace: str, field_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
-        return self.list_objects("events", namespace, field_selector=field_selector, timeout=timeout)[0]
-
     def read_log(self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int | None = None,
                  timeout: float = REQUEST_TIMEOUT) -> str:
         response = self.core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
@@ -77,13 +71,6 @@ class ClientApi:
         api, method = {"jobs": (self.batch, "list_namespaced_job"), "pods": (self.core, "list_namespaced_pod"),
                        "events": (self.core, "list_namespaced_event")}[kind]
         return getattr(api, method)
-
-    def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
-                     field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
-        """The ``kind`` objects (``jobs``, ``pods``, ``events``) and the list's resourceVersion."""
-        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
-                                               field_selector=field_selector, timeout=timeout)
-        return items, version
 
     def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
                   field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,

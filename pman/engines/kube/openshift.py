@@ -23,7 +23,7 @@ def _dict(instance) -> dict:
     return instance.to_dict() if hasattr(instance, "to_dict") else dict(instance or {})
 
 
-class DynamicApi:
+class DynamicApi(kube_engine.DerivedListing):
     """:class:`~pman.engines.kube.engine.KubeApi` over a ``DynamicClient`` (resources looked up once,
     lazily)."""
 
@@ -63,18 +63,6 @@ class DynamicApi:
 
     def delete_job(self, namespace: str, name: str, timeout: float = REQUEST_TIMEOUT) -> None:
         self.jobs.delete(name=name, namespace=namespace, propagation_policy="Background", _request_timeout=timeout)
-
-    def list_pods(self, namespace: str, label_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
-        return self.list_objects("pods", namespace, label_selector=label_selector, timeout=timeout)[0]
-
-    def list_events(self, namespace: str, field_selector: str, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
-        return self.list_objects("events", namespace, field_selector=field_selector, timeout=timeout)[0]
-
-    def list_objects(self, kind: str, namespace: str, *, label_selector: str | None = None,
-                     field_selector: str | None = None, timeout: float = REQUEST_TIMEOUT) -> tuple[list[dict], str]:
-        items, version, _more = self.list_page(kind, namespace, label_selector=label_selector,
-                                               field_selector=field_selector, timeout=timeout)
-        return items, version
 
     def list_page(self, kind: str, namespace: str, *, label_selector: str | None = None,
                   field_selector: str | None = None, limit: int | None = None, continue_token: str | None = None,
