@@ -51,19 +51,21 @@ def internalctl(ctx: Context, meta: dict) -> dict:
 
 def ls(ctx: Context, meta: dict) -> dict:
     """``ls``: the entries stored under ``meta.key`` (or ``meta.remote.key``)."""
+    return ctx.store.ls(_meta_key(meta))
+
+
+def _meta_key(meta: dict) -> str:
+    """The control message's ``meta.key`` (or ``meta.remote.key``), validated."""
     key = meta.get("key")
     if key is None and isinstance(meta.get("remote"), dict):
         key = meta["remote"].get("key")
-    return ctx.store.ls(protocol.validate_key(key))
+    return protocol.validate_key(key)
 
 
 def rmtree(ctx: Context, meta: dict) -> dict:
     """``rmtree``: delete everything stored under ``meta.key`` (or ``meta.remote.key``), and only
     that: the key's own directory (mount mode) or container (Swift mode)."""
-    key = meta.get("key")
-    if key is None and isinstance(meta.get("remote"), dict):
-        key = meta["remote"].get("key")
-    key = protocol.validate_key(key)
+    key = _meta_key(meta)
     ctx.store.delete(key)
     return {"status": True, "msg": f"Deleted everything stored for key {errors.clip(key)}"}
 
