@@ -20,7 +20,6 @@ Ratio = the original's time / ours (above 1: we are faster).  Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import random
@@ -33,7 +32,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import BIN, KiB, MiB, Result, tree_bytes
+from common import BIN, KiB, MiB, Result, same_tree, tree_bytes
 from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
 
 import keystone_aio  # noqa: E402  (tools/ is on the path through common)
@@ -82,14 +81,6 @@ def write_tree(root: Path, sizes: list[int]) -> Path:
             f.write(bytes(size - size // 2))
     tmp.rename(root)
     return root
-
-
-def same_tree(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.funny_files:
-        return False
-    _, bad, err = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
-    return not bad and not err and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
 
 
 def run(argv: list[str], cwd: Path, env: dict | None = None) -> None:

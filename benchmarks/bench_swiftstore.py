@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from common import BIN, KiB, MiB, ROOT, SETS, Result, make_tree, tree_bytes
+from common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
 
 CHILD = r"""
 import sys, swiftstore
@@ -53,14 +52,6 @@ def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[fl
     if proc.returncode:
         raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
     return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss is in KiB on Linux
-
-
-def same_tree(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.funny_files:
-        return False
-    _, bad, errs = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
-    return not bad and not errs and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
 
 
 def swift_env() -> tuple[dict, object]:

@@ -5,6 +5,7 @@ their own venv, ``.venv-reference``, created on first use so their pins never to
 """
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 import subprocess
@@ -79,6 +80,15 @@ def make_tree(root: Path, count: int, size: int) -> Path:
                 left -= n
     tmp.rename(root)
     return root
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    """Whether two directory trees hold the same names and bytes (compared outside the timing)."""
+    cmp = filecmp.dircmp(a, b)
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, bad, errs = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    return not bad and not errs and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
 
 
 def tree_bytes(tree: Path) -> int:
