@@ -183,7 +183,8 @@ def start_servers(work: Path, creds: str) -> dict:
                         "--swift-credentials", creds, "--storeBase", str(work / "ours")], work / "ours.log")
     # Without --httpResponse: the original then writes its JSON reply into the body, which pfurl
     # 2.3.0.1 (and pfcon) parse; with it, a second status line and headers land in the body.
-    original = start(ORIGINAL, lambda port: [str(python), "-c", ORIGINAL_LAUNCH, "--forever",
+    # -P: the working directory (this repository, with its own pfioh) must not shadow the original.
+    original = start(ORIGINAL, lambda port: [str(python), "-P", "-c", ORIGINAL_LAUNCH, "--forever",
                                              "--swift-storage", "--createDirsAsNeeded", "--ip", "127.0.0.1",
                                              "--port", str(port)], work / "original.log", env=env)
     return {OURS: ours, ORIGINAL: original}
