@@ -204,13 +204,17 @@ def healthy(base: Path) -> bool:
 
 
 def start(base: Path = DEFAULT_BASE, port: int = 0, proxy_port: int = 0,
-          saio_base: Path = saio.DEFAULT_BASE, timeout: float = 90) -> Settings:
+          saio_base: Path = saio.DEFAULT_BASE, timeout: float = 90, token_cache_time: int = -1) -> Settings:
     """Start Keystone and the Keystone proxy, or return the settings of the ones running in ``base``.
 
     :param port: Keystone's port, 0 (the default) for any free one: it is bound here and handed to
         gunicorn.  ``proxy_port``: the Keystone proxy's, 0 for a free one outside the ephemeral
         range (see saio).  A kept data directory restarted on other ports keeps its accounts: the
         catalog endpoints and the credential files are moved to the new ports.
+    :param token_cache_time: seconds the proxy caches a validated token.  The default -1 caches
+        nothing, so a revoked token is refused at once (what the re-authentication tests need);
+        a deployment caches (authtoken's default is 300 s), and a benchmark should too: without
+        the cache every Swift request waits for Keystone to validate its token.
     :raises RuntimeError: the SAIO is not running, or Keystone/the proxy did not come up.
     """
     base, saio_base = Path(base).resolve(), Path(saio_base).resolve()
@@ -225,9 +229,10 @@ def start(base: Path = DEFAULT_BASE, port: int = 0, proxy_port: int = 0,
     try:
         with ports.bound_socket(port) as sock:
             if same:  # restart: schema, keys and accounts are all still there
+                state["token_cache_time"] = token_cache_time
                 _restart(base, state, sock, proxy_port, timeout)
             else:
-                _initialise(base, sock, proxy_port, saio_base, timeout)
+                _initialise(base, sock, proxy_port, saio_base, timeout, token_cache_time)
     except BaseException:
         saio.stop(base, keep=True)  # leave the logs for the error message / a look
         raise
@@ -238,7 +243,7 @@ def _start_proxy(state: dict, proxy_port: int, timeout: float) -> None:
     base = Path(state["base"])
     state["proxy_url"] = saio.add_keystone_proxy(
         Path(state["saio_base"]), proxy_port, state["auth_url"], SERVICE_USER, state["service_password"],
-        timeout, state_dir=base, token_cache_time=-1)
+        timeout, state_dir=base, token_cache_time=state["token_cache_time"])
     state["proxy_port"] = int(state["proxy_url"].rsplit(":", 1)[1])
 
 
@@ -254,7 +259,8 @@ def _restart(base: Path, state: dict, sock: socket.socket, proxy_port: int, time
         _write_state(base, state)
 
 
-def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Path, timeout: float) -> None:
+def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Path, timeout: float,
+                token_cache_time: int) -> None:
     import keystone_provision
     base.mkdir(parents=True, exist_ok=True)
     port = sock.getsockname()[1]
@@ -262,7 +268,8 @@ def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Pat
     state = {"base": str(base), "auth_url": auth_url, "port": port, "saio_base": str(saio_base),
              "admin_password": secrets.token_urlsafe(18), "service_password": secrets.token_urlsafe(18),
              "password_credentials": str(base / "swift-credentials-password.cfg"),
-             "appcred_credentials": str(base / "swift-credentials-appcred.cfg")}
+             "appcred_credentials": str(base / "swift-credentials-appcred.cfg"),
+             "token_cache_time": token_cache_time}
     write_config(base)
     bootstrap(base, auth_url, state["admin_password"])
     serve(base, sock, timeout)
