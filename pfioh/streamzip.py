@@ -152,23 +152,26 @@ class Extractor:
             raise _Stop("compression ratio")
         if self._total > ziputil.RATIO_MIN_BYTES and self._total > ratio * (self._received + csize):
             raise _Stop("compression ratio")
-        # A small file bound for a Swift bundle never touches the disk: only the zip does.
+        # A small file bound for a Swift bundle never touches the disk: only the zip does.  Its
+        # compressed bytes are kept too: the bundle stores them as they came (half the bytes of
+        # an image, and no compressing on our side), once inflating them proved them good.
         in_memory = self.writer is not None and usize <= self.writer.bundle_max_file
         out = io.BytesIO() if in_memory else open(target, "xb")
+        raw: list[bytes] | None = [] if in_memory and method == 8 else None
         with out:
-            got, acc = yield from self._inflate(out, method, csize, usize)
+            got, acc = yield from self._inflate(out, method, csize, usize, raw)
             data = out.getvalue() if in_memory else None
         if got != usize or acc != crc:
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
-        if data is not None:
-            self.writer.add_bytes(rel, data)  # its failure stops the early path
+        if data is not None:  # its failure stops the early path
+            self.writer.add_bytes(rel, data, deflated=None if raw is None else b"".join(raw))
         elif self.writer is not None:
             self.writer.add(rel, str(target), usize)
 
-    def _inflate(self, out, method: int, csize: int, usize: int):
-        """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``; returns
-        ``(bytes written, CRC-32)``."""
+    def _inflate(self, out, method: int, csize: int, usize: int, raw: list[bytes] | None = None):
+        """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``, and the
+        compressed bytes into ``raw`` if given; returns ``(bytes written, CRC-32)``."""
         inflate = zlib.decompressobj(-15) if method == 8 else None
         got = acc = 0
         left = csize
@@ -180,6 +183,8 @@ class Extractor:
             else:
                 piece, self._buf = self._buf[:left], self._buf[left:]
             left -= len(piece)
+            if raw is not None:
+                raw.append(piece)
             while piece:
                 data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
                 piece = inflate.unconsumed_tail if inflate else b""
@@ -188,8 +193,8 @@ class Extractor:
                     raise _Stop("more data than declared")
                 acc = zlib.crc32(data, acc)
                 out.write(data)
-        if inflate and not inflate.eof:
-            raise _Stop("truncated deflate stream")
+        if inflate and (not inflate.eof or inflate.unused_data):
+            raise _Stop("truncated deflate stream, or bytes after its end")
         return got, acc
 
 

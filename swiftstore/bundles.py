@@ -5,31 +5,46 @@ A bundle is the plain concatenation of its members' bytes, in the order the mani
 with their offsets; there are no headers to parse and nothing else in it.  Writing reads each
 member once, hashing it (its own MD5, for the manifest) and the bundle (its ETag) in the same
 pass.  Reading a bundle cuts its byte stream back into files at the recorded offsets.
+
+A member may be stored as a raw DEFLATE stream (the compressed bytes of a pushed zip's entry,
+kept as they came: Swift then stores and serves what the client sent, not twice that).  Its MD5
+is known from the unpacking that checked it; readers inflate it and check that MD5 as for any
+other file.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from swiftstore import transfer
+from swiftstore import errors, transfer
 
 MAX_FILE = 1 << 20       # files up to this size are bundled; bigger ones are worth an object
 MIN_BUNDLE = 1 << 20
 MAX_BUNDLE = 64 << 20    # one bundle's PUT stays short enough to retry whole
+CHUNK = 1 << 20          # at most this much inflated at a time (bounded memory on reads)
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
 class Member:
     """One file of a bundle: its path relative to the tree, its local path (or its bytes, for
-    a file that never touched the disk) and size."""
+    a file that never touched the disk) and size.  A ``deflated`` member's ``data`` is its raw
+    DEFLATE stream, and ``md5`` the MD5 of the file it inflates to."""
 
     rel: str
     path: str
     size: int
     data: bytes | None = None
+    md5: str = ""
+    deflated: bool = False
+
+    @property
+    def stored(self) -> int:
+        """The member's length in the bundle."""
+        return len(self.data) if self.deflated and self.data is not None else self.size
 
 
 @dataclass(frozen=True)
@@ -41,13 +56,13 @@ class Bundle:
 
     @property
     def size(self) -> int:
-        return sum(m.size for m in self.members)
+        return sum(m.stored for m in self.members)
 
     def offsets(self) -> list[int]:
         out, at = [], 0
         for m in self.members:
             out.append(at)
-            at += m.size
+            at += m.stored
         return out
 
 
@@ -62,11 +77,11 @@ def pack(files: Iterable[Member], target: int, name: Callable[[int], str]) -> li
     current: list[Member] = []
     size = 0
     for f in files:
-        if current and size + f.size > target:
+        if current and size + f.stored > target:
             bundles.append(Bundle(name(len(bundles)), tuple(current)))
             current, size = [], 0
         current.append(f)
-        size += f.size
+        size += f.stored
     if current:
         bundles.append(Bundle(name(len(bundles)), tuple(current)))
     return bundles
@@ -74,7 +89,8 @@ def pack(files: Iterable[Member], target: int, name: Callable[[int], str]) -> li
 
 class BundleReader(transfer.RewindableBody):
     """The bundle's bytes as one upload body: each member is opened in turn and hashed twice in
-    the one pass (its own MD5 into :attr:`md5s`, and the bundle's).
+    the one pass (its own MD5 into :attr:`md5s`, and the bundle's).  A deflated member's MD5 is
+    known already (its bytes are not the file's): it is only hashed into the bundle's.
 
     :raises OSError: a member shrank meanwhile (the bundle would not match its plan).
     """
@@ -92,14 +108,15 @@ class BundleReader(transfer.RewindableBody):
         parts = []
         while size > 0 and self._index < len(self.bundle.members):
             member = self.bundle.members[self._index]
-            data = self._current().read(min(size, member.size - self._in_member))
+            data = self._current().read(min(size, member.stored - self._in_member))
             if not data:
                 raise OSError(f"{member.path} shrank while being uploaded")
-            self._member_hash.update(data)
+            if not member.deflated:
+                self._member_hash.update(data)
             self._in_member += len(data)
             size -= len(data)
             parts.append(data)
-            if self._in_member == member.size:
+            if self._in_member == member.stored:
                 self._next_member()
         return b"".join(parts)
 
@@ -112,14 +129,15 @@ class BundleReader(transfer.RewindableBody):
     def _next_member(self) -> None:
         """Close the member just read, and pass over empty ones (their MD5 needs no read): the
         last byte of the body must leave every MD5 known, as nobody reads past it."""
-        self.md5s.append(self._member_hash.hexdigest())
+        member = self.bundle.members[self._index]
+        self.md5s.append(member.md5 if member.deflated else self._member_hash.hexdigest())
         self.close()
         self._index, self._in_member, self._member_hash = self._index + 1, 0, hashlib.md5(usedforsecurity=False)
         self._skip_empty()
 
     def _skip_empty(self) -> None:
         members = self.bundle.members
-        while self._index < len(members) and not members[self._index].size:
+        while self._index < len(members) and not members[self._index].stored:
             self.md5s.append(_EMPTY_MD5)
             self._index += 1
 
@@ -165,3 +183,50 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
             pass
     if pending or next(source, None) is not None:
         raise ValueError("the bundle is longer than its members")
+
+
+def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """A raw DEFLATE stream's output, in pieces of at most ``CHUNK`` bytes.
+
+    :raises ValueError: the stream is corrupt, ends early, has bytes past its end, or does not
+        inflate to exactly ``size`` bytes (a bomb stops at ``size + 1``).
+    """
+    engine = zlib.decompressobj(-15)
+    produced = 0
+    try:
+        for chunk in chunks:
+            if chunk and engine.eof:
+                raise ValueError("bytes after the end of the compressed stream")
+            while chunk:
+                out = engine.decompress(chunk, CHUNK)
+                chunk = engine.unconsumed_tail
+                produced += len(out)
+                if produced > size:
+                    raise ValueError(f"inflates to more than its {size} bytes")
+                if out:
+                    yield out
+        if not engine.eof or engine.unused_data:
+            raise ValueError("the compressed stream is truncated or has bytes after its end")
+    except zlib.error as exc:
+        raise ValueError(f"corrupt compressed stream ({exc})") from exc
+    if produced != size:
+        raise ValueError(f"inflates to {produced} bytes, not {size}")
+
+
+def member_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The file of manifest ``entry`` from its bytes in bundle ``obj`` (inflated if it is kept
+    deflated), checked against the entry's size and MD5 after the last chunk.
+
+    :raises errors.IntegrityError: the bytes are not the file the manifest recorded.
+    """
+    plain = chunks if entry.deflated is None else inflate(chunks, entry.size)
+    digest, n = transfer.ContentDigest(), 0
+    try:
+        for chunk in plain:
+            digest.update(chunk)
+            n += len(chunk)
+            yield chunk
+    except ValueError as exc:
+        raise errors.IntegrityError(f"download not verified: {entry.name}: {exc}", container=container,
+                                    obj=obj) from exc
+    transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)

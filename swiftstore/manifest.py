@@ -13,7 +13,12 @@ complete version.  JSON, one object::
      "retired": [{"version": "<previous version>", "at": 1795958895, "objects": ["input.v/<previous>/f/...", ...]}]}
 
 Small files are packed into bundle objects (``input.v/<version>/b/<n>``): their entries add
-``"offset"`` and the bundle's ``"etag"``.  A file large enough to be an SLO adds ``"segments"`` and
+``"offset"`` and the bundle's ``"etag"``.  A bundled file may be kept compressed, as the raw
+DEFLATE stream it arrived in (pfioh keeps a pushed zip's compressed entries as they are, so Swift
+stores no more bytes than the client sent): its entry adds ``"deflated"``, that stream's length in
+the bundle, while ``"size"`` and ``"md5"`` remain the file's own.  A manifest with such an entry is
+format 3 (a reader of format 2 refuses it by its format, rather than misreading the bundle).
+A file large enough to be an SLO adds ``"segments"`` and
 ``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
 ``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
 listing; ``retired`` lists the versions this one replaced that are still kept readable (a reader
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from swiftstore import errors, names
 
 FORMAT = "swiftstore-manifest/2"
+FORMAT_3 = "swiftstore-manifest/3"  # format 2 with compressed bundle members ("deflated")
 FORMAT_1 = "swiftstore-manifest/1"
 
 
@@ -53,6 +59,13 @@ class ManifestEntry:
     """For a small file packed into a bundle object: where its bytes start in :attr:`object`."""
     etag: str = ""
     """For a bundled file: the bundle's ETag (what pins the bundle to this version)."""
+    deflated: int | None = None
+    """For a bundled file kept compressed: the length of its raw DEFLATE stream in the bundle."""
+
+    @property
+    def stored_size(self) -> int:
+        """How many bytes of its object the file takes."""
+        return self.size if self.deflated is None else self.deflated
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,9 @@ class Manifest:
         return self.objects or tuple(self.object_of(e) for e in self.entries)
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "prefix": self.prefix, "version": self.version, "created": self.created,
+        compressed = any(e.deflated is not None for e in self.entries)
+        return json.dumps({"format": FORMAT_3 if compressed else FORMAT, "prefix": self.prefix,
+                           "version": self.version, "created": self.created,
                            "total_bytes": self.total_bytes, "files": len(self.entries),
                            "entries": [_entry_json(e) for e in self.entries],
                            "objects": list(self.objects),
@@ -116,8 +131,8 @@ class Manifest:
             doc = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad(f"not JSON ({exc})") from exc
-        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_1):
-            raise bad(f"format is not {FORMAT}")
+        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_3, FORMAT_1):
+            raise bad(f"format is not {FORMAT} or {FORMAT_3}")
         try:
             manifest = _parse(doc)
         except (KeyError, TypeError, ValueError, AttributeError, errors.InvalidName) as exc:
@@ -129,7 +144,8 @@ class Manifest:
         return manifest
 
 
-_OPTIONAL = (("object", ""), ("segments", 0), ("segment_size", 0), ("offset", None), ("etag", ""))
+_OPTIONAL = (("object", ""), ("segments", 0), ("segment_size", 0), ("offset", None), ("etag", ""),
+             ("deflated", None))
 
 
 def _entry_json(e: ManifestEntry) -> dict:
@@ -168,9 +184,11 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     segments, segment_size = int(raw.get("segments", 0)), int(raw.get("segment_size", 0))
     offset = None if raw.get("offset") is None else int(raw["offset"])
     etag = str(raw.get("etag", "")).lower()
-    if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))):
+    deflated = None if raw.get("deflated") is None else int(raw["deflated"])
+    if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))) \
+            or (deflated is not None and (offset is None or deflated < 1)):
         raise ValueError(f"bad entry {raw!r:.120}")
-    return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag)
+    return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated)
 
 
 def _hex(md5: str) -> bool:

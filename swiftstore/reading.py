@@ -73,7 +73,7 @@ class Readers:
         expect = _BUNDLE if bundled else entries[0].md5 or None
         segment_size = 0 if bundled else entries[0].segment_size
         self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
-                          segment_size, sum(e.size for e in entries))
+                          segment_size, sum(e.stored_size for e in entries))
         return stream
 
 
@@ -130,18 +130,10 @@ def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stre
         if entries[0].offset is None:  # a single file: its reader checks it, whole
             yield entries[0], iter(stream)
             return
-        for i, part in bundles.split(stream, [e.size for e in entries]):
-            yield entries[i], _checked(container, obj, entries[i], part)
+        for i, part in bundles.split(stream, [e.stored_size for e in entries]):
+            yield entries[i], bundles.member_chunks(container, obj, entries[i], part)
     except ValueError as exc:
         raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc
     finally:
         stream.stop.set()
 
-
-def _checked(container: str, obj: str, entry: ManifestEntry, chunks) -> Iterator[bytes]:
-    digest, n = transfer.ContentDigest(), 0
-    for chunk in chunks:
-        digest.update(chunk)
-        n += len(chunk)
-        yield chunk
-    transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)

@@ -261,10 +261,11 @@ class SwiftStore:
             return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
                               size=entry.size, md5=entry.md5 or None, segment_size=entry.segment_size)
         # A bundled file: only its bytes, by a ranged GET of the bundle (pinned all the same).
-        if not entry.size:
+        if not entry.stored_size:
             return iter(())
-        return self._iter(container, entry.object, chunk_size, entry.etag, size=entry.size, md5=entry.md5,
-                          byte_range=(entry.offset, entry.offset + entry.size - 1))
+        raw = self._iter(container, entry.object, chunk_size, entry.etag, size=entry.stored_size,
+                         byte_range=(entry.offset, entry.offset + entry.stored_size - 1))
+        return bundles.member_chunks(container, entry.object, entry, raw)
 
     def _iter(self, container: str, name: str, chunk_size: int, if_match: str | None = None, *,
               size: int | None = None, md5: str | None = None, segment_size: int = 0,

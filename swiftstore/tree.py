@@ -244,8 +244,8 @@ def units(manifest: Manifest) -> tuple[list[list[ManifestEntry]], list[ManifestE
             grouped.setdefault(e.object, []).append(e)
     out = []
     for obj, members in grouped.items():
-        members.sort(key=lambda e: (e.offset, e.size > 0))  # an empty file and the next share an offset
-        starts = list(itertools.accumulate((m.size for m in members[:-1]), initial=0))
+        members.sort(key=lambda e: (e.offset, e.stored_size > 0))  # an empty file and the next share an offset
+        starts = list(itertools.accumulate((m.stored_size for m in members[:-1]), initial=0))
         if [e.offset for e in members] != starts or len({e.etag for e in members}) != 1:
             raise errors.IntegrityError(f"invalid manifest: the entries of bundle {obj} do not tile it",
                                         obj=names.manifest_name(manifest.prefix))
@@ -260,17 +260,14 @@ def _fetch_bundle(store, container: str, members: list[ManifestEntry], paths: di
     _, body = transfer.open_object(store.connection(), container, obj, if_match=etag)
     try:
         parts = bundles.split(transfer.body_chunks(body, container, obj, transfer.NO_DIGEST),
-                              [e.size for e in members])
+                              [e.stored_size for e in members])
         for i, part in parts:
             entry = members[i]
-            digest = transfer.ContentDigest()
             with open(paths[entry], "xb") as out:
-                for chunk in part:
+                for chunk in bundles.member_chunks(container, obj, entry, part):
                     out.write(chunk)
-                    digest.update(chunk)
                     if counter.on_bytes:
                         counter.on_bytes(len(chunk))
-            transfer.check_download(container, f"{obj} ({entry.name})", {}, entry.size, digest, entry.size, entry.md5)
             counter.file_done()
     except ValueError as exc:
         raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc

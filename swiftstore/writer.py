@@ -9,6 +9,7 @@ it a local directory.  :meth:`TreeWriter.abort` deletes what was uploaded.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
 import threading
 import time
@@ -110,21 +111,29 @@ class TreeWriter:
         """Files up to this size are bundled (and may be handed over with :meth:`add_bytes`)."""
         return self.store.bundle_max_file
 
-    def add_bytes(self, rel: str, data: bytes) -> None:
+    def add_bytes(self, rel: str, data: bytes, *, deflated: bytes | None = None) -> None:
         """Like :meth:`add` for a small file held in memory (it is bundled without touching the
         disk).  Blocks while more than ``MAX_PENDING_BYTES`` of such files await their upload.
 
+        :param deflated: a raw DEFLATE stream that inflates to exactly ``data`` (the caller
+            checked that, e.g. by inflating it): the bundle then keeps it instead of ``data``,
+            if it is smaller.
         :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
         """
         if len(data) > self.store.bundle_max_file:
             raise ValueError(f"{rel}: {len(data)} bytes is too large to bundle")
         names.safe_relpath(rel)
+        if deflated is not None and len(deflated) < len(data):
+            member = bundles.Member(rel, "", len(data), bytes(deflated),
+                                    hashlib.md5(data, usedforsecurity=False).hexdigest(), deflated=True)
+        else:
+            member = bundles.Member(rel, "", len(data), bytes(data))
         with self._pending:
             while self._pending_bytes > MAX_PENDING_BYTES:
                 self._raise_early_failure()
                 self._pending.wait(0.5)
-            self._pending_bytes += len(data)
-        self._add_member(bundles.Member(rel, "", len(data), bytes(data)))
+            self._pending_bytes += member.stored
+        self._add_member(member)
 
     def _add_member(self, member: bundles.Member) -> None:
         self._raise_early_failure()
@@ -134,7 +143,7 @@ class TreeWriter:
         names.validate_object_name(names.version_object(self.prefix, self.version, member.rel), self.container)
         self.files, self.bytes = self.files + 1, self.bytes + member.size
         self._bundle.append(member)
-        self._bundle_size += member.size
+        self._bundle_size += member.stored
         if self._bundle_size >= self.bundle_target:
             self._flush()
 
@@ -165,13 +174,14 @@ class TreeWriter:
 
     def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
         with self._lock:
-            self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag)
+            self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag,
+                                               deflated=m.stored if m.deflated else None)
                                  for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
             self._owned.append(bundle.name)
         self._release(bundle)
 
     def _release(self, bundle: bundles.Bundle) -> None:
-        in_memory = sum(m.size for m in bundle.members if m.data is not None)
+        in_memory = sum(m.stored for m in bundle.members if m.data is not None)
         if in_memory:
             with self._pending:
                 self._pending_bytes -= in_memory

@@ -62,6 +62,45 @@ def test_pfurl_push_lands_as_objects_and_pull_round_trips(pfioh, tmp_path, cwd, 
     assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
 
 
+def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whole(
+        pfioh, tmp_path, cwd, unique_container, swift_connection, store):
+    """pfurl deflates; the bundles keep its DEFLATE streams (Swift stores about half the bytes of
+    images), and every reader gets the files back, each checked against its MD5."""
+    key = unique_container
+    src = tmp_path / "src"
+    for i in range(40):  # like images: noise and flat regions
+        (src / f"series{i % 2}").mkdir(parents=True, exist_ok=True)
+        (src / f"series{i % 2}" / f"img{i:02d}.dcm").write_bytes(os.urandom(2000 + i) + bytes(6000))
+    (src / "noise.bin").write_bytes(os.urandom(5000))  # deflate cannot shrink it: kept as it is
+    sup.pfurl_push(pfioh.url, key, src, cwd)
+    manifest = store.read_manifest(key, "input/")
+    deflated = {e.name for e in manifest.entries if e.deflated is not None}
+    assert deflated == {e.name for e in manifest.entries} - {"noise.bin"}
+    bundles = {e.object for e in manifest.entries}
+    stored = sum(int(swift_connection.head_object(key, b)["content-length"]) for b in bundles)
+    assert stored == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes * 0.4
+    for e in manifest.entries:
+        assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
+    store.get_tree(key, "input/", tmp_path / "got")  # what the job's get step does
+    assert sup.same_tree(src, tmp_path / "got")
+    # Published as output (compressed), then pulled through pfioh, which inflates as it streams.
+    out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
+    assert out["stdout"]["status"] is False  # no output yet: input is never served as output
+    writer = store.tree_writer(key, "output/")
+    for e in manifest.entries:
+        data = (src / e.name).read_bytes()
+        writer.add_bytes(e.name, data, deflated=_deflate(data))
+    writer.commit()
+    out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
+    assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
+
+
+def _deflate(data: bytes) -> bytes:
+    import zlib
+    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return engine.compress(data) + engine.flush()
+
+
 def test_pfurl_hello_in_swift_mode(pfioh, cwd):
     out = sup.pfurl(pfioh.url, {"action": "hello", "meta": {"askAbout": "timestamp"}}, cwd)
     assert out["stdout"]["d_ret"]["name"] == "pfioh" and "timestamp" in out["stdout"]["d_ret"]

@@ -19,6 +19,7 @@ class FakeSwift:
         self.manifests: dict[tuple[str, str], Manifest] = {}
         self.fail_with: Exception | None = None
         self.calls: list[str] = []
+        self.writers: list[FakeTreeWriter] = []
 
     def _maybe_fail(self, what):
         self.calls.append(what)
@@ -54,7 +55,8 @@ class FakeSwift:
         return manifest
 
     def tree_writer(self, container, prefix, **options):
-        return FakeTreeWriter(self, container, prefix)
+        self.writers.append(FakeTreeWriter(self, container, prefix))
+        return self.writers[-1]
 
     def tree_of(self, container, prefix):
         manifest = self.manifests[(container, prefix)]
@@ -112,6 +114,7 @@ class FakeTreeWriter:
     def __init__(self, swift: FakeSwift, container: str, prefix: str):
         self.swift, self.container, self.prefix = swift, container, prefix
         self.added: dict[str, bytes] = {}
+        self.deflated: dict[str, bytes] = {}  # rel -> the compressed stream handed over with it
         self.aborted = False
 
     bundle_max_file = 1 << 20
@@ -120,8 +123,13 @@ class FakeTreeWriter:
         self.swift._maybe_fail("writer.add")
         self.added[rel] = Path(path).read_bytes()
 
-    def add_bytes(self, rel, data):
+    def add_bytes(self, rel, data, *, deflated=None):
         self.swift._maybe_fail("writer.add")
+        if deflated is not None:  # the real writer's contract: the stream inflates to exactly data
+            import zlib
+            engine = zlib.decompressobj(-15)
+            assert engine.decompress(deflated) == bytes(data) and engine.eof and not engine.unused_data
+            self.deflated[rel] = bytes(deflated)
         self.added[rel] = bytes(data)
 
     def commit(self):

@@ -160,6 +160,17 @@ def test_swift_push_uploads_while_the_zip_arrives_and_commits_once_adopted(swift
     assert {e.name for e in fake.read_manifest("k", "input/").entries} == set(files)
 
 
+def test_swift_push_hands_over_the_compressed_bytes_of_small_compressible_files(swift_client, fake):
+    """The zip's DEFLATE streams go to the writer as they came (checked: they inflate to the
+    file); stored entries have none to give."""
+    files = {"img.dcm": bytes(5000) + b"pixel data" * 100, "text.txt": b"hello " * 100}
+    assert push(swift_client, "k", make_zip(files)).status_code == 200
+    assert set(fake.writers[-1].deflated) == {"img.dcm", "text.txt"}
+    assert len(fake.writers[-1].deflated["img.dcm"]) < 200
+    assert push(swift_client, "k2", make_zip(files, compression=zipfile.ZIP_STORED)).status_code == 200
+    assert fake.writers[-1].deflated == {}
+
+
 def test_swift_push_the_early_path_cannot_vouch_for_falls_back_and_uploads_nothing_early(swift_client, fake):
     raw = _Unseekable()
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -198,3 +198,76 @@ def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_upload
     assert all(e.offset is not None for e in manifest.entries)
     with pytest.raises(ValueError, match="too large"):
         store.tree_writer("c", "input/").add_bytes("big", bytes(store.bundle_max_file + 1))
+
+
+def _deflate(data: bytes) -> bytes:
+    import zlib
+    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return engine.compress(data) + engine.flush()
+
+
+# Compressible like images: half noise, half zeros.
+DEFLATABLE = {f"img/{i:03d}.dcm": os.urandom(500 + i) + bytes(1500) for i in range(20)} | {"tiny": b"x"}
+
+
+def _write_deflated(store, files=DEFLATABLE):
+    w = store.tree_writer("c", "input/")
+    for rel, data in files.items():
+        w.add_bytes(rel, data, deflated=_deflate(data))
+    return w.commit()
+
+
+def test_deflated_members_are_stored_compressed_and_read_back_as_the_files(store, fake_swift, tmp_path):
+    manifest = _write_deflated(store)
+    by_name = {e.name: e for e in manifest.entries}
+    assert all(by_name[n].deflated == len(_deflate(d)) for n, d in DEFLATABLE.items() if n != "tiny")
+    assert by_name["tiny"].deflated is None  # compressing made it bigger: kept as it is
+    assert manifest.to_json().startswith('{"format":"swiftstore-manifest/3"')
+    bundle = fake_swift.containers["c"][f"input.v/{manifest.version}/b/000000"]["data"]
+    assert len(bundle) == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes // 2
+    # Every way of reading gives the files, each checked against its MD5.
+    assert store.read_manifest("c", "input/") == manifest
+    store.get_tree("c", "input/", tmp_path / "out")
+    assert {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+            for p in (tmp_path / "out").rglob("*") if p.is_file()} == DEFLATABLE
+    assert b"".join(store.iter_entry("c", manifest, by_name["img/007.dcm"])) == DEFLATABLE["img/007.dcm"]
+    readers = reading.Readers(store, streams=1, window=2)
+    try:
+        assert {e.name: b"".join(c) for e, c in readers.iter_version("c", manifest)} == DEFLATABLE
+    finally:
+        readers.shutdown()
+
+
+def test_a_deflated_member_that_inflates_to_other_bytes_fails_every_read(store, fake_swift, tmp_path):
+    manifest = _write_deflated(store)
+    entry = next(e for e in manifest.entries if e.name == "img/003.dcm")
+    record = fake_swift.containers["c"][entry.object]
+    import random
+    rnd = random.Random(3)  # another file whose stream has the same length: only its MD5 can tell
+    other = next(o for o in (_deflate(rnd.randbytes(503) + bytes(1500)) for _ in range(2000))
+                 if len(o) == entry.deflated)
+    record["data"] = record["data"][:entry.offset] + other + record["data"][entry.offset + entry.deflated:]
+    with pytest.raises(errors.IntegrityError, match="expected"):
+        store.get_tree("c", "input/", tmp_path / "out")
+    with pytest.raises(errors.IntegrityError, match="expected"):
+        b"".join(store.iter_entry("c", manifest, entry))
+
+
+@pytest.mark.parametrize("stream,size,why", [
+    (_deflate(b"a" * 100)[:-2], 100, "truncated"),
+    (_deflate(b"a" * 100) + b"junk", 100, "after"),
+    (_deflate(b"a" * 100_000), 1000, "more than"),
+    (_deflate(b"a" * 100), 101, "not 101"),
+    (b"\xff" * 20, 5, "corrupt"),
+])
+def test_inflate_refuses_a_stream_that_is_not_exactly_the_file(stream, size, why):
+    with pytest.raises(ValueError, match=why):
+        b"".join(bundles.inflate([stream[:7], stream[7:]], size))
+
+
+def test_a_manifest_refuses_a_deflated_entry_outside_a_bundle():
+    from swiftstore.manifest import Manifest
+    doc = ('{"format":"swiftstore-manifest/3","prefix":"input/","version":"","created":"x","total_bytes":1,'
+           '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","deflated":3}]}' % md5(b"a"))
+    with pytest.raises(errors.IntegrityError, match="bad entry"):
+        Manifest.from_json(doc)
