@@ -30,8 +30,11 @@ COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": Tr
 
 
 def make_zip(tree: Path, dest: Path) -> Path:
+    """The zip pfurl, pfcon and pfioh-client send for ``tree``: DEFLATE at zlib's default level
+    (made once per data set; the file name says so, so an older stored zip is never reused)."""
+    dest = dest.with_name(dest.stem + "-deflated.zip")
     if not dest.exists():
-        with zipfile.ZipFile(dest.with_suffix(".tmp"), "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zipfile.ZipFile(dest.with_suffix(".tmp"), "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for path in sorted(tree.rglob("*")):
                 if path.is_file():
                     zf.write(path, path.relative_to(tree).as_posix())
