@@ -6,10 +6,15 @@ against the same Swift, in the same run, one after the other; each is timed from
 to exit (what a user or a pod sees) and its peak RSS is read from ``os.wait4`` (that process and
 its children).  The downloaded trees are compared with the originals (outside the timing).
 
+With ``--baseline-ref REF`` a third side runs swiftstore as it was at git ref ``REF`` (``git
+archive`` of ``swiftstore/`` into the work directory) on the same data, taking turns with ours:
+how a change moved throughput, measured in one run on one machine.
+
 Usage::
 
     eval "$(.venv/bin/python tools/saio.py env)"   # reuse the running SAIO (else a private one is started)
     .venv/bin/python benchmarks/bench_swiftstore.py --scale 0.05
+    .venv/bin/python benchmarks/bench_swiftstore.py --baseline-ref f83373c --repeat 3
 """
 from __future__ import annotations
 
@@ -73,30 +78,44 @@ def cleanup(env: dict, *containers: str) -> None:
             subprocess.run([str(BIN / "swift"), "delete", name], env=env, capture_output=True)
 
 
-def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, threads: int) -> list[Result]:
+def extract_baseline(ref: str, work: Path) -> Path:
+    """``swiftstore/`` as it was at git ``ref``, unpacked under ``work`` (its parent goes on PYTHONPATH)."""
+    tree = work / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "swiftstore"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, threads: int,
+               baseline: tuple[str, Path] | None = None) -> list[Result]:
     mb, results = nbytes / 1e6, []
     ours, theirs = f"bench-ss-{uuid.uuid4().hex[:8]}", f"bench-cli-{uuid.uuid4().hex[:8]}"
     dl_ours, dl_cli = work / "get-swiftstore", work / "get-cli"
-    steps = [
-        ("put", "swiftstore", [sys.executable, "-c", CHILD, "put", ours, str(src), str(threads)], None),
-        ("put", "swift CLI", [str(BIN / "swift"), "upload", "--object-name", "input", theirs, str(src)], None),
-        ("get", "swiftstore", [sys.executable, "-c", CHILD, "get", ours, str(dl_ours), str(threads)], None),
-        ("get", "swift CLI", [str(BIN / "swift"), "download", theirs, "--prefix", "input/", "--remove-prefix",
-                              "--output-dir", str(dl_cli)], None),
-    ]
+    # -P and PYTHONPATH: exactly this swiftstore, whatever the working directory holds.
+    child = [sys.executable, "-P", "-c", CHILD]
+    sides = [("swiftstore", ours, dl_ours, {**env, "PYTHONPATH": str(ROOT)})]
+    if baseline:
+        sides.append((f"swiftstore {baseline[0]}", f"bench-base-{uuid.uuid4().hex[:8]}", work / "get-baseline",
+                      {**env, "PYTHONPATH": str(baseline[1])}))
+    steps = [*[("put", name, child + ["put", c, str(src), str(threads)], e) for name, c, _, e in sides],
+             ("put", "swift CLI", [str(BIN / "swift"), "upload", "--object-name", "input", theirs, str(src)], env),
+             *[("get", name, child + ["get", c, str(dl), str(threads)], e) for name, c, dl, e in sides],
+             ("get", "swift CLI", [str(BIN / "swift"), "download", theirs, "--prefix", "input/", "--remove-prefix",
+                                   "--output-dir", str(dl_cli)], env)]
     try:
-        for op, system, argv, cwd in steps:
-            seconds, rss, cpu = run_measured(argv, env, cwd)
+        for op, system, argv, step_env in steps:
+            seconds, rss, cpu = run_measured(argv, step_env)
             results.append(Result(label, op, system, seconds, mb, rss, cpu))
             print(f"  {label:11} {op} {system:10} {seconds:7.2f} s {mb / seconds:8.1f} MB/s  peak RSS {rss:6.1f} MB"
                   f"  CPU {cpu:5.2f} s", file=sys.stderr)
-        for got in (dl_ours, dl_cli):
+        for got in [dl for _, _, dl, _ in sides] + [dl_cli]:
             if not same_tree(src, got):
                 raise RuntimeError(f"{got} differs from {src}")
     finally:
-        cleanup(env, ours, theirs)
-        shutil.rmtree(dl_ours, ignore_errors=True)
-        shutil.rmtree(dl_cli, ignore_errors=True)
+        cleanup(env, theirs, *[c for _, c, _, _ in sides])
+        for got in [dl for _, _, dl, _ in sides] + [dl_cli]:
+            shutil.rmtree(got, ignore_errors=True)
     return results
 
 
@@ -109,8 +128,11 @@ def summarize(results: list[Result]) -> list[dict]:
             return statistics.median(getattr(r, attr) for r in results
                                      if (r.tree, r.op, r.system) == (tree, op, system))
         ours, cli = med("swiftstore", "mbps"), med("swift CLI", "mbps")
+        base = [r.mbps for r in results if (r.tree, r.op) == (tree, op) and r.system.startswith("swiftstore ")]
         rows.append({"tree": tree, "op": op, "swiftstore_mbps": round(ours, 1), "cli_mbps": round(cli, 1),
                      "ratio": round(ours / cli, 2),
+                     **({"baseline_mbps": round(statistics.median(base), 1),
+                         "vs_baseline": round(ours / statistics.median(base), 2)} if base else {}),
                      "swiftstore_peak_rss_mb": round(med("swiftstore", "peak_rss_mb"), 1),
                      "cli_peak_rss_mb": round(med("swift CLI", "peak_rss_mb"), 1),
                      "swiftstore_cpu_s": round(med("swiftstore", "cpu_seconds"), 2),
@@ -125,12 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=10, help="swiftstore's transfer threads (default 10, "
                         "the library's default and the CLI's object threads)")
     parser.add_argument("--only", choices=[s[0] for s in SETS], action="append", help="run only these trees")
+    parser.add_argument("--baseline-ref", help="also run swiftstore as of this git ref (e.g. a commit before a "
+                        "change), taking turns with ours on the same data")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "swiftstore",
                         help="where results.json goes")
     args = parser.parse_args(argv)
     env, stop = swift_env()
     work = Path(tempfile.mkdtemp(prefix="bench-swiftstore-"))
     results: list[Result] = []
+    baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
     try:
         for label, count, size in SETS:
             if args.only and label not in args.only:
@@ -141,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             nbytes = tree_bytes(make_tree(src, n, s))
             print(f"{label}: {n} x {s} bytes", file=sys.stderr)
             for _ in range(args.repeat):
-                results.extend(bench_tree(label, src, nbytes, work, env, args.threads))
+                results.extend(bench_tree(label, src, nbytes, work, env, args.threads, baseline))
             shutil.rmtree(src)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -153,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['tree']:11} {r['op']:3} {r['swiftstore_mbps']:15.1f} {r['cli_mbps']:14.1f} {r['ratio']:6.2f} "
               f"{r['swiftstore_peak_rss_mb']:11.1f} {r['cli_peak_rss_mb']:10.1f} {r['swiftstore_cpu_s']:10.2f} "
               f"{r['cli_cpu_s']:9.2f}")
+    if baseline:
+        print(f"\nswiftstore now against swiftstore at {args.baseline_ref} (same run; above 1: now is faster)")
+        for r in rows:
+            print(f"  {r['tree']:11} {r['op']:3} {r['swiftstore_mbps']:8.1f} vs {r['baseline_mbps']:8.1f} MB/s"
+                  f"  {r['vs_baseline']:5.2f}x")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(
         {"scale": args.scale, "repeat": args.repeat, "threads": args.threads, "summary": rows,
