@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from dataclasses import dataclass
 
 from swiftstore import errors, names
@@ -191,5 +192,9 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated)
 
 
+_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
 def _hex(md5: str) -> bool:
-    return len(md5) == 32 and all(c in "0123456789abcdef" for c in md5)
+    # A regex, not a loop over characters: this runs twice per entry of every manifest read.
+    return _MD5.fullmatch(md5) is not None
