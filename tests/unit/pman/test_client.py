@@ -195,6 +195,7 @@ class FakeEngine(pman_engine_base.Engine):
     def remove(self, jid):
         self.info(jid)
         del self.jobs[jid]
+        return pman_engine_base.Removal()
 
 
 def test_pman_client_against_our_pman_app(monkeypatch):
