@@ -47,7 +47,7 @@ ResultWriter = Callable[[str, dict], None]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot \S+ resource')
 REQUEST_TIMEOUT = 30
-POD_STOP_WAIT = 60.0
+POD_STOP_WAIT = 45.0
 """Seconds a delete waits for the deleted Job's pods to stop (Kubernetes gives a container 30 s
 after SIGTERM) before it deletes the job's data; past it the data is left."""
 

@@ -12,7 +12,7 @@ import pytest
 import swiftstore
 from pman import app as app_mod, config, jobdata
 from pman.engines import base
-from pman.engines.kube import settings as kubesettings
+from pman.engines.kube import engine as kube_engine, settings as kubesettings
 from tests.unit.pman.engines.kube.fakes import JID, recorded
 from tests.unit.pman.engines.kube.test_engines import SETTINGS, Cluster, scenario
 from tests.unit.pman.fake_engine import FakeEngine
@@ -156,7 +156,7 @@ def test_pods_that_do_not_stop_leave_the_data(flavour, caplog):
     removal = cluster.engine.remove(JID)
     assert (removal.data, store.deleted) == (base.DATA_KEPT, [])
     assert "still stopping" in removal.detail and "retention" in removal.detail
-    assert sum(cluster.sleeps) == pytest.approx(60.0)
+    assert sum(cluster.sleeps) == pytest.approx(kube_engine.POD_STOP_WAIT)
 
 
 def test_keep_data_on_delete_leaves_the_container(flavour):
@@ -262,3 +262,85 @@ def test_mount_delete_waits_for_the_keys_lock(tmp_path):
     finally:
         locks.for_store(tmp_path).release(held, "j1")
     assert err.value.status_code == 503 and "retry" in str(err.value) and (tmp_path / "key-j1").is_dir()
+
+
+# ---------------------------------------------------------------- the local engine
+
+def _local_engine(tmp_path, **settings):
+    from pman.engines.local import engine as local
+    cfg = config.from_sources({"workdir": str(tmp_path / "work"), "store_base": str(tmp_path / "store"),
+                               **settings}, {})
+    return local.LocalEngine(cfg.local, reconcile_interval=0)
+
+
+def _finished_row(engine, jid, plan):
+    job_dir = engine.settings.jobs_dir / jid
+    (job_dir / "logs").mkdir(parents=True)
+    engine.store.insert(jid, {"jid": jid, "command": ["true"]}, {"job_dir": str(job_dir), **plan})
+    engine.store.update(jid, state="done", status=base.JobStatus.finishedSuccessfully.value)
+
+
+def test_local_swift_data_without_credentials_is_left_and_said(tmp_path):
+    engine = _local_engine(tmp_path)
+    try:
+        _finished_row(engine, "j1", {"mode": "swift", "credentials": str(tmp_path / "gone.cfg")})
+        removal = engine.remove("j1")
+        assert removal.data == base.DATA_KEPT and "no Swift credentials" in removal.detail
+        assert "retention" in removal.detail and engine.store.get("j1") is None
+    finally:
+        engine.close()
+
+
+def test_local_data_follows_the_jobs_plan_not_todays_settings(tmp_path):
+    """A job submitted in mount mode keeps its data in its storeBase, whatever pman says now."""
+    engine = _local_engine(tmp_path, swift_storage=True)
+    try:
+        (tmp_path / "old-store" / "key-j1" / "outgoing").mkdir(parents=True)
+        _finished_row(engine, "j1", {"mode": "mount", "store_base": str(tmp_path / "old-store")})
+        assert engine.remove("j1").data == base.DATA_DELETED
+        assert not (tmp_path / "old-store" / "key-j1").exists()
+    finally:
+        engine.close()
+
+
+def test_a_local_delete_that_cannot_delete_the_data_can_be_repeated(tmp_path):
+    engine = _local_engine(tmp_path)
+    try:
+        os.makedirs(tmp_path / "victim")
+        os.makedirs(tmp_path / "store")
+        os.symlink(tmp_path / "victim", tmp_path / "store" / "key-j1")
+        _finished_row(engine, "j1", {"mode": "mount", "store_base": str(tmp_path / "store")})
+        with pytest.raises(base.EngineError):
+            engine.remove("j1")
+        assert engine.info("j1").reason == "Cancelled"  # still known, marked cancelled
+        os.unlink(tmp_path / "store" / "key-j1")
+        assert engine.remove("j1").data == base.DATA_NONE
+        assert (tmp_path / "victim").is_dir()
+    finally:
+        engine.close()
+
+
+def test_keep_data_on_delete_in_the_local_engine(tmp_path):
+    engine = _local_engine(tmp_path, keep_data_on_delete=True)
+    try:
+        (tmp_path / "store" / "key-j1").mkdir(parents=True)
+        _finished_row(engine, "j1", {"mode": "mount", "store_base": str(tmp_path / "store")})
+        assert engine.remove("j1") == jobdata.KEPT and (tmp_path / "store" / "key-j1").is_dir()
+    finally:
+        engine.close()
+
+
+def test_a_runner_whose_job_was_deleted_runs_no_further_step(tmp_path):
+    """Marked done by a delete before its put: it stops there, so it cannot publish again."""
+    from pman.engines.local import jobdb, runner
+    store = jobdb.JobStore(tmp_path / "db.sqlite")
+    job_dir = tmp_path / "job"
+    (job_dir / "logs").mkdir(parents=True)
+    row = store.insert("j1", {"jid": "j1", "command": ["true"], "incoming_dir": "/share/incoming",
+                              "outgoing_dir": "/share/outgoing"},
+                       {"job_dir": str(job_dir), "mode": "mount", "store_base": str(tmp_path / "store")})
+    store.update("j1", state="done", reason="Cancelled")
+    runner.Runner(store, row, environ={}).execute()
+    assert store.get("j1").step_codes == {} and store.get("j1").reason == "Cancelled"
+    assert list((job_dir / "logs").iterdir()) == []  # not even the get step started
+    store.close()
