@@ -17,6 +17,7 @@ Each returns a :class:`~pman.engines.base.Removal`, or raises :class:`~pman.engi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def delete_mount(store_base: str, jid: str) -> base.Removal:
     """
     root = Path(store_base)
     keydir = root / f"key-{jid}"
+    if not os.path.lexists(keydir):  # (nothing to lock: no lock file made in a store never used)
+        return base.Removal(base.DATA_NONE, f"nothing at {keydir}")
     try:
         keylocks = locks.for_store(root, timeout=LOCK_TIMEOUT)
         with keylocks.hold(jid):

@@ -453,13 +453,13 @@ class KubeEngine(base.Engine):
         no publish container writes it again.  A job known only by its result object has nothing
         left to cancel.  :raises base.JobNotFound:"""
         name = job_name(jid)
-        self._removed.add(jid)
         try:
             self._call("delete", jid, self.api.delete_job, self.settings.namespace, name)
         except base.JobNotFound as not_found:
             self._from_result(jid, not_found)  # raises JobNotFound unless a result exists
         else:
             log.info("job %s: deleted Job %s/%s", jid, self.settings.namespace, name)
+        self._removed.add(jid)
         if self.settings.keep_data_on_delete:
             return jobdata.KEPT
         if self.data_store is None:
