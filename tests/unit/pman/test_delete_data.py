@@ -69,9 +69,26 @@ def test_a_data_deletion_failure_is_a_json_503_and_the_job_stays(client, engine)
     assert client.delete("/api/v1/chris-jid-1/").status_code == 503
 
 
+@pytest.mark.parametrize("header", [None, "bearer wrong", "Basic czNjcmV0"])
+def test_delete_needs_pmans_token_on_both_apis(engine, tmp_path, header):
+    tokens = tmp_path / "pman_config.cfg"
+    tokens.write_text("[AUTH TOKENS]\ntoken = s3cret\n")
+    cfg = config.from_sources({"workdir": str(tmp_path), "token_auth": True, "token_path": str(tokens)}, {})
+    client = app_mod.create_app(cfg, engine=engine, shutdown=lambda: None).test_client()
+    good = {"Authorization": "bearer s3cret"}
+    msg(client, "run", RUN, headers=good)
+    bad = {"Authorization": header} if header else {}
+    assert msg(client, "delete", {"key": "jid", "value": "chris-jid-1"}, headers=bad).status_code == 401
+    assert client.delete("/api/v1/chris-jid-1/", headers=bad).status_code == 401
+    assert engine.removed == []
+    assert client.delete("/api/v1/chris-jid-1/", headers=good).headers["X-Pman-Data"] == "deleted"
+
+
 @pytest.mark.parametrize("jid", ["../victim", "victim/..", "a b", "_segments", ".x"])
 def test_a_crafted_jid_never_reaches_an_engine(client, engine, jid):
+    from urllib.parse import quote
     assert msg(client, "delete", {"key": "jid", "value": jid}).status_code == 400
+    assert client.delete(f"/api/v1/{quote(jid, safe='')}/").status_code in (400, 404)  # (a "/" never routes)
     assert engine.removed == []
 
 
