@@ -45,7 +45,7 @@ def delete_swift(store: swiftstore.SwiftStore, jid: str) -> base.Removal:
     return base.Removal(base.DATA_DELETED, f"Swift container {jid}")
 
 
-def without_credentials(jid: str, problem: Exception) -> base.Removal:
+def without_credentials(jid: str, problem: object) -> base.Removal:
     """The data cannot be deleted, pman having no Swift credentials: said, and logged."""
     log.warning("job %s: its Swift container is left to the retention policy: pman has no Swift "
                 "credentials (%s)", jid, problem)
