@@ -142,10 +142,13 @@ def info(ctx, meta: dict) -> dict:
 
 
 def delete(ctx, meta: dict) -> dict:
+    """The original's reply, and what became of the job's stored data: ``data`` is ``deleted``,
+    ``kept`` or ``none`` (nothing was stored), ``data_detail`` says where or why."""
     jid = jobs.jid_from(meta)
-    ctx.engine.remove(jid)
-    log.info("delete %s", jid)
-    return {"d_ret": {"action": "Delete Job", "job_id": jid, "status": "deleted"}}
+    removal = ctx.engine.remove(jid)
+    log.info("delete %s: data %s (%s)", jid, removal.data, removal.detail)
+    return {"d_ret": {"action": "Delete Job", "job_id": jid, "status": "deleted", "data": removal.data,
+                      "data_detail": removal.detail}}
 
 
 def quit_(ctx, meta: dict) -> dict:

@@ -3,7 +3,8 @@
 - ``GET /api/v1/``: the server version;
 - ``POST /api/v1/``: create a job (JSON: jid, image, entrypoint/args or cmd, resources, env) -> 201;
 - ``GET /api/v1/<jid>/``: jid, image, cmd, status, message, reason, timestamps, exitcode, logs;
-- ``DELETE /api/v1/<jid>/``: cancel if running, and forget -> 204;
+- ``DELETE /api/v1/<jid>/``: cancel if running, delete the job's data, and forget -> 204, with
+  ``X-Pman-Data: deleted|kept|none`` and ``X-Pman-Data-Detail`` (where, or why kept);
 - ``GET /api/v1/openapi.json``: the OpenAPI 3 document of the above.
 """
 from __future__ import annotations
@@ -14,6 +15,13 @@ from httpkit import messages
 from pman import api_legacy, jobs
 from pman.config import VERSION
 from pman.engines import base
+
+DATA_HEADER, DATA_DETAIL_HEADER = "X-Pman-Data", "X-Pman-Data-Detail"
+
+
+def _latin1(text: str) -> str:
+    """``text`` as a header value can carry it: one line, Latin-1 (anything else as ``?``)."""
+    return " ".join(text.split()).encode("latin-1", "replace").decode("latin-1")[:1000]
 
 
 def register(app: flask.Flask, ctx) -> None:
@@ -42,8 +50,11 @@ def register(app: flask.Flask, ctx) -> None:
     @bp.delete("/api/v1/<jid>/")
     def remove(jid: str):
         jobs.check_jid(jid)
-        ctx.engine.remove(jid)
-        return flask.Response(status=204)
+        removal = ctx.engine.remove(jid)
+        api_legacy.log.info("delete %s: data %s (%s)", jid, removal.data, removal.detail)
+        # 204 as pman v4 answers; what became of the data in headers (a 204 has no body)
+        return flask.Response(status=204, headers={DATA_HEADER: removal.data, DATA_DETAIL_HEADER: _latin1(
+            removal.detail)})
 
     @bp.get("/api/v1/openapi.json")
     def openapi():
@@ -71,8 +82,9 @@ def job_json(info: base.JobInfo, logs: dict[str, str]) -> dict:
 
 def _error_responses(*codes: int) -> dict:
     text = {400: "Invalid request (the fields are named)", 401: "Missing or invalid token",
-            413: "Body over 1 MiB",
-            404: "No such job", 409: "A job with this jid exists", 503: "The engine failed"}
+            413: "Body over 1 MiB", 404: "No such job",
+            409: "A job with this jid exists (create); a symbolic link where its data is (delete)",
+            503: "The engine failed"}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     return {str(c): {"description": text[c], "content": error}
             for c in codes}
@@ -126,8 +138,14 @@ def openapi_document() -> dict:
                 "get": {"summary": "A job's state and logs",
                         "responses": {"200": {"description": "The job", "content": json_of("Job")},
                                       **_error_responses(400, 401, 404, 503)}},
-                "delete": {"summary": "Cancel (if running) and forget a job",
-                           "responses": {"204": {"description": "Deleted"}, **_error_responses(400, 401, 404, 503)}},
+                "delete": {"summary": "Cancel (if running), delete its stored data (unless pman keeps data on "
+                                      "delete) and forget a job",
+                           "responses": {"204": {"description": "Deleted", "headers": {
+                               DATA_HEADER: {"description": "What became of the job's data",
+                                             "schema": {"type": "string", "enum": ["deleted", "kept", "none"]}},
+                               DATA_DETAIL_HEADER: {"description": "Where it was, or why it is kept",
+                                                    "schema": {"type": "string"}}}},
+                               **_error_responses(400, 401, 404, 409, 503)}},
             },
             "/api/v1/health": {"get": {"summary": "Liveness: the process answers", "security": [],
                                        "responses": {"200": {"description": "OK"}}}},

@@ -62,6 +62,9 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
         "variables, then /etc/swift/swift-credentials.cfg)")
     add("swift_layout", "--swift-layout", choices=config_mod.LAYOUTS, help="local engine with Swift: tree "
         "(one object per file + manifest, pfioh's default) or archive (the originals' input/data zips)")
+    add("keep_data_on_delete", "--keep-data-on-delete", action="store_const", const=True,
+        help="a job's delete leaves its stored data (Swift container, or <storeBase>/key-<jid>) to the "
+        "retention policy or pfioh's rmtree (default: deleted with the job)")
     add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
     add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
     add("local_job_user", "--local-job-user", help="local engine, pman running as root: run jobs as this user "

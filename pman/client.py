@@ -303,8 +303,15 @@ def run_command(args: argparse.Namespace) -> int:
         print(client.logs(args.jid))
         return EXIT_OK
     d_ret = client.delete(args.jid)  # not inside the print's condition: it must run without --json too
-    print(json.dumps(d_ret, indent=2) if args.json else f"{args.jid}: deleted")
+    print(json.dumps(d_ret, indent=2) if args.json else f"{args.jid}: deleted" + _data_said(d_ret))
     return EXIT_OK
+
+
+def _data_said(d_ret: dict) -> str:
+    """``; its data: deleted (Swift container j)``, when pman says what became of the data."""
+    if not d_ret.get("data"):
+        return ""  # a pman that does not delete data (older, or the original)
+    return f"; its data: {d_ret['data']}" + (f" ({d_ret['data_detail']})" if d_ret.get("data_detail") else "")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -60,5 +60,9 @@ class RedactingEngine:
     def info(self, jid: str) -> base.JobInfo:
         return self._redactor.info(self._engine.info(jid))
 
+    def remove(self, jid: str) -> base.Removal:
+        removal = self._engine.remove(jid)
+        return dataclasses.replace(removal, detail=self._redactor.text(removal.detail))
+
     def logs(self, jid: str, tail: int | None = None) -> dict[str, str]:
         return self._redactor.logs(self._engine.logs(jid, tail) if tail else self._engine.logs(jid))

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -88,6 +89,31 @@ def commit(tmp: Path, dest: Path, *, trash: Path | None = None) -> None:
             os.rename(tmp / entry, dest / entry)
     if aside is not None and trash is None:
         remove(aside)
+
+
+def move_aside(path: Path, trash_root: Path) -> Path | None:
+    """Rename what is at ``path`` (a directory, or a file) into a fresh private directory under
+    ``trash_root`` (on the same file system), in one step: readers see it whole or not at all.
+    Remove what this returns with ``shutil.rmtree`` (which never follows links) when it suits,
+    e.g. after releasing a lock.
+
+    :returns: the trash directory holding it, or None if nothing is at ``path``.
+    :raises DestinationError: ``path`` is a symbolic link (refused, never followed).
+    """
+    if path.is_symlink():
+        raise DestinationError(f"{path} is a symbolic link: never followed")
+    if not path.exists():
+        return None
+    trash = Path(tempfile.mkdtemp(prefix="trash-", dir=trash_root))
+    try:
+        os.rename(path, trash / "gone")
+    except FileNotFoundError:  # removed meanwhile
+        os.rmdir(trash)
+        return None
+    except BaseException:
+        os.rmdir(trash)
+        raise
+    return trash
 
 
 def remove(path: Path) -> None:

@@ -13,7 +13,6 @@ import errno
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 from pfioh import errors, ziputil
@@ -120,11 +119,10 @@ class MountDirStore(base.Store):
         keydir = self.key_dir(key)
         with self.locks.hold(key):
             _refuse_link(keydir)
-            if not keydir.exists():
+            trash = staging.move_aside(keydir, self.staging)  # (pman's delete of a job does the same)
+            if trash is None:
                 raise errors.NotFound(f"nothing stored for key {base.clip(key)}")
-            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.staging)) / "key"
-            os.rename(keydir, trash)
-        shutil.rmtree(trash.parent, ignore_errors=True)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def ls(self, key: str) -> dict:
         path = self.key_dir(key)

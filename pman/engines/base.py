@@ -78,6 +78,19 @@ class JobInfo:
     finished_at: str | None = None
 
 
+DATA_DELETED, DATA_KEPT, DATA_NONE = "deleted", "kept", "none"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a delete did with the job's stored data (its Swift container, or its mount-mode
+    ``key-<jid>`` directory): ``deleted``; ``none`` (nothing was stored); ``kept`` (the
+    ``keep_data_on_delete`` setting, or pman cannot delete it now: ``detail`` says why)."""
+
+    data: str = DATA_NONE
+    detail: str = ""
+
+
 class EngineError(Exception):
     """An engine operation failed; ``status_code`` is the HTTP status the API should answer."""
 
@@ -130,8 +143,14 @@ class Engine(ABC):
         """Logs per step/container, e.g. ``{"init": ..., "processor": ..., "publish": ...}``."""
 
     @abstractmethod
-    def remove(self, jid: str) -> None:
-        """Cancel the job if it is running and forget it.  :raises JobNotFound:"""
+    def remove(self, jid: str) -> Removal:
+        """Cancel the job if it is running (every process of it stopped), delete its stored data
+        unless the engine's ``keep_data_on_delete`` is set, and forget it.
+
+        :raises JobNotFound:
+        :raises EngineError: the data could not be deleted; the job stays known (cancelled), so
+            that the delete can be repeated.
+        """
 
     def ready(self) -> str | None:
         """A cheap check that the engine's dependencies work (``GET /api/v1/ready``, cached by

@@ -17,7 +17,7 @@ from tests.unit.pman.engines.kube.fakes import FakeBatchV1Api, FakeCoreV1Api, ap
 
 def engine_over(swift, job, pods, events=None, after=0.0):
     settings = kubesettings.KubeSettings(swift_credentials=swift.credentials_file)
-    reader, writer = kube_engine.swift_results(settings, "kubernetes")
+    reader, writer, _store = kube_engine.swift_results(settings, "kubernetes")
     created = status.epoch(load(job)["metadata"]["creationTimestamp"])
     batch = FakeBatchV1Api(read=recorded(job), delete=recorded("delete-job/delete-response.json"))
     core = FakeCoreV1Api(list_pods=recorded(pods),

@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Protocol
 import urllib3
 
 import swiftstore
-from pman import resultdoc
+from pman import jobdata, resultdoc
 from pman.engines import base
 from pman.engines.kube import budget, logcache, spec, status
 from pman.engines.kube.cache import StatusCache
@@ -47,6 +47,9 @@ ResultWriter = Callable[[str, dict], None]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
 _RBAC_DENIAL = re.compile(r'User "[^"]*" cannot \S+ resource')
 REQUEST_TIMEOUT = 30
+POD_STOP_WAIT = 45.0
+"""Seconds a delete waits for the deleted Job's pods to stop (Kubernetes gives a container 30 s
+after SIGTERM) before it deletes the job's data; past it the data is left."""
 
 
 class DerivedListing:
@@ -177,6 +180,10 @@ class _Recent:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
 
 class KubeEngine(base.Engine):
     """Jobs as Kubernetes Jobs (see :mod:`pman.engines.kube.spec`); thread-safe.  Its state: the
@@ -185,18 +192,23 @@ class KubeEngine(base.Engine):
     name = "kube"
 
     def __init__(self, api: KubeApi, settings: KubeSettings, *, result_reader: ResultReader | None = None,
-                 result_writer: ResultWriter | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 result_writer: ResultWriter | None = None, data_store: swiftstore.SwiftStore | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         """:param api: the client adapter.
         :param settings: namespace, images, limits... (validated at startup, with the service config).
         :param result_reader: ``jid -> result dict | None`` (the result object in Swift).
         :param result_writer: ``(jid, result dict) -> None``: records a terminal state nobody recorded.
+        :param data_store: the Swift store (pman's own credentials) in which a delete deletes the
+            job's container; None: deletes leave the data (to the retention policy).
         :param clock: epoch seconds, to measure how long a job could not start.
-        :param monotonic: seconds, for deadlines and the Events and log refresh intervals."""
+        :param monotonic: seconds, for deadlines and the Events and log refresh intervals.
+        :param sleep: waits between two looks at a deleted Job's pods."""
         self.api, self.settings, self.result_reader = api, settings, result_reader
-        self.result_writer, self.clock = result_writer, clock
+        self.result_writer, self.clock, self.data_store, self.sleep = result_writer, clock, data_store, sleep
         self._recorded = _Recent()
         self._deleted = _Recent()
+        self._removed = _Recent()  # deleted by a client: no result object is recorded for them any more
         self.cache: StatusCache | None = None
         self.deadlines = budget.Deadlines(settings.status_deadline, monotonic)
         self.log_cache = logcache.LogCache(settings.log_refresh_seconds, monotonic)
@@ -240,6 +252,7 @@ class KubeEngine(base.Engine):
     def submit(self, spec_: base.JobSpec) -> base.JobInfo:
         body = spec.build_job(spec_, self.settings)
         created, warnings = self._call("create", spec_.jid, self.api.create_job, self.settings.namespace, body)
+        self._removed.discard(spec_.jid)  # a new job of a deleted one's jid
         log.info("job %s: created Job %s/%s", spec_.jid, self.settings.namespace, body["metadata"]["name"])
         warnings = parse_warnings(warnings)
         for text in warnings:  # e.g. "would violate PodSecurity ...": its pods will be refused
@@ -348,6 +361,8 @@ class KubeEngine(base.Engine):
         """Make sure the job's result object exists (the publisher's, else ours); True if it does."""
         if jid in self._recorded:
             return True
+        if jid in self._removed:  # being deleted: writing it would bring its container back
+            return False
         if self.result_reader is None or self.result_writer is None:
             return False
         try:
@@ -432,16 +447,46 @@ class KubeEngine(base.Engine):
             self.log_cache.put(key, text, terminated)
         return text
 
-    def remove(self, jid: str) -> None:
-        """Delete the Job and (background propagation) its pods; a job known only by its result
-        object has nothing left to cancel.  :raises base.JobNotFound:"""
+    def remove(self, jid: str) -> base.Removal:
+        """Delete the Job and (background propagation) its pods, then its data: the container
+        ``<jid>`` (unless ``keep_data_on_delete``), once no pod of the job runs any more, so that
+        no publish container writes it again.  A job known only by its result object has nothing
+        left to cancel.  :raises base.JobNotFound:"""
         name = job_name(jid)
         try:
             self._call("delete", jid, self.api.delete_job, self.settings.namespace, name)
         except base.JobNotFound as not_found:
             self._from_result(jid, not_found)  # raises JobNotFound unless a result exists
-            return
-        log.info("job %s: deleted Job %s/%s", jid, self.settings.namespace, name)
+        else:
+            log.info("job %s: deleted Job %s/%s", jid, self.settings.namespace, name)
+        self._removed.add(jid)
+        if self.settings.keep_data_on_delete:
+            return jobdata.KEPT
+        if self.data_store is None:
+            return jobdata.without_credentials(jid, "no Swift store configured")
+        if not self._pods_stopped(jid):
+            log.warning("job %s: its pods still run %g s after its Job was deleted: its data is left", jid,
+                        POD_STOP_WAIT)
+            return base.Removal(base.DATA_KEPT, f"the job's pods were still stopping after {POD_STOP_WAIT:g} s: "
+                                                "its data is left to the retention policy (or pfioh's rmtree)")
+        removal = jobdata.delete_swift(self.data_store, jid)
+        log.info("job %s: data %s (%s)", jid, removal.data, removal.detail)
+        return removal
+
+    def _pods_stopped(self, jid: str) -> bool:
+        """Wait (at most :data:`POD_STOP_WAIT`) until the job has no pod that may still run a
+        container: each is gone or ``Succeeded``/``Failed`` (every container terminated)."""
+        give_up, pause = self._monotonic() + POD_STOP_WAIT, 0.25
+        while True:
+            pods = self._call("list the pods of", jid, self.api.list_pods, self.settings.namespace,
+                              pod_selector(job_name(jid)))
+            if all(status.nested(p, "status", "phase") in ("Succeeded", "Failed") for p in pods):
+                return True
+            left = give_up - self._monotonic()
+            if left <= 0:
+                return False
+            self.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
 
 
 def observed_result(jid: str, pods: list[dict], info: base.JobInfo) -> dict:
@@ -455,9 +500,10 @@ def observed_result(jid: str, pods: list[dict], info: base.JobInfo) -> dict:
                               created_at=info.timestamp or None, finished_at=info.finished_at)
 
 
-def swift_results(settings: KubeSettings, engine_name: str) -> tuple[ResultReader, ResultWriter]:
-    """The Swift reader and writer of result objects, with pman's own credentials
-    (``settings.swift_credentials``).
+def swift_results(settings: KubeSettings, engine_name: str
+                  ) -> tuple[ResultReader, ResultWriter, swiftstore.SwiftStore]:
+    """The Swift reader and writer of result objects, and the store both use, with pman's own
+    credentials (``settings.swift_credentials``); deletes delete jobs' containers with it too.
 
     The credentials are loaded now, so a Kubernetes-mode pman without Swift access fails at
     startup rather than on the first status of a deleted Job.
@@ -470,5 +516,6 @@ def swift_results(settings: KubeSettings, engine_name: str) -> tuple[ResultReade
         raise base.EngineError(f"the {engine_name} engine reads and writes finished jobs' result objects in "
                                f"Swift, but: {e}") from e
     # Few retries, short timeouts: a status request must not hang for a minute when Swift is down.
-    store = swiftstore.SwiftStore.from_credentials(creds, threads=1, retries=2, timeout=10.0, max_backoff=4.0)
-    return resultdoc.reader(store), resultdoc.writer(store)
+    # (threads: the concurrent object deletes of a job's delete)
+    store = swiftstore.SwiftStore.from_credentials(creds, threads=4, retries=2, timeout=10.0, max_backoff=4.0)
+    return resultdoc.reader(store), resultdoc.writer(store), store

@@ -146,5 +146,6 @@ def create(settings: kube_settings.KubeSettings) -> KubernetesEngine:
     """
     client = api_client(settings.kubeconfig, settings.request_threads + EXTRA_CONNECTIONS)
     api = ClientApi(kubernetes.client.BatchV1Api(client), kubernetes.client.CoreV1Api(client))
-    reader, writer = kube_engine.swift_results(settings, "kubernetes")
-    return KubernetesEngine(api, settings, result_reader=reader, result_writer=writer).start()
+    reader, writer, store = kube_engine.swift_results(settings, "kubernetes")
+    return KubernetesEngine(api, settings, result_reader=reader, result_writer=writer,
+                            data_store=store).start()

@@ -107,5 +107,6 @@ def create(settings: kube_settings.KubeSettings) -> OpenShiftEngine:
         if not kube_engine.translatable(e):
             raise
         raise base.EngineError(f"cannot reach the OpenShift API: {kube_engine.api_message(e)}") from e
-    reader, writer = kube_engine.swift_results(settings, "openshift")
-    return OpenShiftEngine(DynamicApi(client), settings, result_reader=reader, result_writer=writer).start()
+    reader, writer, store = kube_engine.swift_results(settings, "openshift")
+    return OpenShiftEngine(DynamicApi(client), settings, result_reader=reader, result_writer=writer,
+                           data_store=store).start()

@@ -91,7 +91,11 @@ class KubeSettings:
     kubeconfig: str | None = None
     """A kubeconfig file for running pman outside a cluster; None: the in-cluster service account."""
     swift_credentials: str | None = None
-    """pman's own Swift credentials file, to read finished jobs' result objects (None: swiftstore searches)."""
+    """pman's own Swift credentials file, to read finished jobs' result objects and delete deleted
+    jobs' containers (None: swiftstore searches)."""
+    keep_data_on_delete: bool = False
+    """A delete leaves the job's Swift container (for the retention policy or pfioh's rmtree); by
+    default it is deleted once the job's pods have stopped."""
 
     def validate(self) -> "KubeSettings":
         """:raises base.SettingError: naming the first bad field."""

@@ -22,6 +22,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import swiftstore
+from pman import jobdata
 from pman.engines import base
 from pman.engines.local import jobdb, privileges, processes
 from pman.engines.local.settings import LocalSettings
@@ -121,16 +123,39 @@ class LocalEngine(base.Engine):
                 out[step] = text
         return out
 
-    def remove(self, jid: str) -> None:
-        row = self._row(jid)
+    def remove(self, jid: str) -> base.Removal:
+        """Cancel, delete the data, forget.  The order makes sure nothing of the job writes its
+        data again once deleted: the row is marked done first (a runner not yet at its put step
+        stops there, the scheduler starts it no more), then the runner read back from the row
+        (one launched meanwhile included) is killed, and waits for every process of its step
+        to be killed and reaped (see :mod:`~pman.engines.local.containment`).  Only then is the
+        data deleted; the row goes last, so a delete that fails to delete the data can be repeated.
+        """
+        self._row(jid)
         # Mark it first, so the scheduler cannot start it while we kill/delete.
         self.store.update(jid, state="done", status=base.JobStatus.finishedWithError.value, reason="Cancelled",
                           message="cancelled by a delete request")
-        if row.state == "running" and processes.kill_group(row.runner_pid, row.runner_start):
+        row = self._row(jid)
+        if processes.kill_group(row.runner_pid, row.runner_start):
             log.info("job %s: cancelled its running process group %s", jid, row.runner_pid)
+        removal = self._delete_data(row)
         self.store.delete(jid)
         shutil.rmtree(row.plan["job_dir"], ignore_errors=True)
         self._schedule()
+        return removal
+
+    def _delete_data(self, row: jobdb.JobRow) -> base.Removal:
+        """The job's data where its plan says it is (pman's settings may have changed since)."""
+        if self.settings.keep_data_on_delete:
+            return jobdata.KEPT
+        if row.plan.get("mode") != "swift":
+            return jobdata.delete_mount(row.plan["store_base"], row.jid)
+        try:
+            creds = swiftstore.load_credentials(row.plan.get("credentials"))
+        except swiftstore.errors.CredentialsError as e:
+            return jobdata.without_credentials(row.jid, e)
+        with swiftstore.SwiftStore.from_credentials(creds, threads=4) as store:
+            return jobdata.delete_swift(store, row.jid)
 
     def close(self) -> None:
         self._stop.set()

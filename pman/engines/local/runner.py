@@ -215,9 +215,16 @@ class Runner:
         for name in STEPS:
             if name != "get" and codes.get("get", 0) != 0:
                 break  # no input: nothing to run, nothing to publish
+            if self.cancelled():
+                return  # deleted: its data must not be written again (pman kills us anyway)
             codes[name] = self.step(name)
             self.store.update(self.row.jid, step_codes=codes)
         self.finish(codes)
+
+    def cancelled(self) -> bool:
+        """A delete marked the job done (or removed it) behind our back."""
+        row = self.store.get(self.row.jid)
+        return row is None or row.state == "done"
 
     def _last_line(self, name: str) -> str:
         """': <the last line of the step's log>' (short), or ''."""

@@ -29,6 +29,9 @@ class LocalSettings:
     """Swift credentials file; None lets swiftstore search ($SWIFT_CREDENTIALS, OS_*/ST_*, /etc/swift)."""
     swift_layout: str = "tree"
     """With Swift: ``tree`` (objects + manifest, pfioh's default) or ``archive`` (``input/data`` zips)."""
+    keep_data_on_delete: bool = False
+    """A delete leaves the job's stored data (its Swift container or ``key-<jid>`` directory),
+    for the retention policy or pfioh's rmtree; by default it is deleted with the job."""
     max_jobs: int = 4
     """Jobs running at once; more wait in the queue as ``notstarted``."""
     publisher_cli: str = ""

@@ -12,6 +12,7 @@ class FakeEngine(base.Engine):
         self.specs: dict[str, base.JobSpec] = {}
         self.removed: list[str] = []
         self.job_logs: dict[str, dict[str, str]] = {}
+        self.removal = base.Removal(base.DATA_DELETED, "Swift container (fake)")
 
     def submit(self, spec: base.JobSpec) -> base.JobInfo:
         if spec.jid in self.jobs:
@@ -35,7 +36,8 @@ class FakeEngine(base.Engine):
         self.info(jid)
         return self.job_logs.get(jid, {})
 
-    def remove(self, jid: str) -> None:
+    def remove(self, jid: str) -> base.Removal:
         self.info(jid)
         del self.jobs[jid]
         self.removed.append(jid)
+        return self.removal

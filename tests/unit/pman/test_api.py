@@ -111,7 +111,9 @@ def test_both_apis_answer_the_same_job_fields(client, engine):
 def test_delete(client, engine):
     msg(client, "run", RUN)
     reply = msg(client, "delete", {"key": "jid", "value": "chris-jid-1"}).get_json()
-    assert reply["d_ret"] == {"action": "Delete Job", "job_id": "chris-jid-1", "status": "deleted"}
+    # the original's fields as they were, and what became of the job's data
+    assert reply["d_ret"] == {"action": "Delete Job", "job_id": "chris-jid-1", "status": "deleted",
+                              "data": "deleted", "data_detail": "Swift container (fake)"}
     assert engine.removed == ["chris-jid-1"]
 
 

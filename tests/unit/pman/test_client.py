@@ -148,6 +148,13 @@ def test_pman_cli_delete_sends_the_delete_message(pman_socket, capsys):
     assert capsys.readouterr().out == "j: deleted\n"
 
 
+def test_pman_cli_delete_says_what_became_of_the_data(pman_socket, capsys):
+    pman_socket(pman_reply({"status": True, "d_ret": {"status": "deleted", "data": "deleted",
+                                                      "data_detail": "Swift container j"}}))
+    assert pman_client.main(["delete", "j"]) == 0
+    assert capsys.readouterr().out == "j: deleted; its data: deleted (Swift container j)\n"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run", "j"], "pman-client run: error: no command given"),
     (["run", "j", "--"], "pman-client run: error: no command given"),
@@ -195,6 +202,7 @@ class FakeEngine(pman_engine_base.Engine):
     def remove(self, jid):
         self.info(jid)
         del self.jobs[jid]
+        return pman_engine_base.Removal()
 
 
 def test_pman_client_against_our_pman_app(monkeypatch):
