@@ -1,6 +1,11 @@
 """pman's local engine with the real loopback Swift: the job's container is its jid; input under
 ``input/`` (tree + manifest, as pfioh stores it), output published under ``output/`` by
 ``pman-swift-publisher``.  Success, non-zero exit, missing input, restart mid-job, delete."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 import swiftstore
@@ -29,6 +34,16 @@ def start_pman(server_factory, swift, tmp_path):
 def cwd(tmp_path):
     (tmp_path / "cwd").mkdir()
     return tmp_path / "cwd"
+
+
+@pytest.fixture
+def gates():
+    """A directory for gate files that a job sees also when it runs as another user (a root pman's
+    default; pytest's own temporary directories are private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
+    os.chmod(top, 0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def push_input(store, container, tmp_path, files):
@@ -77,11 +92,11 @@ def test_missing_input_fails_at_get(start_pman, store, unique_container):
     assert not store.exists(unique_container, "output/")
 
 
-def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd):
+def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd, gates):
     push_input(store, unique_container, tmp_path, {"a.txt": "x"})
     server = start_pman()
     jid = unique_container
-    gate = cwd / "gate"
+    gate = gates / "gate"
     pfurl(server.url, "run", {"jid": jid, "cmd": gated(gate, "cp /share/incoming/a.txt /share/outgoing/"),
                               "threaded": True}, cwd)
     assert wait_message(server.url, jid, "running: step run")["status"] == "started"

@@ -106,6 +106,15 @@ def private_dir(path: Path, mode: int = 0o700) -> None:
     os.chmod(path, mode)
 
 
+def is_private_dir(path: Path) -> bool:
+    """Is ``path`` a directory (not a link) of ours that no one else may write to?"""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def chown_tree(top: Path, uid: int, gid: int) -> None:
     """Give ``top`` and everything under it to ``uid:gid``, never following a link, top down.
 
