@@ -44,6 +44,8 @@ class LocalEngine(base.Engine):
         # A job user may enter <jobs>/<jid>/ (knowing the jid) but not list the jobs.
         privileges.private_dir(settings.jobs_dir, 0o711 if self.job_user else 0o700)
         self.store = jobdb.JobStore(settings.db_path)
+        if self.job_user is not None:
+            privileges.unlistable(Path(settings.workdir))  # a job user may enter it (to its jobs), not list it
         self.jobs_dir = self._choose_jobs_dir()
         self._check_containment()
         self.store.set_setting("max_jobs", settings.max_jobs)
@@ -156,7 +158,8 @@ class LocalEngine(base.Engine):
         if not privileges.reachable_by(self.job_user, self.jobs_dir):
             raise base.EngineError(
                 f"{who} cannot enter {self.jobs_dir}: a parent directory is not searchable by it; "
-                "choose a --workdir whose parents are (e.g. /var/lib/pman)")
+                f"choose a --workdir whose parents are (e.g. /var/lib/pman), or run jobs as pman's own user with "
+                f"--local-job-user {SELF}")
         db = str(self.settings.db_path)
         secrets = [*self.settings.protected_files, self.settings.swift_credentials or ""]
         if self.settings.swift_storage and not self.settings.swift_credentials:
@@ -181,6 +184,13 @@ class LocalEngine(base.Engine):
             return Path(recorded)
         made = Path(tempfile.mkdtemp(prefix="pman-jobs-"))  # (a new name, created by us: nothing planted)
         os.chmod(made, 0o711)
+        if not privileges.reachable_by(self.job_user, made):
+            made.rmdir()
+            raise base.EngineError(
+                f"the job user {self.job_user.name} can enter neither {own} nor {made} (made in the temporary "
+                f"directory, $TMPDIR) for the jobs' work dirs: a parent directory is not searchable by it; "
+                f"choose a --workdir whose parents are (e.g. /var/lib/pman), or run jobs as pman's own user "
+                f"with --local-job-user {SELF}")
         self.store.set_setting(SHARED_JOBS_DIR, str(made))
         log.warning("local engine: the job user %s cannot enter %s, so the jobs' work dirs are in %s "
                     "(choose a --workdir it can enter, e.g. /var/lib/pman, to keep them together)",

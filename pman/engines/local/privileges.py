@@ -106,6 +106,13 @@ def private_dir(path: Path, mode: int = 0o700) -> None:
     os.chmod(path, mode)
 
 
+def unlistable(path: Path) -> None:
+    """Take read and write from group and others on the directory ``path``, if it is ours (search stays)."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o066:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o066)
+
+
 def is_private_dir(path: Path) -> bool:
     """Is ``path`` a directory (not a link) of ours that no one else may write to?"""
     try:
@@ -142,6 +149,14 @@ def exposed_to(user: JobUser, paths: Iterable[str], *, writable_only: Iterable[s
     done = subprocess.run(["/bin/sh", "-c", script, "sh", *args], capture_output=True, text=True, timeout=30,
                           user=user.uid, group=user.gid, extra_groups=[], env={"PATH": os.defpath}, cwd="/")
     return [line for line in done.stdout.splitlines() if line]
+
+
+def can_run(user: JobUser, executable: str, *readable: str) -> bool:
+    """Can ``user`` execute ``executable`` and read the ``readable`` files (a script, say)?"""
+    done = subprocess.run(["/bin/sh", "-c", 'test -x "$1" || exit 1; shift; for f; do test -r "$f" || exit 1; done',
+                           "sh", executable, *readable], capture_output=True, timeout=30,
+                          user=user.uid, group=user.gid, extra_groups=[], env={"PATH": os.defpath}, cwd="/")
+    return done.returncode == 0
 
 
 def reachable_by(user: JobUser, directory: Path) -> bool:
