@@ -1,7 +1,8 @@
 """The local engine (the default): jobs run as processes on this host, in per-job work directories.
 
-Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/``, and a row
-in the SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
+Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/`` (or the same in
+a directory of ours under ``$TMPDIR`` when the job user cannot enter the work dir), and a row in the
+SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
 :mod:`pman.engines.local.runner`) does get -> run -> put, so restarting pman loses nothing: on start the
 engine marks the jobs whose runner died and starts queued ones.  At most ``max_jobs`` run at once.
 

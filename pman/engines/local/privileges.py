@@ -4,9 +4,10 @@
   passwords...).  A runner gets only :data:`RUNNER_ENV` names in its environment (which a process
   of the same user can read in ``/proc/<pid>/environ``); pman's whole environment reaches it through
   a pipe on stdin and only goes to the publisher.  A job gets :func:`job_env`: an explicit list.
-- **The job user.**  When pman runs as root it can run jobs as another user (``--local-job-user``):
-  pman's state (job table, logs) is then root's, mode 0600/0700, and each job's ``incoming``,
-  ``outgoing`` and ``tmp`` are handed to the job user for the run step only.
+- **The job user.**  When pman runs as root it runs jobs as another user (``nobody`` unless
+  ``--local-job-user`` names one, or ``self``): pman's state (job table, logs) is then root's, mode
+  0600/0700, and each job's ``incoming``, ``outgoing`` and ``tmp`` are handed to the job user for
+  the run step only.
 """
 from __future__ import annotations
 
