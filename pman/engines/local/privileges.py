@@ -108,10 +108,12 @@ def private_dir(path: Path, mode: int = 0o700) -> None:
 
 
 def unlistable(path: Path) -> None:
-    """Take read and write from group and others on the directory ``path``, if it is ours (search stays)."""
+    """Take read from group and others on the directory ``path`` (search stays), if it is ours and
+    private otherwise: a shared one (``/tmp``, group/other-writable) is left alone, and refused
+    later by :func:`exposed_to`'s check."""
     st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o066:
-        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o066)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022 and st.st_mode & 0o044:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o044)
 
 
 def is_private_dir(path: Path) -> bool:
