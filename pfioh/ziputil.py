@@ -9,11 +9,10 @@ import os
 import stat
 import time
 import zipfile
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from pfioh import errors
-from safearchive import entries, unzip, zipping
+from safearchive import dirfd, entries, unzip
 from safearchive import errors as archive_errors
 
 CHUNK = unzip.CHUNK
@@ -143,10 +142,27 @@ def iter_file(path: str | os.PathLike, chunk_size: int = CHUNK) -> Iterator[byte
             yield chunk
 
 
-def dir_entries(root: str | os.PathLike) -> Iterator[Entry]:
-    """Every regular file under ``root`` (symlinks are not followed), sorted, as stream_zip entries."""
-    for member in zipping.list_members(Path(root)):
-        yield member.arcname, member.size, member.mtime, iter_file(member.path)
+def dir_entries(root_fd: int) -> Iterator[Entry]:
+    """Every regular file under the open directory ``root_fd``, sorted, as stream_zip entries.
+
+    Listed and read through directory descriptors (:mod:`safearchive.dirfd`): a subdirectory
+    swapped for a symbolic link after the listing ends the transfer with an error instead of
+    serving what the link points to.  ``root_fd`` must stay open until the entries are read.
+    """
+    for entry in dirfd.list_tree(root_fd):
+        yield entry.name, entry.size, entry.mtime, _member_chunks(root_fd, entry.parts)
+
+
+def _member_chunks(root_fd: int, parts: tuple[str, ...]) -> Iterator[bytes]:
+    """The file's content, opened when the zip gets to it (one file open at a time)."""
+    try:
+        fd = dirfd.open_file(root_fd, parts)
+    except OSError as e:
+        raise errors.StorageError(f"cannot read {'/'.join(parts)!r:.120}: {e.strerror} "
+                                  "(changed while it was being sent?)") from e
+    with open(fd, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
 
 
 def zip_single_file(src: str | os.PathLike, name: str, dest: str | os.PathLike) -> None:

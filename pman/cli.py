@@ -67,9 +67,10 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
         "retention policy or pfioh's rmtree (default: deleted with the job)")
     add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
     add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
-    add("local_job_user", "--local-job-user", help="local engine, pman running as root: run jobs as this user "
-        "(name or uid), so they cannot read or change pman's state and secrets (default: pman's own user; "
-        "see docs/engines.md)")
+    add("local_job_user", "--local-job-user", metavar="USER|self", help="local engine: run jobs as this user "
+        "(name or uid; needs pman to run as root), so they cannot read or change pman's state, secrets and "
+        "processes. Default: nobody when pman runs as root, else pman's own user (the only one it can use); "
+        "'self': pman's own user, root included (see docs/engines.md)")
     add("log_tail_bytes", "--log-tail-bytes", type=int, help="log bytes per step in a status reply (default 65536)")
     add("token_auth", "--enableTokenAuth", action="store_const", const=True,
         help="require 'Authorization: bearer <token>' on both APIs")

@@ -21,6 +21,7 @@ pman.client).  A failing step is named, with the reason, and the exit status is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -107,7 +108,25 @@ def pman_argv(credentials: str, work: Path) -> list[str]:
     """pman with the local engine, jobs reading input from and publishing output to Swift
     (the launcher adds the socket it listens on)."""
     return ["pman", "--engine", "local", "--swift-storage", "--swift-credentials", credentials,
-            "--workdir", str(work)]
+            "--workdir", str(work), *job_user_flags()]
+
+
+def job_user_flags() -> list[str]:
+    """A root pman runs jobs as ``nobody``.  When nobody cannot run this Python or read the processor
+    (either lies under a private directory such as /root), the quickstart's job runs as root
+    instead (``--local-job-user self``), and says so."""
+    if os.geteuid() != 0:
+        return []
+    from pman.engines.local import privileges, settings
+    try:
+        user = privileges.resolve_user(settings.DEFAULT_JOB_USER)
+    except ValueError:
+        return []  # pman refuses to start, naming the problem
+    if privileges.can_run(user, sys.executable, str(PROCESSOR)):
+        return []
+    print(f"    note: the job runs as root (pman --local-job-user {settings.SELF}): {user.name}, a root pman's "
+          f"default job user, cannot run {sys.executable} or read {PROCESSOR}", file=sys.stderr)
+    return ["--local-job-user", settings.SELF]
 
 
 def push_dataset(pfioh: pfioh_client.PfiohClient, key: str, staging: Path) -> int:

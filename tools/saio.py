@@ -220,9 +220,12 @@ def healthy(s: Settings) -> bool:
 
 
 def _write_credentials(s: Settings) -> None:
-    Path(s.credentials_file).write_text(
-        "# swiftstore tempauth (v1) credentials for the loopback SAIO.\n"
-        f"[AUTHORIZATION]\nosAuthUrl = {s.auth_url}\n\n[TEMPAUTH]\nuser = {s.user}\nkey = {s.key}\n")
+    # 0600: it holds the key (a root pman refuses to start when its jobs' user could read it)
+    fd = os.open(s.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w") as f:
+        f.write("# swiftstore tempauth (v1) credentials for the loopback SAIO.\n"
+                f"[AUTHORIZATION]\nosAuthUrl = {s.auth_url}\n\n[TEMPAUTH]\nuser = {s.user}\nkey = {s.key}\n")
 
 
 def running(base: Path) -> bool:

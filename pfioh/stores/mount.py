@@ -4,8 +4,9 @@ With ``specialHandling.op == "plugin"`` a push lands in ``<keydir>/incoming`` (w
 empty ``<keydir>/outgoing`` for the job) and a pull serves ``<keydir>/outgoing``.
 
 Links are never followed: a symbolic link at ``key-<key>`` (or at its ``outgoing``) is refused
-with 409, whoever planted it; a pull opens the directory with ``O_NOFOLLOW`` and reads through
-that open directory, and every file with ``O_NOFOLLOW`` too.
+with 409, whoever planted it; a pull opens the directory with ``O_NOFOLLOW`` and lists and reads
+through it, every subdirectory and file opened relative to its open parent with ``O_NOFOLLOW``
+(:mod:`safearchive.dirfd`), so no link swapped in during the pull is followed.
 """
 from __future__ import annotations
 
@@ -93,9 +94,10 @@ class MountDirStore(base.Store):
             if dir_fd is None:
                 raise errors.NotFound(f"nothing stored for key {base.clip(key)}"
                                       + (" (no outgoing directory)" if plugin else ""))
-            # Listed up front (one stat per file, no file opened yet) to announce the total; read
-            # through the open directory, so swapping key-<key> for a link now changes nothing.
-            entries = list(ziputil.dir_entries(f"/proc/self/fd/{dir_fd}"))
+            # Listed up front (one stat per file, no file opened yet) to announce the total; listed
+            # and read through the open directory and its subdirectories' descriptors, so swapping
+            # key-<key>, or any directory below it, for a link now changes nothing.
+            entries = list(ziputil.dir_entries(dir_fd))
         except BaseException:
             if dir_fd is not None:
                 os.close(dir_fd)

@@ -210,8 +210,8 @@ def test_console_clients_against_real_servers_in_mount_mode(server_factory, tmp_
     store, work = tmp_path / "store", tmp_path / "work"
     store.mkdir()
     pfioh = server_factory(["pfioh", "--forever", "--createDirsAsNeeded", "--storeBase", str(store)])
-    pman = server_factory(["pman", "--engine", "local",
-                           "--storeBase", str(store), "--workdir", str(work)])
+    pman = server_factory(["pman", "--engine", "local",  # (as root: a job user, if it can run this Python)
+                           "--storeBase", str(store), "--workdir", str(work), *quickstart.job_user_flags()])
     dataset = tmp_path / "dataset"
     samples.build_sample_dataset(dataset)
     f = ["--pfioh", pfioh.url, "--plugin"]

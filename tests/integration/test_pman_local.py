@@ -1,9 +1,15 @@
 """pman's local engine end to end in mount mode (the store shared with pfioh): the real server on
 gunicorn, the real pfurl CLI, a restart of pman in the middle of a job, delete of a running job."""
+import os
+import shutil
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
+
+from pman.engines.local import jobdb
 
 from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
@@ -12,6 +18,16 @@ from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_m
 def dirs(tmp_path):
     (tmp_path / "cwd").mkdir()
     return tmp_path / "work", tmp_path / "store", tmp_path / "cwd"
+
+
+@pytest.fixture
+def gates():
+    """A directory for gate and marker files that a job sees also when it runs as another user (a
+    root pman's default; pytest's own temporary directories are private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
+    os.chmod(top, 0o1777)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture
@@ -75,11 +91,11 @@ def test_nonzero_exit_over_rest(start_pman, dirs):
     assert rest(server.url, "POST", "/api/v1/", {"jid": jid, "image": "i", "cmd": "true"})[0] == 409
 
 
-def test_restart_of_pman_in_the_middle_of_a_job(start_pman, dirs):
+def test_restart_of_pman_in_the_middle_of_a_job(start_pman, dirs, gates):
     server = start_pman()
     jid = new_jid()
     push(dirs[1], jid, {"a.txt": "x"})
-    gate = dirs[2] / "gate"
+    gate = gates / "gate"
     cmd = gated(gate, "cp /share/incoming/a.txt /share/outgoing/b.txt")
     assert pfurl(server.url, "run", {"jid": jid, "cmd": cmd, "threaded": True}, dirs[2])["status"] is True
     wait_message(server.url, jid, "running: step run")
@@ -93,26 +109,28 @@ def test_restart_of_pman_in_the_middle_of_a_job(start_pman, dirs):
     assert (dirs[1] / f"key-{jid}" / "outgoing" / "b.txt").read_text() == "x"
 
 
-def test_delete_of_a_running_job(start_pman, dirs):
+def test_delete_of_a_running_job(start_pman, dirs, gates):
     server = start_pman()
     jid = new_jid()
     push(dirs[1], jid, {"a.txt": "x"})
-    marker = dirs[2] / "never"
-    cmd = gated(dirs[2] / "never-created", f"touch {marker}")
+    marker = gates / "never"
+    cmd = gated(gates / "never-created", f"touch {marker}")
     pfurl(server.url, "run", {"jid": jid, "cmd": cmd, "threaded": True}, dirs[2])
     wait_message(server.url, jid, "running: step run")
+    job_dir = Path(jobdb.JobStore(dirs[0] / "pman.sqlite").get(jid).plan["job_dir"])
+    assert job_dir.is_dir()
     assert rest(server.url, "DELETE", f"/api/v1/{jid}/")[0] == 204
     assert rest(server.url, "GET", f"/api/v1/{jid}/")[0] == 404
-    assert not (dirs[0] / "jobs" / jid).exists()
+    assert not job_dir.exists()
     # the processor's group was killed: nothing of it is left running
     assert subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True).returncode == 1
     assert not marker.exists()
 
 
-def test_queue_beyond_max_jobs_and_bad_requests(start_pman, dirs):
+def test_queue_beyond_max_jobs_and_bad_requests(start_pman, dirs, gates):
     server = start_pman("--max-jobs", "1")
     jids = [new_jid(), new_jid()]
-    gate = dirs[2] / "gate"
+    gate = gates / "gate"
     for jid in jids:
         push(dirs[1], jid, {"a": "a"})
         assert rest(server.url, "POST", "/api/v1/", {"jid": jid, "image": "i", "cmd": gated(gate, "true")})[0] == 201

@@ -1,6 +1,12 @@
 """pman's local engine with the real loopback Swift: the job's container is its jid; input under
 ``input/`` (tree + manifest, as pfioh stores it), output published under ``output/`` by
 ``pman-swift-publisher``.  Success, non-zero exit, missing input, restart mid-job, delete."""
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
 import pytest
 
 import swiftstore
@@ -19,9 +25,9 @@ def store(swift):
 
 @pytest.fixture
 def start_pman(server_factory, swift, tmp_path):
-    def start(*extra):
+    def start(*extra, env=None):
         return server_factory(pman_argv(tmp_path / "work", "--swift-storage", "--swift-credentials",
-                                        swift.credentials_file, *extra))
+                                        swift.credentials_file, *extra), env=env)
     return start
 
 
@@ -29,6 +35,16 @@ def start_pman(server_factory, swift, tmp_path):
 def cwd(tmp_path):
     (tmp_path / "cwd").mkdir()
     return tmp_path / "cwd"
+
+
+@pytest.fixture
+def gates():
+    """A directory for gate files that a job sees also when it runs as another user (a root pman's
+    default; pytest's own temporary directories are private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
+    os.chmod(top, 0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def push_input(store, container, tmp_path, files):
@@ -54,6 +70,31 @@ def test_success_publishes_the_output(start_pman, store, unique_container, tmp_p
     assert (tmp_path / "out" / "incoming" / "sub" / "b.txt").read_text() == "bee"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a job user needs pman to run as root")
+def test_by_default_the_processor_cannot_read_the_swift_credentials_get_and_put_use(start_pman, swift, store,
+                                                                                    unique_container, tmp_path):
+    """A root pman's processor runs as nobody: the credentials file (0600, pman's) and the key are out
+    of its reach, while get and put (pman's user) fetch and publish with them."""
+    push_input(store, unique_container, tmp_path, {"a.txt": "x"})
+    secret = f"s3cret-{uuid.uuid4().hex}"  # (the SAIO's key is a common word)
+    server = start_pman(env={"ST_KEY": swift.key, "OS_PASSWORD": secret})
+    creds = swift.credentials_file
+    script = (f"id -un > /share/outgoing/user; cp /share/incoming/a.txt /share/outgoing/; "
+              f"if cat {creds}; then echo ALLOWED; else echo denied; fi > /share/outgoing/credentials 2>/dev/null; "
+              f"grep -l -e {secret} -e {swift.key} /proc/[0-9]*/environ > /share/outgoing/environs 2>/dev/null; true")
+    status, _ = rest(server.url, "POST", "/api/v1/", {"jid": unique_container, "image": "i",
+                                                      "entrypoint": ["sh", "-c"], "args": [script]})
+    assert status == 201
+    job = wait_rest(server.url, unique_container)
+    assert job["status"] == "finishedSuccessfully", job
+    store.get_tree(unique_container, "output/", tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "a.txt").read_text() == "x"  # get and put worked, with the credentials
+    assert (out / "user").read_text() == "nobody\n"
+    assert (out / "credentials").read_text() == "denied\n"
+    assert (out / "environs").read_text() == ""  # no environment it can read holds the key
+
+
 def test_nonzero_exit_still_publishes(start_pman, store, unique_container, tmp_path):
     push_input(store, unique_container, tmp_path, {"a.txt": "x"})
     server = start_pman()
@@ -77,11 +118,11 @@ def test_missing_input_fails_at_get(start_pman, store, unique_container):
     assert not store.exists(unique_container, "output/")
 
 
-def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd):
+def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_path, cwd, gates):
     push_input(store, unique_container, tmp_path, {"a.txt": "x"})
     server = start_pman()
     jid = unique_container
-    gate = cwd / "gate"
+    gate = gates / "gate"
     pfurl(server.url, "run", {"jid": jid, "cmd": gated(gate, "cp /share/incoming/a.txt /share/outgoing/"),
                               "threaded": True}, cwd)
     assert wait_message(server.url, jid, "running: step run")["status"] == "started"

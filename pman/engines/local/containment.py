@@ -135,7 +135,11 @@ def _supervise(argv: list[str], log, env: Mapping[str, str], cwd: str | None, us
                                 cwd=cwd, start_new_session=True, close_fds=True, preexec_fn=lambda: _job_preexec(me),
                                 **ids)
     except (OSError, subprocess.SubprocessError) as e:
-        log.write(f"cannot start {argv[0]}: {e}\n".encode())
+        hint = ""
+        if user is not None and isinstance(e, PermissionError):
+            hint = (f" (the job runs as the user {user.name}, who must be able to run it: a private parent "
+                    f"directory such as /root is not searchable; see --local-job-user)")
+        log.write(f"cannot start {argv[0]}: {e}{hint}\n".encode())
         return 127
     code = None
     while code is None:

@@ -1,7 +1,8 @@
 """The local engine (the default): jobs run as processes on this host, in per-job work directories.
 
-Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/``, and a row
-in the SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
+Each job gets ``<workdir>/jobs/<jid>/`` with ``incoming/``, ``outgoing/`` and ``logs/`` (or the same in
+a directory of ours under ``$TMPDIR`` when the job user cannot enter the work dir), and a row in the
+SQLite job table ``<workdir>/pman.sqlite``.  A detached runner per job (see
 :mod:`pman.engines.local.runner`) does get -> run -> put, so restarting pman loses nothing: on start the
 engine marks the jobs whose runner died and starts queued ones.  At most ``max_jobs`` run at once.
 
@@ -26,10 +27,12 @@ import swiftstore
 from pman import jobdata
 from pman.engines import base
 from pman.engines.local import jobdb, privileges, processes
-from pman.engines.local.settings import LocalSettings
+from pman.engines.local.settings import SELF, LocalSettings
 
 log = logging.getLogger("pman.local")
 STATUS_OF_STATE = {"queued": base.JobStatus.notstarted, "running": base.JobStatus.started}
+# The job table's setting naming the jobs' work dirs when they cannot be under the work dir.
+SHARED_JOBS_DIR = "shared_jobs_dir"
 LOG_FILES = (("get", "get.log"), ("run", "run.log"), ("put", "put.log"), ("runner", "runner.log"))
 
 
@@ -44,6 +47,9 @@ class LocalEngine(base.Engine):
         # A job user may enter <jobs>/<jid>/ (knowing the jid) but not list the jobs.
         privileges.private_dir(settings.jobs_dir, 0o711 if self.job_user else 0o700)
         self.store = jobdb.JobStore(settings.db_path)
+        if self.job_user is not None:
+            privileges.unlistable(Path(settings.workdir))  # a job user may enter it (to its jobs), not list it
+        self.jobs_dir = self._choose_jobs_dir()
         self._check_containment()
         self.store.set_setting("max_jobs", settings.max_jobs)
         self._children: list[subprocess.Popen] = []
@@ -62,7 +68,7 @@ class LocalEngine(base.Engine):
         """The work directory takes a file, and the job table answers a query (a fresh
         connection, so a database removed or locked since startup shows)."""
         try:
-            fd, path = tempfile.mkstemp(prefix=".ready-", dir=self.settings.jobs_dir)
+            fd, path = tempfile.mkstemp(prefix=".ready-", dir=self.jobs_dir)
             os.close(fd)
             os.unlink(path)
         except OSError as e:
@@ -78,7 +84,7 @@ class LocalEngine(base.Engine):
         return None
 
     def submit(self, spec: base.JobSpec) -> base.JobInfo:
-        job_dir = self.settings.jobs_dir / spec.jid
+        job_dir = self.jobs_dir / spec.jid
         plan = {"job_dir": str(job_dir), "mode": "swift" if self.settings.swift_storage else "mount",
                 "store_base": self.settings.store_base, "publisher": self.settings.publisher_cli,
                 "credentials": self.settings.swift_credentials, "layout": self.settings.swift_layout,
@@ -172,22 +178,50 @@ class LocalEngine(base.Engine):
         :raises base.EngineError: naming the path and the fix.
         """
         if self.job_user is None:
-            if os.geteuid() == 0:
-                log.warning("local engine: jobs run as root and can read and change everything pman can "
-                            "(its job table, tokens, credentials); use --local-job-user to run them as another user")
+            _warn_same_user()
             return
         who = f"the job user {self.job_user.name} (uid {self.job_user.uid})"
-        if not privileges.reachable_by(self.job_user, self.settings.jobs_dir):
+        if not privileges.reachable_by(self.job_user, self.jobs_dir):
             raise base.EngineError(
-                f"{who} cannot enter {self.settings.jobs_dir}: a parent directory is not searchable by it; "
-                "choose a --workdir whose parents are (e.g. /var/lib/pman)")
+                f"{who} cannot enter {self.jobs_dir}: a parent directory is not searchable by it; "
+                f"choose a --workdir whose parents are (e.g. /var/lib/pman), or run jobs as pman's own user with "
+                f"--local-job-user {SELF}")
         db = str(self.settings.db_path)
         secrets = [*self.settings.protected_files, self.settings.swift_credentials or ""]
+        if self.settings.swift_storage and not self.settings.swift_credentials:
+            secrets += [self.settings.default_credentials]  # where the publisher looks when none is given
         exposed = privileges.exposed_to(self.job_user, [db, db + "-wal", db + "-shm", *secrets],
-                                        writable_only=[self.settings.workdir])
+                                        writable_only=[self.settings.workdir, str(self.jobs_dir)])
         if exposed:
             raise base.EngineError(f"{who} could read or write {', '.join(exposed)}: make them readable by "
                                    f"pman's user only (e.g. chmod 600 the files, chmod go-w the directory)")
+
+    def _choose_jobs_dir(self) -> Path:
+        """Where the jobs' work dirs go: ``<workdir>/jobs``, unless a job user cannot enter it (a
+        parent is private, as ``/root`` is for root's default work dir).  Then a directory of ours
+        under the system's temporary directory, 0711 (entered, not listed), made once and recorded
+        in the job table so that restarts use it again."""
+        own = self.settings.jobs_dir
+        if self.job_user is None or privileges.reachable_by(self.job_user, own):
+            return own
+        recorded = self.store.setting(SHARED_JOBS_DIR)
+        if recorded and privileges.is_private_dir(Path(recorded)) and privileges.reachable_by(self.job_user,
+                                                                                             Path(recorded)):
+            return Path(recorded)
+        made = Path(tempfile.mkdtemp(prefix="pman-jobs-"))  # (a new name, created by us: nothing planted)
+        os.chmod(made, 0o711)
+        if not privileges.reachable_by(self.job_user, made):
+            made.rmdir()
+            raise base.EngineError(
+                f"the job user {self.job_user.name} can enter neither {own} nor {made} (made in the temporary "
+                f"directory, $TMPDIR) for the jobs' work dirs: a parent directory is not searchable by it; "
+                f"choose a --workdir whose parents are (e.g. /var/lib/pman), or run jobs as pman's own user "
+                f"with --local-job-user {SELF}")
+        self.store.set_setting(SHARED_JOBS_DIR, str(made))
+        log.warning("local engine: the job user %s cannot enter %s, so the jobs' work dirs are in %s "
+                    "(choose a --workdir it can enter, e.g. /var/lib/pman, to keep them together)",
+                    self.job_user.name, own, made)
+        return made
 
     def _row(self, jid: str) -> jobdb.JobRow:
         row = self.store.get(jid)
@@ -218,6 +252,17 @@ class LocalEngine(base.Engine):
                 self.reconcile()
             except Exception:  # keep reconciling; a locked database or a full disk may pass
                 log.exception("reconcile failed")
+
+
+def _warn_same_user() -> None:
+    """The one line at startup that says what jobs run as pman's own user can do."""
+    if os.geteuid() == 0:
+        log.warning("local engine: jobs run as root (--local-job-user %s): they can read and change everything "
+                    "pman can (its job table, tokens, credentials, other jobs); see docs/engines.md", SELF)
+    else:
+        log.warning("local engine: jobs run as pman's own user (uid %d; only a root pman can run them as another "
+                    "user): a job can read and change pman's job table, logs and files, read its token and "
+                    "credentials files, and signal its processes; see docs/engines.md", os.geteuid())
 
 
 def create(settings: LocalSettings) -> LocalEngine:

@@ -4,9 +4,10 @@
   passwords...).  A runner gets only :data:`RUNNER_ENV` names in its environment (which a process
   of the same user can read in ``/proc/<pid>/environ``); pman's whole environment reaches it through
   a pipe on stdin and only goes to the publisher.  A job gets :func:`job_env`: an explicit list.
-- **The job user.**  When pman runs as root it can run jobs as another user (``--local-job-user``):
-  pman's state (job table, logs) is then root's, mode 0600/0700, and each job's ``incoming``,
-  ``outgoing`` and ``tmp`` are handed to the job user for the run step only.
+- **The job user.**  When pman runs as root it runs jobs as another user (``nobody`` unless
+  ``--local-job-user`` names one, or ``self``): pman's state (job table, logs) is then root's, mode
+  0600/0700, and each job's ``incoming``, ``outgoing`` and ``tmp`` are handed to the job user for
+  the run step only.
 """
 from __future__ import annotations
 
@@ -106,6 +107,24 @@ def private_dir(path: Path, mode: int = 0o700) -> None:
     os.chmod(path, mode)
 
 
+def unlistable(path: Path) -> None:
+    """Take read from group and others on the directory ``path`` (search stays), if it is ours and
+    private otherwise: a shared one (``/tmp``, group/other-writable) is left alone, and refused
+    later by :func:`exposed_to`'s check."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022 and st.st_mode & 0o044:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o044)
+
+
+def is_private_dir(path: Path) -> bool:
+    """Is ``path`` a directory (not a link) of ours that no one else may write to?"""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def chown_tree(top: Path, uid: int, gid: int) -> None:
     """Give ``top`` and everything under it to ``uid:gid``, never following a link, top down.
 
@@ -133,6 +152,14 @@ def exposed_to(user: JobUser, paths: Iterable[str], *, writable_only: Iterable[s
     done = subprocess.run(["/bin/sh", "-c", script, "sh", *args], capture_output=True, text=True, timeout=30,
                           user=user.uid, group=user.gid, extra_groups=[], env={"PATH": os.defpath}, cwd="/")
     return [line for line in done.stdout.splitlines() if line]
+
+
+def can_run(user: JobUser, executable: str, *readable: str) -> bool:
+    """Can ``user`` execute ``executable`` and read the ``readable`` files (a script, say)?"""
+    done = subprocess.run(["/bin/sh", "-c", 'test -x "$1" || exit 1; shift; for f; do test -r "$f" || exit 1; done',
+                           "sh", executable, *readable], capture_output=True, timeout=30,
+                          user=user.uid, group=user.gid, extra_groups=[], env={"PATH": os.defpath}, cwd="/")
+    return done.returncode == 0
 
 
 def reachable_by(user: JobUser, directory: Path) -> bool:

@@ -26,13 +26,14 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Mapping
 
 from pman.engines import base
 from pman.engines.local import containment, jobdb, privileges, processes
-from safearchive import locks, staging
+from safearchive import dirfd, locks, staging
 
 STEPS = ("get", "run", "put")
 # How long a publish into a mount-mode store waits for pulls of its key to finish.
@@ -74,20 +75,33 @@ def _map_token(token: str, mapping, job_dir: Path) -> str:
 def copy_tree(src: Path, dst: Path, log) -> tuple[int, int]:
     """Copy regular files and directories; skip symlinks and special files (logged), so nothing
     outside ``src`` can be reached through the copy.  :returns: (files, bytes)."""
+    root = dirfd.open_root(src)  # (a link at src itself: ELOOP)
+    try:
+        return copy_from(root, src, dst, log)
+    finally:
+        os.close(root)
+
+
+def copy_from(root_fd: int, label: Path, dst: Path, log) -> tuple[int, int]:
+    """Copy the tree of the open directory ``root_fd`` (``label`` in the log) into ``dst``.
+
+    Listed and read through directory descriptors (:mod:`safearchive.dirfd`): a directory below
+    swapped for a link during the copy fails it instead of being followed.
+    """
+    def skipped(parts: tuple[str, ...], mode: int) -> None:
+        kind = "symbolic link" if stat.S_ISLNK(mode) else "special file"
+        log.write(f"skipped {kind} {label.joinpath(*parts)}\n")
+
     files = size = 0
     dst.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(src):
-        target = dst / entry.name
-        if entry.is_symlink():
-            log.write(f"skipped symbolic link {entry.path}\n")
-        elif entry.is_dir(follow_symlinks=False):
-            f, s = copy_tree(Path(entry.path), target, log)
-            files, size = files + f, size + s
-        elif entry.is_file(follow_symlinks=False):
-            shutil.copyfile(entry.path, target)
-            files, size = files + 1, size + entry.stat(follow_symlinks=False).st_size
-        else:
-            log.write(f"skipped special file {entry.path}\n")
+    for entry in dirfd.list_tree(root_fd, dirs=True, on_skip=skipped):
+        target = dst.joinpath(*entry.parts)
+        if entry.is_dir:
+            target.mkdir(exist_ok=True)
+            continue
+        with open(dirfd.open_file(root_fd, entry.parts), "rb") as f, open(target, "wb") as out:
+            shutil.copyfileobj(f, out)
+            files, size = files + 1, size + out.tell()
     return files, size
 
 
@@ -118,7 +132,7 @@ def mount_get(store_base: str, jid: str, job_dir: Path, log) -> int:
         return 1
     fd = _open_no_follow(src)  # copied through the open directory: a link swapped in now is ignored
     try:
-        files, size = copy_tree(Path(f"/proc/self/fd/{fd}"), job_dir / "incoming", log)
+        files, size = copy_from(fd, src, job_dir / "incoming", log)
     finally:
         os.close(fd)
     log.write(f"copied {files} file(s), {size} bytes from {src}\n")

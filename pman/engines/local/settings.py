@@ -13,6 +13,10 @@ from pman.engines import base
 from pman.engines.local import privileges
 
 LAYOUTS = ("tree", "archive")
+# ``--local-job-user self``: jobs run as pman's own user, even when pman is root (the explicit opt-out).
+SELF = "self"
+# The job user of a root pman that names none: an unprivileged user every Linux host has.
+DEFAULT_JOB_USER = "nobody"
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,20 @@ class LocalSettings:
     """Largest log excerpt per step in a status reply (the end of the log is kept)."""
     job_user: str = ""
     """Run jobs as this user (name or uid; pman must be root), so that they cannot read or change
-    pman's state, secrets and processes.  Empty: jobs run as pman's own user."""
+    pman's state, secrets and processes.  Empty: :data:`DEFAULT_JOB_USER` when pman runs as root,
+    else pman's own user (the only one it can use); :data:`SELF`: pman's own user, root included."""
     protected_files: tuple[str, ...] = ()
     """Files of pman's that a job user must not be able to read (the token file); checked at startup."""
 
     @property
     def jobs_dir(self) -> Path:
         return Path(self.workdir) / "jobs"
+
+    @property
+    def default_credentials(self) -> str:
+        """The credentials file the publisher reads when neither the flag nor the environment names one."""
+        from swiftstore import credentials  # (keystoneauth1 is imported only with the local engine running)
+        return credentials.DEFAULT_PATH
 
     @property
     def db_path(self) -> Path:
@@ -61,15 +72,26 @@ class LocalSettings:
                      f"must be one of {', '.join(LAYOUTS)}, not {self.swift_layout!r}")
         base.require(bool(self.workdir), "workdir", "must not be empty")
         base.require(bool(self.store_base), "store_base", "must not be empty")
-        if self.job_user:
-            try:
-                self.resolved_job_user()
-            except ValueError as e:
-                base.require(False, "job_user", str(e))
+        given = self.job_user.strip()
+        try:
+            self.resolved_job_user()
+        except ValueError as e:
+            fix = "" if given else f" (the default job user of a root pman): give --local-job-user USER, or {SELF}"
+            base.require(False, "job_user", f"{e}{fix}")
+        if given and given != SELF:
             base.require(os.geteuid() == 0, "job_user",
-                         f"needs pman to run as root (it runs as uid {os.geteuid()}), to start jobs as another user")
+                         f"needs pman to run as root (it runs as uid {os.geteuid()}), to start jobs as another "
+                         f"user; leave it unset (or {SELF!r}) to run them as pman's own user")
         return self
 
+    def job_user_name(self) -> str:
+        """The user jobs run as: a name or uid, or '' for pman's own user (see :attr:`job_user`)."""
+        given = self.job_user.strip()
+        if given == SELF:
+            return ""
+        return given or (DEFAULT_JOB_USER if os.geteuid() == 0 else "")
+
     def resolved_job_user(self) -> privileges.JobUser | None:
-        """:raises ValueError: an unknown user, or root."""
-        return privileges.resolve_user(self.job_user) if self.job_user else None
+        """The job user, or None for pman's own user.  :raises ValueError: an unknown user, or root."""
+        name = self.job_user_name()
+        return privileges.resolve_user(name) if name else None

@@ -130,7 +130,11 @@ def test_stream_zip_round_trip_and_always_binary(tmp_path):
     (tmp_path / "t" / "a.txt").write_text("hello")
     (tmp_path / "t" / "sub" / "b.txt").write_text("")
     (tmp_path / "t" / "link").symlink_to("/etc/passwd")
-    body = b"".join(ziputil.stream_zip(ziputil.dir_entries(tmp_path / "t")))
+    root = os.open(tmp_path / "t", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        body = b"".join(ziputil.stream_zip(ziputil.dir_entries(root)))
+    finally:
+        os.close(root)
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert sorted(zf.namelist()) == ["a.txt", "sub/b.txt"]
         assert zf.read("a.txt") == b"hello" and zf.testzip() is None

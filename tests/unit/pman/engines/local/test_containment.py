@@ -166,6 +166,26 @@ def test_job_user_setting_is_validated(tmp_path):
             LocalSettings(workdir=str(tmp_path), job_user="nobody").validate()
 
 
+def test_a_root_pman_runs_jobs_as_nobody_unless_told_self(tmp_path):
+    default = LocalSettings(workdir=str(tmp_path)).validate()
+    assert default.job_user_name() == ("nobody" if IS_ROOT else "")
+    assert (default.resolved_job_user() is not None) == IS_ROOT
+    opted_out = LocalSettings(workdir=str(tmp_path), job_user=" self ").validate()
+    assert opted_out.job_user_name() == "" and opted_out.resolved_job_user() is None
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="asking as another user needs root")
+def test_can_run_is_asked_of_the_kernel_as_the_job_user(enterable):
+    user = privileges.resolve_user("nobody")
+    script = enterable / "script"
+    script.write_text("x")
+    os.chmod(script, 0o644)
+    assert privileges.can_run(user, "/bin/sh", str(script))
+    os.chmod(script, 0o600)
+    assert not privileges.can_run(user, "/bin/sh", str(script))
+    assert not privileges.can_run(user, str(script))  # not executable
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="asking as another user needs root")
 def test_exposure_is_asked_of_the_kernel_as_the_job_user(enterable):
     tmp_path = enterable

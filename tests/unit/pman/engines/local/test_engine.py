@@ -1,7 +1,9 @@
 """The local engine's pieces (command mapping, env, copies) and the engine itself in mount mode,
 with real processes in temporary directories (no network)."""
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,9 +142,19 @@ def test_missing_input_fails_the_get_step(engine):
     assert "no input" in engine.logs("j3")["get"] and "run" not in engine.logs("j3")
 
 
-def test_concurrency_limit_queues(dirs, tmp_path):
+@pytest.fixture
+def gates():
+    """A directory for gate files that a job sees also when it runs as another user (a root pman's
+    default; pytest's own temporary directories are private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
+    os.chmod(top, 0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_concurrency_limit_queues(dirs, gates):
     engine = make_engine(dirs, max_jobs=1)
-    gate = tmp_path / "gate"  # the jobs end when the test says so, not after a guessed delay
+    gate = gates / "gate"  # the jobs end when the test says so, not after a guessed delay
     try:
         for jid in ("q1", "q2"):
             push_input(dirs[1], jid, {"a": "a"})
@@ -168,17 +180,18 @@ def test_duplicate_and_unknown(engine, dirs):
         engine.remove("nope")
 
 
-def test_delete_kills_a_running_job(engine, dirs, tmp_path):
+def test_delete_kills_a_running_job(engine, dirs):
     push_input(dirs[1], "k1", {"a": "a"})
-    pidfile = tmp_path / "pid"
-    submit(engine, "k1", f"sh -c 'echo $$ > {pidfile}; exec sleep 60'")
-    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
-    pid = int(pidfile.read_text())
+    submit(engine, "k1", "sh -c 'echo pid $$; exec sleep 60'")
+    wait_for(lambda: engine.logs("k1").get("run", "").endswith("\n"))
+    pid = int(engine.logs("k1")["run"].split()[1])
+    job_dir = Path(engine.store.get("k1").plan["job_dir"])
+    assert job_dir.is_dir()
     engine.remove("k1")
     assert processes.start_time(pid) is None
     with pytest.raises(base.JobNotFound):
         engine.info("k1")
-    assert not (dirs[0] / "jobs" / "k1").exists()
+    assert not job_dir.exists()
 
 
 def test_runner_survives_engine_restart_and_dead_runner_is_marked(dirs):
