@@ -5,3 +5,26 @@ loaded by tests/integration/conftest.py only, so a unit test can never start a r
 asking for a fixture it forgot to fake (fakes are named ``fake_*``).  ``tools/`` is on the path
 through pytest.ini's ``pythonpath``.
 """
+import os
+import shutil
+import tempfile
+
+_SESSION_TMP: str | None = None
+
+
+def pytest_configure(config):
+    """One temporary directory per test session, for everything the tests and the processes they
+    start put in ``$TMPDIR`` (a root pman's job directories among them: ``pman-jobs-*``), removed
+    when the session ends.  0711: a job user (``nobody``) can pass through to its own job's
+    directory, as through ``/tmp``, but cannot list what else is there."""
+    global _SESSION_TMP
+    if _SESSION_TMP is None and not hasattr(config, "workerinput"):
+        _SESSION_TMP = tempfile.mkdtemp(prefix="chris-tests-")
+        os.chmod(_SESSION_TMP, 0o711)
+        os.environ["TMPDIR"] = _SESSION_TMP
+        tempfile.tempdir = None  # recomputed from TMPDIR on next use
+
+
+def pytest_unconfigure(config):
+    if _SESSION_TMP is not None:
+        shutil.rmtree(_SESSION_TMP, ignore_errors=True)
