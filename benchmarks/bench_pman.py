@@ -446,12 +446,12 @@ def _rss_mb(proc: subprocess.Popen) -> float:
 def kube_benchmark(args) -> int:
     """Status of ``--kube-jobs`` pending jobs, polled by ``--kube-pollers`` clients for
     ``--kube-seconds``, on today's pman and ours (one gunicorn worker each, 16 threads), against
-    the stand-in API server (tests/unit/pman/engines/kube/apiserver.py, its own process).  For
+    the stand-in API server (tests/support/kube_apiserver.py, its own process).  For
     each: statuses per second, the API requests it made per status (all of them, watches and
     Events included), pman's CPU per status and its RSS."""
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-kube-"))
-    server = subprocess.Popen([sys.executable, "-m", "tests.unit.pman.engines.kube.apiserver"], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "tests.support.kube_apiserver"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     results = {}

@@ -23,7 +23,7 @@ import ports
 import saio
 import swiftstore
 from swiftstore import errors
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 from tests.support.trees import read_tree
 
 MiB = 1 << 20

@@ -11,7 +11,7 @@ import requests
 import saio
 import swiftstore
 from swiftstore import errors
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 from tests.support.trees import listed, make_tree
 
 

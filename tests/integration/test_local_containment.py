@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pman_support import pman_argv
+from tests.support.pman_driver import pman_argv
 
 IS_ROOT = os.geteuid() == 0
 JOB_USER = "nobody"

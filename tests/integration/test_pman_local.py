@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
+from tests.support.pman_driver import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy import dockerfile
-from tests.unit.deploy.conftest import DOCKERFILES, ROOT
+from tests.support.deploy import dockerfile
+from tests.support.deploy.manifests import DOCKERFILES, ROOT
 
 IDS = [path.parent.name for path in DOCKERFILES]
 SERVERS = {"pfioh": 5055, "pman": 5010}

@@ -1,9 +1,9 @@
 """pman's template agrees with the other files: secrets, paths, ports, the publisher's account."""
 import pytest
 
-from tests.unit.deploy.conftest import DOCKER, container, find, pod_spec, rendered, template_default
-from tests.unit.deploy import dockerfile
-from tests.unit.deploy.test_pfioh_wiring import file_in_secret, mounts
+from tests.support.deploy import dockerfile
+from tests.support.deploy.manifests import (DOCKER, container, file_in_secret, find, mounts, pod_spec, rendered,
+                                            template_default)
 
 
 @pytest.fixture(scope="module")

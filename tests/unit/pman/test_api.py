@@ -5,7 +5,7 @@ import pytest
 
 from pman import app as app_mod, config
 from pman.engines import base
-from tests.unit.pman.fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 
 RUN = {"jid": "chris-jid-1", "cmd": "cp -r /share/incoming /share/outgoing", "auid": "chris", "threaded": True,
        "number_of_workers": "1", "cpu_limit": "1000m", "memory_limit": "200Mi", "gpu_limit": 0,

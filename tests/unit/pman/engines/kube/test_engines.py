@@ -20,7 +20,7 @@ from pman.engines import base
 from pman.engines.kube import engine as kube_engine, kubernetes as kube, openshift as osh, settings as kubesettings
 from pman.engines.kube import spec, status
 from pman.engines.kube.cache import StatusCache
-from tests.unit.pman.engines.kube.fakes import (JID, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
+from tests.support.fake_kube import (JID, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
                                                 Response, api_error, http, items, listing, load, recorded,
                                                 server_error, with_waiting)
 
