@@ -9,8 +9,8 @@ sends a ready-made zip (built before timing) and streams the pulled zip to disk.
 
 Reports MB/s, ratios and the server's peak RSS (process tree, sampled by psutil).  Usage::
 
-    eval "$(.venv/bin/python tools/saio.py env)"    # Swift credentials for (a)
-    .venv/bin/python benchmarks/bench_pfioh.py --scale 0.05
+    eval "$(.venv/bin/python -m tools.saio env)"    # Swift credentials for (a)
+    .venv/bin/python -m benchmarks.bench_pfioh --scale 0.05
 """
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
-                             push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
-
-from common import SETS, Result
+from benchmarks.common import SETS, Result
+from benchmarks.pfioh_bench_lib import (BIN, MiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
+                                        push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
 
 
 # ---------------------------------------------------------------- scenarios

@@ -15,7 +15,7 @@ original: one ``output/data`` zip).  Every pulled tree is compared with the push
 
 Ratio = the original's time / ours (above 1: we are faster).  Usage::
 
-    .venv/bin/python benchmarks/bench_pfioh_swift.py --scale 0.1 --sets small,dicom
+    .venv/bin/python -m benchmarks.bench_pfioh_swift --scale 0.1 --sets small,dicom
 """
 from __future__ import annotations
 
@@ -32,11 +32,9 @@ import time
 import uuid
 from pathlib import Path
 
-from common import BIN, KiB, MiB, Result, same_tree, tree_bytes
-from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
-
-import keystone_aio  # noqa: E402  (tools/ is on the path through common)
-import saio  # noqa: E402
+from benchmarks.common import BIN, KiB, MiB, Result, same_tree, tree_bytes
+from benchmarks.pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
+from tools import keystone_aio, saio
 
 ORIGINAL = "pfioh 2.2.0.8"
 OURS = "pfioh (ours)"

@@ -14,14 +14,14 @@ treats each TCP read as a whole request).  The original's concurrency bug
 every request a timeout; a request that times out counts as an error.  The original is installed
 into ``.venv-reference`` if missing.  Usage::
 
-    .venv/bin/python benchmarks/bench_pman.py [--jobs 20] [--requests 100] [--poll 0.05]
+    .venv/bin/python -m benchmarks.bench_pman [--jobs 20] [--requests 100] [--poll 0.05]
 
 ``--kube`` measures the Kubernetes engine instead (see :func:`kube_benchmark`): status of 200
 pending jobs under polling, against a stand-in API server that answers like the recordings of a
 real kube-apiserver 1.36 (this machine has none), today's pman (the code at ``--baseline-ref``)
 and ours in the same run::
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_pman.py --kube [--kube-jobs 200] [--kube-seconds 15]
+    .venv/bin/python -m benchmarks.bench_pman --kube [--kube-jobs 200] [--kube-seconds 15]
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ import time
 import uuid
 from pathlib import Path
 
-import common
-from common import BIN, ROOT, popen_server
+from benchmarks import common
+from benchmarks.common import BIN, ROOT, popen_server
 OUT = ROOT / "benchmarks" / "out" / "pman"
 
 
@@ -452,8 +452,7 @@ def kube_benchmark(args) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-kube-"))
     server = subprocess.Popen([sys.executable, "-m", "tests.support.kube_apiserver"], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     results = {}
     try:
         api_url = server.stdout.readline().decode().strip()

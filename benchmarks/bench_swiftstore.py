@@ -8,8 +8,8 @@ its children).  The downloaded trees are compared with the originals (outside th
 
 Usage::
 
-    eval "$(.venv/bin/python tools/saio.py env)"   # reuse the running SAIO (else a private one is started)
-    .venv/bin/python benchmarks/bench_swiftstore.py --scale 0.05
+    eval "$(.venv/bin/python -m tools.saio env)"   # reuse the running SAIO (else a private one is started)
+    .venv/bin/python -m benchmarks.bench_swiftstore --scale 0.05
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
+from benchmarks.common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
 
 CHILD = r"""
 import sys, swiftstore
@@ -59,7 +59,7 @@ def swift_env() -> tuple[dict, object]:
     env = {k: v for k, v in os.environ.items() if k != "SWIFT_CREDENTIALS" and not k.startswith("OS_")}
     if os.environ.get("ST_AUTH"):
         return env, lambda: None
-    import saio  # on the path through common
+    from tools import saio
     base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
     s = saio.start(base)
     print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psutil
 
-import common
-from common import BIN, KiB, MiB, ROOT, make_tree, popen_server, tree_bytes  # noqa: F401 (re-exported)
+from benchmarks import common
+from benchmarks.common import BIN, KiB, MiB, ROOT, make_tree, popen_server, tree_bytes  # noqa: F401 (re-exported)
 CHUNK = 1 << 20
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
@@ -201,7 +201,7 @@ def swift_options() -> dict:
         return {"auth": os.environ["ST_AUTH"], "user": os.environ["ST_USER"], "key": os.environ["ST_KEY"],
                 "auth_version": "1.0"}
     except KeyError:
-        sys.exit("Swift mode needs ST_AUTH/ST_USER/ST_KEY: eval \"$(.venv/bin/python tools/saio.py env)\"")
+        sys.exit("Swift mode needs ST_AUTH/ST_USER/ST_KEY: eval \"$(.venv/bin/python -m tools.saio env)\"")
 
 
 def raw_swift_upload(container: str, tree: Path) -> None:

@@ -16,6 +16,8 @@
 - the tests never import one another: a test module or conftest.py imports, of tests/, only the
   support package (tests/support/, the helpers they share) and the fixture modules
   (tests/fixtures/, which conftest.py files load); so does every other module of tests/.
+- nothing edits ``sys.path``: tools/ and benchmarks/ are packages, run with ``python -m`` from the
+  repository root, and imported as ``tools.saio``, ``benchmarks.common``.
 """
 import ast
 import sys
@@ -209,3 +211,24 @@ def test_test_import_checker_sees_tests_importing_each_other(tmp_path):
         "tests/unit/deploy/test_b.py imports tests.unit.deploy.conftest.ROOT",
         "tests/unit/deploy/test_b.py imports tests.unit.deploy.kustomize",
     ]
+
+
+# ----------------------------------------------------------------------------- sys.path
+
+def _path_edits(root: Path, folders=("tools", "benchmarks", "tests", "scripts", *PACKAGES)):
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Attribute) and node.attr == "path" and \
+                        isinstance(node.value, ast.Name) and node.value.id == "sys":
+                    yield f"{path.relative_to(root)}:{node.lineno}"
+
+
+def test_no_module_edits_sys_path():
+    assert list(_path_edits(ROOT)) == []
+
+
+def test_path_edit_checker_sees_an_insert(tmp_path):
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "quickstart.py").write_text("import sys\nsys.path.insert(1, '..')\nprint(sys.argv)\n")
+    assert list(_path_edits(tmp_path, ("tools",))) == ["tools/quickstart.py:2"]
