@@ -13,7 +13,8 @@ KUBERNETES = ROOT / "kubernetes"
 DOCKER = ROOT / "docker"
 K8S_VERSION = "1.37.0"  # kubernetes-validate==1.37.0 (requirements/dev.txt) ships this schema
 TEMPLATE_FILES = sorted(OPENSHIFT.glob("*-template.yaml"))
-DOCKERFILES = sorted(DOCKER.glob("*/Dockerfile"))
+DOCKERFILE = DOCKER / "Dockerfile"  # one build target an image, and the stage they share
+IMAGES = ("pfioh", "pman", "pman-swift-publisher")
 NAMESPACE = "chris-test"
 
 

@@ -8,7 +8,7 @@ from pfioh import cli as pfioh_cli
 from pfioh import config as pfioh_config
 from swiftstore import credentials as swift_credentials
 from tests.support.deploy import dockerfile
-from tests.support.deploy.manifests import (DOCKER, container, file_in_secret, find, mounts, rendered,
+from tests.support.deploy.manifests import (DOCKERFILE, container, file_in_secret, find, mounts, rendered,
                                             template_default)
 
 
@@ -78,9 +78,9 @@ def test_probe_path_answers_without_a_token_while_commands_need_one(deployment, 
 
 
 def test_image_defaults_are_a_valid_command_line_on_the_same_port():
-    path = DOCKER / "pfioh" / "Dockerfile"
-    config = deployed_config(dockerfile.exec_form(dockerfile.last(path, "CMD")))
-    assert config.port == int(dockerfile.last(path, "EXPOSE"))
+    image = dockerfile.image(DOCKERFILE, "pfioh")
+    config = deployed_config(dockerfile.exec_form(dockerfile.last(image, "CMD")))
+    assert config.port == int(dockerfile.last(image, "EXPOSE"))
     assert config.forever and config.host == "0.0.0.0"
 
 
