@@ -56,6 +56,26 @@ def test_push_speaks_the_pfurl_sequence(tree):
         assert z.read("sub/b.bin") == (tree / "sub" / "b.bin").read_bytes()
 
 
+def test_a_ready_made_zip_goes_through_request_as_pfurl_sends_it(tmp_path):
+    """The benchmarks' server-alone push: wire.MultipartUpload and its headers, through request."""
+    app = make_pfioh_stub()
+    zip_path = tmp_path / "ready.zip"
+    zip_path.write_bytes(make_zip({"a.txt": b"alpha"}))
+    body = wire.MultipartUpload({"action": "pushPath", "meta": wire.path_meta("k", "/x", check_remote=False)},
+                                zip_path, "ready.zip")
+    try:
+        resp = client_for(app, token="t").request("POST", "push k", data=body, headers=body.headers)
+    finally:
+        body.close()
+    assert wire.parse_reply(resp.content)["status"] is True and app.pushed["k"] == zip_path.read_bytes()
+    (post,) = app.log
+    assert post["headers"]["Mode"] == "file" and post["headers"]["Authorization"] == "bearer t"
+    assert int(post["headers"]["Content-Length"]) == len(body)
+    with pytest.raises(pfioh.client.ClientError, match="no output for key nothing"):
+        client_for(app).request("GET", "pull nothing", params=wire.query("pullPath", wire.path_meta(
+            "nothing", "/x", check_remote=False)))
+
+
 def test_push_leaves_no_temp_zip(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(archive.tempfile, "tempdir", str(tmp_path / "tmpdir"))
     (tmp_path / "tmpdir").mkdir()
