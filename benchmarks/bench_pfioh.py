@@ -1,7 +1,8 @@
 """Benchmark pfioh: push and pull trees through the real servers, against the ceilings.
 
 Trees: 1000 x 10 KiB, 10 x 10 MiB, 1 x 500 MiB (``--scale`` shrinks the file sizes).  The client
-sends a ready-made zip (built before timing) and streams the pulled zip to disk.
+sends a ready-made zip (built before timing; pfurl's form, through pfioh.client's request) and
+streams the pulled zip to disk.
 
 (a) our pfioh in Swift mode vs a raw python-swiftclient upload + download of the same tree;
 (b) our pfioh in mount mode vs the original pfioh 2.2.0.8 from PyPI in mount mode (installed into
@@ -9,8 +10,8 @@ sends a ready-made zip (built before timing) and streams the pulled zip to disk.
 
 Reports MB/s, ratios and the server's peak RSS (process tree, sampled by psutil).  Usage::
 
-    eval "$(.venv/bin/python tools/saio.py env)"    # Swift credentials for (a)
-    .venv/bin/python benchmarks/bench_pfioh.py --scale 0.05
+    eval "$(.venv/bin/python -m tools.saio env)"    # Swift credentials for (a)
+    .venv/bin/python -m benchmarks.bench_pfioh --scale 0.05
 """
 from __future__ import annotations
 
@@ -25,10 +26,10 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from pfioh_bench_lib import (BIN, MiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
-                             push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
-
-from common import SETS, Result
+from benchmarks.common import SETS, Result
+from benchmarks.pfioh_bench_lib import (BIN, MiB, Server, check_zip, ensure_reference, make_tree, make_zip, pull,
+                                        push, raw_swift_download, raw_swift_upload, start, swift_delete, tree_bytes)
+from pfioh.client import ClientError
 
 
 # ---------------------------------------------------------------- scenarios
@@ -50,16 +51,16 @@ def timed(results: list, tree: str, op: str, system: str, nbytes: int, fn, serve
     print(f"  {tree:11} {op:5} {system:22} {seconds:8.2f} s {r.mbps:9.1f} MB/s  peak RSS {rss}", flush=True)
 
 
-def warm_up(port: int, work: Path) -> None:
+def warm_up(server: Server, work: Path) -> None:
     """One small push (and pull attempt) first, so no measurement pays for a cold worker."""
     tiny = work / "warm"
     tiny.mkdir(parents=True, exist_ok=True)
     (tiny / "a").write_bytes(b"warm")
     key = f"bench-warm-{uuid.uuid4().hex[:8]}"
-    push(port, key, make_zip(tiny, work / "warm.zip"))
+    push(server.client, key, make_zip(tiny, work / "warm.zip"))
     try:
-        pull(port, key, work / "warm-pulled.zip")
-    except RuntimeError:
+        pull(server.client, key, work / "warm-pulled.zip")
+    except ClientError:
         pass  # Swift mode has no output/ for it: a 404 is fine here
 
 
@@ -67,10 +68,9 @@ def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
     import swiftstore
     server = start("pfioh-swift", [str(BIN / "pfioh"), "--forever", "-v", "1", "--swift-storage",
                                    "--storeBase", str(work / "swift-staging")], log_dir / "pfioh-swift.log")
-    port = server.port
     store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials())
     try:
-        warm_up(port, work)
+        warm_up(server, work)
         for name, tree, zip_path, nbytes in data:
             ceil = f"bench-ceil-{uuid.uuid4().hex[:8]}"
             down = work / "down"
@@ -82,10 +82,11 @@ def swift_scenario(results, data, work: Path, log_dir: Path) -> None:
                 swift_delete(ceil)
             key = f"bench-{uuid.uuid4().hex[:8]}"
             try:
-                timed(results, name, "push", "pfioh swift (ours)", nbytes, lambda: push(port, key, zip_path), server)
+                timed(results, name, "push", "pfioh swift (ours)", nbytes,
+                      lambda: push(server.client, key, zip_path), server)
                 store.put_tree(key, "output/", str(tree))  # what the job's publisher would do
                 timed(results, name, "pull", "pfioh swift (ours)", nbytes,
-                      lambda: pull(port, key, work / "pulled.zip"), server)
+                      lambda: pull(server.client, key, work / "pulled.zip"), server)
                 check_zip(work / "pulled.zip", tree)
             finally:
                 (work / "pulled.zip").unlink(missing_ok=True)
@@ -107,14 +108,15 @@ def mount_scenario(results, data, work: Path, log_dir: Path, reference: bool) ->
                              log_dir / "pfioh-orig.log"))
     try:
         for server in servers:
-            warm_up(server.port, work)
+            warm_up(server, work)
         for name, tree, zip_path, nbytes in data:
             for server in servers:
                 key = f"bench-{uuid.uuid4().hex[:8]}"
                 try:
-                    timed(results, name, "push", server.name, nbytes, lambda: push(server.port, key, zip_path), server)
+                    timed(results, name, "push", server.name, nbytes,
+                          lambda: push(server.client, key, zip_path), server)
                     timed(results, name, "pull", server.name, nbytes,
-                          lambda: pull(server.port, key, work / "pulled.zip"), server)
+                          lambda: pull(server.client, key, work / "pulled.zip"), server)
                     check_zip(work / "pulled.zip", tree)
                 finally:
                     (work / "pulled.zip").unlink(missing_ok=True)

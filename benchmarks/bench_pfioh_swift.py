@@ -5,8 +5,8 @@ Keystone (the original only speaks Keystone v3), taking turns.  Each tree is pus
 
 * through the real ``pfurl`` CLI (what pfcon 2 ran),
 * through our ``pfioh-client``,
-* and at the server alone: a ready-made zip sent by an in-process client (no zipping or unzipping
-  in the timing).
+* and at the server alone: a ready-made zip sent through pfioh.client's request (no zipping or
+  unzipping in the timing).
 
 Trees (``--scale`` shrinks sizes and counts): 1000 x 10 KiB; a DICOM-like study of 2000 files of
 50-500 KiB; 10 x 10 MiB; one file above swiftstore's SLO threshold (1 GiB).  Before a pull, the
@@ -15,7 +15,7 @@ original: one ``output/data`` zip).  Every pulled tree is compared with the push
 
 Ratio = the original's time / ours (above 1: we are faster).  Usage::
 
-    .venv/bin/python benchmarks/bench_pfioh_swift.py --scale 0.1 --sets small,dicom
+    .venv/bin/python -m benchmarks.bench_pfioh_swift --scale 0.1 --sets small,dicom
 """
 from __future__ import annotations
 
@@ -32,11 +32,9 @@ import time
 import uuid
 from pathlib import Path
 
-from common import BIN, KiB, MiB, Result, same_tree, tree_bytes
-from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
-
-import keystone_aio  # noqa: E402  (tools/ is on the path through common)
-import saio  # noqa: E402
+from benchmarks.common import BIN, KiB, MiB, Result, same_tree, tree_bytes
+from benchmarks.pfioh_bench_lib import Server, check_zip, ensure_reference, make_zip, pull, push, start
+from tools import keystone_aio, saio
 
 ORIGINAL = "pfioh 2.2.0.8"
 OURS = "pfioh (ours)"
@@ -98,9 +96,9 @@ def pfurl(url: str, msg: dict, cwd: Path) -> None:
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
 
-def client_ops(client: str, url: str, port: int, key: str, tree: Path, zip_path: Path, work: Path):
+def client_ops(client: str, server: Server, key: str, tree: Path, zip_path: Path, work: Path):
     """``(push, pull)`` callables for one client; pull leaves the tree in ``work/pulled``."""
-    dest = work / "pulled"
+    dest, url = work / "pulled", f"http://127.0.0.1:{server.port}"
     if client == "pfurl":
         return (lambda: pfurl(url, {"action": "pushPath", "meta": {"remote": {"key": key}, "local": {"path": str(tree)},
                                                                     "transport": COMPRESS}}, work),
@@ -110,7 +108,7 @@ def client_ops(client: str, url: str, port: int, key: str, tree: Path, zip_path:
     if client == "pfioh-client":
         return (lambda: run([str(BIN / "pfioh-client"), "--pfioh", url, "-q", "push", key, str(tree)], work),
                 lambda: run([str(BIN / "pfioh-client"), "--pfioh", url, "-q", "pull", key, str(dest)], work))
-    return (lambda: push(port, key, zip_path), lambda: pull(port, key, work / "pulled.zip"))
+    return (lambda: push(server.client, key, zip_path), lambda: pull(server.client, key, work / "pulled.zip"))
 
 
 def verify(client: str, tree: Path, work: Path) -> None:
@@ -134,8 +132,7 @@ def one_round(results, servers, store, name, tree, zip_path, nbytes, client, wor
         key = f"bench-{uuid.uuid4().hex[:10]}"
         scratch = work / f"scratch-{key}"
         scratch.mkdir(parents=True)
-        url = f"http://127.0.0.1:{server.port}"
-        do_push, do_pull = client_ops(client, url, server.port, key, tree, zip_path, scratch)
+        do_push, do_pull = client_ops(client, server, key, tree, zip_path, scratch)
         try:
             results.append(timed(name, "push", f"{system} / {client}", nbytes, do_push))
             publish_output(system, store, key, tree, zip_path)

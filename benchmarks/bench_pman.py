@@ -8,20 +8,20 @@ Measured for each server, in the same run:
   ``l_status`` says finished (sequentially, ``--jobs`` jobs), and a batch of jobs submitted at once;
 - 200 concurrent ``status`` requests (threads released together): errors counted.
 
-Both servers get byte-identical requests in ONE write (the original is a raw ZMQ socket that
-treats each TCP read as a whole request).  The original's concurrency bug
+Both servers get byte-identical requests from pman.client, each in ONE write (the original is a raw
+ZMQ socket that treats each TCP read as a whole request).  The original's concurrency bug
 (a status during a short job's bookkeeping can kill a listener) is why polling has a delay and
 every request a timeout; a request that times out counts as an error.  The original is installed
 into ``.venv-reference`` if missing.  Usage::
 
-    .venv/bin/python benchmarks/bench_pman.py [--jobs 20] [--requests 100] [--poll 0.05]
+    .venv/bin/python -m benchmarks.bench_pman [--jobs 20] [--requests 100] [--poll 0.05]
 
 ``--kube`` measures the Kubernetes engine instead (see :func:`kube_benchmark`): status of 200
 pending jobs under polling, against a stand-in API server that answers like the recordings of a
 real kube-apiserver 1.36 (this machine has none), today's pman (the code at ``--baseline-ref``)
 and ours in the same run::
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_pman.py --kube [--kube-jobs 200] [--kube-seconds 15]
+    .venv/bin/python -m benchmarks.bench_pman --kube [--kube-jobs 200] [--kube-seconds 15]
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,65 +39,43 @@ import time
 import uuid
 from pathlib import Path
 
-import common
-from common import BIN, ROOT, popen_server
+from benchmarks import common
+from benchmarks.common import BIN, ROOT, popen_server
+from pman.client import ClientError, PmanClient
 OUT = ROOT / "benchmarks" / "out" / "pman"
 
 
 # ---------------------------------------------------------------- wire
 
-def request(port: int, action: str, meta: dict, timeout: float = 5.0) -> dict:
-    """One pfurl-shaped message in ONE write; the JSON reply.  :raises OSError/ValueError: on failure."""
-    body = json.dumps({"payload": {"action": action, "meta": meta}}).encode()
-    head = (f"POST /api/v1/cmd HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench_pman\r\nAccept: */*\r\n"
-            f"Mode: control\r\nContent-Length: {len(body)}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(head.encode() + body)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed before the headers")
-            data += chunk
-        header, rest = data.split(b"\r\n\r\n", 1)
-        lines = header.decode("latin-1").split("\r\n")
-        if " 200 " not in lines[0] + " ":
-            raise ValueError(f"status line {lines[0]!r}")
-        length = next(int(h.split(":", 1)[1]) for h in lines if h.lower().startswith("content-length:"))
-        while len(rest) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-    return json.loads(rest[:length])
+ERRORS = (ClientError, TimeoutError)
+"""A request that failed or timed out (pman.client says which): counted as an error."""
 
 
-def finished(reply: dict) -> bool:
-    l_status = reply.get("d_ret", {}).get("l_status") or []
-    return bool(l_status) and all("finished" in s for s in l_status)
+def client(port: int, timeout: float = 5.0) -> PmanClient:
+    """pman.client's message API client: each message in ONE write (the original is a raw ZMQ socket
+    that treats each TCP read as a whole request), a new connection per message."""
+    return PmanClient(f"http://127.0.0.1:{port}", timeout=timeout)
 
 
 # ---------------------------------------------------------------- servers
-
-
 
 def ensure_reference() -> Path:
     """The original pman 2.2.0.4 in its own venv (created on first use)."""
     return common.ensure_reference("pman", "pman==2.2.0.4")
 
 
-def start(argv, log: Path, cwd: Path) -> tuple[subprocess.Popen, int]:
+def start(argv, log: Path, cwd: Path, env: dict | None = None) -> tuple[subprocess.Popen, int]:
     """Start a pman (``argv``: see :func:`common.popen_server`) until it answers hello.
     :returns: the process and its port."""
     deadline = time.monotonic() + 60
     with open(log, "ab") as out:
-        proc, port = popen_server(argv, deadline, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        proc, port = popen_server(argv, deadline, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                   start_new_session=True)
     while True:
         try:
-            request(port, "hello", {"askAbout": "timestamp"}, timeout=2)
+            client(port, timeout=2).hello()
             return proc, port
-        except (OSError, ValueError):
+        except ClientError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"pman did not start, see {log}") from None
             time.sleep(0.2)
@@ -134,9 +111,9 @@ def latency(target: Target, action: str, meta: dict, n: int) -> dict:
     for _ in range(n):
         t0 = time.perf_counter()
         try:
-            request(target.port, action, meta)
+            client(target.port).send(action, meta)
             times.append(time.perf_counter() - t0)
-        except (OSError, ValueError):
+        except ClientError:
             errors += 1
     return {"n": n, "errors": errors, "median_ms": 1000 * statistics.median(times) if times else None,
             "mean_ms": 1000 * statistics.fmean(times) if times else None}
@@ -146,13 +123,14 @@ def run_job(target: Target, jid: str, poll: float, timeout: float = 20) -> tuple
     """Seconds from run to a finished status, and the number of requests it took."""
     target.prepare(jid)
     t0 = time.perf_counter()
-    request(target.port, "run", {"cmd": "true", "auid": "bench", "jid": jid, "threaded": True})
+    pman = client(target.port)
+    pman.run(jid, "true", auid="bench")
     polls = 1
     while True:
         time.sleep(poll)
-        reply = request(target.port, "status", {"key": "jid", "value": jid})
+        state = pman.status(jid)
         polls += 1
-        if finished(reply):
+        if state.finished:
             return time.perf_counter() - t0, polls
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError(f"{jid} not finished after {timeout}s")
@@ -164,7 +142,7 @@ def jobs_sequential(target: Target, n: int, poll: float) -> dict:
     for _ in range(n):
         try:
             times.append(run_job(target, f"bench-{target.name}-{uuid.uuid4().hex[:8]}", poll)[0])
-        except (OSError, ValueError, TimeoutError) as e:
+        except ERRORS as e:
             errors += 1
             print(f"  {target.name}: job error: {e}", file=sys.stderr)
     total = time.perf_counter() - t0
@@ -178,16 +156,17 @@ def jobs_batch(target: Target, n: int, poll: float, timeout: float = 30) -> dict
     for jid in jids:
         target.prepare(jid)
     t0, errors = time.perf_counter(), 0
+    pman = client(target.port)
     for jid in jids:
-        request(target.port, "run", {"cmd": "true", "auid": "bench", "jid": jid, "threaded": True})
+        pman.run(jid, "true", auid="bench")
     pending = set(jids)
     while pending and time.perf_counter() - t0 < timeout:
         time.sleep(poll)
         for jid in sorted(pending):
             try:
-                if finished(request(target.port, "status", {"key": "jid", "value": jid})):
+                if pman.status(jid).finished:
                     pending.discard(jid)
-            except (OSError, ValueError):
+            except ClientError:
                 errors += 1
             time.sleep(poll / 5)
     total = time.perf_counter() - t0
@@ -203,8 +182,8 @@ def concurrent_status(target: Target, jid: str, n: int = 200) -> dict:
         barrier.wait()
         t0 = time.perf_counter()
         try:
-            ok = finished(request(target.port, "status", {"key": "jid", "value": jid}, timeout=30))
-        except (OSError, ValueError):
+            ok = client(target.port, timeout=30).status(jid).finished
+        except ClientError:
             ok = False
         with lock:
             results.append((ok, time.perf_counter() - t0))
@@ -247,7 +226,7 @@ def measure(name: str, launch, store: Path | None, poll: float, args) -> dict:
                 run_job(target, jid, poll)
                 time.sleep(0.5)
                 result[phase] = concurrent_status(target, jid, args.concurrency)
-        except (OSError, ValueError, TimeoutError) as e:
+        except ERRORS as e:
             result[phase] = {"failed": f"{e.__class__.__name__}: {e}"}
         finally:
             stop(proc)
@@ -325,7 +304,8 @@ def kube_tree(ref: str | None, work: Path) -> tuple[str, Path | None]:
 
 
 class Keepalive:
-    """A pfcon-like poller: the message API's status over one kept-alive connection."""
+    """A pfcon-like poller: the message API's status over one kept-alive connection (pman.client opens
+    a connection per message, which the original pman needs; pfcon's pollers keep theirs open)."""
 
     def __init__(self, port: int):
         import http.client
@@ -399,24 +379,13 @@ def kube_variant(name: str, tree: Path | None, extra: list[str], api_url: str, w
         return [sys.executable, "-m", "pman", "--ip", "127.0.0.1", "--port", str(port), "--engine", "kubernetes",
                 "--kubeconfig", str(kubeconfig), "--swift-credentials", str(work / "swift.cfg"), "--namespace",
                 "chris", "--threads", "16", "--workdir", str(work / name), *extra]
-    with open(OUT / f"pman-kube-{name}.log", "ab") as log:
-        proc, port = popen_server(argv, time.monotonic() + 60, stdout=log, stderr=subprocess.STDOUT, cwd=work,
-                                  env=env, start_new_session=True)
+    proc, port = start(argv, OUT / f"pman-kube-{name}.log", work, env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                request(port, "hello", {"askAbout": "timestamp"}, timeout=2)
-                break
-            except (OSError, ValueError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"pman ({name}) did not start, see {OUT}/pman-kube-{name}.log") from None
-                time.sleep(0.2)
+        pman = client(port, timeout=30)
         jids = [f"chris-jid-{name[:4]}-{n}" for n in range(args.kube_jobs)]
         for jid in jids:
-            request(port, "run", {"jid": jid, "cmd": "simpledsapp /share/incoming /share/outgoing", "auid": "bench",
-                                  "container": {"target": {"image": "ghcr.io/fnndsc/pl-simpledsapp:2.1.0"}}},
-                    timeout=30)
+            pman.run(jid, "simpledsapp /share/incoming /share/outgoing", image="ghcr.io/fnndsc/pl-simpledsapp:2.1.0",
+                     auid="bench")
         poll_kube(port, jids, 2.0, args.kube_pollers)  # warm-up: the cache syncs, connections open
         _counts(api_url, reset=True)
         cpu0 = _cpu_seconds(proc)
@@ -446,14 +415,13 @@ def _rss_mb(proc: subprocess.Popen) -> float:
 def kube_benchmark(args) -> int:
     """Status of ``--kube-jobs`` pending jobs, polled by ``--kube-pollers`` clients for
     ``--kube-seconds``, on today's pman and ours (one gunicorn worker each, 16 threads), against
-    the stand-in API server (tests/unit/pman/engines/kube/apiserver.py, its own process).  For
+    the stand-in API server (tests/support/kube_apiserver.py, its own process).  For
     each: statuses per second, the API requests it made per status (all of them, watches and
     Events included), pman's CPU per status and its RSS."""
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pman-kube-"))
-    server = subprocess.Popen([sys.executable, "-m", "tests.unit.pman.engines.kube.apiserver"], cwd=ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    server = subprocess.Popen([sys.executable, "-m", "tests.support.kube_apiserver"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     results = {}
     try:
         api_url = server.stdout.readline().decode().strip()

@@ -12,9 +12,9 @@ how a change moved throughput, measured in one run on one machine.
 
 Usage::
 
-    eval "$(.venv/bin/python tools/saio.py env)"   # reuse the running SAIO (else a private one is started)
-    .venv/bin/python benchmarks/bench_swiftstore.py --scale 0.05
-    .venv/bin/python benchmarks/bench_swiftstore.py --baseline-ref f83373c --repeat 3
+    eval "$(.venv/bin/python -m tools.saio env)"   # reuse the running SAIO (else a private one is started)
+    .venv/bin/python -m benchmarks.bench_swiftstore --scale 0.05
+    .venv/bin/python -m benchmarks.bench_swiftstore --baseline-ref f83373c --repeat 3
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
+from benchmarks.common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
 
 CHILD = r"""
 import sys, swiftstore
@@ -64,7 +64,7 @@ def swift_env() -> tuple[dict, object]:
     env = {k: v for k, v in os.environ.items() if k != "SWIFT_CREDENTIALS" and not k.startswith("OS_")}
     if os.environ.get("ST_AUTH"):
         return env, lambda: None
-    import saio  # on the path through common
+    from tools import saio
     base = Path(tempfile.mkdtemp(prefix="bench-saio-"))
     s = saio.start(base)
     print(f"started a private SAIO on {s.auth_url}", file=sys.stderr)

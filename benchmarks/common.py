@@ -13,9 +13,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import ports
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import ports  # noqa: E402
 BIN = Path(sys.executable).parent
 REFERENCE_VENV = ROOT / ".venv-reference"
 KiB, MiB = 1 << 10, 1 << 20

@@ -1,33 +1,29 @@
-"""Building blocks of bench_pfioh.py: test trees, server processes with RSS sampling, and clients
-(a pfurl-shaped streaming push, a streaming pull, raw swiftclient upload/download)."""
+"""Building blocks of the pfioh benchmarks: test zips, server processes with RSS sampling, the
+server-alone transfers (a ready-made zip through pfioh.client's request, as pfurl sends it; the
+pulled zip streamed to disk) and raw swiftclient upload/download (the ceiling)."""
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-import common
-from common import BIN, KiB, MiB, ROOT, make_tree, popen_server, tree_bytes  # noqa: F401 (re-exported)
+from benchmarks import common
+from benchmarks.common import BIN, KiB, MiB, ROOT, make_tree, popen_server, tree_bytes  # noqa: F401 (re-exported)
+from pfioh.client import ClientError, PfiohClient, wire
+
 CHUNK = 1 << 20
-COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
+TRANSFER_TIMEOUT = 3600  # seconds the server may take to answer (a 1 GiB tree into Swift included)
 
 
 # ---------------------------------------------------------------- data
-
-
 
 def make_zip(tree: Path, dest: Path) -> Path:
     """The zip pfurl, pfcon and pfioh-client send for ``tree``: DEFLATE at zlib's default level
@@ -40,8 +36,6 @@ def make_zip(tree: Path, dest: Path) -> Path:
                     zf.write(path, path.relative_to(tree).as_posix())
         dest.with_suffix(".tmp").rename(dest)
     return dest
-
-
 
 
 # ---------------------------------------------------------------- servers
@@ -81,8 +75,11 @@ class Server:
     proc: subprocess.Popen
     port: int
     sampler: RssSampler
+    client: PfiohClient
+    """Our pfioh client, for this server (no progress display, long transfers allowed)."""
 
     def stop(self):
+        self.client.session.close()
         self.sampler.stop()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -92,26 +89,25 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-
-
 def start(name: str, argv, log: Path, env: dict | None = None) -> Server:
-    """Start a server (``argv``: see :func:`common.popen_server`) and wait until it answers."""
+    """Start a server (``argv``: see :func:`common.popen_server`) and wait until it answers hello."""
     deadline = time.monotonic() + 60
     with open(log, "ab") as out:
         proc, port = popen_server(argv, deadline, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                   env={**os.environ, **(env or {})})
+    client = PfiohClient(f"http://127.0.0.1:{port}", timeout=TRANSFER_TIMEOUT, show_progress=False)
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            client.hello()
             break
-        except OSError:
+        except ClientError:
             if proc.poll() is not None or time.monotonic() > deadline:
+                client.session.close()
                 raise RuntimeError(f"{name} did not start, see {log}") from None
             time.sleep(0.2)
-    time.sleep(0.5)
     sampler = RssSampler(proc.pid)
     sampler.start()
-    return Server(name, proc, port, sampler)
+    return Server(name, proc, port, sampler, client)
 
 
 def ensure_reference() -> Path:
@@ -121,70 +117,30 @@ def ensure_reference() -> Path:
 
 # ---------------------------------------------------------------- clients
 
-class _Body:
-    """A multipart body (d_msg, filename, local) streamed from the zip file, with a known length."""
-
-    def __init__(self, boundary: str, d_msg: dict, zip_path: Path):
-        b = boundary
-        self._head = (f"--{b}\r\nContent-Disposition: form-data; name=\"d_msg\"\r\n\r\n{json.dumps(d_msg)}\r\n"
-                      f"--{b}\r\nContent-Disposition: form-data; name=\"filename\"\r\n\r\n{zip_path.name}\r\n"
-                      f"--{b}\r\nContent-Disposition: form-data; name=\"local\"; filename=\"{zip_path.name}\"\r\n"
-                      f"Content-Type: application/octet-stream\r\n\r\n").encode()
-        self._tail = f"\r\n--{b}--\r\n".encode()
-        self._file = open(zip_path, "rb")
-        self.length = len(self._head) + zip_path.stat().st_size + len(self._tail)
-        self._stage = 0
-
-    def read(self, n: int = -1) -> bytes:
-        while self._stage < 3:
-            if self._stage == 0:
-                self._stage = 1
-                return self._head
-            if self._stage == 1:
-                data = self._file.read(n)
-                if data:
-                    return data
-                self._file.close()
-                self._stage = 2
-                continue
-            self._stage = 3
-            return self._tail
-        return b""
+def push(client: PfiohClient, key: str, zip_path: Path) -> dict:
+    """A ready-made zip sent as pfurl sends one (three form fields, ``Mode: file``): the server's
+    work alone, no zipping or checkRemote in the timing.  :returns: the reply (``status`` true)."""
+    meta = wire.path_meta(key, f"/bench/{key}", check_remote=False)
+    body = wire.MultipartUpload({"action": "pushPath", "meta": meta}, zip_path, zip_path.name)
+    try:
+        reply = wire.parse_reply(client.request("POST", f"push {key}", data=body, headers=body.headers).content)
+    finally:
+        body.close()
+    if not reply.get("status"):
+        raise RuntimeError(f"push {key}: {str(reply)[:300]}")
+    return reply
 
 
-def push(port: int, key: str, zip_path: Path) -> dict:
-    """A pfurl-shaped push (three form fields, ``Mode: file``) of a ready-made zip."""
-    meta = {"remote": {"key": key}, "local": {"path": f"/bench/{key}"}, "transport": {**COMPRESS, "checkRemote": False}}
-    body = _Body(uuid.uuid4().hex, {"action": "pushPath", "meta": meta}, zip_path)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600, blocksize=CHUNK)
-    boundary = body._head[2:body._head.index(b"\r\n")].decode()
-    conn.request("POST", "/api/v1/cmd/", body=body, headers={
-        "Mode": "file", "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Content-Length": str(body.length)})
-    resp = conn.getresponse()
-    text = resp.read().decode(errors="replace")
-    conn.close()
-    if resp.status != 200 or '"status": true' not in text.replace('"status":true', '"status": true'):
-        raise RuntimeError(f"push {key}: HTTP {resp.status}: {text[:300]}")
-    return json.loads(text[text.index("{"):text.rindex("}") + 1])
-
-
-def pull(port: int, key: str, dest: Path) -> int:
-    """Stream the pulled zip to ``dest``; copes with the original's JSON after the zip."""
-    meta = {"remote": {"key": key}, "local": {"path": str(dest), "createDir": True},
-            "transport": {**COMPRESS, "checkRemote": False}}
-    query = urllib.parse.urlencode({"action": "pullPath", "meta": str(meta)})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
-    conn.request("GET", f"/api/v1/cmd/?{query}")
-    resp = conn.getresponse()
-    if resp.status != 200:
-        raise RuntimeError(f"pull {key}: HTTP {resp.status}: {resp.read(300)!r}")
+def pull(client: PfiohClient, key: str, dest: Path) -> int:
+    """Stream the pulled zip to ``dest`` (not unpacked); copes with the original's JSON after the
+    zip.  :returns: the bytes received."""
+    meta = wire.path_meta(key, str(dest), check_remote=False, create_dir=True)
     n = 0
-    with open(dest, "wb") as f:
-        while chunk := resp.read(CHUNK):
+    with client.request("GET", f"pull {key}", params=wire.query("pullPath", meta), stream=True) as resp, \
+            open(dest, "wb") as f:
+        for chunk in resp.iter_content(CHUNK):
             f.write(chunk)
             n += len(chunk)
-    conn.close()
     return n
 
 
@@ -204,7 +160,7 @@ def swift_options() -> dict:
         return {"auth": os.environ["ST_AUTH"], "user": os.environ["ST_USER"], "key": os.environ["ST_KEY"],
                 "auth_version": "1.0"}
     except KeyError:
-        sys.exit("Swift mode needs ST_AUTH/ST_USER/ST_KEY: eval \"$(.venv/bin/python tools/saio.py env)\"")
+        sys.exit("Swift mode needs ST_AUTH/ST_USER/ST_KEY: eval \"$(.venv/bin/python -m tools.saio env)\"")
 
 
 def raw_swift_upload(container: str, tree: Path) -> None:

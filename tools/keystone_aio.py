@@ -15,8 +15,8 @@ Keystone forms) into the data directory.
 
 Usage::
 
-    python tools/keystone_aio.py start [--base DIR] [--port 15000] [--proxy-port 15080] [--saio-base DIR]
-    python tools/keystone_aio.py env|status|stop [--base DIR]
+    python -m tools.keystone_aio start [--base DIR] [--port 15000] [--proxy-port 15080] [--saio-base DIR]
+    python -m tools.keystone_aio env|status|stop [--base DIR]
 
 The first start takes about 10-15 s (schema, keys, bootstrap); a restart of a kept data directory
 (``stop --keep``) skips all that (on other ports, it moves the catalog endpoints and rewrites the
@@ -39,8 +39,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import ports
-import saio
+from tools import ports, saio
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = Path(tempfile.gettempdir()) / f"chris-keystone-{os.getuid()}"
@@ -222,7 +221,7 @@ def start(base: Path = DEFAULT_BASE, port: int = 0, proxy_port: int = 0,
         return settings(base)
     if not _saio_running(saio_base):
         raise RuntimeError(f"no healthy Swift all-in-one in {saio_base}: "
-                           f"start it first (python tools/saio.py start --base {saio_base})")
+                           f"start it first (python -m tools.saio start --base {saio_base})")
     state = _load_state(base)
     same = bool(state and "application_credential_id" in state and state["saio_base"] == str(saio_base))
     saio.stop(base, keep=same)
@@ -248,7 +247,7 @@ def _start_proxy(state: dict, proxy_port: int, timeout: float) -> None:
 
 
 def _restart(base: Path, state: dict, sock: socket.socket, proxy_port: int, timeout: float) -> None:
-    import keystone_provision
+    from tools import keystone_provision
     serve(base, sock, timeout)
     old = (state["auth_url"], state["proxy_url"])
     state["port"] = sock.getsockname()[1]
@@ -261,7 +260,7 @@ def _restart(base: Path, state: dict, sock: socket.socket, proxy_port: int, time
 
 def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Path, timeout: float,
                 token_cache_time: int) -> None:
-    import keystone_provision
+    from tools import keystone_provision
     base.mkdir(parents=True, exist_ok=True)
     port = sock.getsockname()[1]
     auth_url = f"http://127.0.0.1:{port}/v3"
@@ -282,7 +281,7 @@ def _initialise(base: Path, sock: socket.socket, proxy_port: int, saio_base: Pat
 
 def _write_state(base: Path, state: dict) -> None:
     """The credential files, then the state (last: it marks a finished set-up)."""
-    import keystone_provision
+    from tools import keystone_provision
     _write_private(Path(state["password_credentials"]), keystone_provision.password_file(state))
     _write_private(Path(state["appcred_credentials"]), keystone_provision.appcred_file(state))
     _write_private(_state_file(base), json.dumps(state, indent=2))
@@ -294,8 +293,9 @@ def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A real Keystone v3 on loopback, with a Swift proxy "
-                                                 "taking its tokens over a running SAIO.")
+    parser = argparse.ArgumentParser(prog="python -m tools.keystone_aio",
+                                     description="A real Keystone v3 on loopback, with a Swift proxy "
+                                     "taking its tokens over a running SAIO.")
     parser.add_argument("command", choices=["start", "stop", "status", "env"])
     parser.add_argument("--base", type=Path, default=Path(os.environ.get("KEYSTONE_BASE", DEFAULT_BASE)),
                         help="data directory (default: %(default)s)")

@@ -24,8 +24,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import ports
-import saio
+from tools import ports, saio
 from pman.engines.local import jobdb as localdb, processes as localproc
 
 BIN = Path(sys.executable).parent

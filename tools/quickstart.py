@@ -30,15 +30,12 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, tools/ is on the path already; the repository root gives processors/.
-sys.path.insert(1, str(ROOT))
+from pfioh import client as pfioh_client
+from pman import client as pman_client
+from processors import samples
+from tools import qs_args, qs_services
 
-import qs_args  # noqa: E402
-import qs_services  # noqa: E402
-from pfioh import client as pfioh_client  # noqa: E402
-from pman import client as pman_client  # noqa: E402
-from processors import samples  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TOTAL_STEPS = 8
 PROCESSOR = ROOT / "processors" / "dicom_preview.py"

@@ -15,9 +15,9 @@ data directory (configs, rings, devices, logs, pid files), removed again by ``st
 
 Usage::
 
-    python tools/saio.py start [--base DIR] [--port 18080] [--replicas 1]   # idempotent; prints settings
-    python tools/saio.py env   [--base DIR]                  # shell exports for a running SAIO
-    python tools/saio.py status|stop [--base DIR]
+    python -m tools.saio start [--base DIR] [--port 18080] [--replicas 1]   # idempotent; prints settings
+    python -m tools.saio env   [--base DIR]                  # shell exports for a running SAIO
+    python -m tools.saio status|stop [--base DIR]
 
 ``start`` also writes ``<base>/swift-credentials.cfg`` in swiftstore's tempauth form, so services
 can be pointed at it with ``--swift-credentials``.  A Keystone-authenticated second proxy over the
@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import ports
+from tools import ports
 
 DEFAULT_BASE = Path(tempfile.gettempdir()) / f"chris-saio-{os.getuid()}"
 DEFAULT_PORT = 18080
@@ -543,7 +543,7 @@ def _replica_arg(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="A real Swift all-in-one on loopback (tempauth).",
+        prog="python -m tools.saio", description="A real Swift all-in-one on loopback (tempauth).",
         epilog="Durability tests stop and restart single servers from Python: saio.stop_server(base, "
         "'object-2'), saio.start_server(base, 'object-2'), saio.restart_proxy(base).")
     parser.add_argument("command", choices=["start", "stop", "status", "env"])

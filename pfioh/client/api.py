@@ -102,7 +102,12 @@ class PfiohClient:
         self.session = session or requests.Session()
         self.headers = {"Authorization": f"bearer {token}"} if token else {}
 
-    def _request(self, method: str, what: str, **kw) -> requests.Response:
+    def request(self, method: str, what: str, **kw) -> requests.Response:
+        """One HTTP request to pfioh with the client's token and timeout (``kw`` as for
+        ``requests``), e.g. a ready-made zip sent as pushPath; ``what`` names it in errors.
+
+        :raises ClientError: pfioh unreachable, the request failed, or an HTTP error status.
+        """
         headers = {**self.headers, **kw.pop("headers", {})}
         try:
             resp = self.session.request(method, self.url, headers=headers, timeout=self.timeout, **kw)
@@ -124,7 +129,7 @@ class PfiohClient:
     def control(self, action: str, meta: dict) -> dict:
         """POST a control message (``Mode: control``, JSON body) and return the JSON reply."""
         body = json.dumps({"action": action, "meta": meta})
-        resp = self._request("POST", action, data=body.encode(), headers={"Mode": "control"})
+        resp = self.request("POST", action, data=body.encode(), headers={"Mode": "control"})
         return self._json(resp, action)
 
     def hello(self, ask_about: str = "sysinfo", echo: str | None = None) -> dict:
@@ -138,8 +143,8 @@ class PfiohClient:
 
     def check_remote(self, action: str, meta: dict) -> dict:
         """pfurl's step 2: a GET with ``checkRemote: True`` (creates dirs with --createDirsAsNeeded)."""
-        reply = self._json(self._request("GET", f"{action} (checkRemote)",
-                                         params=wire.query(action, {**meta, "transport": wire.transport(True)})),
+        reply = self._json(self.request("GET", f"{action} (checkRemote)",
+                                        params=wire.query(action, {**meta, "transport": wire.transport(True)})),
                            f"{action} (checkRemote)")
         if not reply.get("status", False):
             raise ClientError(f"{action}: the server refused the remote location: {str(reply)[:300]}")
@@ -206,9 +211,7 @@ class PfiohClient:
                                     f"{uuid.uuid4()}.zip", progress=sending.add, on_sent=sent)
         reply: dict = {}
         try:
-            resp = self._request("POST", "pushPath", data=body,
-                                 headers={"Mode": "file", "Content-Type": body.content_type,
-                                          "Content-Length": str(len(body))})
+            resp = self.request("POST", "pushPath", data=body, headers=body.headers)
             reply = self._json(resp, "pushPath")
         finally:
             body.close()
@@ -245,7 +248,7 @@ class PfiohClient:
 
     def _download(self, key: str, meta: dict, zip_path: Path, display: progress.Display,
                   stats: Transfer) -> None:
-        resp = self._request("GET", "pullPath", params=wire.query("pullPath", meta), stream=True)
+        resp = self.request("GET", "pullPath", params=wire.query("pullPath", meta), stream=True)
         with resp:
             total, approx = _expected_size(resp.headers)
             phase = progress.Phase(display, f"pull {key}", "receiving", total_bytes=total, approx=approx,

@@ -108,6 +108,11 @@ class MultipartUpload:
     def content_type(self) -> str:
         return f"multipart/form-data; boundary={self.boundary}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The POST's headers for this body: ``Mode: file``, its content type and length."""
+        return {"Mode": "file", "Content-Type": self.content_type, "Content-Length": str(len(self))}
+
     def __len__(self) -> int:
         return self._size
 

@@ -13,9 +13,8 @@ import subprocess
 import pytest
 
 from tests.fixtures.swift import *  # noqa: F401,F403  (the real Swift the publisher and pod tests use)
-from tests.images import podman
-
-TOKEN = "image-test-token-4f1c9a"
+from tests.support import podman
+from tests.support.podman import TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,9 @@ from pman import resultdoc
 from pman.engines import base
 from pman.engines.kube import spec as kube_spec
 from pman.engines.kube.settings import INIT, PROCESSOR, PUBLISH, KubeSettings
-from tests.images import podman
-from tests.images.kube_standin import StandIn
-from tests.images.test_publisher import read_tree, write_tree
+from tests.support import podman
+from tests.support.kube_standin import StandIn
+from tests.support.trees import make_shared_tree, read_tree
 
 pytestmark = pytest.mark.timeout(1800)  # the first test builds the images (minutes on a fresh machine)
 
@@ -98,7 +98,7 @@ def test_pman_job_runs_as_a_pod_from_get_through_processor_to_put_wait(images, s
                                                                        unique_container, tmp_path):
     creds_dir, token_dir, token = pod_files
     source = tmp_path / "input"
-    write_tree(source, INPUT)
+    make_shared_tree(source, INPUT)
     with swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file)) as store:
         store.put_tree(unique_container, "input/", source)
 

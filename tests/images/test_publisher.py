@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import swiftstore
-from tests.images import podman
+from tests.support import podman
+from tests.support.trees import make_shared_tree, read_tree
 
 pytestmark = pytest.mark.timeout(1800)  # the first test builds the images (minutes on a fresh machine)
 
@@ -43,20 +44,6 @@ def share(tmp_path) -> Path:
     return path
 
 
-def write_tree(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        target.chmod(0o644)
-    for d in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
-        d.chmod(0o755)
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def publisher(images, credentials: str, share: Path, key: str, *args: str, env: dict[str, str] | None = None):
     """Run the publisher image once; the CompletedProcess (not checked)."""
     env_args = [a for k, v in {"SWIFT_KEY": key, **(env or {})}.items() for a in ("--env", f"{k}={v}")]
@@ -71,7 +58,7 @@ OUTPUT = {"result.txt": b"done\n", "plots/p.dat": os.urandom(70000)}
 
 def test_get_and_put_round_trip_a_tree(images, credentials, store, share, unique_container, tmp_path):
     source = tmp_path / "input"
-    write_tree(source, INPUT)
+    make_shared_tree(source, INPUT)
     store.put_tree(unique_container, "input/", source)
 
     got = publisher(images, credentials, share, unique_container, "get", env={"OUTGOING_MODE": "0777"})
@@ -81,7 +68,7 @@ def test_get_and_put_round_trip_a_tree(images, credentials, store, share, unique
     assert outgoing.is_dir() and outgoing.stat().st_mode & 0o777 == 0o777
     assert outgoing.stat().st_uid == 1000620000  # made by the container's arbitrary UID
 
-    write_tree(outgoing, OUTPUT)
+    make_shared_tree(outgoing, OUTPUT)
     put = publisher(images, credentials, share, unique_container, "put")
     assert put.returncode == 0, put.stderr
     back = tmp_path / "back"
@@ -95,7 +82,7 @@ def test_get_with_a_root_owned_outgoing_dir(images, credentials, store, share, u
     group-writable for group 0 is enough (every container of the pod runs in group 0 on OpenShift);
     otherwise the failure says what is wrong."""
     source = tmp_path / "input"
-    write_tree(source, {"x": b"x"})
+    make_shared_tree(source, {"x": b"x"})
     store.put_tree(unique_container, "input/", source)
     outgoing = share / "outgoing"
     outgoing.mkdir()

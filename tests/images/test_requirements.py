@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.images.podman import ROOT
+from tests.support.podman import ROOT
 
 REQUIREMENTS = ROOT / "requirements"
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from tests.images import podman
-from tests.images.conftest import TOKEN
+from tests.support import podman
+from tests.support.podman import TOKEN
 
 pytestmark = pytest.mark.timeout(1800)  # the first test builds the images (minutes on a fresh machine)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pfioh.client.progress import human_bytes
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 
 CLIENT = str(Path(sys.executable).parent / "pfioh-client")
 SPEC = {"a.bin": 300_000, "sub/b.bin": 70_000, "sub/deep/c.txt": 10}

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
-import ports
-import saio
 import swiftstore
 from swiftstore import errors
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 from tests.support.trees import read_tree
+from tools import ports, saio
 
 MiB = 1 << 20
 # Small enough that the test tree holds an SLO, large enough that the 10 MiB file is one object.
 SLO_THRESHOLD, SEGMENT_SIZE = 11 * MiB, 4 * MiB
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHER = str(Path(sys.executable).parent / "pman-swift-publisher")
 
 
@@ -73,11 +73,11 @@ def test_start_reuses_the_running_cluster_and_the_cli_checks_replicas(replicated
     pids = saio._pids(base)
     assert saio.start(base, replicas=3).auth_url == replicated_swift.auth_url
     assert saio._pids(base) == pids and saio.replica_count(base) == 3
-    bad = subprocess.run([sys.executable, "tools/saio.py", "start", "--replicas", "0", "--base", str(base)],
-                         capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "tools.saio", "start", "--replicas", "0", "--base", str(base)],
+                         cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--replicas: must be a whole number >= 1" in bad.stderr
     assert saio._pids(base) == pids
-    usage = subprocess.run([sys.executable, "tools/saio.py", "--help"], capture_output=True, text=True).stdout
+    usage = subprocess.run([sys.executable, "-m", "tools.saio", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
     assert "--replicas N" in usage and "saio.stop_server(base" in usage
 
 

@@ -19,11 +19,10 @@ from pathlib import Path
 import pydicom
 import pytest
 
-import ports
-import quickstart
 from pfioh import client as pfioh_client
 from pman import client as pman_client
 from processors import samples
+from tools import ports, quickstart
 
 ROOT = Path(__file__).resolve().parents[2]
 PFURL = str(Path(sys.executable).parent / "pfurl")
@@ -158,15 +157,16 @@ def test_pfcon2_sequence_with_the_real_pfurl(stack, unique_container, tmp_path):
     assert [p.name for p in cwd.iterdir() if p.suffix == ".zip"] == []  # pfurl cleaned up its zips
 
 
-def _quickstart(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "quickstart.py"), *args], cwd=cwd,
+def _quickstart(args: list[str]) -> subprocess.CompletedProcess:
+    """``python -m tools.quickstart`` from the repository root, as scripts/quickstart runs it."""
+    return subprocess.run([sys.executable, "-m", "tools.quickstart", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 
 def test_quickstart_runs_the_whole_pipeline(swift, swift_connection, tmp_path):
     """The main job (steps 2-8) on the test session's Swift: results, summary, services stopped."""
     results = tmp_path / "results"
-    proc = _quickstart(["--swift-credentials", swift.credentials_file, "--results", str(results)], tmp_path)
+    proc = _quickstart(["--swift-credentials", swift.credentials_file, "--results", str(results)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     (key_dir,) = results.iterdir()
     summary = json.loads((key_dir / "summary.json").read_text())
@@ -186,7 +186,7 @@ def test_quickstart_runs_the_whole_pipeline(swift, swift_connection, tmp_path):
 def test_quickstart_names_the_failing_step(tmp_path):
     with ports.dead_port() as port:  # refuses connections, and nothing can start listening there
         dead = f"http://127.0.0.1:{port}"
-        proc = _quickstart(["--pfioh", dead, "--pman", dead, "--results", str(tmp_path / "r")], tmp_path)
+        proc = _quickstart(["--pfioh", dead, "--pman", dead, "--results", str(tmp_path / "r")])
     assert proc.returncode == 1
     assert "step 3/8 (push the sample DICOM dataset as chris-jid-" in proc.stderr
     assert "cannot connect to pfioh" in proc.stderr

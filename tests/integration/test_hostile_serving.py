@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.pman_support import pman_argv
+from tests.support.pman_driver import pman_argv
 
 BIN = Path(sys.executable).parent
 READ_TIMEOUT = 15

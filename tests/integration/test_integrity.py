@@ -13,7 +13,7 @@ import requests
 
 import swiftstore
 from swiftstore import errors
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 from tests.support.trees import listed, make_tree, read_tree
 
 MIB = 1 << 20

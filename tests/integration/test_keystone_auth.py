@@ -14,11 +14,10 @@ from keystoneauth1 import exceptions as ksa_exceptions
 from swiftclient import client
 from swiftclient.exceptions import ClientException
 
-import keystone_aio
-import ports
-import saio
 from swiftstore import credentials
+from tools import keystone_aio, ports, saio
 
+ROOT = Path(__file__).resolve().parents[2]
 FORMS = ["password_credentials", "appcred_credentials"]
 
 
@@ -178,8 +177,8 @@ def test_restart_of_a_kept_directory_keeps_accounts(keystone, container):
 
 
 def test_cli_status_and_env(keystone):
-    run = lambda *a: subprocess.run([sys.executable, keystone_aio.__file__, *a,
-                                     "--base", keystone.settings.base], capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tools.keystone_aio", *a, "--base", keystone.settings.base],
+                                    cwd=ROOT, capture_output=True, text=True)
     assert run("status").returncode == 0
     env = run("env")
     assert env.returncode == 0

@@ -1,8 +1,8 @@
 """Status outlives the Job: the Kubernetes engine records a terminal state nobody recorded in the
 real Swift, with pman's own credentials, and answers from it once the TTL deleted the Job.
 
-The API server is the recorded one (tests/fixtures/k8s-1.36, through the unit tests' fakes of
-the client); Swift is real.
+The API server is the recorded one (tests/fixtures/k8s-1.36, through the fakes of
+the client in tests/support/fake_kube.py); Swift is real.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from pman.engines import base
 from pman.engines.kube import engine as kube_engine, kubernetes as kube, settings as kubesettings, status
-from tests.unit.pman.engines.kube.fakes import FakeBatchV1Api, FakeCoreV1Api, api_error, load, recorded
+from tests.support.fake_kube import FakeBatchV1Api, FakeCoreV1Api, api_error, load, recorded
 
 
 def engine_over(swift, job, pods, events=None, after=0.0):

@@ -8,11 +8,11 @@ import time
 import pytest
 import requests
 
-import saio
 import swiftstore
 from swiftstore import errors
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 from tests.support.trees import listed, make_tree
+from tools import saio
 
 
 def _wait_for(condition, timeout: float = 30, what: str = "condition"):

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from pman.engines.local import jobdb
-from tests.integration.pman_support import pman_argv
+from tests.support.pman_driver import pman_argv
 
 IS_ROOT = os.geteuid() == 0
 JOB_USER = "nobody"

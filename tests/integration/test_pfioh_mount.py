@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from pfioh import instance
-from tests.integration import pfioh_support as sup
+from tests.support import pfioh_driver as sup
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from pman.engines import base
 from pman.engines.kube import kubernetes as kube, settings as kubesettings
 from pman.engines.kube import engine as kube_engine
 from tests.fixtures.swift import drop_container
-from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
+from tests.support.pman_driver import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 from tests.support.trees import make_tree, read_tree
-from tests.unit.pman.engines.kube.fakes import FakeBatchV1Api, FakeCoreV1Api, recorded
+from tests.support.fake_kube import FakeBatchV1Api, FakeCoreV1Api, recorded
 
 MiB = 1 << 20
 FILES = {"a.txt": b"hello", "sub/b.txt": b"bee", "big.bin": os.urandom(3 * MiB)}  # big.bin: an SLO

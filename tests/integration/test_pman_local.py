@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from pman.engines.local import jobdb
-
-from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
+from tests.support.pman_driver import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 import swiftstore
 
-from tests.integration.pman_support import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
+from tests.support.pman_driver import gated, pfurl, pman_argv, rest, wait_message, wait_pfurl, wait_rest
 
 
 

@@ -17,7 +17,7 @@ import pytest
 from pman.engines.local import processes as localproc
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = [sys.executable, str(ROOT / "tools" / "quickstart.py")]
+QUICKSTART = [sys.executable, "-m", "tools.quickstart"]
 
 
 def _stat(pid: str) -> list[str] | None:
@@ -66,7 +66,7 @@ def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None
 def test_arguments_are_checked_before_installing(tmp_path):
     """--help is the one real help text with or without .venv; a bad argument exits 2 at once."""
     copy = tmp_path / "clone"  # a clone without .venv, whose bootstrap only leaves a mark
-    for rel in ("scripts/quickstart", "tools/qs_args.py"):
+    for rel in ("scripts/quickstart", "tools/__init__.py", "tools/qs_args.py"):
         (copy / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, copy / rel)
     marker = tmp_path / "bootstrap-ran"
@@ -75,7 +75,7 @@ def test_arguments_are_checked_before_installing(tmp_path):
     env = {**os.environ, "COLUMNS": "100"}
     run = lambda *a: subprocess.run([str(copy / "scripts" / "quickstart"), *a], capture_output=True,
                                     text=True, env=env, timeout=60)
-    real = subprocess.run([*QUICKSTART, "--help"], capture_output=True, text=True, env=env, timeout=60)
+    real = subprocess.run([*QUICKSTART, "--help"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert real.returncode == 0 and "--keep-running" in real.stdout and "--stop RUN_DIR" in real.stdout
     shown = run("--help")
     assert (shown.returncode, shown.stdout) == (0, real.stdout)
@@ -103,7 +103,7 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
     with open(log, "wb") as out:
         # Started with SIGINT ignored, as a background job of a non-interactive shell (CI's) is:
         # Ctrl-C must stop it all the same.
-        proc = subprocess.Popen([*QUICKSTART, "--results", str(tmp_path / "r")], cwd=tmp_path, stdout=out,
+        proc = subprocess.Popen([*QUICKSTART, "--results", str(tmp_path / "r")], cwd=ROOT, stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PMAN_PUBLISHER_CLI": str(publisher)},
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
@@ -124,7 +124,7 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
 
 
 def test_keep_running_prints_one_command_that_stops_everything(tmp_path):
-    done = subprocess.run([*QUICKSTART, "--keep-running", "--results", str(tmp_path / "r")], cwd=tmp_path,
+    done = subprocess.run([*QUICKSTART, "--keep-running", "--results", str(tmp_path / "r")], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     left = next(line for line in done.stderr.splitlines() if line.startswith("[8/8] left running"))

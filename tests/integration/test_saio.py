@@ -3,11 +3,13 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-import ports
-import saio
+from tools import ports, saio
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -60,8 +62,8 @@ def test_credentials_file_is_written_in_tempauth_form(private_saio):
 
 def test_cli_prints_exports_and_status(private_saio):
     base = private_saio
-    run = lambda *a: subprocess.run([sys.executable, "tools/saio.py", *a, "--base", str(base)],
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tools.saio", *a, "--base", str(base)],
+                                    cwd=ROOT, capture_output=True, text=True)
     started = run("start", "--port", "0")
     assert started.returncode == 0, started.stderr
     assert f"export ST_AUTH={saio.settings(base).auth_url}" in started.stdout

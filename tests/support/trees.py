@@ -12,6 +12,15 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
+def make_shared_tree(root: Path, files: dict[str, bytes]) -> Path:
+    """:func:`make_tree`, readable by any UID (files 0644, directories 0755): mounted into a container
+    that runs as an arbitrary UID."""
+    make_tree(root, files)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return root
+
+
 def read_tree(root: Path) -> dict[str, bytes]:
     """``{relative path: bytes}`` of every file under ``root``."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}

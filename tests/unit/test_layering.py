@@ -13,6 +13,11 @@
 - pfioh's stores: the base imports neither implementation (nor swiftstore), the mount store
   neither the Swift store nor swiftstore, the Swift store not the mount store.
 - no import cycle anywhere in the product code (imports inside functions count too).
+- the tests never import one another: a test module or conftest.py imports, of tests/, only the
+  support package (tests/support/, the helpers they share) and the fixture modules
+  (tests/fixtures/, which conftest.py files load); so does every other module of tests/.
+- nothing edits ``sys.path``: tools/ and benchmarks/ are packages, run with ``python -m`` from the
+  repository root, and imported as ``tools.saio``, ``benchmarks.common``.
 """
 import ast
 import sys
@@ -152,3 +157,78 @@ def test_cycle_checker_sees_the_old_pfioh_stores_circle(tmp_path):
     (pkg / "mount_store.py").write_text("from pfioh import errors, stores\n")
     (pkg / "errors.py").write_text("")
     assert _cycle(_import_graph(tmp_path, ("pfioh",))) == ["pfioh.mount_store", "pfioh.stores", "pfioh.mount_store"]
+
+
+# ----------------------------------------------------------------------------- the tests' own imports
+
+TESTS_SHARED = ("tests.support", "tests.fixtures")
+
+
+def _from_module(package: list[str], node: ast.ImportFrom) -> str:
+    """The module a ``from ... import`` reads, a relative one resolved against ``package``."""
+    if not node.level:
+        return node.module or ""
+    return ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+
+
+def _absolute_imports(path: Path, root: Path):
+    """Every name ``path`` imports, relative imports (``from .conftest import x``) resolved."""
+    package = _module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield from (f"{_from_module(package, node)}.{alias.name}" for alias in node.names)
+
+
+def _test_import_violations(root: Path = ROOT):
+    for path in sorted((root / "tests").rglob("*.py")):
+        for name in _absolute_imports(path, root):
+            if name.startswith("tests.") and not name.startswith(tuple(s + "." for s in TESTS_SHARED)):
+                yield f"{path.relative_to(root)} imports {name}"
+
+
+def test_tests_import_only_the_support_package_and_the_fixtures():
+    assert list(_test_import_violations()) == []
+
+
+def test_test_import_checker_sees_tests_importing_each_other(tmp_path):
+    files = {
+        "tests/unit/deploy/test_a.py": "from tests.unit.deploy.test_b import helper\nfrom tests.support import trees\n",
+        "tests/unit/deploy/test_b.py": "from .conftest import ROOT\nfrom . import kustomize\n",
+        "tests/unit/deploy/conftest.py": "import tests.unit.deploy.test_a\nfrom tests.fixtures.swift import *\n",
+        "tests/support/helpers.py": "def f():\n    from tests.images.conftest import TOKEN\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert sorted(_test_import_violations(tmp_path)) == [
+        "tests/support/helpers.py imports tests.images.conftest.TOKEN",
+        "tests/unit/deploy/conftest.py imports tests.unit.deploy.test_a",
+        "tests/unit/deploy/test_a.py imports tests.unit.deploy.test_b.helper",
+        "tests/unit/deploy/test_b.py imports tests.unit.deploy.conftest.ROOT",
+        "tests/unit/deploy/test_b.py imports tests.unit.deploy.kustomize",
+    ]
+
+
+# ----------------------------------------------------------------------------- sys.path
+
+def _path_edits(root: Path, folders=("tools", "benchmarks", "tests", "scripts", *PACKAGES)):
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Attribute) and node.attr == "path" and \
+                        isinstance(node.value, ast.Name) and node.value.id == "sys":
+                    yield f"{path.relative_to(root)}:{node.lineno}"
+
+
+def test_no_module_edits_sys_path():
+    assert list(_path_edits(ROOT)) == []
+
+
+def test_path_edit_checker_sees_an_insert(tmp_path):
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "quickstart.py").write_text("import sys\nsys.path.insert(1, '..')\nprint(sys.argv)\n")
+    assert list(_path_edits(tmp_path, ("tools",))) == ["tools/quickstart.py:2"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import ports
+from tools import ports
 
 # A stand-in server: binds the port it is given (or serves an inherited socket), then waits.
 SERVER = """import socket, sys

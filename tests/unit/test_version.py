@@ -11,7 +11,7 @@ from pfioh import app as pfioh_app
 from pfioh.config import PfiohConfig
 from pman import app as pman_app, config as pman_config
 from swiftstore.version import VERSION
-from tests.unit.pman.fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("swiftstore", "httpkit", "pfioh", "pman")

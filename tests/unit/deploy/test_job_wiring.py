@@ -10,8 +10,7 @@ from pman import config as pman_config
 from pman.engines import base
 from pman.engines.kube import settings as kubesettings, spec
 from pman.publisher import cli as publisher_cli
-from tests.unit.deploy.conftest import NAMESPACE, container, find, rendered
-from tests.unit.deploy.test_pman_config_wiring import flags_of, pod_environment
+from tests.support.deploy.manifests import NAMESPACE, container, find, flags_of, pod_environment, rendered
 
 JOB = base.JobSpec(jid="chris-jid-7", image="docker.io/fnndsc/pl-simpledsapp:2.1.0",
                    command=("simpledsapp", "/share/incoming", "/share/outgoing"))

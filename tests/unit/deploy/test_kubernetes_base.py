@@ -2,8 +2,8 @@
 import kubernetes_validate
 import pytest
 
-from tests.unit.deploy import kustomize
-from tests.unit.deploy.conftest import K8S_VERSION, KUBERNETES, container, find, pod_spec, rendered
+from tests.support.deploy import kustomize
+from tests.support.deploy.manifests import K8S_VERSION, KUBERNETES, container, find, pod_spec, rendered
 
 NAMESPACE = "chris-compute"
 # Plain Kubernetes has no SCC to give the processor a UID: the base sets one (docs/deploy-openshift.md).

@@ -2,8 +2,8 @@
 import kubernetes_validate
 import pytest
 
-from tests.unit.deploy import schemas, templates
-from tests.unit.deploy.conftest import (K8S_VERSION, NAMESPACE, TEMPLATE_FILES, container, find,
+from tests.support.deploy import schemas, templates
+from tests.support.deploy.manifests import (K8S_VERSION, NAMESPACE, TEMPLATE_FILES, container, find,
                                         pod_spec, rendered)
 
 OPENSHIFT_KINDS = {"Route": schemas.ROUTE}
@@ -165,8 +165,8 @@ def test_generated_tokens_are_random_and_land_in_token_files():
 
 def test_default_image_tags_are_the_package_version():
     from swiftstore.version import VERSION as version
-    from tests.unit.deploy import kustomize
-    from tests.unit.deploy.conftest import KUBERNETES, template_default
+    from tests.support.deploy import kustomize
+    from tests.support.deploy.manifests import KUBERNETES, template_default
     assert template_default("pfioh", "PFIOH_IMAGE_TAG") == template_default("pman", "PMAN_IMAGE_TAG") == version
     assert kustomize.split_image(template_default("pman", "PUBLISHER_IMAGE"))[1] == version
     images = kustomize.yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["images"]

@@ -1,6 +1,5 @@
 """pfioh's template, kustomize base and image agree with pfioh's real command line and routes."""
 import dataclasses
-from pathlib import PurePosixPath
 
 import pytest
 
@@ -8,29 +7,13 @@ from pfioh import app as pfioh_app
 from pfioh import cli as pfioh_cli
 from pfioh import config as pfioh_config
 from swiftstore import credentials as swift_credentials
-from tests.unit.deploy import dockerfile
-from tests.unit.deploy.conftest import DOCKER, container, find, pod_spec, rendered, template_default
+from tests.support.deploy import dockerfile
+from tests.support.deploy.manifests import (DOCKERFILE, container, file_in_secret, find, mounts, rendered,
+                                            template_default)
 
 
 def deployed_config(args: list[str]) -> pfioh_config.PfiohConfig:
     return pfioh_cli.config_from_args(pfioh_cli.build_parser().parse_args(args))
-
-
-def mounts(deployment: dict) -> dict[str, dict]:
-    """mountPath -> {"mount": volumeMount, "volume": volume}."""
-    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
-    return {m["mountPath"]: {"mount": m, "volume": volumes[m["name"]]}
-            for m in container(deployment)["volumeMounts"]}
-
-
-def file_in_secret(deployment: dict, path: str) -> tuple[str, str]:
-    """(secret name, key) that provides the file ``path`` inside the container."""
-    target = PurePosixPath(path)
-    entry = mounts(deployment)[str(target.parent)]
-    secret = entry["volume"]["secret"]
-    assert entry["mount"]["readOnly"] is True
-    item = next(i for i in secret["items"] if i["path"] == target.name)
-    return secret["secretName"], item["key"]
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +78,9 @@ def test_probe_path_answers_without_a_token_while_commands_need_one(deployment, 
 
 
 def test_image_defaults_are_a_valid_command_line_on_the_same_port():
-    path = DOCKER / "pfioh" / "Dockerfile"
-    config = deployed_config(dockerfile.exec_form(dockerfile.last(path, "CMD")))
-    assert config.port == int(dockerfile.last(path, "EXPOSE"))
+    image = dockerfile.image(DOCKERFILE, "pfioh")
+    config = deployed_config(dockerfile.exec_form(dockerfile.last(image, "CMD")))
+    assert config.port == int(dockerfile.last(image, "EXPOSE"))
     assert config.forever and config.host == "0.0.0.0"
 
 

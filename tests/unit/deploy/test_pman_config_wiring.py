@@ -2,36 +2,11 @@
 import pytest
 
 from pman import config as pman_config
-from tests.unit.deploy.conftest import NAMESPACE, container, find, rendered, template_default
+from tests.support.deploy.manifests import (NAMESPACE, container, find, flags_of, pod_environment, rendered,
+                                            template_default)
 
 FLAGS = {flag for flag, _env in pman_config.SOURCES.values() for flag in flag.split("/")}
 VARIABLES = {env for _flag, env in pman_config.SOURCES.values()}
-
-
-def pod_environment(deployment: dict) -> dict[str, str]:
-    """The container's environment as the kubelet resolves it (the namespace fieldRef included)."""
-    resolved = {}
-    for entry in container(deployment)["env"]:
-        if "value" in entry:
-            resolved[entry["name"]] = entry["value"]
-        else:
-            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-            resolved[entry["name"]] = deployment["metadata"]["namespace"]
-    return resolved
-
-
-def flags_of(args: list[str]) -> dict[str, object]:
-    """The template's command line as ``from_sources`` flags (the few the template uses)."""
-    by_flag = {flag: field for field, (flags, _env) in pman_config.SOURCES.items() for flag in flags.split("/")}
-    values, i = {}, 0
-    while i < len(args):
-        field = by_flag[args[i]]
-        if field == "token_auth":
-            values[field], i = True, i + 1
-        else:
-            values[field] = int(args[i + 1]) if field == "port" else args[i + 1]
-            i += 2
-    return values
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """pman's template agrees with the other files: secrets, paths, ports, the publisher's account."""
 import pytest
 
-from tests.unit.deploy.conftest import DOCKER, container, find, pod_spec, rendered, template_default
-from tests.unit.deploy import dockerfile
-from tests.unit.deploy.test_pfioh_wiring import file_in_secret, mounts
+from tests.support.deploy import dockerfile
+from tests.support.deploy.manifests import (DOCKERFILE, container, file_in_secret, find, mounts, pod_spec, rendered,
+                                            template_default)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,7 @@ def test_ports_line_up(objects, deployment):
     assert service_port["targetPort"] == port["name"]
     route = find(objects, "Route", "pman")
     assert route["spec"]["port"]["targetPort"] == service_port["name"]
-    dockerfile_path = DOCKER / "pman" / "Dockerfile"
-    assert int(dockerfile.last(dockerfile_path, "EXPOSE")) == port["containerPort"]
+    assert int(dockerfile.last(dockerfile.image(DOCKERFILE, "pman"), "EXPOSE")) == port["containerPort"]
 
 
 def test_runs_as_its_own_service_account_with_an_api_token(objects, deployment):

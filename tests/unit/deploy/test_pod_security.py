@@ -12,10 +12,9 @@ import pytest
 from pman import config as pman_config
 from pman.engines import base
 from pman.engines.kube import settings as kubesettings, spec
-from tests.unit.deploy import podsecurity
-from tests.unit.deploy.conftest import container, find, pod_spec, rendered
-from tests.unit.deploy.test_pman_config_wiring import flags_of, pod_environment
-from tests.unit.pman.engines.kube.fakes import http, items, load
+from tests.support.deploy import podsecurity
+from tests.support.deploy.manifests import container, find, flags_of, pod_environment, pod_spec, rendered
+from tests.support.fake_kube import http, items, load
 
 JOBS = [base.JobSpec(jid="chris-jid-7", image="docker.io/library/busybox:1.37",
                      command=("cp", "-r", "/share/incoming", "/share/outgoing")),

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tests.unit.deploy import templates
+from tests.support.deploy import templates
 
 TEMPLATE = {
     "apiVersion": "template.openshift.io/v1", "kind": "Template", "metadata": {"name": "t"},

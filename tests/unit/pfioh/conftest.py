@@ -1,58 +1,11 @@
-"""Fixtures for pfioh's unit tests: a config on a temp storeBase, a Flask test client, zips."""
+"""Fixtures for pfioh's unit tests: a config on a temp storeBase, a Flask test client (the helpers
+to talk to it are in tests/support/pfioh_app.py)."""
 from __future__ import annotations
-
-import dataclasses
-import io
-import json
-import zipfile
 
 import pytest
 
 from pfioh import app as app_mod
 from pfioh.config import PfiohConfig
-
-URL = "/api/v1/cmd/"
-
-
-def make_zip(files: dict[str, bytes], *, compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def push_meta(key, *, plugin=False, unpack=True, local="/src/dir") -> dict:
-    meta = {"remote": {"key": key}, "local": {"path": local},
-            "transport": {"mechanism": "compress", "checkRemote": False,
-                          "compress": {"archive": "zip", "unpack": unpack, "cleanup": True}}}
-    if plugin:
-        meta["specialHandling"] = {"op": "plugin", "cleanup": True}
-    return meta
-
-
-def pull_query(key, *, plugin=False, check=False, cleanup=False) -> dict:
-    meta = {"remote": {"key": key}, "local": {"path": "/dst", "createDir": True},
-            "transport": {"mechanism": "compress", "checkRemote": check,
-                          "compress": {"archive": "zip", "unpack": True, "cleanup": True}}}
-    if plugin:
-        meta["specialHandling"] = {"op": "plugin", "cleanup": cleanup}
-    # pfurl sends str(dict): a Python literal, not JSON.
-    return {"action": "pullPath", "meta": str(meta)}
-
-
-def push(client, key, payload: bytes, **kw):
-    meta = push_meta(key, **{k: v for k, v in kw.items() if k in ("plugin", "unpack", "local")})
-    data = {"d_msg": json.dumps({"action": "pushPath", "meta": meta}), "filename": "x.zip",
-            "local": (io.BytesIO(payload), "x.zip")}
-    return client.post(URL, data=data, headers={"Mode": "file", **kw.get("headers", {})},
-                       content_type="multipart/form-data")
-
-
-def control(client, action, meta, headers=None):
-    return client.post(URL, data=json.dumps({"action": action, "meta": meta}),
-                       headers={"Mode": "control", **(headers or {})},
-                       content_type="application/x-www-form-urlencoded")
 
 
 class Shutdowns:
@@ -86,7 +39,3 @@ def make_client(shutdowns):
 @pytest.fixture
 def client(make_client, config):
     return make_client(config)
-
-
-def with_(config: PfiohConfig, **changes) -> PfiohConfig:
-    return dataclasses.replace(config, **changes)

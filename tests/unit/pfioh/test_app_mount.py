@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from pfioh import instance
-from .conftest import URL, control, make_zip, pull_query, push, with_
+from tests.support.pfioh_app import URL, control, make_zip, pull_query, push, with_
 
 
 def _body(resp):

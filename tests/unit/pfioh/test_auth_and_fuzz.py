@@ -8,7 +8,7 @@ from httpkit import auth
 
 from pfioh import app as app_mod, instance
 
-from .conftest import URL, control, make_zip, pull_query, push, with_
+from tests.support.pfioh_app import URL, control, make_zip, pull_query, push, with_
 
 
 @pytest.fixture

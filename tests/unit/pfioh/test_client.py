@@ -9,91 +9,14 @@ import io
 import json
 import os
 import zipfile
-from urllib.parse import urlsplit
 
-import flask
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 
 import pfioh.client
 from pfioh.client import api as pfioh_api, archive, wire
-
-# ----------------------------------------------------------------------------- pfioh stub
-
-
-class WSGIAdapter(requests.adapters.BaseAdapter):
-    """Send requests to a WSGI app in-process (the body is streamed through ``read`` as on a socket)."""
-
-    def __init__(self, app):
-        super().__init__()
-        self.client = app.test_client()
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        url = urlsplit(request.url)
-        body = request.body
-        if hasattr(body, "read"):
-            body = b"".join(iter(lambda: body.read(8192), b""))
-        r = self.client.open(url.path, method=request.method, query_string=url.query,
-                             headers=dict(request.headers), data=body)
-        resp = requests.Response()
-        resp.status_code, resp.reason = r.status_code, r.status
-        resp.headers = CaseInsensitiveDict(r.headers)
-        resp.raw, resp.url, resp.request = io.BytesIO(r.get_data()), request.url, request
-        return resp
-
-    def close(self):
-        pass
-
-
-def _zip_bytes(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def make_pfioh_stub(*, http_response=False, legacy_pull=False):
-    """A stub of the original pfioh: records requests, stores pushed zips, serves ``outputs``."""
-    app = flask.Flask("pfioh-stub")
-    app.log, app.pushed, app.outputs, app.push_status = [], {}, {}, True
-
-    def reply(obj):
-        text = json.dumps(obj)
-        if http_response:  # PF --httpResponse: a webob response nested in the body
-            text = f"200 OK\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Length: {len(text)}\r\n\r\n{text}"
-        return flask.Response(text, mimetype=None)
-
-    @app.route("/api/v1/cmd", methods=["GET", "POST"])
-    def cmd():
-        req = flask.request
-        app.log.append({"method": req.method, "headers": dict(req.headers), "args": req.args.to_dict(),
-                        "form": list(req.form.items()), "files": list(req.files)})
-        if req.method == "GET":
-            meta = ast.literal_eval(req.args["meta"])
-            key = meta["remote"]["key"]
-            if meta["transport"]["checkRemote"]:
-                return reply({"status": True, "isfile": False, "isswiftstore": True, "isdir": False,
-                              "createdNewDir": False})
-            if key not in app.outputs:
-                return flask.Response(json.dumps({"status": False, "error": f"no output for key {key}"}),
-                                      status=404, mimetype="application/json")
-            data = app.outputs[key]
-            if legacy_pull:  # PF: no headers, JSON appended after the zip
-                data += json.dumps({"status": True, "msg": "File/Directory downloaded"}).encode()
-                return flask.Response(data, mimetype=None)
-            return flask.Response(data, mimetype="application/zip")
-        if req.headers.get("Mode") == "file":
-            msg = json.loads(req.form["d_msg"])
-            app.pushed[msg["meta"]["remote"]["key"]] = req.files["local"].read()
-            return reply({"write": {}, "status": app.push_status,
-                          "msg": "File/Directory stored in Swift" if app.push_status else "not stored"})
-        msg = json.loads(req.get_data())
-        return reply({"stdout": {"d_ret": {"name": "pfioh", "version": "2.2.0.8",
-                                           "echoBack": {"msg": msg["meta"].get("echoBack")}}, "status": True}})
-
-    return app
+from tests.support.pfioh_app import make_zip
+from tests.support.pfioh_stub import WSGIAdapter, make_pfioh_stub
 
 
 def client_for(app, **kw):
@@ -133,6 +56,26 @@ def test_push_speaks_the_pfurl_sequence(tree):
         assert z.read("sub/b.bin") == (tree / "sub" / "b.bin").read_bytes()
 
 
+def test_a_ready_made_zip_goes_through_request_as_pfurl_sends_it(tmp_path):
+    """The benchmarks' server-alone push: wire.MultipartUpload and its headers, through request."""
+    app = make_pfioh_stub()
+    zip_path = tmp_path / "ready.zip"
+    zip_path.write_bytes(make_zip({"a.txt": b"alpha"}))
+    body = wire.MultipartUpload({"action": "pushPath", "meta": wire.path_meta("k", "/x", check_remote=False)},
+                                zip_path, "ready.zip")
+    try:
+        resp = client_for(app, token="t").request("POST", "push k", data=body, headers=body.headers)
+    finally:
+        body.close()
+    assert wire.parse_reply(resp.content)["status"] is True and app.pushed["k"] == zip_path.read_bytes()
+    (post,) = app.log
+    assert post["headers"]["Mode"] == "file" and post["headers"]["Authorization"] == "bearer t"
+    assert int(post["headers"]["Content-Length"]) == len(body)
+    with pytest.raises(pfioh.client.ClientError, match="no output for key nothing"):
+        client_for(app).request("GET", "pull nothing", params=wire.query("pullPath", wire.path_meta(
+            "nothing", "/x", check_remote=False)))
+
+
 def test_push_leaves_no_temp_zip(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(archive.tempfile, "tempdir", str(tmp_path / "tmpdir"))
     (tmp_path / "tmpdir").mkdir()
@@ -169,7 +112,7 @@ def test_push_of_a_missing_path_fails_clearly(tmp_path):
 def test_pull_unpacks_the_output(tmp_path, legacy):
     """Also the original pfioh's pull framing: no headers, status JSON after the zip."""
     app = make_pfioh_stub(legacy_pull=legacy)
-    app.outputs["k"] = _zip_bytes({"summary.json": "{}", "previews/s01/0001.png": b"\x89PNG"})
+    app.outputs["k"] = make_zip({"summary.json": "{}", "previews/s01/0001.png": b"\x89PNG"})
     files = client_for(app).pull("k", tmp_path / "out")
     assert files == ["previews/s01/0001.png", "summary.json"]
     assert (tmp_path / "out" / "previews" / "s01" / "0001.png").read_bytes() == b"\x89PNG"
@@ -186,7 +129,7 @@ def test_pull_without_output_reports_the_server_error(tmp_path):
 
 def test_pull_refuses_a_non_empty_destination_unless_clean(tmp_path):
     app = make_pfioh_stub()
-    app.outputs["k"] = _zip_bytes({"new.txt": "new"})
+    app.outputs["k"] = make_zip({"new.txt": "new"})
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "old.txt").write_text("old")

@@ -11,7 +11,8 @@ import requests
 
 import pfioh.client
 from pfioh.client import api, archive, progress, wire
-from tests.unit.pfioh.test_client import WSGIAdapter, _zip_bytes, make_pfioh_stub
+from tests.support.pfioh_app import make_zip
+from tests.support.pfioh_stub import WSGIAdapter, make_pfioh_stub
 
 
 class Clock:
@@ -176,7 +177,7 @@ def test_a_push_shows_zipping_sending_and_storing_with_totals(tree):
 
 def test_a_pull_shows_receiving_and_unpacking_with_totals(tmp_path):
     app = make_pfioh_stub()
-    app.outputs["k"] = _zip_bytes({"a.txt": "x" * 2048, "b/c.txt": "y" * 2048})
+    app.outputs["k"] = make_zip({"a.txt": "x" * 2048, "b/c.txt": "y" * 2048})
     out = io.StringIO()
     client = _progress_client(app, out)
     client.pull("k", tmp_path / "out")
@@ -261,7 +262,7 @@ def test_pull_of_a_broken_zip_names_the_step(tmp_path, monkeypatch, capsys):
 
 def test_a_local_write_error_is_a_failure_exit_1(tmp_path, monkeypatch, capsys):
     app = make_pfioh_stub()
-    app.outputs["k"] = _zip_bytes({"a": "b"})
+    app.outputs["k"] = make_zip({"a": "b"})
     (tmp_path / "file.txt").write_text("not a directory")
     assert _cli(app, monkeypatch, ["pull", "k", str(tmp_path / "file.txt" / "out")]) == 1
     assert f"pfioh-client: error: pullPath: cannot unpack into {tmp_path / 'file.txt' / 'out'}: " \

@@ -10,7 +10,7 @@ import pytest
 
 from pfioh import errors, ziputil
 
-from .conftest import URL, make_zip, pull_query, push
+from tests.support.pfioh_app import URL, make_zip, pull_query, push
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import shutil
 
 from pfioh.stores import swift as swift_stores
 
-from .conftest import with_
-from .fake_swift import FakeSwift
+from tests.support.fake_swiftstore import FakeSwift
+from tests.support.pfioh_app import with_
 
 
 def test_mount_ready(client):

@@ -10,7 +10,7 @@ import pytest
 from pfioh import errors, instance
 from pfioh.stores import base
 
-from .conftest import URL, control, make_zip, pull_query, push, with_
+from tests.support.pfioh_app import URL, control, make_zip, pull_query, push, with_
 
 
 @pytest.fixture

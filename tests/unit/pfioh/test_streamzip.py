@@ -8,7 +8,7 @@ import pytest
 
 from pfioh import errors, instance, streamzip, ziputil
 
-from .conftest import make_zip, push
+from tests.support.pfioh_app import make_zip, push
 
 LIMITS = ziputil.Limits(max_bytes=100 << 20, max_ratio=100)
 

@@ -9,8 +9,8 @@ from swiftstore import errors as swift_errors
 from pfioh.stores import swift as swift_stores
 
 from pfioh import instance
-from .conftest import URL, control, make_zip, pull_query, push, with_
-from .fake_swift import FakeSwift, random_files, tree
+from tests.support.fake_swiftstore import FakeSwift, random_files, tree
+from tests.support.pfioh_app import URL, control, make_zip, pull_query, push, with_
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from pfioh import errors, ziputil
 
-from .conftest import make_zip
+from tests.support.pfioh_app import make_zip
 
 LIMITS = ziputil.Limits(max_bytes=50 << 20, max_ratio=100)
 

@@ -5,11 +5,9 @@ import pytest
 
 from pman import app as app_mod, config
 from pman.engines import base
-from tests.unit.pman.fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
+from tests.support.pman_app import RUN, msg
 
-RUN = {"jid": "chris-jid-1", "cmd": "cp -r /share/incoming /share/outgoing", "auid": "chris", "threaded": True,
-       "number_of_workers": "1", "cpu_limit": "1000m", "memory_limit": "200Mi", "gpu_limit": 0,
-       "container": {"target": {"image": "busybox", "cmdParse": False}}}
 ENVELOPE = {"status", "RESTheader", "RESTverb", "action", "path", "receivedByServer", "client_json_payload",
             "client_json_len", "payloadsize", "meta"}
 
@@ -33,13 +31,6 @@ def app(engine, shutdowns, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def msg(client, action, meta, wrap=True, path="/api/v1/cmd", headers=None):
-    body = {"action": action, "meta": meta}
-    data = json.dumps({"payload": body} if wrap else body)
-    return client.post(path, data=data, headers={"Content-Type": "application/x-www-form-urlencoded",
-                                                 "Mode": "control", **(headers or {})})
 
 
 def test_hello_envelope(client):

@@ -5,10 +5,7 @@ import dataclasses
 import pytest
 
 from pman import cli, config
-
-
-def build(argv, env=None):
-    return cli.config_from_args(cli.build_parser().parse_args(argv), env or {})
+from tests.support.pman_app import build
 
 
 def test_defaults():

@@ -13,11 +13,10 @@ import swiftstore
 from pman import app as app_mod, config, jobdata
 from pman.engines import base
 from pman.engines.kube import engine as kube_engine, settings as kubesettings
-from tests.unit.pman.engines.kube.fakes import JID, recorded
-from tests.unit.pman.engines.kube.test_engines import SETTINGS, Cluster, scenario
-from tests.unit.pman.fake_engine import FakeEngine
-from tests.unit.pman.test_api import RUN, msg
-from tests.unit.pman.test_config import build
+from tests.support.fake_kube import JID, recorded
+from tests.support.kube_cluster import SETTINGS, Cluster, scenario
+from tests.support.fake_engine import FakeEngine
+from tests.support.pman_app import RUN, build, msg
 
 
 # ---------------------------------------------------------------- the replies
@@ -191,7 +190,7 @@ def test_without_a_store_the_data_is_left_and_said(flavour):
 
 
 def test_a_job_known_by_its_result_only_has_its_container_deleted(flavour):
-    from tests.unit.pman.engines.kube.fakes import api_error
+    from tests.support.fake_kube import api_error
     from tests.unit.pman.engines.kube.test_engines import Results
     store = Store()
     cluster = with_store(Cluster(flavour, delete=api_error("delete-job/delete-again.json"),

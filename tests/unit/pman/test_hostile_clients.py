@@ -10,7 +10,7 @@ import pytest
 
 from pman import app as app_mod, cli, config
 from pman.engines import base
-from tests.unit.pman.fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 
 RUN = {"jid": "j1", "cmd": "true /share/incoming /share/outgoing", "number_of_workers": "1",
        "cpu_limit": "1000m", "memory_limit": "200Mi", "gpu_limit": 0,

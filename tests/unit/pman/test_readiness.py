@@ -10,7 +10,7 @@ from pman import app as app_mod, config as pman_config
 from pman.engines.kube import kubernetes as kube, openshift as osh, settings as kubesettings
 from pman.engines.local import engine as local_engine
 from pman.engines.local.settings import LocalSettings
-from tests.unit.pman.engines.kube.fakes import (FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
+from tests.support.fake_kube import (FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient, FakeResource,
                                                 api_error, recorded)
 
 SETTINGS = kubesettings.KubeSettings(namespace="chris")

@@ -5,7 +5,7 @@ import pytest
 
 from safearchive import entries, errors
 
-from .conftest import CHAR_DEVICE, FIFO, LINK
+from tests.support.zips import CHAR_DEVICE, FIFO, LINK
 
 
 def _check(path, limits=entries.Limits()):

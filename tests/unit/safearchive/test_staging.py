@@ -6,7 +6,7 @@ import pytest
 
 from safearchive import entries, errors, staging, unzip
 
-from .conftest import LINK, build_zip
+from tests.support.zips import LINK, build_zip
 
 
 def _visible(parent):

@@ -6,7 +6,7 @@ import pytest
 
 from safearchive import entries, errors, unzip
 
-from .conftest import LINK
+from tests.support.zips import LINK
 
 LIMITS = entries.Limits(max_bytes=50 << 20, max_ratio=100)
 

@@ -8,7 +8,7 @@ import pytest
 
 import swiftstore
 from swiftstore import bundles, errors, reading
-from tests.unit.swiftstore.fake_conn import FakeSwift, md5
+from tests.support.fake_swiftclient import FakeSwift, md5
 
 
 def _members(tmp_path, sizes):
@@ -175,7 +175,7 @@ def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_upload
     from swiftstore import writer as writer_mod
     monkeypatch.setattr(writer_mod, "MAX_PENDING_BYTES", 3000)
     gate = threading.Event()
-    from tests.unit.swiftstore.fake_conn import FakeConnection
+    from tests.support.fake_swiftclient import FakeConnection
     orig = FakeConnection.put_object
 
     def slow_put(self, *a, **kw):  # uploads wait until the test lets them go

@@ -4,7 +4,7 @@ import pytest
 
 import swiftstore
 from pman.publisher import cli
-from tests.unit.swiftstore.fake_conn import FakeSwift
+from tests.support.fake_swiftclient import FakeSwift
 
 
 @pytest.fixture

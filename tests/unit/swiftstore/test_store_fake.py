@@ -7,7 +7,7 @@ from swiftclient.exceptions import ClientException
 
 from swiftstore import errors, names
 import swiftstore
-from tests.unit.swiftstore.fake_conn import FakeConnection, FakeSwift, md5
+from tests.support.fake_swiftclient import FakeConnection, FakeSwift, md5
 
 MIB = 1 << 20
 
@@ -307,7 +307,7 @@ def test_segments_grow_to_stay_within_swifts_manifest_limit(fake_swift, tmp_path
 
 def test_deleting_a_container_lists_again_after_a_409(store, fake_swift, monkeypatch):
     """Swift answers 409 when a lagging listing missed an object: it is listed and deleted again."""
-    from tests.unit.swiftstore.fake_conn import FakeConnection
+    from tests.support.fake_swiftclient import FakeConnection
     store.ensure_container("c")
     store.put_json("c", "a.json", 1)
     real_delete = FakeConnection.delete_container

@@ -4,7 +4,7 @@ import hashlib
 import pytest
 
 from swiftstore import errors, transfer
-from tests.unit.swiftstore.fake_conn import FakeSwift
+from tests.support.fake_swiftclient import FakeSwift
 
 
 def test_hashing_reader_reads_its_window_and_rewinds(tmp_path):

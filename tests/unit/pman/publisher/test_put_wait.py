@@ -11,8 +11,8 @@ import pytest
 import swiftstore
 from pman import resultdoc
 from pman.publisher import cli, wait
-from tests.unit.pman.engines.kube.fakes import FakeCoreV1Api, FakeWatch, api_error, items, load, watch_lines
-from tests.unit.swiftstore.fake_conn import FakeSwift
+from tests.support.fake_kube import FakeCoreV1Api, FakeWatch, api_error, items, load, watch_lines
+from tests.support.fake_swiftclient import FakeSwift
 
 KEY = "chris-jid-50"
 

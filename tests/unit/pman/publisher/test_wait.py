@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from pman.publisher import wait
-from tests.unit.pman.engines.kube.fakes import (FakeCoreV1Api, FakeWatch, api_error, items, load, recorded,
+from tests.support.fake_kube import (FakeCoreV1Api, FakeWatch, api_error, items, load, recorded,
                                                 server_error, watch_lines)
 
 POD = load("pod-watch/read-pod.json")["metadata"]["name"]

@@ -17,7 +17,7 @@ from pman.engines import base
 from pman.engines.kube import cache as kube_cache, kubernetes as kube, openshift as osh, settings as kubesettings
 from pman.engines.kube import status
 from pman.engines.kube.cache import StatusCache
-from tests.unit.pman.engines.kube.fakes import (Chunked, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient,
+from tests.support.fake_kube import (Chunked, FakeBatchV1Api, FakeCoreV1Api, FakeDynamicClient,
                                                 FakeResource, api_error, gone, items, listing, load, recorded,
                                                 server_error, watch_body, watch_events)
 

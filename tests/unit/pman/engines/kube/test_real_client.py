@@ -1,13 +1,13 @@
 """The kubernetes engine with its real client (urllib3, chunked watch bodies, the connection
 pool) over HTTP, against the stand-in API server that answers like the recordings
-(:mod:`tests.unit.pman.engines.kube.apiserver`).  Conditions are waited for, never slept on."""
+(:mod:`tests.support.kube_apiserver`).  Conditions are waited for, never slept on."""
 import time
 
 import pytest
 
 from pman.engines import base
 from pman.engines.kube import kubernetes as kube, settings as kubesettings
-from tests.unit.pman.engines.kube.apiserver import FakeApiServer
+from tests.support.kube_apiserver import FakeApiServer
 
 S = base.JobStatus
 JOB = dict(image="ghcr.io/fnndsc/pl-simpledsapp:2.1.0", command=("simpledsapp", "/share/incoming", "/share/outgoing"))

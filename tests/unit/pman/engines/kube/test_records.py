@@ -12,7 +12,7 @@ import pytest
 from pman.engines.kube import logcache, records, status
 from pman.engines.kube.cache import StatusCache
 from pman.engines.kube.settings import KubeSettings
-from tests.unit.pman.engines.kube.fakes import RECORDED, items, load, with_waiting
+from tests.support.fake_kube import RECORDED, items, load, with_waiting
 
 # (Job file, pods file, Events file) of every recorded scenario; events only where recorded.
 CASES = [

@@ -12,7 +12,7 @@ import pytest
 
 from pman.engines import base
 from pman.engines.kube import status
-from tests.unit.pman.engines.kube.fakes import RECORDED, items, load, watch_lines, with_waiting
+from tests.support.fake_kube import RECORDED, items, load, watch_lines, with_waiting
 
 S = base.JobStatus
 TIMEOUT = 30

@@ -20,6 +20,7 @@ OPT_OUT = "CHRIS_SKIP_IMAGE_TESTS"  # README: a developer machine without podman
 OPENSHIFT_UID = "1000620000:0"  # what OpenShift's restricted SCC assigns: an arbitrary UID, group 0
 TAG = os.environ.get("CHRIS_IMAGE_TAG", "test")
 IMAGES = ("pfioh", "pman", "pman-swift-publisher")
+TOKEN = "image-test-token-4f1c9a"  # the one token of the [AUTH TOKENS] file the services get
 
 
 def image(name: str) -> str:

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-RECORDED = Path(__file__).resolve().parents[4] / "fixtures" / "k8s-1.36"
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "k8s-1.36"
 
 
 def _load(name: str) -> dict:

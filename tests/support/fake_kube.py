@@ -23,7 +23,7 @@ from kubernetes.dynamic import exceptions as dyn_exceptions
 from kubernetes.dynamic.resource import ResourceInstance
 from urllib3 import HTTPHeaderDict
 
-RECORDED = Path(__file__).resolve().parents[4] / "fixtures" / "k8s-1.36"
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "k8s-1.36"
 JID = "chris-jid-42"
 
 

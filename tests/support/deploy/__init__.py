@@ -1,0 +1,1 @@
+"""The deployment tests' readers: templates, kustomize, Dockerfiles, schemas and Pod Security."""
