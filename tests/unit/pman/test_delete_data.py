@@ -191,7 +191,7 @@ def test_without_a_store_the_data_is_left_and_said(flavour):
 
 def test_a_job_known_by_its_result_only_has_its_container_deleted(flavour):
     from tests.support.fake_kube import api_error
-    from tests.unit.pman.engines.kube.test_engines import Results
+    from tests.support.kube_cluster import Results
     store = Store()
     cluster = with_store(Cluster(flavour, delete=api_error("delete-job/delete-again.json"),
                                  results=Results({JID: {"schema": "pman-result/1"}})), store)
