@@ -192,15 +192,16 @@ def transfer_peak(server, store, gib: float, data: Path, work: Path) -> dict:
             t0 = time.perf_counter()
             if op == "push":
                 push(server.port, key, zip_path)
-                store.put_tree(key, "output/", str(tree))  # what the job's publisher would leave
-                server.sampler.reset()  # the publisher's upload above is not the server's work
             else:
                 pull(server.port, key, work / "pulled.zip")
-                check_zip(work / "pulled.zip", tree)
             out[f"{op}_peak_rss_mb"] = server.sampler.peak / MiB
             out[f"{op}_seconds"] = time.perf_counter() - t0
             print(f"  {op} {gib:g} GiB through {server.name}: {out[f'{op}_seconds']:.1f} s, "
                   f"peak RSS {out[f'{op}_peak_rss_mb']:.1f} MB", flush=True)
+            if op == "push":
+                store.put_tree(key, "output/", str(tree))  # what the job's publisher would leave
+            else:
+                check_zip(work / "pulled.zip", tree)
     finally:
         (work / "pulled.zip").unlink(missing_ok=True)
         store.delete(key)
