@@ -11,9 +11,9 @@ Logging goes to ``logging.getLogger("swiftstore")``; errors are :mod:`swiftstore
 
 The names above, and the submodules, are imported on first use (PEP 562), not by ``import
 swiftstore``: :mod:`swiftstore.version` and :mod:`swiftstore.errors` are imported by processes
-that never talk to Swift (pfioh's gunicorn master, pfioh in mount mode, pman), and importing
-:mod:`swiftstore.store` loads python-swiftclient and requests (and, where installed,
-python-keystoneclient with oslo.*): 10-30 MB of RSS per process.
+that never talk to Swift (pfioh's gunicorn master, pfioh in mount mode), and importing
+:mod:`swiftstore.store` loads python-swiftclient and requests: about 20 MB of RSS per process
+(32 MB where python-keystoneclient is installed, which swiftclient then imports with oslo.*).
 """
 from __future__ import annotations
 
