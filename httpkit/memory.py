@@ -1,4 +1,5 @@
-"""Give the C allocator's free memory back to the system when a worker's last transfer ends.
+"""Keep the C allocator's memory down: fewer arenas, and free memory given back when a worker's
+last transfer ends.
 
 A transfer allocates and frees large blocks (1-8 MiB reads, zip and bundle buffers) on several
 threads, and glibc keeps what was freed in the arena of the thread that used it: after one 2 GiB
@@ -7,13 +8,39 @@ push and pull, a pfioh worker idled with about 35 MB more RSS than before, in te
 (trimming while others run would only make them grow the arenas again) and costs a walk over
 the arenas, well under a millisecond here.  Without glibc (musl has no ``malloc_trim``) it does
 nothing.
+
+What trim cannot reach is each arena's top (glibc shrinks it only on a free, above a threshold
+that grows to ~2 MiB after big blocks), so :func:`limit_arenas` also caps the arenas at two
+instead of glibc's eight per core: Python allocates under the GIL, so the threads had little to
+gain from arenas of their own.  After a 2 GiB push and pull the idle worker kept 17 MB less, and
+the peaks were 15-20 MB lower, at the same speed (benchmarks/README.md, "memory").
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable
 
 Trim = Callable[[], None]
+M_ARENA_MAX = -8  # glibc's malloc.h
+DEFAULT_ARENAS = 2
+
+
+def limit_arenas(count: int = DEFAULT_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for the threads this process starts from now on.
+
+    Call it before the threads exist.  An operator's ``MALLOC_ARENA_MAX`` (applied by glibc at
+    start) is left alone.  :returns: whether the cap was set (False without glibc).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    import ctypes  # only here: a library that may run on another C library
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(M_ARENA_MAX, count) == 1
 
 
 def _glibc_trim() -> Trim | None:

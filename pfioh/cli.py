@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from httpkit import auth, serve
+from httpkit import auth, memory, serve
 from pfioh import config as config_mod
 from pfioh import instance
 from swiftstore.version import VERSION
@@ -153,6 +153,7 @@ def _create_app(config: config_mod.PfiohConfig):
     """The app, built in each gunicorn worker.  Flask, prometheus_client and (in Swift mode)
     swiftclient are imported here, in the worker, so the master, which only watches the workers,
     does not carry them too (about 9 MB of RSS for Flask's part alone)."""
+    memory.limit_arenas()  # before the worker starts its threads
     from pfioh import app as app_mod
     return app_mod.create_app(config)
 
