@@ -18,7 +18,7 @@ from typing import Callable
 import flask
 
 from httpkit import auth, fallback, messages, readiness, shutdown as http_shutdown
-from httpkit import errors as http_errors, metrics as http_metrics
+from httpkit import errors as http_errors, memory as http_memory, metrics as http_metrics
 from pfioh import errors, handlers, multipart, protocol, stores
 from pfioh.config import PfiohConfig
 from swiftstore import errors as swift_errors
@@ -54,6 +54,7 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
     app = flask.Flask("pfioh")
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_size
     metrics = http_metrics.instrument(app, service="pfioh")
+    transfers = http_memory.TransferGauge()  # gives freed memory back when the last transfer ends
     _register_errors(app)
 
     @app.get("/api/v1/health")
@@ -67,11 +68,11 @@ def create_app(config: PfiohConfig, *, store: stores.Store | None = None,
         _authorize(tokens)
         request = flask.request
         if request.method == "GET":
-            response = _get(ctx, metrics)
+            response = _get(ctx, metrics, transfers)
         elif request.headers.get("Mode", "control").strip().lower() == "control":
             response = _control(ctx, shutdown)
         else:
-            response = _push(ctx, metrics)
+            response = _push(ctx, metrics, transfers)
         if not config.forever:
             response.call_on_close(shutdown)
         return response
@@ -117,7 +118,7 @@ def _user_agent() -> str:
     return flask.request.headers.get("User-Agent", "")
 
 
-def _get(ctx: handlers.Context, metrics) -> flask.Response:
+def _get(ctx: handlers.Context, metrics, transfers: http_memory.TransferGauge) -> flask.Response:
     request = protocol.parse_query(protocol.query_args(flask.request.query_string))
     if request.transport.check_remote:
         return json_reply(handlers.check_remote(ctx, request))
@@ -125,6 +126,8 @@ def _get(ctx: handlers.Context, metrics) -> flask.Response:
     pull = handlers.pull(ctx, request)
     pull.add_close_callback(
         lambda finished: metrics.observe_transfer("out", time.perf_counter() - started, pull.bytes_sent))
+    transfers.started()  # until the zip is sent, or the client went away
+    pull.add_close_callback(lambda finished: transfers.finished())
     response = flask.Response(pull, mimetype="application/zip")
     if pull.length is not None:
         response.headers["Content-Length"] = str(pull.length)
@@ -158,7 +161,15 @@ def _early_unpacker(ctx: handlers.Context, fields: dict):
     return ctx.store.early_unpacker(request.key) if request.transport.is_zip else None
 
 
-def _push(ctx: handlers.Context, metrics) -> flask.Response:
+def _push(ctx: handlers.Context, metrics, transfers: http_memory.TransferGauge) -> flask.Response:
+    transfers.started()
+    try:
+        return _receive_push(ctx, metrics)
+    finally:
+        transfers.finished()
+
+
+def _receive_push(ctx: handlers.Context, metrics) -> flask.Response:
     started = time.perf_counter()
     form = multipart.parse(flask.request.stream, flask.request.headers.get("Content-Type", ""), ctx.store.staging,
                            limit=ctx.config.max_upload_size, on_file=lambda fields: _early_unpacker(ctx, fields))

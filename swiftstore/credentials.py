@@ -22,12 +22,12 @@ import os
 import threading
 import urllib.parse
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
-
-from keystoneauth1 import session as ksa_session
-from keystoneauth1.identity import v3 as ksa_v3
+from typing import TYPE_CHECKING, Any, Mapping
 
 from swiftstore import errors
+
+if TYPE_CHECKING:
+    from keystoneauth1 import session as ksa_session
 
 DEFAULT_PATH = "/etc/swift/swift-credentials.cfg"
 ENV_PATH = "SWIFT_CREDENTIALS"
@@ -98,6 +98,10 @@ class SwiftCredentials:
             return self._plugin
 
     def _new_plugin(self):
+        # keystoneauth1 (~6 MB of RSS) only for Keystone credentials, when first used: reading
+        # credentials (pfioh's master checks them before it starts its workers) and tempauth or
+        # token credentials never load it.
+        from keystoneauth1.identity import v3 as ksa_v3
         if self.kind == "application_credential":
             return ksa_v3.ApplicationCredential(
                 auth_url=self.auth_url, application_credential_id=self.application_credential_id,
@@ -110,6 +114,7 @@ class SwiftCredentials:
 
     def session(self) -> ksa_session.Session:
         """A new keystoneauth1 session over the shared auth plugin (Keystone kinds only)."""
+        from keystoneauth1 import session as ksa_session
         return ksa_session.Session(auth=self.auth_plugin(), timeout=KEYSTONE_TIMEOUT)
 
     def connection_kwargs(self) -> dict:
