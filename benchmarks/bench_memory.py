@@ -17,8 +17,8 @@ really costs, while the RSS total counts shared pages once per process), their t
 ratio ours / the original.  Our servers run this checkout's code (``PYTHONPATH`` is set to it for
 them, and cleared for the original, so neither shadows the other).  Usage::
 
-    .venv/bin/python benchmarks/bench_memory.py                    # idle only, ~1 min
-    .venv/bin/python benchmarks/bench_memory.py --transfer-gib 2   # + peak RSS on a 2 GiB push + pull
+    .venv/bin/python -m benchmarks.bench_memory                    # idle only, ~1 min
+    .venv/bin/python -m benchmarks.bench_memory --transfer-gib 2   # + peak RSS on a 2 GiB push + pull
 
 Results: ``benchmarks/out/memory/results.json``.
 """
@@ -38,12 +38,11 @@ from pathlib import Path
 
 import psutil
 
-from common import BIN, MiB, ROOT, make_tree
-from pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
-from bench_pfioh_swift import ORIGINAL_LAUNCH
+from benchmarks.bench_pfioh_swift import ORIGINAL_LAUNCH
+from benchmarks.common import BIN, MiB, ROOT, make_tree
+from benchmarks.pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
+from tools import keystone_aio, saio
 
-import keystone_aio  # noqa: E402  (tools/ is on the path through common)
-import saio  # noqa: E402
 
 OURS_ENV = {"PYTHONPATH": str(ROOT)}
 ORIGINAL_ENV = {"PYTHONPATH": ""}  # an empty PYTHONPATH is ignored: site-packages' pfioh is found
@@ -191,9 +190,9 @@ def transfer_peak(server, store, gib: float, data: Path, work: Path) -> dict:
             server.sampler.reset()
             t0 = time.perf_counter()
             if op == "push":
-                push(server.port, key, zip_path)
+                push(server.client, key, zip_path)
             else:
-                pull(server.port, key, work / "pulled.zip")
+                pull(server.client, key, work / "pulled.zip")
             out[f"{op}_peak_rss_mb"] = server.sampler.peak / MiB
             out[f"{op}_seconds"] = time.perf_counter() - t0
             print(f"  {op} {gib:g} GiB through {server.name}: {out[f'{op}_seconds']:.1f} s, "

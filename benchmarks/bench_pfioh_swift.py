@@ -174,7 +174,7 @@ def start_servers(work: Path, creds: str) -> dict:
     original_creds = work / "original-credentials.cfg"
     original_creds.write_text(Path(creds).read_text().replace("osProjectDomain = default", "osProjectDomain = Default"))
     env = {"BENCH_CREDENTIALS": str(original_creds), "BENCH_PFIOH": str(exe), "OS_USER_DOMAIN_NAME": "Default",
-           "TMPDIR": str(work / "orig-tmp")}
+           "TMPDIR": str(work / "orig-tmp"), "PYTHONPATH": ""}  # never this repository's pfioh
     (work / "orig-tmp").mkdir(parents=True, exist_ok=True)
     ours = start(OURS, [str(BIN / "pfioh"), "--forever", "--httpResponse", "--swift-storage",
                         "--swift-credentials", creds, "--storeBase", str(work / "ours")], work / "ours.log")
