@@ -7,20 +7,11 @@ import threading
 from pathlib import Path
 
 from httpkit import memory
-
-
-class Trims:
-    """A trim that counts its calls."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self):
-        self.calls += 1
+from tests.support.calls import Calls
 
 
 def test_trims_when_the_last_transfer_ends_not_before():
-    trims = Trims()
+    trims = Calls()
     gauge = memory.TransferGauge(trims)
     gauge.started()
     gauge.started()
@@ -31,7 +22,7 @@ def test_trims_when_the_last_transfer_ends_not_before():
 
 
 def test_concurrent_transfers_are_counted_exactly():
-    trims = Trims()
+    trims = Calls()
     gauge = memory.TransferGauge(trims)
     barrier = threading.Barrier(8)
 

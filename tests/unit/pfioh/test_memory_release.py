@@ -3,12 +3,12 @@ import io
 import zipfile
 
 from httpkit import memory
-from tests.unit.httpkit.test_memory import Trims
-from .conftest import URL, make_zip, pull_query, push
+from tests.support.calls import Calls
+from tests.support.pfioh_app import URL, make_zip, pull_query, push
 
 
 def test_pfioh_trims_after_a_push_and_after_a_pull(monkeypatch, make_client, config):
-    trims = Trims()
+    trims = Calls()
     monkeypatch.setattr(memory, "_glibc_trim", lambda: trims)
     client = make_client(config)
     assert push(client, "k1", make_zip({"a.txt": b"hello"})).status_code == 200
