@@ -88,7 +88,7 @@ def extract_baseline(ref: str, work: Path) -> Path:
 
 
 def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, threads: int,
-               baseline: tuple[str, Path] | None = None) -> list[Result]:
+               baseline: tuple[str, Path] | None = None, baseline_first: bool = False) -> list[Result]:
     mb, results = nbytes / 1e6, []
     ours, theirs = f"bench-ss-{uuid.uuid4().hex[:8]}", f"bench-cli-{uuid.uuid4().hex[:8]}"
     dl_ours, dl_cli = work / "get-swiftstore", work / "get-cli"
@@ -98,6 +98,8 @@ def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, thread
     if baseline:
         sides.append((f"swiftstore {baseline[0]}", f"bench-base-{uuid.uuid4().hex[:8]}", work / "get-baseline",
                       {**env, "PYTHONPATH": str(baseline[1])}))
+        if baseline_first:  # alternated by the caller: neither side always goes first
+            sides.reverse()
     steps = [*[("put", name, child + ["put", c, str(src), str(threads)], e) for name, c, _, e in sides],
              ("put", "swift CLI", [str(BIN / "swift"), "upload", "--object-name", "input", theirs, str(src)], env),
              *[("get", name, child + ["get", c, str(dl), str(threads)], e) for name, c, dl, e in sides],
@@ -165,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             src = work / label
             nbytes = tree_bytes(make_tree(src, n, s))
             print(f"{label}: {n} x {s} bytes", file=sys.stderr)
-            for _ in range(args.repeat):
-                results.extend(bench_tree(label, src, nbytes, work, env, args.threads, baseline))
+            for i in range(args.repeat):
+                results.extend(bench_tree(label, src, nbytes, work, env, args.threads, baseline, i % 2 == 1))
             shutil.rmtree(src)
     finally:
         shutil.rmtree(work, ignore_errors=True)
