@@ -76,18 +76,19 @@ def copy_tree(src: Path, dst: Path, log) -> tuple[int, int]:
     outside ``src`` can be reached through the copy.  :returns: (files, bytes)."""
     files = size = 0
     dst.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(src):
-        target = dst / entry.name
-        if entry.is_symlink():
-            log.write(f"skipped symbolic link {entry.path}\n")
-        elif entry.is_dir(follow_symlinks=False):
-            f, s = copy_tree(Path(entry.path), target, log)
-            files, size = files + f, size + s
-        elif entry.is_file(follow_symlinks=False):
-            shutil.copyfile(entry.path, target)
-            files, size = files + 1, size + entry.stat(follow_symlinks=False).st_size
-        else:
-            log.write(f"skipped special file {entry.path}\n")
+    with os.scandir(src) as entries:  # closed if a copy raises
+        for entry in entries:
+            target = dst / entry.name
+            if entry.is_symlink():
+                log.write(f"skipped symbolic link {entry.path}\n")
+            elif entry.is_dir(follow_symlinks=False):
+                f, s = copy_tree(Path(entry.path), target, log)
+                files, size = files + f, size + s
+            elif entry.is_file(follow_symlinks=False):
+                shutil.copyfile(entry.path, target)
+                files, size = files + 1, size + entry.stat(follow_symlinks=False).st_size
+            else:
+                log.write(f"skipped special file {entry.path}\n")
     return files, size
 
 
