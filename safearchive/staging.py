@@ -125,5 +125,6 @@ def remove(path: Path) -> None:
 
 
 def _empty(path: Path) -> None:
-    for entry in os.scandir(path):
-        remove(Path(entry.path))
+    with os.scandir(path) as entries:  # closed if a removal raises
+        for entry in entries:
+            remove(Path(entry.path))

@@ -157,17 +157,30 @@ def write_config(base: Path, replicas: int = 1) -> None:
         "[storage-policy:0]\nname = Policy-0\ndefault = yes\n")
 
 
+# The daemons this process spawned, by pid: kept rather than dropped while they run (which Python
+# reports as a ResourceWarning), so that those that end are reaped here instead of staying zombies.
+_spawned: dict[int, subprocess.Popen] = {}
+
+
+def _reap() -> None:
+    """Collect the exit status of each daemon spawned here that has ended."""
+    for pid, proc in list(_spawned.items()):
+        if proc.poll() is not None:
+            _spawned.pop(pid, None)
+
+
 def spawn(base: Path, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
     """Start a daemon detached from us, logging to <base>/log/<name>.log, its pid in run/.
 
     :param pass_fds: descriptors it inherits (a listening socket bound by the caller).
     """
-    log = open(base / "log" / f"{name}.log", "ab")
-    # close_fds and a new session: a daemon that inherits our fds (lock files, pipes) can deadlock
-    # the next start or keep a caller's pipe open forever.
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            close_fds=True, pass_fds=pass_fds, start_new_session=True, cwd=str(base))
-    log.close()
+    _reap()
+    with open(base / "log" / f"{name}.log", "ab") as log:
+        # close_fds and a new session: a daemon that inherits our fds (lock files, pipes) can
+        # deadlock the next start or keep a caller's pipe open forever.
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                close_fds=True, pass_fds=pass_fds, start_new_session=True, cwd=str(base))
+    _spawned[proc.pid] = proc
     (base / "run" / f"{name}.pid").write_text(str(proc.pid))
 
 
@@ -357,6 +370,7 @@ def _terminate(pid: int, sig: int, timeout: float = 10) -> None:
         os.kill(pid, signal.SIGKILL)
         while _alive(pid):
             time.sleep(0.02)
+    _reap()
 
 
 def stop_server(base: Path, name: str, sig: int = signal.SIGTERM) -> None:
@@ -469,6 +483,7 @@ def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
             time.sleep(0.05)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+    _reap()
     if base.exists() and not keep:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -214,7 +214,8 @@ def test_ready_is_503_when_swift_refuses_the_credentials(server_factory, tmp_pat
     resp = requests.get(good.url + "/api/v1/ready", timeout=30)
     assert resp.status_code == 200 and resp.json()["status"] == "ready"
     wrong = tmp_path / "wrong-key.cfg"
-    text = open(swift.credentials_file).read()
+    with open(swift.credentials_file) as f:
+        text = f.read()
     wrong.write_text(re.sub(r"(?m)^key\s*=.*$", "key = not-the-key", text))
     assert "not-the-key" in wrong.read_text()
     bad = sup.start_pfioh(server_factory, tmp_path / "bad", "--swift-storage", env={"SWIFT_CREDENTIALS": str(wrong)})

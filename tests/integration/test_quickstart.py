@@ -117,6 +117,7 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
     assert survivors(started) == []
     text = log.read_text()
     assert "step 5/8 (wait for the job) failed: interrupted" in text

@@ -56,7 +56,8 @@ def test_tempauth_and_object_round_trip(private_saio):
 
 def test_credentials_file_is_written_in_tempauth_form(private_saio):
     s = saio.start(private_saio)
-    text = open(s.credentials_file).read()
+    with open(s.credentials_file) as f:
+        text = f.read()
     assert f"osAuthUrl = {s.auth_url}" in text and "[TEMPAUTH]" in text and "user = test:tester" in text
 
 

@@ -7,6 +7,8 @@ import json
 import zipfile
 
 from pfioh.config import PfiohConfig
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 URL = "/api/v1/cmd/"
 
@@ -40,10 +42,13 @@ def pull_query(key, *, plugin=False, check=False, cleanup=False) -> dict:
 
 def push(client, key, payload: bytes, **kw):
     meta = push_meta(key, **{k: v for k, v in kw.items() if k in ("plugin", "unpack", "local")})
-    data = {"d_msg": json.dumps({"action": "pushPath", "meta": meta}), "filename": "x.zip",
-            "local": (io.BytesIO(payload), "x.zip")}
-    return client.post(URL, data=data, headers={"Mode": "file", **kw.get("headers", {})},
-                       content_type="multipart/form-data")
+    fields = {"d_msg": json.dumps({"action": "pushPath", "meta": meta}), "filename": "x.zip",
+              "local": FileStorage(io.BytesIO(payload), "x.zip")}
+    # Encoded in memory: given a dict, the test client spools bodies over 500 KB to a temporary
+    # file that nothing ever closes (a ResourceWarning, raised in whichever test runs the GC).
+    boundary, body = encode_multipart(fields)
+    return client.post(URL, data=body, headers={"Mode": "file", **kw.get("headers", {})},
+                       content_type=f'multipart/form-data; boundary="{boundary}"')
 
 
 def control(client, action, meta, headers=None):

@@ -32,8 +32,8 @@ def spawned():
         return proc
     yield spawn
     for proc in procs:
-        proc.kill()
-        proc.wait()
+        with proc:  # waits, and closes its stdin pipe
+            proc.kill()
 
 
 def _alive(proc):
@@ -43,12 +43,12 @@ def _alive(proc):
 def test_popen_with_socket_knows_the_port_before_the_server_runs():
     proc, port = ports.popen_with_socket(lambda fd: [sys.executable, "-c", SERVER, "fd", str(fd)],
                                          stdin=subprocess.PIPE)
-    try:
-        assert ports.wait_listening_port(proc.pid, _alive(proc), 20, "server") == port
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    finally:
-        proc.kill()
-        proc.wait()
+    with proc:  # waits, and closes its stdin pipe
+        try:
+            assert ports.wait_listening_port(proc.pid, _alive(proc), 20, "server") == port
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        finally:
+            proc.kill()
 
 
 def test_dead_port_refuses_connections_while_held():

@@ -168,6 +168,7 @@ class LocalEngine(base.Engine):
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._reap_children()
+        self._release_children()
         self.store.close()
 
     # ---------------------------------------------------------------- internals
@@ -238,6 +239,17 @@ class LocalEngine(base.Engine):
     def _reap_children(self) -> None:
         with self._lock:
             self._children = [p for p in self._children if p.poll() is None]
+
+    def _release_children(self) -> None:
+        """Leave each runner still running to a daemon thread that reaps it when it ends.
+
+        Runners outlive the engine by design; in a process that lives on (an engine reopened,
+        the tests) this keeps them from staying zombies, and no ``Popen`` of a live process is
+        dropped (which Python reports as a ResourceWarning)."""
+        with self._lock:
+            children, self._children = self._children, []
+        for proc in children:
+            threading.Thread(target=proc.wait, name=f"pman-reap-{proc.pid}", daemon=True).start()
 
     def reconcile(self) -> None:
         """Mark jobs whose runner died, reap finished runners, start queued jobs."""

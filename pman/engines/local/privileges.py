@@ -136,11 +136,12 @@ def chown_tree(top: Path, uid: int, gid: int) -> None:
     if not stat.S_ISDIR(st.st_mode):
         return
     os.chmod(top, stat.S_IMODE(st.st_mode) & ~0o022 | 0o700)
-    for entry in os.scandir(top):
-        if entry.is_dir(follow_symlinks=False):
-            chown_tree(Path(entry.path), uid, gid)
-        else:
-            os.lchown(entry.path, uid, gid)
+    with os.scandir(top) as entries:  # closed if a chown raises
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                chown_tree(Path(entry.path), uid, gid)
+            else:
+                os.lchown(entry.path, uid, gid)
 
 
 def exposed_to(user: JobUser, paths: Iterable[str], *, writable_only: Iterable[str] = ()) -> list[str]:

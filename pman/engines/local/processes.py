@@ -168,14 +168,15 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    stat = f.read().decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
+    with os.scandir("/proc") as entries:  # closed on the early return too
+        for entry in entries:
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as f:
+                        stat = f.read().decode(errors="replace")
+                except OSError:
+                    continue
+                fields = stat[stat.rfind(")") + 2:].split()
+                if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                    return True
     return False

@@ -3,6 +3,7 @@ import io
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,6 @@ def test_push_with_early_unpacking_round_trips_and_cleans_up(client, config):
     files = {f"d{i}/f{i}": os.urandom(20000) for i in range(30)}
     assert push(client, "k", make_zip(files)).status_code == 200
     keydir = config.store_base + "/key-k"
-    assert {os.path.relpath(os.path.join(r, f), keydir): open(os.path.join(r, f), "rb").read()
-            for r, _, fs in os.walk(keydir) for f in fs} == files
+    assert {p.relative_to(keydir).as_posix(): p.read_bytes()
+            for p in Path(keydir).rglob("*") if p.is_file()} == files
     assert instance.leftovers(config.staging_root) == []
