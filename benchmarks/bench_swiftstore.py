@@ -33,6 +33,10 @@ from pathlib import Path
 
 from benchmarks.common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
 
+# One file over swiftstore's SLO threshold (1 GiB): uploaded as segments in parallel, checked
+# segment by segment.  Only with --only (it moves 3 GiB per round).
+SLO_SET = ("1xSLO", 1, (1 << 30) + 10 * MiB)
+
 CHILD = r"""
 import sys, swiftstore
 op, container, path, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -124,7 +128,7 @@ def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, thread
 def summarize(results: list[Result]) -> list[dict]:
     """Median per (tree, op, system) over the repeats, with the swiftstore/CLI ratio."""
     rows = []
-    keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: ([s[0] for s in SETS].index(k[0]), k[1] != "put"))
+    keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: ([s[0] for s in (*SETS, SLO_SET)].index(k[0]), k[1] != "put"))
     for tree, op in keys:
         def med(system, attr):
             return statistics.median(getattr(r, attr) for r in results
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per tree (medians are reported)")
     parser.add_argument("--threads", type=int, default=10, help="swiftstore's transfer threads (default 10, "
                         "the library's default and the CLI's object threads)")
-    parser.add_argument("--only", choices=[s[0] for s in SETS], action="append", help="run only these trees")
+    parser.add_argument("--only", choices=[s[0] for s in (*SETS, SLO_SET)], action="append",
+                        help=f"run only these trees ({SLO_SET[0]}: a 1 GiB + 10 MiB file, an SLO; only when asked for)")
     parser.add_argument("--baseline-ref", help="also run swiftstore as of this git ref (e.g. a commit before a "
                         "change), taking turns with ours on the same data")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "swiftstore",
@@ -159,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
     try:
-        for label, count, size in SETS:
-            if args.only and label not in args.only:
+        for label, count, size in (*SETS, SLO_SET):
+            if (args.only and label not in args.only) or (not args.only and label == SLO_SET[0]):
                 continue
             n = max(1, round(count * args.scale)) if size < MiB else count
             s = size if size < MiB else max(KiB, int(size * args.scale))
