@@ -128,7 +128,8 @@ def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, thread
 def summarize(results: list[Result]) -> list[dict]:
     """Median per (tree, op, system) over the repeats, with the swiftstore/CLI ratio."""
     rows = []
-    keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: ([s[0] for s in (*SETS, SLO_SET)].index(k[0]), k[1] != "put"))
+    order = [s[0] for s in (*SETS, SLO_SET)]
+    keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: (order.index(k[0]), k[1] != "put"))
     for tree, op in keys:
         def med(system, attr):
             return statistics.median(getattr(r, attr) for r in results
