@@ -8,6 +8,9 @@ pytest puts the repository root on the path and the tests import ``tools.saio``,
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _SESSION_TMP: str | None = None
 
@@ -28,3 +31,13 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if _SESSION_TMP is not None:
         shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
+@pytest.fixture
+def gates():
+    """A directory for gate files that a job sees also when it runs as another user (a root pman's
+    default; pytest's own temporary directories are private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
+    os.chmod(top, 0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)

@@ -13,7 +13,6 @@ user without root).  pman's work dir is either in a directory the job user can e
 0711), or private to root as pytest's own temporary directories are (as ``/root`` is for root's
 default work dir): pman then puts the jobs' work dirs elsewhere.
 """
-import json
 import os
 import pwd
 import re
@@ -24,14 +23,13 @@ import sys
 import sysconfig
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from pman.engines.local import jobdb
-from tests.support.pman_driver import pman_argv
+from tests.support.pman_driver import pman_argv, rest
 
 IS_ROOT = os.geteuid() == 0
 JOB_USER = "nobody"
@@ -72,15 +70,7 @@ def pman(server_factory, shared, tmp_path):
 
 
 def call(url, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    return rest(url, method, path, body, token=TOKEN)
 
 
 def wait_until(predicate, what, timeout=30):

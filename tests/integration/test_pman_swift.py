@@ -2,10 +2,7 @@
 ``input/`` (tree + manifest, as pfioh stores it), output published under ``output/`` by
 ``pman-swift-publisher``.  Success, non-zero exit, missing input, restart mid-job, delete."""
 import os
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -35,16 +32,6 @@ def start_pman(server_factory, swift, tmp_path):
 def cwd(tmp_path):
     (tmp_path / "cwd").mkdir()
     return tmp_path / "cwd"
-
-
-@pytest.fixture
-def gates():
-    """A directory for gate files that a job sees also when it runs as another user (a root pman's
-    default; pytest's own temporary directories are private to root)."""
-    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
-    os.chmod(top, 0o711)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def push_input(store, container, tmp_path, files):

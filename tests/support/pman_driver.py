@@ -22,9 +22,11 @@ def pfurl(url: str, action: str, meta: dict, cwd: Path, token: str | None = None
     return json.loads(done.stdout)
 
 
-def rest(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
+def rest(url: str, method: str, path: str, body: dict | None = None, token: str | None = None
+         ) -> tuple[int, dict | None]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             raw = r.read()

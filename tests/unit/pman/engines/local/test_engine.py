@@ -1,9 +1,7 @@
 """The local engine's pieces (command mapping, env, copies) and the engine itself in mount mode,
 with real processes in temporary directories (no network)."""
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -140,16 +138,6 @@ def test_missing_input_fails_the_get_step(engine):
     info = wait_finished(engine, "j3")
     assert (info.reason, info.exit_code) == ("InputError", None)
     assert "no input" in engine.logs("j3")["get"] and "run" not in engine.logs("j3")
-
-
-@pytest.fixture
-def gates():
-    """A directory for gate files that a job sees also when it runs as another user (a root pman's
-    default; pytest's own temporary directories are private to root)."""
-    top = Path(tempfile.mkdtemp(prefix="pman-gates-"))
-    os.chmod(top, 0o711)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def test_concurrency_limit_queues(dirs, gates):
