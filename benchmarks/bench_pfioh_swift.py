@@ -181,9 +181,13 @@ def start_servers(work: Path, creds: str) -> dict:
     # Without --httpResponse: the original then writes its JSON reply into the body, which pfurl
     # 2.3.0.1 (and pfcon) parse; with it, a second status line and headers land in the body.
     # -P: the working directory (this repository, with its own pfioh) must not shadow the original.
-    original = start(ORIGINAL, lambda port: [str(python), "-P", "-c", ORIGINAL_LAUNCH, "--forever",
-                                             "--swift-storage", "--createDirsAsNeeded", "--ip", "127.0.0.1",
-                                             "--port", str(port)], work / "original.log", env=env)
+    try:
+        original = start(ORIGINAL, lambda port: [str(python), "-P", "-c", ORIGINAL_LAUNCH, "--forever",
+                                                 "--swift-storage", "--createDirsAsNeeded", "--ip", "127.0.0.1",
+                                                 "--port", str(port)], work / "original.log", env=env)
+    except BaseException:
+        ours.stop()  # the caller only stops the servers it got back
+        raise
     return {OURS: ours, ORIGINAL: original}
 
 
