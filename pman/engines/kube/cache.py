@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pman.engines.kube import records
 from pman.engines.kube.settings import KubeSettings, scope_selector
+from pman.engines.kube.status import nested
 
 log = logging.getLogger("pman.kube.cache")
 WATCH_SECONDS = 300
@@ -147,14 +148,14 @@ class Informer:
             if code == 410:
                 raise Gone(message)
             raise WatchError(f"{code}: {message}")
-        version = records._get(obj, "metadata", "resourceVersion")
+        version = nested(obj, "metadata", "resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
             record = self.to_record(obj)
             if record is not None:
                 with self._lock:
                     self._store(record)
         elif kind == "DELETED":
-            name = records._get(obj, "metadata", "name")
+            name = nested(obj, "metadata", "name")
             with self._lock:
                 old = self._delete(name) if isinstance(name, str) else None
             if old is not None:

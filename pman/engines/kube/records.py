@@ -18,16 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pman.engines.kube.settings import PROCESSOR
+from pman.engines.kube.status import nested
 
 _SCALARS = (str, int, float, bool)
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _scalar(value: Any) -> Any:
@@ -84,25 +77,25 @@ class JobRecord:
     @classmethod
     def of(cls, job: Any) -> "JobRecord | None":
         """The record of a Job object; None if it has no name."""
-        name = _get(job, "metadata", "name")
+        name = nested(job, "metadata", "name")
         if not isinstance(name, str) or not name:
             return None
-        containers = _get(job, "spec", "template", "spec", "containers")
+        containers = nested(job, "spec", "template", "spec", "containers")
         processor = next((c for c in containers if isinstance(c, dict) and c.get("name") == PROCESSOR), None) \
             if isinstance(containers, list) else None
-        conditions = _get(job, "status", "conditions")
+        conditions = nested(job, "status", "conditions")
         kept = tuple(Condition(_s(c.get("type")), _s(c.get("reason")), _s(c.get("message")),
                                _s(c.get("lastTransitionTime")))
                      for c in (conditions if isinstance(conditions, list) else [])
                      if isinstance(c, dict) and c.get("status") == "True")
-        return cls(name=name, uid=_scalar(_get(job, "metadata", "uid")),
-                   resource_version=_scalar(_get(job, "metadata", "resourceVersion")),
-                   created=_s(_get(job, "metadata", "creationTimestamp")),
-                   deleting=_get(job, "metadata", "deletionTimestamp") is not None,
-                   image=_s(_get(processor, "image")), command=_strings(_get(processor, "command")),
-                   args=_strings(_get(processor, "args")), has_processor=processor is not None,
-                   conditions=kept, completion_time=_s(_get(job, "status", "completionTime")),
-                   start_time=_s(_get(job, "status", "startTime")))
+        return cls(name=name, uid=_scalar(nested(job, "metadata", "uid")),
+                   resource_version=_scalar(nested(job, "metadata", "resourceVersion")),
+                   created=_s(nested(job, "metadata", "creationTimestamp")),
+                   deleting=nested(job, "metadata", "deletionTimestamp") is not None,
+                   image=_s(nested(processor, "image")), command=_strings(nested(processor, "command")),
+                   args=_strings(nested(processor, "args")), has_processor=processor is not None,
+                   conditions=kept, completion_time=_s(nested(job, "status", "completionTime")),
+                   start_time=_s(nested(job, "status", "startTime")))
 
     def as_dict(self) -> dict:
         """The Job as the status mapping reads it."""
@@ -162,14 +155,14 @@ class Container:
     def of(cls, cs: Any, init: bool) -> "Container | None":
         if not isinstance(cs, dict) or not cs.get("name"):
             return None
-        waiting = _get(cs, "state", "waiting")
-        running = _get(cs, "state", "running")
+        waiting = nested(cs, "state", "waiting")
+        running = nested(cs, "state", "running")
         return cls(init=init, name=sys.intern(str(cs["name"])), image=_s(cs.get("image")),
                    container_id=_scalar(cs.get("containerID")),
-                   waiting_reason=_s(_get(waiting, "reason")), waiting_message=_s(_get(waiting, "message")),
-                   running=bool(running), running_started_at=_s(_get(running, "startedAt")),
-                   terminated=Terminated.of(_get(cs, "state", "terminated")),
-                   last_terminated=Terminated.of(_get(cs, "lastState", "terminated")))
+                   waiting_reason=_s(nested(waiting, "reason")), waiting_message=_s(nested(waiting, "message")),
+                   running=bool(running), running_started_at=_s(nested(running, "startedAt")),
+                   terminated=Terminated.of(nested(cs, "state", "terminated")),
+                   last_terminated=Terminated.of(nested(cs, "lastState", "terminated")))
 
     def as_dict(self) -> dict:
         state: dict = {}
@@ -207,27 +200,27 @@ class PodRecord:
     @classmethod
     def of(cls, pod: Any) -> "PodRecord | None":
         """The record of a pod object; None if it has no name."""
-        name = _get(pod, "metadata", "name")
+        name = nested(pod, "metadata", "name")
         if not isinstance(name, str) or not name:
             return None
-        conditions = _get(pod, "status", "conditions")
+        conditions = nested(pod, "status", "conditions")
         unscheduled = next((c for c in (conditions if isinstance(conditions, list) else [])
                             if isinstance(c, dict) and c.get("type") == "PodScheduled" and c.get("status") == "False"),
                            None)
         containers = []
         for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
-            statuses = _get(pod, "status", key)
+            statuses = nested(pod, "status", key)
             for cs in statuses if isinstance(statuses, list) else []:
                 record = Container.of(cs, init)
                 if record is not None:
                     containers.append(record)
-        jid = _get(pod, "metadata", "labels", "jid")
-        return cls(name=name, jid=_scalar(jid), uid=_scalar(_get(pod, "metadata", "uid")),
-                   resource_version=_scalar(_get(pod, "metadata", "resourceVersion")),
-                   created=_s(_get(pod, "metadata", "creationTimestamp")), phase=_s(_get(pod, "status", "phase")),
-                   start_time=_s(_get(pod, "status", "startTime")),
-                   unscheduled_reason=_s(_get(unscheduled, "reason")),
-                   unscheduled_message=_s(_get(unscheduled, "message")), unscheduled=unscheduled is not None,
+        jid = nested(pod, "metadata", "labels", "jid")
+        return cls(name=name, jid=_scalar(jid), uid=_scalar(nested(pod, "metadata", "uid")),
+                   resource_version=_scalar(nested(pod, "metadata", "resourceVersion")),
+                   created=_s(nested(pod, "metadata", "creationTimestamp")), phase=_s(nested(pod, "status", "phase")),
+                   start_time=_s(nested(pod, "status", "startTime")),
+                   unscheduled_reason=_s(nested(unscheduled, "reason")),
+                   unscheduled_message=_s(nested(unscheduled, "message")), unscheduled=unscheduled is not None,
                    containers=tuple(containers))
 
     def as_dict(self) -> dict:
@@ -269,15 +262,16 @@ class EventRecord:
     @classmethod
     def of(cls, event: Any) -> "EventRecord | None":
         """The record of an Event the mapping reads; None for any other Event."""
-        reason = _get(event, "reason")
+        reason = nested(event, "reason")
         if reason not in EVENT_REASONS:
             return None
-        created = _get(event, "metadata", "creationTimestamp")
-        first = _get(event, "firstTimestamp") or _get(event, "eventTime") or created
-        last = _get(event, "lastTimestamp") or _get(event, "eventTime") or created
-        return cls(kind=_s(_get(event, "involvedObject", "kind")), name=_scalar(_get(event, "involvedObject", "name")),
-                   uid=_scalar(_get(event, "involvedObject", "uid")), reason=sys.intern(reason),
-                   message=_s(_get(event, "message")), first=_s(first), last=_s(last))
+        created = nested(event, "metadata", "creationTimestamp")
+        first = nested(event, "firstTimestamp") or nested(event, "eventTime") or created
+        last = nested(event, "lastTimestamp") or nested(event, "eventTime") or created
+        return cls(kind=_s(nested(event, "involvedObject", "kind")),
+                   name=_scalar(nested(event, "involvedObject", "name")),
+                   uid=_scalar(nested(event, "involvedObject", "uid")), reason=sys.intern(reason),
+                   message=_s(nested(event, "message")), first=_s(first), last=_s(last))
 
     def as_dict(self) -> dict:
         involved = {}
