@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     env, stop = swift_env()
     work = Path(tempfile.mkdtemp(prefix="bench-swiftstore-"))
     results: list[Result] = []
-    baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
     try:
+        baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
         for label, count, size in (*SETS, SLO_SET):
             if (args.only and label not in args.only) or (not args.only and label == SLO_SET[0]):
                 continue

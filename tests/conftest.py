@@ -21,11 +21,10 @@ def pytest_configure(config):
     when the session ends.  0711: a job user (``nobody``) can pass through to its own job's
     directory, as through ``/tmp``, but cannot list what else is there."""
     global _SESSION_TMP
-    if _SESSION_TMP is None and not hasattr(config, "workerinput"):
-        _SESSION_TMP = tempfile.mkdtemp(prefix="chris-tests-")
-        os.chmod(_SESSION_TMP, 0o711)
-        os.environ["TMPDIR"] = _SESSION_TMP
-        tempfile.tempdir = None  # recomputed from TMPDIR on next use
+    _SESSION_TMP = tempfile.mkdtemp(prefix="chris-tests-")
+    os.chmod(_SESSION_TMP, 0o711)
+    os.environ["TMPDIR"] = _SESSION_TMP
+    tempfile.tempdir = None  # recomputed from TMPDIR on next use
 
 
 def pytest_unconfigure(config):
