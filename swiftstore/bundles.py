@@ -32,7 +32,7 @@ _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 class Member:
     """One file of a bundle: its path relative to the tree, its local path (or its bytes, for
     a file that never touched the disk) and size.  A ``deflated`` member's ``data`` is its raw
-    DEFLATE stream, and ``md5`` the MD5 of the file it inflates to."""
+    DEFLATE stream, and ``md5`` and ``crc32`` those of the file it inflates to."""
 
     rel: str
     path: str
@@ -40,6 +40,7 @@ class Member:
     data: bytes | None = None
     md5: str = ""
     deflated: bool = False
+    crc32: int | None = None
 
     @property
     def stored(self) -> int:

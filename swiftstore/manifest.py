@@ -16,7 +16,8 @@ Small files are packed into bundle objects (``input.v/<version>/b/<n>``): their 
 ``"offset"`` and the bundle's ``"etag"``.  A bundled file may be kept compressed, as the raw
 DEFLATE stream it arrived in (pfioh keeps a pushed zip's compressed entries as they are, so Swift
 stores no more bytes than the client sent): its entry adds ``"deflated"``, that stream's length in
-the bundle, while ``"size"`` and ``"md5"`` remain the file's own.  A manifest with such an entry is
+the bundle, and ``"crc32"``, the file's CRC-32 (what a zip entry carries: a pull can then send the
+stream on as it is), while ``"size"`` and ``"md5"`` remain the file's own.  A manifest with such an entry is
 format 3 (a reader of format 2 refuses it by its format, rather than misreading the bundle).
 A file large enough to be an SLO adds ``"segments"`` and
 ``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
@@ -62,6 +63,9 @@ class ManifestEntry:
     """For a bundled file: the bundle's ETag (what pins the bundle to this version)."""
     deflated: int | None = None
     """For a bundled file kept compressed: the length of its raw DEFLATE stream in the bundle."""
+    crc32: int | None = None
+    """For a file kept compressed: its CRC-32 (a zip entry's checksum), so pfioh can put the
+    compressed stream into a pulled zip as it is, without inflating it."""
 
     @property
     def stored_size(self) -> int:
@@ -146,7 +150,7 @@ class Manifest:
 
 
 _OPTIONAL = (("object", ""), ("segments", 0), ("segment_size", 0), ("offset", None), ("etag", ""),
-             ("deflated", None))
+             ("deflated", None), ("crc32", None))
 
 
 def _entry_json(e: ManifestEntry) -> dict:
@@ -186,10 +190,12 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     offset = None if raw.get("offset") is None else int(raw["offset"])
     etag = str(raw.get("etag", "")).lower()
     deflated = None if raw.get("deflated") is None else int(raw["deflated"])
+    crc32 = None if raw.get("crc32") is None else int(raw["crc32"])
     if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))) \
-            or (deflated is not None and (offset is None or deflated < 1)):
+            or (deflated is not None and (offset is None or deflated < 1)) \
+            or (crc32 is not None and (deflated is None or not 0 <= crc32 < 1 << 32)):
         raise ValueError(f"bad entry {raw!r:.120}")
-    return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated)
+    return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated, crc32)
 
 
 _MD5 = re.compile(r"[0-9a-f]{32}")

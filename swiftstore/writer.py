@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import time
+import zlib
 from pathlib import Path
 
 from swiftstore import bundles, errors, names, tree, uploads
@@ -125,7 +126,8 @@ class TreeWriter:
         names.safe_relpath(rel)
         if deflated is not None and len(deflated) < len(data):
             member = bundles.Member(rel, "", len(data), bytes(deflated),
-                                    hashlib.md5(data, usedforsecurity=False).hexdigest(), deflated=True)
+                                    hashlib.md5(data, usedforsecurity=False).hexdigest(), deflated=True,
+                                    crc32=zlib.crc32(data))
         else:
             member = bundles.Member(rel, "", len(data), bytes(data))
         with self._pending:
@@ -175,7 +177,8 @@ class TreeWriter:
     def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
         with self._lock:
             self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag,
-                                               deflated=m.stored if m.deflated else None)
+                                               deflated=m.stored if m.deflated else None,
+                                               crc32=m.crc32 if m.deflated else None)
                                  for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
             self._owned.append(bundle.name)
         self._release(bundle)

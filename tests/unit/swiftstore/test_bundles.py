@@ -2,6 +2,7 @@
 into files, and the store's reads of bundled trees over the in-memory Connection."""
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -201,7 +202,6 @@ def test_a_writer_bundles_files_handed_over_in_memory_and_holds_back_when_upload
 
 
 def _deflate(data: bytes) -> bytes:
-    import zlib
     engine = zlib.compressobj(6, zlib.DEFLATED, -15)
     return engine.compress(data) + engine.flush()
 
@@ -222,6 +222,9 @@ def test_deflated_members_are_stored_compressed_and_read_back_as_the_files(store
     by_name = {e.name: e for e in manifest.entries}
     assert all(by_name[n].deflated == len(_deflate(d)) for n, d in DEFLATABLE.items() if n != "tiny")
     assert by_name["tiny"].deflated is None  # compressing made it bigger: kept as it is
+    # The file's CRC-32 travels with its stream (a pulled zip can pass the stream on as it is).
+    assert all(by_name[n].crc32 == zlib.crc32(d) for n, d in DEFLATABLE.items() if n != "tiny")
+    assert by_name["tiny"].crc32 is None
     assert manifest.to_json().startswith('{"format":"swiftstore-manifest/3"')
     bundle = fake_swift.containers["c"][f"input.v/{manifest.version}/b/000000"]["data"]
     assert len(bundle) == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes // 2
@@ -269,5 +272,15 @@ def test_a_manifest_refuses_a_deflated_entry_outside_a_bundle():
     from swiftstore.manifest import Manifest
     doc = ('{"format":"swiftstore-manifest/3","prefix":"input/","version":"","created":"x","total_bytes":1,'
            '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","deflated":3}]}' % md5(b"a"))
+    with pytest.raises(errors.IntegrityError, match="bad entry"):
+        Manifest.from_json(doc)
+
+
+@pytest.mark.parametrize("extra", [',"crc32":5', ',"offset":0,"etag":"%s","deflated":3,"crc32":-1' % md5(b"a"),
+                                   ',"offset":0,"etag":"%s","deflated":3,"crc32":4294967296' % md5(b"a")])
+def test_a_manifest_refuses_a_crc32_without_a_stream_or_out_of_range(extra):
+    from swiftstore.manifest import Manifest
+    doc = ('{"format":"swiftstore-manifest/3","prefix":"input/","version":"","created":"x","total_bytes":1,'
+           '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","object":"input/b"%s}]}' % (md5(b"a"), extra))
     with pytest.raises(errors.IntegrityError, match="bad entry"):
         Manifest.from_json(doc)
