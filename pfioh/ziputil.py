@@ -11,7 +11,7 @@ import time
 import zipfile
 from typing import Iterable, Iterator
 
-from pfioh import errors
+from pfioh import errors, zipwrite
 from safearchive import dirfd, entries, unzip
 from safearchive import errors as archive_errors
 
@@ -69,63 +69,20 @@ def safe_extract(path: str | os.PathLike, dest: str | os.PathLike, limits: Limit
         return unzip.extract(path, dest, limits)
 
 
-SEND_BYTES = 256 << 10  # what a streamed zip gathers before it is sent
-
-
-class _Sink:
-    """A write-only, non-seekable buffer that a generator drains (so zipfile streams)."""
-
-    def __init__(self):
-        self._parts: list[bytes] = []
-        self._size = 0
-
-    def write(self, data) -> int:
-        self._parts.append(bytes(data))
-        self._size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def drain(self, at_least: int = 0) -> bytes:
-        """What was written since, or b"" while that is under ``at_least`` bytes: a zip of many
-        small files is sent in a few large writes, not one per header and file."""
-        if self._size < at_least or not self._size:
-            return b""
-        data, self._parts, self._size = b"".join(self._parts), [], 0
-        return data
-
-
-Entry = tuple[str, int, float, Iterable[bytes]]
-"""``(arcname, size, mtime, chunks)`` of one file to put into a streamed zip."""
+Entry = zipwrite.Member
+"""One file to put into a streamed zip (its bytes, or its DEFLATE stream passed through as it is)."""
 
 
 def stream_zip(files: Iterable[Entry]) -> Iterator[bytes]:
-    """Yield a zip (stored, zip64 where needed) of ``files`` chunk by chunk, in bounded memory.
+    """Yield a zip of ``files`` chunk by chunk, in bounded memory (see :mod:`pfioh.zipwrite`).
 
     A size that does not match the data raises (the client then sees a broken transfer, never a
     silently wrong zip).
     """
-    sink = _Sink()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        zf.comment = BINARY_COMMENT
-        for name, size, mtime, chunks in files:
-            info = zipfile.ZipInfo(name, time.localtime(max(mtime, 315532800))[:6])
-            info.external_attr = 0o644 << 16
-            info.file_size = size
-            written = 0
-            with zf.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    written += len(chunk)
-                    if data := sink.drain(SEND_BYTES):
-                        yield data
-            if written != size:
-                raise errors.StorageError(f"{name}: expected {size} bytes, read {written}")
-            if data := sink.drain(SEND_BYTES):
-                yield data
-    if data := sink.drain():
-        yield data
+    try:
+        yield from zipwrite.stream(files, BINARY_COMMENT)
+    except zipwrite.SizeMismatch as exc:
+        raise errors.StorageError(str(exc)) from exc
 
 
 def iter_file(path: str | os.PathLike, chunk_size: int = CHUNK) -> Iterator[bytes]:
@@ -150,7 +107,7 @@ def dir_entries(root_fd: int) -> Iterator[Entry]:
     serving what the link points to.  ``root_fd`` must stay open until the entries are read.
     """
     for entry in dirfd.list_tree(root_fd):
-        yield entry.name, entry.size, entry.mtime, _member_chunks(root_fd, entry.parts)
+        yield Entry(entry.name, entry.size, entry.mtime, _member_chunks(root_fd, entry.parts))
 
 
 def _member_chunks(root_fd: int, parts: tuple[str, ...]) -> Iterator[bytes]:
@@ -168,5 +125,5 @@ def _member_chunks(root_fd: int, parts: tuple[str, ...]) -> Iterator[bytes]:
 def zip_single_file(src: str | os.PathLike, name: str, dest: str | os.PathLike) -> None:
     """Wrap one uploaded (non-zip) file into a zip at ``dest`` (the original's archive layout)."""
     with open(dest, "wb") as out:
-        for chunk in stream_zip([(name, os.path.getsize(src), time.time(), iter_file(src))]):
+        for chunk in stream_zip([Entry(name, os.path.getsize(src), time.time(), iter_file(src))]):
             out.write(chunk)

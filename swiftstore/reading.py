@@ -7,6 +7,12 @@ objects ahead of the consumer with a bounded queue each, so Swift, hashing and t
 socket overlap while memory stays bounded (``window x read_ahead x chunk``).  Every file is
 checked against its manifest entry (size and MD5), every object against its ETag; a failure
 reaches the consumer as the exception, in order, never as other bytes.
+
+With ``passthrough``, a file kept compressed in its bundle (with its CRC-32 recorded) comes as the
+DEFLATE stream it is stored as, for a zip to carry as it is: inflating it only to compress it again
+would cost more than the whole transfer.  Its bundle is then checked whole against the ETag the
+manifest recorded (every member's bytes once, compressed or not); the file's own check is the
+CRC-32 its eventual reader verifies.
 """
 from __future__ import annotations
 
@@ -43,9 +49,14 @@ class Readers:
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
 
-    def iter_version(self, container: str, manifest: Manifest) -> Iterator[tuple[ManifestEntry, Iterator[bytes]]]:
+    def iter_version(self, container: str, manifest: Manifest, *,
+                     passthrough: bool = False) -> Iterator[tuple[ManifestEntry, Iterator[bytes]]]:
         """Yield ``(entry, chunks)`` for every file of ``manifest``, object by object; each file's
         chunks must be consumed before the next pair is asked for.
+
+        :param passthrough: an entry for which :func:`passed_through` gives a pair comes as its raw
+            DEFLATE stream (``entry.deflated`` bytes that inflate to the file of CRC-32
+            ``entry.crc32``), not as the file.
 
         :raises errors.IntegrityError: a file or object is not what the manifest recorded.
         :raises errors.VersionGone: the version was deleted meanwhile (two newer puts).
@@ -58,19 +69,22 @@ class Readers:
         try:
             while True:
                 while len(pending) < self.window and (unit := next(todo, None)) is not None:
-                    pending.append((unit, self._start(container, manifest, *unit)))
+                    pending.append((unit, self._start(container, manifest, *unit, passthrough)))
                 if not pending:
                     return
                 (obj, entries), stream = pending.popleft()
-                yield from _files(container, obj, entries, stream)
+                yield from _files(container, obj, entries, stream, passthrough)
         finally:
             for _, stream in pending:
                 stream.stop.set()
 
-    def _start(self, container: str, manifest: Manifest, obj: str, entries: list[ManifestEntry]) -> "_Stream":
+    def _start(self, container: str, manifest: Manifest, obj: str, entries: list[ManifestEntry],
+               passthrough: bool) -> "_Stream":
         stream = _Stream()
         bundled = entries[0].offset is not None
-        expect = _BUNDLE if bundled else entries[0].md5 or None
+        expect: str | None = entries[0].md5 or None
+        if bundled:  # checked whole here when its members are not checked one by one
+            expect = entries[0].etag if passthrough else _BUNDLE
         segment_size = 0 if bundled else entries[0].segment_size
         self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
                           segment_size, sum(e.stored_size for e in entries))
@@ -124,14 +138,28 @@ class _Stream:
             yield item
 
 
-def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stream):
+def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:
+    """``(CRC-32 of the file, length of its DEFLATE stream)`` if a passthrough read gives
+    ``entry`` as that stream, else None (it comes as the file)."""
+    if entry.deflated is None or entry.crc32 is None:
+        return None
+    return entry.crc32, entry.deflated
+
+
+def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stream, passthrough: bool):
     """The object's files as ``(entry, checked chunks)``; a bundle is cut at its offsets."""
     try:
         if entries[0].offset is None:  # a single file: its reader checks it, whole
             yield entries[0], iter(stream)
             return
         for i, part in bundles.split(stream, [e.stored_size for e in entries]):
-            yield entries[i], bundles.member_chunks(container, obj, entries[i], part)
+            entry = entries[i]
+            if not passthrough:
+                yield entry, bundles.member_chunks(container, obj, entry, part)
+            elif entry.deflated is None or passed_through(entry):
+                yield entry, part  # the bundle's ETag vouches for it, at the bundle's end
+            else:  # compressed before CRC-32s were recorded: the zip needs the file
+                yield entry, bundles.inflate(part, entry.size)
     except ValueError as exc:
         raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc
     finally:

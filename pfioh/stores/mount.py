@@ -112,7 +112,7 @@ class MountDirStore(base.Store):
                     _refuse_link(keydir)
                     shutil.rmtree(keydir, ignore_errors=True)
 
-        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e[1] for e in entries),
+        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e.size for e in entries),
                          on_close=on_close)
 
     def delete(self, key: str) -> None:

@@ -83,16 +83,24 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
         assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
     store.get_tree(key, "input/", tmp_path / "got")  # what the job's get step does
     assert sup.same_tree(src, tmp_path / "got")
-    # Published as output (compressed), then pulled through pfioh, which inflates as it streams.
+    # Published as output (compressed), then pulled through pfioh, which passes the compressed
+    # streams into the zip as they are (the client's unzip checks each file's CRC-32).
     out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is False  # no output yet: input is never served as output
     writer = store.tree_writer(key, "output/")
     for e in manifest.entries:
         data = (src / e.name).read_bytes()
         writer.add_bytes(e.name, data, deflated=_deflate(data))
-    writer.commit()
+    output = writer.commit()
     out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
+    resp = sup.pfcon3_pull(pfioh.url, key)
+    assert resp.status_code == 200 and len(resp.content) < output.total_bytes * 0.45
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        assert zf.testzip() is None
+        assert {i.filename for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED} == deflated
+        assert {i.filename: i.compress_size for i in zf.infolist()} == \
+            {e.name: e.stored_size for e in output.entries}
 
 
 def _deflate(data: bytes) -> bytes:

@@ -151,10 +151,10 @@ def test_empty_stream_zip_is_valid_and_not_utf8():
 
 def test_stream_zip_size_mismatch_raises():
     with pytest.raises(errors.StorageError, match="expected 5"):
-        b"".join(ziputil.stream_zip([("a", 5, 0.0, iter([b"abc"]))]))
+        b"".join(ziputil.stream_zip([ziputil.Entry("a", 5, 0.0, iter([b"abc"]))]))
 
 
 def test_stream_zip_chunks_are_bounded():
     chunks = [os.urandom(1 << 20) for _ in range(4)]
-    sizes = [len(c) for c in ziputil.stream_zip([("big", 4 << 20, 0.0, iter(chunks))])]
+    sizes = [len(c) for c in ziputil.stream_zip([ziputil.Entry("big", 4 << 20, 0.0, iter(chunks))])]
     assert max(sizes) < (1 << 20) + 4096 and sum(sizes) > 4 << 20

@@ -1,0 +1,124 @@
+"""pfioh.zipwrite: streamed zips with members passed through compressed, read back by Python's
+zipfile and by Info-ZIP's unzip (two independent readers)."""
+import io
+import os
+import subprocess
+import time
+import zipfile
+import zlib
+
+import pytest
+
+from pfioh import zipwrite
+
+
+def _deflate(data: bytes, level: int = 6) -> bytes:
+    engine = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return engine.compress(data) + engine.flush()
+
+
+def _member(name: str, data: bytes, *, compressed: bool = False, mtime: float = 1_700_000_000.0,
+            chunk: int = 7) -> zipwrite.Member:
+    body = _deflate(data) if compressed else data
+    chunks = [body[i:i + chunk] for i in range(0, len(body), chunk)]
+    return zipwrite.Member(name, len(data), mtime, iter(chunks),
+                           (zlib.crc32(data), len(body)) if compressed else None)
+
+
+FILES = {
+    "a.txt": b"hello",
+    "empty": b"",
+    "img/001.dcm": os.urandom(3000) + bytes(9000),
+    "img/002.dcm": os.urandom(5000),
+    "sérïes/ü.dcm": b"x" * 10_000,
+}
+
+
+def _zip(files=FILES, compressed=("img/001.dcm", "sérïes/ü.dcm"), comment=b"c\xff") -> bytes:
+    return b"".join(zipwrite.stream([_member(n, d, compressed=n in compressed) for n, d in files.items()], comment))
+
+
+def _unzip_test(path) -> str:
+    done = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, errors="replace", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_stored_and_passed_through_members_read_back_as_the_files(tmp_path):
+    body = _zip()
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None  # every CRC checked
+        assert {i.filename: zf.read(i) for i in zf.infolist()} == FILES
+        methods = {i.filename: i.compress_type for i in zf.infolist()}
+        assert methods["img/001.dcm"] == methods["sérïes/ü.dcm"] == zipfile.ZIP_DEFLATED
+        assert methods["a.txt"] == methods["img/002.dcm"] == zipfile.ZIP_STORED
+        assert zf.getinfo("img/001.dcm").compress_size == len(_deflate(FILES["img/001.dcm"]))
+        assert zf.comment == b"c\xff"
+        y, mo, d, h, mi, sec = time.localtime(1_700_000_000)[:6]
+        assert zf.getinfo("a.txt").date_time == (y, mo, d, h, mi, sec // 2 * 2)
+        assert zf.getinfo("a.txt").external_attr >> 16 == 0o100644
+    (tmp_path / "t.zip").write_bytes(body)
+    assert "No errors detected" in _unzip_test(tmp_path / "t.zip")
+    subprocess.run(["unzip", "-q", str(tmp_path / "t.zip"), "-d", str(tmp_path / "out")], check=True, timeout=120)
+    assert (tmp_path / "out" / "sérïes" / "ü.dcm").read_bytes() == FILES["sérïes/ü.dcm"]
+
+
+def test_a_passed_through_stream_with_a_wrong_crc_fails_the_readers_check(tmp_path):
+    data = b"y" * 5000
+    body = _deflate(data)
+    member = zipwrite.Member("bad", len(data), 0.0, iter([body]), (zlib.crc32(data) ^ 1, len(body)))
+    with zipfile.ZipFile(io.BytesIO(b"".join(zipwrite.stream([member])))) as zf:
+        with pytest.raises(zipfile.BadZipFile, match="CRC"):
+            zf.read("bad")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_data_of_another_length_than_announced_raises_before_the_zip_ends(compressed, delta):
+    data = b"z" * 100
+    body = _deflate(data) if compressed else data
+    announced = len(body) + delta
+    member = zipwrite.Member("f", len(data) + (0 if compressed else delta), 0.0, iter([body]),
+                             (zlib.crc32(data), announced) if compressed else None)
+    out = []
+    with pytest.raises(zipwrite.SizeMismatch, match=f"expected {announced} bytes, read {len(body)}"):
+        for chunk in zipwrite.stream([member]):
+            out.append(chunk)
+    assert b"PK\x05\x06" not in b"".join(out)  # never a complete-looking zip
+
+
+def test_zip64_records_where_sizes_offsets_and_the_count_need_them(monkeypatch, tmp_path):
+    # A lower threshold puts every record through its zip64 form without writing gigabytes.
+    monkeypatch.setattr(zipwrite, "ZIP64_LIMIT", 4000)
+    body = _zip()
+    assert b"PK\x06\x06" in body and b"PK\x06\x07" in body
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None
+        assert {i.filename: zf.read(i) for i in zf.infolist()} == FILES
+        assert zf.getinfo("sérïes/ü.dcm").header_offset > 4000  # read from the zip64 extra field
+    (tmp_path / "t.zip").write_bytes(body)
+    _unzip_test(tmp_path / "t.zip")
+
+
+def test_more_than_65534_members_get_a_zip64_end_record():
+    many = {f"f{i}": b"" for i in range(0xFFFF)}
+    body = b"".join(zipwrite.stream([_member(n, d) for n, d in many.items()]))
+    assert b"PK\x06\x06" in body[-200:]
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert len(zf.infolist()) == 0xFFFF
+
+
+def test_small_members_are_sent_in_few_large_writes_and_large_chunks_are_not_copied():
+    files = {f"f{i:04d}": os.urandom(1000) for i in range(1000)}
+    sizes = [len(c) for c in zipwrite.stream([_member(n, d, chunk=1000) for n, d in files.items()])]
+    assert len(sizes) < 10 and sum(sizes) > 1_000_000
+    big = os.urandom(1 << 20)
+    chunks = list(zipwrite.stream([zipwrite.Member("big", len(big), 0.0, iter([big]))]))
+    assert any(c is big for c in chunks)
+
+
+def test_mtimes_outside_the_zip_range_are_clamped():
+    body = b"".join(zipwrite.stream([_member("old", b"1", mtime=0.0), _member("new", b"2", mtime=1e13)]))
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.getinfo("old").date_time[0] == 1980
+        assert zf.getinfo("new").date_time[0] == 2107
