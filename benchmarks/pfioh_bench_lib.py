@@ -30,12 +30,17 @@ def make_zip(tree: Path, dest: Path) -> Path:
     (made once per data set; the file name says so, so an older stored zip is never reused)."""
     dest = dest.with_name(dest.stem + "-deflated.zip")
     if not dest.exists():
-        with zipfile.ZipFile(dest.with_suffix(".tmp"), "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-            for path in sorted(tree.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(tree).as_posix())
+        zip_tree(tree, dest.with_suffix(".tmp"))
         dest.with_suffix(".tmp").rename(dest)
     return dest
+
+
+def zip_tree(tree: Path, dest: Path) -> None:
+    """Zip the files of ``tree`` into ``dest`` as the originals do: DEFLATE, zlib's default level."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for path in sorted(tree.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(tree).as_posix())
 
 
 # ---------------------------------------------------------------- servers
