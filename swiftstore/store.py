@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from swiftstore import archive, bundles, errors, localfs, names, transfer, tree, uploads, writer
+from swiftstore import archive, bundles, errors, localfs, names, ranged, transfer, tree, uploads, writer
 from swiftstore import connection as connections
 from swiftstore.manifest import Manifest
 
@@ -74,6 +74,7 @@ class SwiftStore:
         self._connections: list = []
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._range_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     @classmethod
     def from_credentials(cls, creds, *, retries: int = 5, timeout: float = 120.0, starting_backoff: float = 1.0,
@@ -106,13 +107,24 @@ class SwiftStore:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="swiftstore")
             return self._pool
 
-    def close(self) -> None:
-        """Stop the pool and close every connection."""
+    @property
+    def range_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads that read windows of one large SLO (see :mod:`swiftstore.ranged`): apart
+        from :attr:`pool`, whose tasks wait for them."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            if self._range_pool is None:
+                self._range_pool = concurrent.futures.ThreadPoolExecutor(ranged.WINDOWS,
+                                                                         thread_name_prefix="swiftstore-range")
+            return self._range_pool
+
+    def close(self) -> None:
+        """Stop the pools and close every connection."""
+        with self._lock:
+            pools, self._pool, self._range_pool = (self._pool, self._range_pool), None, None
             conns, self._connections = self._connections, []
-        if pool:
-            pool.shutdown(wait=True)
+        for pool in pools:
+            if pool:
+                pool.shutdown(wait=True)
         for conn in conns:
             conn.close()
 

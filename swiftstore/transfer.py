@@ -188,8 +188,11 @@ class ContentDigest:
     def hexdigest(self) -> str:
         if not self._size:
             return self._hash.hexdigest()
-        parts = self._parts + ([self._hash.hexdigest()] if self._left != self._size else [])
-        return hashlib.md5("".join(parts).encode(), usedforsecurity=False).hexdigest()
+        return slo_etag(self.segment_md5s())
+
+    def segment_md5s(self) -> list[str]:
+        """The hex MD5 of each segment read so far (the last may be partial)."""
+        return self._parts + ([self._hash.hexdigest()] if self._left != self._size else [])
 
 
 class _NoDigest(ContentDigest):

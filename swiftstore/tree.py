@@ -25,7 +25,7 @@ import logging
 import os
 from pathlib import Path
 
-from swiftstore import bundles, errors, localfs, names, transfer, uploads
+from swiftstore import bundles, errors, localfs, names, ranged, transfer, uploads
 from swiftstore.manifest import Manifest, ManifestEntry, Retired
 
 log = logging.getLogger("swiftstore")
@@ -277,6 +277,11 @@ def _fetch_bundle(store, container: str, members: list[ManifestEntry], paths: di
 
 def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,
            counter: uploads.Progress) -> None:
+    if manifest.version and ranged.worthwhile(entry.segments, entry.segment_size):
+        ranged.download(store, container, manifest.object_of(entry), str(path), size=entry.size, etag=entry.md5,
+                        segment_size=entry.segment_size, on_bytes=counter.on_bytes)
+        counter.file_done()
+        return
     transfer.download(store.connection(), container, manifest.object_of(entry), str(path), size=entry.size,
                       md5=entry.md5 or None, on_bytes=counter.on_bytes, if_match=pin(manifest, entry),
                       segment_size=entry.segment_size)

@@ -1,0 +1,100 @@
+"""get_tree reads a large SLO as parallel ranged GETs (swiftstore.ranged), against the real Swift:
+the file comes back whole, and nothing is left behind when any window is wrong."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import swiftstore
+from swiftstore import errors, ranged, transfer
+from tests.support import trees
+
+MIB = 1 << 20
+BIG = os.urandom(9 * MIB + 4321)  # 10 segments of 1 MiB: windows of 3, 3, 3 and 1 segments
+
+
+@pytest.fixture
+def store(swift):
+    creds = swiftstore.load_credentials(swift.credentials_file)
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB,
+                                                starting_backoff=0.05) as s:
+        yield s
+
+
+@pytest.fixture
+def windows_read(monkeypatch):
+    """The windows each get reads (a spy: the real GETs still happen)."""
+    seen: list[tuple[int, int]] = []
+    real = ranged._window
+
+    def spy(store, container, name, fd, first, last, *args):
+        seen.append((first, last))
+        return real(store, container, name, fd, first, last, *args)
+    monkeypatch.setattr(ranged, "_window", spy)
+    return seen
+
+
+def test_a_large_slo_is_read_in_windows_and_comes_back_whole(store, unique_container, tmp_path, windows_read):
+    src = trees.make_tree(tmp_path / "src", {"big.bin": BIG, "small": b"s"})
+    manifest = store.put_tree(unique_container, "input/", src)
+    assert next(e for e in manifest.entries if e.name == "big.bin").segments == 10
+    progress = []
+    store.get_tree(unique_container, "input/", tmp_path / "dst", progress=lambda *a: progress.append(a))
+    assert (tmp_path / "dst" / "big.bin").read_bytes() == BIG
+    assert sorted(windows_read) == [(0, 3 * MIB - 1), (3 * MIB, 6 * MIB - 1), (6 * MIB, 9 * MIB - 1),
+                                    (9 * MIB, len(BIG) - 1)]
+    assert progress[-1] == (2, 2, len(BIG) + 1, len(BIG) + 1)
+
+
+def test_an_slo_of_few_segments_is_one_get(store, unique_container, tmp_path, windows_read):
+    src = trees.make_tree(tmp_path / "src", {"three.bin": BIG[:3 * MIB]})
+    store.put_tree(unique_container, "input/", src)
+    store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert (tmp_path / "dst" / "three.bin").read_bytes() == BIG[:3 * MIB] and windows_read == []
+
+
+def test_a_window_with_other_bytes_fails_the_get_and_leaves_nothing(store, unique_container, tmp_path,
+                                                                   monkeypatch):
+    store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
+    real = transfer.open_object
+
+    def one_window_flipped(conn, container, name, *args, byte_range=None, **kw):  # fault injection
+        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
+        if byte_range and byte_range[0] == 6 * MIB:
+            body = (bytes([chunk[0] ^ 1]) + chunk[1:] if i == 0 else chunk for i, chunk in enumerate(body))
+            return headers, _Closing(body)
+        return headers, body
+    monkeypatch.setattr(transfer, "open_object", one_window_flipped)
+    dst = tmp_path / "job" / "incoming"
+    with pytest.raises(errors.IntegrityError, match="MD5"):
+        store.get_tree(unique_container, "input/", dst)
+    assert list((tmp_path / "job").iterdir()) == []
+
+
+def test_a_window_cut_short_fails_the_get(store, unique_container, tmp_path, monkeypatch):
+    store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
+    real = transfer.open_object
+
+    def one_window_short(conn, container, name, *args, byte_range=None, **kw):  # fault injection
+        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
+        if byte_range and byte_range[0] == 3 * MIB:
+            return headers, _Closing(list(body)[:-1])
+        return headers, body
+    monkeypatch.setattr(transfer, "open_object", one_window_short)
+    with pytest.raises(errors.IntegrityError, match=r"bytes 3145728-6291455 \(3145728\) came as"):
+        store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert not (tmp_path / "dst").exists()
+
+
+class _Closing:
+    """A body (iterable, closeable) over other chunks, as swiftclient's is."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+
+    def __iter__(self):
+        return self._chunks
+
+    def close(self):
+        pass
