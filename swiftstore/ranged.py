@@ -10,9 +10,11 @@ brought exactly its bytes and the segments' MD5s, in order, give the ETag the ma
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import threading
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Generator
 
 from swiftstore import errors, transfer
 
@@ -29,12 +31,52 @@ def worthwhile(segments: int, segment_size: int) -> bool:
     return segments >= MIN_SEGMENTS and segment_size > 0
 
 
-def windows(size: int, segment_size: int, count: int = WINDOWS) -> list[tuple[int, int]]:
-    """``(first, last)`` byte of at most ``count`` stretches of whole segments covering ``size``."""
+@dataclass
+class Window:
+    """Bytes ``first``..``last`` (inclusive) of an SLO, whole segments; :attr:`md5s` are their
+    segments' MD5s once :meth:`read` has gone through them."""
+
+    first: int
+    last: int
+    md5s: list[str] = field(default_factory=list)
+
+    def read(self, store, container: str, name: str, etag: str,
+             segment_size: int) -> Generator[bytes, None, None]:
+        """The window's chunks, from one ranged GET pinned to ``etag``.
+
+        :raises errors.IntegrityError: the window came shorter or longer than asked for.
+        """
+        _, body = transfer.open_object(store.connection(), container, name, if_match=etag,
+                                       byte_range=(self.first, self.last))
+        digest, n, want = transfer.ContentDigest(segment_size), 0, self.last + 1 - self.first
+        try:
+            for chunk in transfer.body_chunks(body, container, name, digest):
+                n += len(chunk)
+                if n > want:  # never passed on: it would be another window's bytes
+                    break
+                yield chunk
+        finally:
+            body.close()
+        if n != want:
+            raise errors.IntegrityError(f"download not verified: bytes {self.first}-{self.last} ({want}) came as "
+                                        f"{n}{' or more' if n > want else ''}", container=container, obj=name)
+        self.md5s = digest.segment_md5s()
+
+
+def windows(size: int, segment_size: int, count: int = WINDOWS) -> list[Window]:
+    """At most ``count`` windows of whole segments covering ``size`` bytes."""
     segments = -(-size // segment_size)
     per = -(-segments // count)
-    return [(first * segment_size, min(size, (first + per) * segment_size) - 1)
+    return [Window(first * segment_size, min(size, (first + per) * segment_size) - 1)
             for first in range(0, segments, per)]
+
+
+def check_whole(parts: list[Window], etag: str, container: str, name: str) -> None:
+    """:raises errors.IntegrityError: the windows' segment MD5s, in order, do not give ``etag``."""
+    got = transfer.slo_etag([md5 for w in parts for md5 in w.md5s])
+    if got != etag:
+        raise errors.IntegrityError(f"download not verified: MD5 {got}, expected {etag}", container=container,
+                                    obj=name)
 
 
 def download(store, container: str, name: str, dest: str, *, size: int, etag: str, segment_size: int,
@@ -47,22 +89,21 @@ def download(store, container: str, name: str, dest: str, *, size: int, etag: st
     """
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     stop = threading.Event()
+    parts = windows(size, segment_size)
     try:
-        futures = [store.range_pool.submit(_window, store, container, name, fd, first, last, etag, segment_size,
-                                           on_bytes, stop) for first, last in windows(size, segment_size)]
+        futures = [store.range_pool.submit(_write, w.read(store, container, name, etag, segment_size), fd, w.first,
+                                           on_bytes, stop) for w in parts]
         try:
             concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
             for f in futures:  # the first failure, without waiting for the windows before it
                 if f.done() and f.exception() is not None:
                     raise f.exception()
-            md5s = [md5 for f in futures for md5 in f.result()]
+            for f in futures:
+                f.result()
         finally:  # the descriptor is closed only once no window writes to it any more
             stop.set()
             concurrent.futures.wait(futures)
-        got = transfer.slo_etag(md5s)
-        if got != etag:
-            raise errors.IntegrityError(f"download not verified: MD5 {got}, expected {etag}", container=container,
-                                        obj=name)
+        check_whole(parts, etag, container, name)
     except BaseException:
         os.close(fd)
         os.unlink(dest)
@@ -70,32 +111,16 @@ def download(store, container: str, name: str, dest: str, *, size: int, etag: st
     os.close(fd)
 
 
-def _window(store, container: str, name: str, fd: int, first: int, last: int, etag: str, segment_size: int,
-            on_bytes: Callable[[int], None] | None, stop: threading.Event) -> list[str]:
-    """GET bytes ``first``..``last`` into ``fd`` at their offset; their segments' MD5s."""
-    _, body = transfer.open_object(store.connection(), container, name, if_match=etag, byte_range=(first, last))
-    digest, at = transfer.ContentDigest(segment_size), first
-    try:
-        for chunk in transfer.body_chunks(body, container, name, digest):
+def _write(chunks: Generator[bytes, None, None], fd: int, at: int, on_bytes: Callable[[int], None] | None,
+           stop: threading.Event) -> None:
+    """Write a window's chunks into ``fd`` from offset ``at``."""
+    with contextlib.closing(chunks):  # its GET closed now, also when stopped early
+        for chunk in chunks:
             if stop.is_set():
                 raise _Stopped
-            if at + len(chunk) > last + 1:  # never written past the window (another's bytes)
-                at += len(chunk)
-                break
-            _pwrite_all(fd, chunk, at)
-            at += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                n = os.pwrite(fd, view, at)
+                view, at = view[n:], at + n
             if on_bytes:
                 on_bytes(len(chunk))
-    finally:
-        body.close()
-    if at != last + 1:
-        raise errors.IntegrityError(f"download not verified: bytes {first}-{last} ({last + 1 - first}) came as "
-                                    f"{at - first}{' or more' if at > last + 1 else ''}", container=container, obj=name)
-    return digest.segment_md5s()
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
