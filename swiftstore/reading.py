@@ -17,14 +17,13 @@ CRC-32 its eventual reader verifies.
 from __future__ import annotations
 
 import collections
-import contextlib
 import concurrent.futures
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Generator, Iterator
+from typing import Iterator
 
-from swiftstore import bundles, errors, ranged, transfer, tree
+from swiftstore import bundles, errors, transfer, tree
 from swiftstore.manifest import Manifest, ManifestEntry
 
 CHUNK = 1 << 20
@@ -80,12 +79,7 @@ class Readers:
                 stream.stop.set()
 
     def _start(self, container: str, manifest: Manifest, obj: str, entries: list[ManifestEntry],
-               passthrough: bool) -> "_Stream | _Windows":
-        first = entries[0]
-        # A large SLO of a stored version (whose md5 is its ETag, what pins it) comes in windows.
-        if first.offset is None and manifest.version and first.md5 \
-                and ranged.worthwhile(first.segments, first.segment_size):
-            return self._start_windows(container, obj, first)
+               passthrough: bool) -> "_Stream":
         stream = _Stream()
         bundled = entries[0].offset is not None
         expect: str | None = entries[0].md5 or None
@@ -96,22 +90,13 @@ class Readers:
                           segment_size, sum(e.stored_size for e in entries))
         return stream
 
-    def _start_windows(self, container: str, obj: str, entry: ManifestEntry) -> "_Windows":
-        """A large SLO read as a few ranged GETs at once (see :mod:`swiftstore.ranged`): the
-        consumer still gets its bytes in order."""
-        stop = threading.Event()
-        parts = [(w, _Stream(stop)) for w in ranged.windows(entry.size, entry.segment_size)]
-        for w, stream in parts:  # in order: a window never waits for a thread behind a later one
-            self._pool.submit(stream.produce_chunks, w.read(self.store, container, obj, entry.md5, entry.segment_size))
-        return _Windows(parts, stop, entry.md5, container, obj)
-
 
 class _Stream:
     """One object's chunks, from its reader thread to the consumer."""
 
-    def __init__(self, stop: threading.Event | None = None):
+    def __init__(self):
         self.chunks: queue.Queue = queue.Queue(READ_AHEAD)
-        self.stop = stop or threading.Event()
+        self.stop = threading.Event()
 
     def _put(self, item) -> bool:
         while not self.stop.is_set():
@@ -146,37 +131,11 @@ class _Stream:
             if body is not None:
                 body.close()
 
-    def produce_chunks(self, chunks: Generator[bytes, None, None]) -> None:
-        """Pass ``chunks`` (checked by whoever made them) into the queue."""
-        try:
-            with contextlib.closing(chunks):
-                for chunk in chunks:
-                    if not self._put(chunk):
-                        return
-            self._put(_END)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(_Failed(exc))
-
     def __iter__(self) -> Iterator[bytes]:
         while (item := self.chunks.get()) is not _END:
             if isinstance(item, _Failed):
                 raise item.error
             yield item
-
-
-class _Windows:
-    """A large SLO's windows, read at once, given to the consumer one after the other; the
-    whole is checked against the recorded ETag after the last byte."""
-
-    def __init__(self, parts: list[tuple[ranged.Window, _Stream]], stop: threading.Event, etag: str,
-                 container: str, obj: str):
-        self.parts, self.stop, self.etag = parts, stop, etag
-        self.container, self.obj = container, obj
-
-    def __iter__(self) -> Iterator[bytes]:
-        for _, stream in self.parts:
-            yield from stream
-        ranged.check_whole([w for w, _ in self.parts], self.etag, self.container, self.obj)
 
 
 def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:
@@ -187,10 +146,10 @@ def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:
     return entry.crc32, entry.deflated
 
 
-def _files(container: str, obj: str, entries: list[ManifestEntry], stream: "_Stream | _Windows", passthrough: bool):
+def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stream, passthrough: bool):
     """The object's files as ``(entry, checked chunks)``; a bundle is cut at its offsets."""
     try:
-        if entries[0].offset is None:  # a single file: its reader(s) check it, whole
+        if entries[0].offset is None:  # a single file: its reader checks it, whole
             yield entries[0], iter(stream)
             return
         for i, part in bundles.split(stream, [e.stored_size for e in entries]):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import swiftstore
-from swiftstore import errors, ranged, reading, transfer
+from swiftstore import errors, ranged, transfer
 from tests.support import trees
 
 MIB = 1 << 20
@@ -85,38 +85,6 @@ def test_a_window_cut_short_fails_the_get(store, unique_container, tmp_path, mon
     with pytest.raises(errors.IntegrityError, match=r"bytes 3145728-6291455 \(3145728\) came as"):
         store.get_tree(unique_container, "input/", tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
-
-
-def _stream_all(store, container, prefix="input/"):
-    manifest = store.read_manifest(container, prefix)
-    readers = reading.Readers(store, streams=1, window=2)
-    try:
-        return {e.name: b"".join(chunks) for e, chunks in readers.iter_version(container, manifest)}
-    finally:
-        readers.shutdown()
-
-
-def test_a_streamed_read_takes_a_large_slo_in_windows_and_in_order(store, unique_container, tmp_path,
-                                                                    windows_read):
-    files = {"a": b"first", "big.bin": BIG, "z": b"last"}
-    store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", files))
-    assert _stream_all(store, unique_container) == files
-    assert len(windows_read) == 4
-
-
-def test_a_streamed_read_of_a_window_with_other_bytes_fails_after_the_last_byte(store, unique_container, tmp_path,
-                                                                                monkeypatch):
-    store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
-    real = transfer.open_object
-
-    def one_window_flipped(conn, container, name, *args, byte_range=None, **kw):  # fault injection
-        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
-        if byte_range and byte_range[0] == 9 * MIB:
-            return headers, _Closing(bytes([chunk[0] ^ 1]) + chunk[1:] for chunk in body)
-        return headers, body
-    monkeypatch.setattr(transfer, "open_object", one_window_flipped)
-    with pytest.raises(errors.IntegrityError, match="MD5"):
-        _stream_all(store, unique_container)
 
 
 class _Closing:
