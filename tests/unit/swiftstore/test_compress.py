@@ -2,7 +2,9 @@
 DEFLATE stream when that pays, compressing on the upload threads, and store incompressible
 files as they are after a cheap probe.  Over the in-memory Connection."""
 import hashlib
+import math
 import os
+import random
 import threading
 import zlib
 
@@ -78,6 +80,27 @@ def test_incompressible_files_are_stored_as_they_are_after_a_probe(store, fake_s
     assert '"deflated"' not in fake_swift.objects("c")["input.manifest.json"].decode()
     store.get_tree("c", "input/", tmp_path / "out")
     assert read_tree(tmp_path / "out") == NOISE
+
+
+def _photo(size: int, seed: int) -> bytes:
+    """An 8-bit picture: smooth, with some noise (every byte value in use, so only zlib on the
+    sample can tell it apart from noise)."""
+    rnd = random.Random(seed)
+    return bytes(max(0, min(255, int(128 + 60 * math.sin(i / 50) + rnd.gauss(0, 5)))) for i in range(size))
+
+
+def test_the_probe_tries_what_compresses_and_passes_over_noise_behind_a_header(store, tmp_path, monkeypatch):
+    header = b"DICM" + b"(0010,0010) PN Doe^Jane " * 80  # a text-like header, then noise
+    files = {"photo.raw": _photo(60_000, 1), "jpeg.dcm": header + os.urandom(200_000)}
+    tried = []
+    real = bundles.deflate
+    monkeypatch.setattr(bundles, "deflate", lambda data, *a: tried.append(len(data)) or real(data, *a))
+    manifest = store.put_tree("c", "input/", make_tree(tmp_path / "src", files))
+    entries = _entries(manifest)
+    assert entries["photo.raw"].deflated and entries["jpeg.dcm"].deflated is None
+    assert tried == [60_000]  # the noise was never compressed whole
+    store.get_tree("c", "input/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == files
 
 
 def test_a_mixed_tree_compresses_only_what_pays(store, fake_swift, tmp_path):
