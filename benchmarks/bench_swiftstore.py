@@ -1,7 +1,8 @@
 """Benchmark swiftstore: put_tree/get_tree against python-swiftclient's ``swift upload``/``swift download``.
 
 Trees of random bytes: 1000 x 10 KiB, 10 x 10 MiB, 1 x 500 MiB (``--scale`` shrinks the file
-sizes, and the number of small files).  Both sides run as separate processes on the same data
+sizes, and the number of small files); on request 300 x 100 KiB of image-like files (half
+zeros), which swiftstore stores compressed.  Both sides run as separate processes on the same data
 against the same Swift, in the same run, one after the other; each is timed from process start
 to exit (what a user or a pod sees) and its peak RSS is read from ``os.wait4`` (that process and
 its children).  The downloaded trees are compared with the originals (outside the timing).
@@ -36,6 +37,9 @@ from benchmarks.common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make
 # One file over swiftstore's SLO threshold (1 GiB): uploaded as segments in parallel, checked
 # segment by segment.  Only with --only (it moves 3 GiB per round).
 SLO_SET = ("1xSLO", 1, (1 << 30) + 10 * MiB)
+# Image-like small files (half noise, half zeros), which swiftstore stores compressed: only with --only.
+IMAGE_SET = ("300x100KiB-img", 300, 100 * KiB)
+ASKED_FOR = (SLO_SET, IMAGE_SET)  # the trees run only when named
 
 CHILD = r"""
 import sys, swiftstore
@@ -46,6 +50,15 @@ with swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(), threa
     else:
         store.get_tree(container, "input/", path)
 """
+
+
+def make_image_tree(root: Path, count: int, size: int) -> Path:
+    """:func:`make_tree`'s files with their second half zeros (cut short, then extended)."""
+    make_tree(root, count, size)
+    for path in root.rglob("*.bin"):
+        os.truncate(path, size - size // 2)
+        os.truncate(path, size)
+    return root
 
 
 def run_measured(argv: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, float]:
@@ -128,7 +141,7 @@ def bench_tree(label: str, src: Path, nbytes: int, work: Path, env: dict, thread
 def summarize(results: list[Result]) -> list[dict]:
     """Median per (tree, op, system) over the repeats, with the swiftstore/CLI ratio."""
     rows = []
-    order = [s[0] for s in (*SETS, SLO_SET)]
+    order = [s[0] for s in (*SETS, *ASKED_FOR)]
     keys = sorted({(r.tree, r.op) for r in results}, key=lambda k: (order.index(k[0]), k[1] != "put"))
     for tree, op in keys:
         def med(system, attr):
@@ -153,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per tree (medians are reported)")
     parser.add_argument("--threads", type=int, default=10, help="swiftstore's transfer threads (default 10, "
                         "the library's default and the CLI's object threads)")
-    parser.add_argument("--only", choices=[s[0] for s in (*SETS, SLO_SET)], action="append",
-                        help=f"run only these trees ({SLO_SET[0]}: a 1 GiB + 10 MiB file, an SLO; only when asked for)")
+    parser.add_argument("--only", choices=[s[0] for s in (*SETS, *ASKED_FOR)], action="append",
+                        help=f"run only these trees ({SLO_SET[0]}: a 1 GiB + 10 MiB file, an SLO; {IMAGE_SET[0]}: "
+                        "image-like files, half noise and half zeros; these two only when asked for)")
     parser.add_argument("--baseline-ref", help="also run swiftstore as of this git ref (e.g. a commit before a "
                         "change), taking turns with ours on the same data")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "swiftstore",
@@ -165,13 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     try:
         baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
-        for label, count, size in (*SETS, SLO_SET):
-            if (args.only and label not in args.only) or (not args.only and label == SLO_SET[0]):
+        for label, count, size in (*SETS, *ASKED_FOR):
+            if (args.only and label not in args.only) or (not args.only and (label, count, size) in ASKED_FOR):
                 continue
             n = max(1, round(count * args.scale)) if size < MiB else count
             s = size if size < MiB else max(KiB, int(size * args.scale))
             src = work / label
-            nbytes = tree_bytes(make_tree(src, n, s))
+            nbytes = tree_bytes((make_image_tree if label == IMAGE_SET[0] else make_tree)(src, n, s))
             print(f"{label}: {n} x {s} bytes", file=sys.stderr)
             for i in range(args.repeat):
                 results.extend(bench_tree(label, src, nbytes, work, env, args.threads, baseline, i % 2 == 1))

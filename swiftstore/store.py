@@ -51,6 +51,9 @@ class SwiftStore:
         stays until the next put).
     :param bundle_max_file: tree files up to this size (bytes) are packed into bundle objects
         (:mod:`swiftstore.bundles`); -1 stores every file as an object of its own.
+    :param compress_small: whether tree files that are bundled are stored compressed (raw
+        DEFLATE, zlib level 1) where that saves at least a tenth; a sample of each file is tried
+        first, so incompressible data costs next to nothing.
     :param retention: seconds after which what this store writes expires (Swift's
         ``X-Delete-At``, carried out by its object expirer; Swift stops serving it at once), or
         None to keep it until deleted.
@@ -60,15 +63,17 @@ class SwiftStore:
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
                  archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE,
                  bundle_max_file: int = bundles.MAX_FILE, retention: float | None = None,
-                 retire_grace: float = DEFAULT_RETIRE_GRACE):
+                 retire_grace: float = DEFAULT_RETIRE_GRACE, compress_small: bool = True):
         if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0 \
                 or retire_grace < 0 or (retention is not None and retention <= 0):
             raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold, orphan_grace >= 0, "
                              "retire_grace >= 0 and a positive retention")
+        if not isinstance(compress_small, bool):
+            raise ValueError(f"compress_small must be True or False, not {compress_small!r}")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
         self.orphan_grace, self.bundle_max_file, self.retention = orphan_grace, bundle_max_file, retention
-        self.retire_grace = retire_grace
+        self.retire_grace, self.compress_small = retire_grace, compress_small
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []
@@ -365,9 +370,10 @@ class SwiftStore:
         """
         return tree.read_manifest(self, container, prefix)
 
-    def put_tree(self, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
+    def put_tree(self, container: str, prefix: str, local_dir, *, progress=None,
+                 compress: bool | None = None) -> Manifest:
         """See :func:`swiftstore.writer.put_tree`."""
-        return writer.put_tree(self, container, prefix, local_dir, progress=progress)
+        return writer.put_tree(self, container, prefix, local_dir, progress=progress, compress=compress)
 
     def tree_writer(self, container: str, prefix: str, **options) -> "writer.TreeWriter":
         """A :class:`swiftstore.writer.TreeWriter`: a new version of ``prefix``, file by file."""

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from swiftstore import bundles, names, transfer
+from swiftstore import bundles, errors, names, transfer
 
 log = logging.getLogger("swiftstore")
 
@@ -37,6 +37,23 @@ class Progress:
     def on_bytes(self) -> Callable[[int], None] | None:
         """Per-chunk hook for transfers, or None when nobody listens (saves a call per chunk)."""
         return self.add_bytes if self._callback else None
+
+    def scaled(self, sent_total: int, counted_total: int) -> Callable[[int], None] | None:
+        """Like :attr:`on_bytes`, for a body of ``sent_total`` bytes that stands for
+        ``counted_total`` bytes of files (a bundle with compressed members): what is reported
+        stays in files' bytes, reaching ``counted_total`` exactly at the body's end (and going
+        back with it on a rewind), so the totals still add up."""
+        if self._callback is None or sent_total == counted_total:
+            return self.on_bytes
+        sent = counted = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal sent, counted
+            sent += n
+            now = sent * counted_total // sent_total
+            self.add_bytes(now - counted)
+            counted = now
+        return on_bytes
 
     def add_bytes(self, n: int) -> None:
         with self._lock:
@@ -148,16 +165,28 @@ def _small(store, container: str, item: FileUpload, progress: Progress, done, he
 
 def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: Progress,
                  done: Callable[[bundles.Bundle, str, list[str]], None],
-                 headers: dict | None = None) -> list[Callable[[], None]]:
-    """Pool tasks that upload each bundle in one verified PUT; ``done(bundle, etag, member MD5s)``."""
-    def upload(bundle: bundles.Bundle) -> None:
-        with bundles.BundleReader(bundle, progress.on_bytes) as reader:
+                 headers: dict | None = None, compress: bool = False) -> list[Callable[[], None]]:
+    """Pool tasks that upload each bundle in one verified PUT; ``done(bundle as stored, etag,
+    member MD5s)``.  With ``compress``, each task first compresses the bundle's local files
+    where worthwhile (:func:`bundles.prepare`): on the pool's threads, not the caller's."""
+    def upload(planned: bundles.Bundle) -> None:
+        bundle = _prepared(planned, container) if compress else planned
+        with bundles.BundleReader(bundle, progress.scaled(bundle.size, bundle.file_bytes)) as reader:
             etag = transfer.put_reader(store.connection(), container, bundle.name, reader, bundle.size,
                                        content_type="application/octet-stream", headers=headers)
             md5s = list(reader.md5s)
         done(bundle, etag, md5s)
         progress.file_done(len(bundle.members))
     return [functools.partial(upload, b) for b in packed]
+
+
+def _prepared(bundle: bundles.Bundle, container: str) -> bundles.Bundle:
+    """:func:`bundles.prepare`, failing as the PUT does when a member cannot be read (the same
+    cause, the same error, whichever of the two reads the file)."""
+    try:
+        return bundles.prepare(bundle)
+    except OSError as exc:
+        raise errors.translate(exc, "PUT object", container=container, obj=bundle.name) from exc
 
 
 def run(pool: concurrent.futures.Executor, tasks: Sequence[Callable[[], None]],

@@ -5,6 +5,9 @@ one object each, SLO above the threshold) on the store's pool, under the new ver
 nothing of it is visible until :meth:`TreeWriter.commit` writes the manifest.  pfioh feeds it from
 the zip it is still receiving, so receiving, unpacking and uploading overlap; ``put_tree`` feeds
 it a local directory.  :meth:`TreeWriter.abort` deletes what was uploaded.
+
+Small local files are stored compressed where that pays (as the originals' zip stored them), so
+a pull sends about half the bytes of image-like data; the upload threads compress them.
 """
 from __future__ import annotations
 
@@ -27,11 +30,13 @@ STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
 MAX_PENDING_BYTES = 32 << 20
 
 
-def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) -> Manifest:
+def put_tree(store, container: str, prefix: str, local_dir, *, progress=None, compress: bool | None = None) -> Manifest:
     """Upload the tree ``local_dir`` as a new version of ``prefix``, then make it current.
 
     :param prefix: e.g. ``"input/"``; the manifest is ``"input.manifest.json"``.
     :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``.
+    :param compress: whether small files are stored compressed where that pays; None for the
+        store's ``compress_small``.
     :raises errors.NotFound: ``local_dir`` is not a directory.
     :raises errors.InvalidName: a path too long for Swift (nothing is uploaded).
     :raises errors.IntegrityError: an object could not be verified (the previous version stays current).
@@ -45,7 +50,8 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None) ->
     files = tree.scan(local)
     small = sum(size for _, _, size in files if size <= store.bundle_max_file)
     writer = TreeWriter(store, container, prefix, bundle_target=bundles.target_size(small, store.threads),
-                        progress=progress, files_total=len(files), bytes_total=sum(f[2] for f in files))
+                        progress=progress, files_total=len(files), bytes_total=sum(f[2] for f in files),
+                        compress=compress)
     for rel, path, size in files:  # every name checked before anything is uploaded
         tree.upload_item(container, prefix, writer.version, rel, path, size)
     log.info("put %s/%s: %d files, %d bytes as version %s", container, prefix, len(files), writer.counter.bytes_total,
@@ -64,17 +70,22 @@ class TreeWriter:
 
     Not thread-safe: one thread adds and commits (the uploads themselves run on the pool).
 
-    :param bundle_target: how big a bundle grows before it is uploaded.
+    :param bundle_target: how big a bundle grows before it is uploaded (at most
+        ``bundles.MAX_PREPARED`` while compressing, which bounds what each upload thread holds).
     :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``; the totals
-        are ``files_total``/``bytes_total`` when known up front, else 0.
+        are ``files_total``/``bytes_total`` when known up front, else 0.  Bytes are the files'
+        own, compressed or not.
+    :param compress: whether small files added with :meth:`add` are stored compressed where that
+        pays (:func:`bundles.prepare`); None for the store's ``compress_small``.
     """
 
     def __init__(self, store, container: str, prefix: str, *, bundle_target: int = STREAM_BUNDLE, progress=None,
-                 files_total: int = 0, bytes_total: int = 0):
+                 files_total: int = 0, bytes_total: int = 0, compress: bool | None = None):
         self.store, self.container = store, names.validate_container_name(container)
         self.prefix = names.normalize_prefix(prefix)
         self.version = names.new_version_id()
-        self.bundle_target = bundle_target
+        self.compress = store.compress_small if compress is None else compress
+        self.bundle_target = min(bundle_target, bundles.MAX_PREPARED) if self.compress else bundle_target
         self.counter = uploads.Progress(progress, files_total, bytes_total)
         self._entries: list[ManifestEntry] = []
         self._owned: list[str] = []
@@ -155,7 +166,7 @@ class TreeWriter:
         bundle = bundles.Bundle(names.version_bundle(self.prefix, self.version, self._bundles), tuple(self._bundle))
         self._bundle, self._bundle_size, self._bundles = [], 0, self._bundles + 1
         self._submit(uploads.plan_bundles(self.store, self.container, [bundle], self.counter, self._bundled,
-                                          self._expiry))
+                                          self._expiry, compress=self.compress))
 
     def _submit(self, tasks) -> None:
         self._futures.extend(self.store.pool.submit(t) for t in tasks)
@@ -184,7 +195,9 @@ class TreeWriter:
         self._release(bundle)
 
     def _release(self, bundle: bundles.Bundle) -> None:
-        in_memory = sum(m.stored for m in bundle.members if m.data is not None)
+        # Only what add_bytes handed over (no path) was counted as pending: a local file the
+        # upload thread compressed holds its stream too, but never was.
+        in_memory = sum(m.stored for m in bundle.members if not m.path)
         if in_memory:
             with self._pending:
                 self._pending_bytes -= in_memory

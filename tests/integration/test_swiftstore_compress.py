@@ -1,0 +1,133 @@
+"""Small files stored compressed, against the real Swift: put_tree (and the publisher's put, which
+is put_tree) keeps image-like files as raw DEFLATE streams in their bundles, incompressible ones
+as they are, and every read gives the files back."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+import requests_mock
+
+import swiftstore
+from swiftstore import bundles
+from tests.support.trees import make_tree, read_tree
+
+
+def _image(size: int) -> bytes:
+    """Compressible like an image: half noise, half zeros."""
+    return os.urandom(size - size // 2) + bytes(size // 2)
+
+
+PUBLISHER = str(Path(sys.executable).parent / "pman-swift-publisher")
+IMAGES = {f"series/{i:03d}.dcm": _image(50_000 + 101 * i) for i in range(60)}
+NOISE = {f"noise/{i:03d}.bin": os.urandom(30_000 + 7 * i) for i in range(30)}
+
+
+@pytest.fixture
+def store(swift):
+    creds = swiftstore.load_credentials(swift.credentials_file)
+    # Short backoff: a retry below is swiftclient's, only made quick to test.
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4, starting_backoff=0.01, max_backoff=0.05) as s:
+        yield s
+
+
+def _bundled(manifest) -> list:
+    return [e for e in manifest.entries if e.offset is not None]
+
+
+def _stored_bundles(conn, container: str, manifest) -> dict[str, bytes]:
+    """The bundle objects of ``manifest``, as Swift serves them."""
+    return {name: conn.get_object(container, name)[1] for name in {e.object for e in _bundled(manifest)}}
+
+
+def _check_members(entries, stored: dict[str, bytes], files: dict[str, bytes]) -> None:
+    """Each bundled file is at its offset, as a stream that inflates to it (with its CRC-32) or as it is."""
+    for e in entries:
+        raw = stored[e.object][e.offset:e.offset + e.stored_size]
+        data = raw if e.deflated is None else b"".join(bundles.inflate([raw], e.size))
+        assert data == files[e.name] and e.md5 == hashlib.md5(data).hexdigest()
+        assert e.crc32 == (None if e.deflated is None else zlib.crc32(data))
+
+
+def test_an_image_like_tree_is_stored_in_little_more_than_half_its_bytes(store, unique_container, swift_connection,
+                                                                        tmp_path):
+    manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", IMAGES))
+    stored = _stored_bundles(swift_connection, unique_container, manifest)
+    assert sum(len(b) for b in stored.values()) < 0.6 * manifest.total_bytes
+    assert all(e.deflated is not None for e in manifest.entries)
+    _check_members(manifest.entries, stored, IMAGES)
+    store.get_tree(unique_container, "input/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == IMAGES
+
+
+def test_an_incompressible_tree_is_stored_as_it_is(store, unique_container, swift_connection, tmp_path):
+    manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", NOISE))
+    stored = _stored_bundles(swift_connection, unique_container, manifest)
+    assert sum(len(b) for b in stored.values()) == manifest.total_bytes
+    _, doc = swift_connection.get_object(unique_container, "input.manifest.json")
+    assert b'"deflated"' not in doc and b'"crc32"' not in doc
+    store.get_tree(unique_container, "input/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == NOISE
+
+
+def test_a_mixed_tree_round_trips_with_only_the_compressible_files_compressed(store, unique_container,
+                                                                              swift_connection, tmp_path):
+    files = IMAGES | NOISE | {"a.txt": b"hello\n", "empty": b"", "big.bin": _image((1 << 20) + 1)}
+    manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", files))
+    assert {e.name for e in manifest.entries if e.deflated is not None} == set(IMAGES)
+    assert next(e for e in manifest.entries if e.name == "big.bin").offset is None  # its own object, as it is
+    _check_members(_bundled(manifest), _stored_bundles(swift_connection, unique_container, manifest), files)
+    store.get_tree(unique_container, "input/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == files
+
+
+def test_a_retried_put_of_a_compressed_bundle_sends_it_again_whole(store, unique_container, swift_connection,
+                                                                  tmp_path):
+    src = make_tree(tmp_path / "src", IMAGES)
+    store.ensure_container(unique_container)
+    failed = []  # the first bundle's first PUT (one thread sends it, and then its retry)
+
+    def first_try(request) -> bool:
+        return not failed and request.path_url.split("?")[0].endswith("/b/000000")
+
+    def fail_after_reading(request, context):  # the body is read to its end: the retry must rewind it
+        sent = 0
+        while chunk := request.body.read(65536):  # swiftclient's wrapper ends with "", not b""
+            sent += len(chunk)
+        failed.append(sent)
+        context.status_code = 503
+        return "Service Unavailable"
+
+    seen = []
+    with requests_mock.Mocker(real_http=True) as m:
+        m.register_uri("PUT", re.compile(".*"), additional_matcher=first_try, text=fail_after_reading)
+        manifest = store.put_tree(unique_container, "input/", src, progress=lambda *a: seen.append(a))
+    first = next(e for e in manifest.entries if e.object.endswith("/b/000000"))
+    assert failed == [len(_stored_bundles(swift_connection, unique_container, manifest)[first.object])]
+    assert all(e.deflated for e in manifest.entries)
+    total = sum(len(d) for d in IMAGES.values())
+    assert seen[-1] == (len(IMAGES), len(IMAGES), total, total)  # the retry took back what it had counted
+    _check_members(manifest.entries, _stored_bundles(swift_connection, unique_container, manifest), IMAGES)
+    store.get_tree(unique_container, "input/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == IMAGES
+
+
+def test_the_publishers_put_stores_a_jobs_images_compressed(swift, store, unique_container, swift_connection,
+                                                           tmp_path):
+    outgoing = make_tree(tmp_path / "share" / "outgoing", IMAGES | {"result.json": b"{}"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "OS_", "SWIFT_"))}
+    put = subprocess.run([PUBLISHER, "put", "--key", unique_container, "--outgoing", str(outgoing)],
+                         env={**env, "SWIFT_CREDENTIALS": swift.credentials_file}, capture_output=True, text=True,
+                         timeout=120)
+    assert put.returncode == 0, put.stderr
+    manifest = store.read_manifest(unique_container, "output/")
+    assert sum(len(b) for b in _stored_bundles(swift_connection, unique_container, manifest).values()) \
+        < 0.6 * manifest.total_bytes
+    store.get_tree(unique_container, "output/", tmp_path / "pulled")
+    assert read_tree(tmp_path / "pulled") == read_tree(outgoing)
