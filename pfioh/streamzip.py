@@ -165,7 +165,7 @@ class Extractor:
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
         if data is not None:  # its failure stops the early path
-            self.writer.add_bytes(rel, data, deflated=None if raw is None else b"".join(raw))
+            self.writer.add_bytes(rel, data, deflated=None if raw is None else b"".join(raw), crc32=crc)
         elif self.writer is not None:
             self.writer.add(rel, str(target), usize)
 

@@ -123,13 +123,15 @@ class TreeWriter:
         """Files up to this size are bundled (and may be handed over with :meth:`add_bytes`)."""
         return self.store.bundle_max_file
 
-    def add_bytes(self, rel: str, data: bytes, *, deflated: bytes | None = None) -> None:
+    def add_bytes(self, rel: str, data: bytes, *, deflated: bytes | None = None, crc32: int | None = None) -> None:
         """Like :meth:`add` for a small file held in memory (it is bundled without touching the
         disk).  Blocks while more than ``MAX_PENDING_BYTES`` of such files await their upload.
 
         :param deflated: a raw DEFLATE stream that inflates to exactly ``data`` (the caller
             checked that, e.g. by inflating it): the bundle then keeps it instead of ``data``,
             if it is smaller.
+        :param crc32: ``data``'s CRC-32 if the caller has it already (pfioh's unzip checked it
+            against the zip's); else it is computed here when needed.
         :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
         """
         if len(data) > self.store.bundle_max_file:
@@ -138,7 +140,7 @@ class TreeWriter:
         if deflated is not None and len(deflated) < len(data):
             member = bundles.Member(rel, "", len(data), bytes(deflated),
                                     hashlib.md5(data, usedforsecurity=False).hexdigest(), deflated=True,
-                                    crc32=zlib.crc32(data))
+                                    crc32=zlib.crc32(data) if crc32 is None else crc32)
         else:
             member = bundles.Member(rel, "", len(data), bytes(data))
         with self._pending:

@@ -123,10 +123,12 @@ class FakeTreeWriter:
         self.swift._maybe_fail("writer.add")
         self.added[rel] = Path(path).read_bytes()
 
-    def add_bytes(self, rel, data, *, deflated=None):
+    def add_bytes(self, rel, data, *, deflated=None, crc32=None):
         self.swift._maybe_fail("writer.add")
-        if deflated is not None:  # the real writer's contract: the stream inflates to exactly data
-            import zlib
+        import zlib
+        # The real writer's contract: the stream inflates to exactly data, whose CRC-32 crc32 is.
+        assert crc32 is None or crc32 == zlib.crc32(data)
+        if deflated is not None:
             engine = zlib.decompressobj(-15)
             assert engine.decompress(deflated) == bytes(data) and engine.eof and not engine.unused_data
             self.deflated[rel] = bytes(deflated)
