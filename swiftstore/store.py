@@ -52,8 +52,8 @@ class SwiftStore:
     :param bundle_max_file: tree files up to this size (bytes) are packed into bundle objects
         (:mod:`swiftstore.bundles`); -1 stores every file as an object of its own.
     :param compress_small: whether tree files that are bundled are stored compressed (raw
-        DEFLATE, zlib level 1) where that saves at least a tenth; a sample of each file is tried
-        first, so incompressible data costs next to nothing.
+        DEFLATE, zlib level 1) where that saves at least a tenth; a sample of each file is
+        looked at first, so incompressible data costs next to nothing.
     :param retention: seconds after which what this store writes expires (Swift's
         ``X-Delete-At``, carried out by its object expirer; Swift stops serving it at once), or
         None to keep it until deleted.
