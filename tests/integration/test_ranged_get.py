@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-import swiftstore
 from swiftstore import errors, ranged, transfer
 from tests.support import trees
 
@@ -15,11 +14,8 @@ BIG = os.urandom(9 * MIB + 4321)  # 10 segments of 1 MiB: windows of 3, 3, 3 and
 
 
 @pytest.fixture
-def store(swift):
-    creds = swiftstore.load_credentials(swift.credentials_file)
-    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB,
-                                                starting_backoff=0.05) as s:
-        yield s
+def store(small_slo_store):
+    return small_slo_store
 
 
 @pytest.fixture

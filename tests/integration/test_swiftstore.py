@@ -18,11 +18,8 @@ MIB = 1 << 20
 
 
 @pytest.fixture
-def store(swift):
-    creds = swiftstore.load_credentials(swift.credentials_file)
-    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 * MIB, segment_size=MIB,
-                                                starting_backoff=0.05) as s:
-        yield s
+def store(small_slo_store):
+    return small_slo_store
 
 
 FILES = {

@@ -29,3 +29,18 @@ def read_tree(root: Path) -> dict[str, bytes]:
 def listed(conn, container: str) -> list[str]:
     """Every object name in ``container``, as a swiftclient ``Connection`` lists it."""
     return [o["name"] for o in conn.get_container(container, full_listing=True)[1]]
+
+
+def read_every_way(store, container: str, manifest, dest: Path) -> list[dict[str, bytes]]:
+    """The stored version ``manifest`` as each reader gives it, ``{relative path: bytes}`` each:
+    ``get_tree`` into ``dest``, ``iter_entry`` file by file, and a streamed ``Readers`` read (each
+    checks what it reads, so a bad object raises instead)."""
+    from swiftstore import reading
+    store.get_tree(container, manifest.prefix, dest)
+    one_by_one = {e.name: b"".join(store.iter_entry(container, manifest, e)) for e in manifest.entries}
+    readers = reading.Readers(store, streams=1, window=2)
+    try:
+        streamed = {e.name: b"".join(c) for e, c in readers.iter_version(container, manifest)}
+    finally:
+        readers.shutdown()
+    return [read_tree(dest), one_by_one, streamed]

@@ -10,6 +10,7 @@ import pytest
 import swiftstore
 from swiftstore import bundles, errors, reading
 from tests.support.fake_swiftclient import FakeSwift, md5
+from tests.support.trees import read_every_way
 
 
 def _members(tmp_path, sizes):
@@ -229,15 +230,7 @@ def test_deflated_members_are_stored_compressed_and_read_back_as_the_files(store
     assert len(bundle) == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes // 2
     # Every way of reading gives the files, each checked against its MD5.
     assert store.read_manifest("c", "input/") == manifest
-    store.get_tree("c", "input/", tmp_path / "out")
-    assert {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
-            for p in (tmp_path / "out").rglob("*") if p.is_file()} == DEFLATABLE
-    assert b"".join(store.iter_entry("c", manifest, by_name["img/007.dcm"])) == DEFLATABLE["img/007.dcm"]
-    readers = reading.Readers(store, streams=1, window=2)
-    try:
-        assert {e.name: b"".join(c) for e, c in readers.iter_version("c", manifest)} == DEFLATABLE
-    finally:
-        readers.shutdown()
+    assert read_every_way(store, "c", manifest, tmp_path / "out") == [DEFLATABLE] * 3
 
 
 def test_a_deflated_member_that_inflates_to_other_bytes_fails_every_read(store, fake_swift, tmp_path):

@@ -11,9 +11,9 @@ import zlib
 import pytest
 
 import swiftstore
-from swiftstore import bundles, errors, reading, uploads
+from swiftstore import bundles, errors, uploads
 from tests.support.fake_swiftclient import FakeSwift
-from tests.support.trees import make_tree, read_tree
+from tests.support.trees import make_tree, read_every_way, read_tree
 
 
 def _image(size: int) -> bytes:
@@ -59,14 +59,7 @@ def test_image_like_files_are_stored_compressed_and_read_back_as_they_were(store
         assert entry.md5 == hashlib.md5(data).hexdigest() and entry.crc32 == zlib.crc32(data)
     assert entries["tiny.txt"].deflated is None and entries["empty"].deflated is None  # too small to bother
     # Every way of reading inflates and checks them.
-    store.get_tree("c", "input/", tmp_path / "out")
-    assert read_tree(tmp_path / "out") == files
-    assert b"".join(store.iter_entry("c", manifest, entries["img/007.dcm"])) == IMAGES["img/007.dcm"]
-    readers = reading.Readers(store, streams=2, window=2)
-    try:
-        assert {e.name: b"".join(c) for e, c in readers.iter_version("c", manifest)} == files
-    finally:
-        readers.shutdown()
+    assert read_every_way(store, "c", manifest, tmp_path / "out") == [files] * 3
 
 
 def test_incompressible_files_are_stored_as_they_are_after_a_probe(store, fake_swift, tmp_path, monkeypatch):
