@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import itertools
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from swiftstore import errors, transfer
 
 WINDOWS = 4
 MIN_SEGMENTS = 4  # fewer segments: one GET is as fast
+RESUMES = 3       # a window's body that breaks off is asked for again from there, this often
+
+log = logging.getLogger("swiftstore")
 
 
 class _Stopped(Exception):
@@ -42,21 +47,31 @@ class Window:
 
     def read(self, store, container: str, name: str, etag: str,
              segment_size: int) -> Generator[bytes, None, None]:
-        """The window's chunks, from one ranged GET pinned to ``etag``.
+        """The window's chunks, from a ranged GET pinned to ``etag``; a body that breaks off is
+        asked for again from where it stopped (swiftclient resumes only whole-object reads).
 
         :raises errors.IntegrityError: the window came shorter or longer than asked for.
+        :raises errors.TransferError: it broke off more than ``RESUMES`` times.
         """
-        _, body = transfer.open_object(store.connection(), container, name, if_match=etag,
-                                       byte_range=(self.first, self.last))
         digest, n, want = transfer.ContentDigest(segment_size), 0, self.last + 1 - self.first
-        try:
-            for chunk in transfer.body_chunks(body, container, name, digest):
-                n += len(chunk)
-                if n > want:  # never passed on: it would be another window's bytes
-                    break
-                yield chunk
-        finally:
-            body.close()
+        for attempt in itertools.count(1):
+            _, body = transfer.open_object(store.connection(), container, name, if_match=etag,
+                                           byte_range=(self.first + n, self.last))
+            try:
+                for chunk in transfer.body_chunks(body, container, name, transfer.NO_DIGEST):
+                    n += len(chunk)
+                    if n > want:  # never passed on: it would be another window's bytes
+                        break
+                    digest.update(chunk)
+                    yield chunk
+                break
+            except errors.TransferError as exc:
+                if attempt > RESUMES or n >= want:
+                    raise
+                log.info("GET %s/%s: bytes %d-%d broke off after %d (%s); asking for the rest", container, name,
+                         self.first, self.last, n, exc)
+            finally:
+                body.close()
         if n != want:
             raise errors.IntegrityError(f"download not verified: bytes {self.first}-{self.last} ({want}) came as "
                                         f"{n}{' or more' if n > want else ''}", container=container, obj=name)

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from swiftclient import exceptions as swift_exceptions
 from requests import exceptions as requests_exceptions
+from urllib3 import exceptions as urllib3_exceptions
 
 from swiftstore import errors
 
@@ -28,6 +29,9 @@ MD5_META = "X-Object-Meta-Swiftstore-Md5"  # the whole MD5 of an SLO, as older v
 SEGMENT_SIZE_META = "X-Object-Meta-Swiftstore-Segment-Size"
 # Failures of the transport that swiftclient gives up on (after its retries).
 CLIENT_ERRORS = (swift_exceptions.ClientException, requests_exceptions.RequestException, OSError)
+# A body read also meets urllib3's own errors (a connection cut mid-body, read without swiftclient's
+# resuming wrapper: a ranged GET).
+BODY_ERRORS = (*CLIENT_ERRORS, urllib3_exceptions.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -338,7 +342,7 @@ def body_chunks(body: Iterable[bytes], container: str, name: str, digest: "Conte
         for chunk in body:
             digest.update(chunk)
             yield chunk
-    except CLIENT_ERRORS as exc:
+    except BODY_ERRORS as exc:
         if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
             raise
         raise errors.translate(exc, "GET object body", container=container, obj=name) from exc

@@ -83,6 +83,31 @@ def test_a_window_cut_short_fails_the_get(store, unique_container, tmp_path, mon
     assert not (tmp_path / "dst").exists()
 
 
+def test_a_window_that_breaks_off_is_asked_for_again_from_where_it_stopped(store, unique_container, tmp_path,
+                                                                           monkeypatch):
+    store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
+    real, asked = transfer.open_object, []
+
+    def cut_once(conn, container, name, *args, byte_range=None, **kw):  # fault injection
+        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
+        asked.append(byte_range)
+        if byte_range and byte_range[0] == 3 * MIB:  # the second window's first request only
+            return headers, _Closing(_cut_after_one(body))
+        return headers, body
+    monkeypatch.setattr(transfer, "open_object", cut_once)
+    store.get_tree(unique_container, "input/", tmp_path / "dst")
+    assert (tmp_path / "dst" / "big.bin").read_bytes() == BIG
+    resumed = [r for r in asked if r and 3 * MIB < r[0] < 6 * MIB]
+    assert len(resumed) == 1 and resumed[0][1] == 6 * MIB - 1
+
+
+def _cut_after_one(body):
+    import urllib3
+    yield next(iter(body))
+    body.close()
+    raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+
 class _Closing:
     """A body (iterable, closeable) over other chunks, as swiftclient's is."""
 
