@@ -39,6 +39,10 @@ from benchmarks.pfioh_bench_lib import (Server, check_zip, ensure_reference, mak
 from tools import keystone_aio, saio
 
 ORIGINAL = "pfioh 2.2.0.8"
+# The original leaves a copy of every push (/tmp/<key>.zip) and of the last pull in /tmp, whatever
+# TMPDIR says: removed after each round, or they fill /tmp (12 GB after a day of runs here).
+ORIGINAL_TMP = Path("/tmp")
+ORIGINAL_PULL_COPY = ORIGINAL_TMP / "incomingData.zip"
 OURS = "pfioh (ours)"
 # The original reads its credentials from /etc/swift/swift-credentials.cfg only: point it at ours.
 # Its --forever serves from a thread and lets the main thread end, and from Python 3.9 on the
@@ -149,6 +153,8 @@ def one_round(results, servers, store, name, tree, zip_path, nbytes, client, wor
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             store.delete(key)
+            if system == ORIGINAL:
+                (ORIGINAL_TMP / f"{key}.zip").unlink(missing_ok=True)
 
 
 def timed(tree: str, op: str, system: str, nbytes: int, fn) -> Result:
@@ -245,6 +251,7 @@ def main(argv=None) -> int:
     finally:
         for server in servers.values():
             server.stop()
+        ORIGINAL_PULL_COPY.unlink(missing_ok=True)
         keystone_aio.stop(work / "keystone")
         saio.stop(work / "saio")
     return 0
