@@ -317,17 +317,11 @@ def download(conn, container: str, name: str, dest: str, *, size: int | None = N
     out = open(dest, "xb")  # never overwrite; and only what we created is removed on failure
     try:
         with out:
-            try:
-                for chunk in body:
-                    out.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk))
-            except CLIENT_ERRORS as exc:
-                if isinstance(exc, OSError) and not isinstance(exc, requests_exceptions.RequestException):
-                    raise  # our disk, not the network
-                raise errors.translate(exc, "GET object body", container=container, obj=name) from exc
+            for chunk in body_chunks(body, container, name, digest):  # our disk's errors raise as they are
+                out.write(chunk)
+                written += len(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
         check_download(container, name, headers, written, digest, size, md5)
     except BaseException:
         _remove(dest)
