@@ -12,6 +12,7 @@ into writes of about ``SEND_BYTES`` so a zip of many small files is not one writ
 """
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 import zlib
@@ -140,8 +141,7 @@ def _end_stored(out: _Out, record: _Record, crc: int) -> _Record:
     """The data descriptor after a stored member's data; its record with the CRC."""
     layout = "<4sL2Q" if _is_big(record) else "<4s3L"
     out.write(struct.pack(layout, b"PK\x07\x08", crc, record.csize, record.size))
-    return _Record(record.name, record.flags, record.method, record.dos, crc, record.csize, record.size,
-                   record.offset)
+    return dataclasses.replace(record, crc=crc)
 
 
 def _central_directory(out: _Out, records: list[_Record], comment: bytes) -> None:
