@@ -109,12 +109,11 @@ def download(store, container: str, name: str, dest: str, *, size: int, etag: st
         futures = [store.range_pool.submit(_write, w.read(store, container, name, etag, segment_size), fd, w.first,
                                            on_bytes, stop) for w in parts]
         try:
+            # All done, or the first failure raised without waiting for the windows before it.
             concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
-            for f in futures:  # the first failure, without waiting for the windows before it
+            for f in futures:
                 if f.done() and f.exception() is not None:
                     raise f.exception()
-            for f in futures:
-                f.result()
         finally:  # the descriptor is closed only once no window writes to it any more
             stop.set()
             concurrent.futures.wait(futures)
