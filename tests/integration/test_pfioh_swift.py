@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from pfioh import instance
+from swiftstore import bundles
 from tests.support import pfioh_driver as sup
 
 
@@ -76,8 +77,8 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
     manifest = store.read_manifest(key, "input/")
     deflated = {e.name for e in manifest.entries if e.deflated is not None}
     assert deflated == {e.name for e in manifest.entries} - {"noise.bin"}
-    bundles = {e.object for e in manifest.entries}
-    stored = sum(int(swift_connection.head_object(key, b)["content-length"]) for b in bundles)
+    bundle_objects = {e.object for e in manifest.entries}
+    stored = sum(int(swift_connection.head_object(key, b)["content-length"]) for b in bundle_objects)
     assert stored == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes * 0.4
     for e in manifest.entries:
         assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
@@ -90,7 +91,7 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
     writer = store.tree_writer(key, "output/")
     for e in manifest.entries:
         data = (src / e.name).read_bytes()
-        writer.add_bytes(e.name, data, deflated=_deflate(data))
+        writer.add_bytes(e.name, data, deflated=bundles.deflate(data, level=6))
     output = writer.commit()
     out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
@@ -101,12 +102,6 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
         assert {i.filename for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED} == deflated
         assert {i.filename: i.compress_size for i in zf.infolist()} == \
             {e.name: e.stored_size for e in output.entries}
-
-
-def _deflate(data: bytes) -> bytes:
-    import zlib
-    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return engine.compress(data) + engine.flush()
 
 
 def test_pfurl_hello_in_swift_mode(pfioh, cwd):

@@ -10,16 +10,12 @@ import zlib
 import pytest
 
 from pfioh import zipwrite
-
-
-def _deflate(data: bytes, level: int = 6) -> bytes:
-    engine = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return engine.compress(data) + engine.flush()
+from swiftstore import bundles
 
 
 def _member(name: str, data: bytes, *, compressed: bool = False, mtime: float = 1_700_000_000.0,
             chunk: int = 7) -> zipwrite.Member:
-    body = _deflate(data) if compressed else data
+    body = bundles.deflate(data) if compressed else data
     chunks = [body[i:i + chunk] for i in range(0, len(body), chunk)]
     return zipwrite.Member(name, len(data), mtime, iter(chunks),
                            (zlib.crc32(data), len(body)) if compressed else None)
@@ -52,7 +48,7 @@ def test_stored_and_passed_through_members_read_back_as_the_files(tmp_path):
         methods = {i.filename: i.compress_type for i in zf.infolist()}
         assert methods["img/001.dcm"] == methods["sérïes/ü.dcm"] == zipfile.ZIP_DEFLATED
         assert methods["a.txt"] == methods["img/002.dcm"] == zipfile.ZIP_STORED
-        assert zf.getinfo("img/001.dcm").compress_size == len(_deflate(FILES["img/001.dcm"]))
+        assert zf.getinfo("img/001.dcm").compress_size == len(bundles.deflate(FILES["img/001.dcm"]))
         assert zf.comment == b"c\xff"
         y, mo, d, h, mi, sec = time.localtime(1_700_000_000)[:6]
         assert zf.getinfo("a.txt").date_time == (y, mo, d, h, mi, sec // 2 * 2)
@@ -65,7 +61,7 @@ def test_stored_and_passed_through_members_read_back_as_the_files(tmp_path):
 
 def test_a_passed_through_stream_with_a_wrong_crc_fails_the_readers_check(tmp_path):
     data = b"y" * 5000
-    body = _deflate(data)
+    body = bundles.deflate(data)
     member = zipwrite.Member("bad", len(data), 0.0, iter([body]), (zlib.crc32(data) ^ 1, len(body)))
     with zipfile.ZipFile(io.BytesIO(b"".join(zipwrite.stream([member])))) as zf:
         with pytest.raises(zipfile.BadZipFile, match="CRC"):
@@ -76,7 +72,7 @@ def test_a_passed_through_stream_with_a_wrong_crc_fails_the_readers_check(tmp_pa
 @pytest.mark.parametrize("delta", [-1, 1])
 def test_data_of_another_length_than_announced_raises_before_the_zip_ends(compressed, delta):
     data = b"z" * 100
-    body = _deflate(data) if compressed else data
+    body = bundles.deflate(data) if compressed else data
     announced = len(body) + delta
     member = zipwrite.Member("f", len(data) + (0 if compressed else delta), 0.0, iter([body]),
                              (zlib.crc32(data), announced) if compressed else None)
