@@ -53,15 +53,8 @@ def test_an_slo_of_few_segments_is_one_get(store, unique_container, tmp_path, wi
 def test_a_window_with_other_bytes_fails_the_get_and_leaves_nothing(store, unique_container, tmp_path,
                                                                    monkeypatch):
     store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
-    real = transfer.open_object
-
-    def one_window_flipped(conn, container, name, *args, byte_range=None, **kw):  # fault injection
-        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
-        if byte_range and byte_range[0] == 6 * MIB:
-            body = (bytes([chunk[0] ^ 1]) + chunk[1:] if i == 0 else chunk for i, chunk in enumerate(body))
-            return headers, _Closing(body)
-        return headers, body
-    monkeypatch.setattr(transfer, "open_object", one_window_flipped)
+    _change_window(monkeypatch, 6 * MIB, lambda body: (bytes([chunk[0] ^ 1]) + chunk[1:] if i == 0 else chunk
+                                                      for i, chunk in enumerate(body)))
     dst = tmp_path / "job" / "incoming"
     with pytest.raises(errors.IntegrityError, match="MD5"):
         store.get_tree(unique_container, "input/", dst)
@@ -70,14 +63,7 @@ def test_a_window_with_other_bytes_fails_the_get_and_leaves_nothing(store, uniqu
 
 def test_a_window_cut_short_fails_the_get(store, unique_container, tmp_path, monkeypatch):
     store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
-    real = transfer.open_object
-
-    def one_window_short(conn, container, name, *args, byte_range=None, **kw):  # fault injection
-        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
-        if byte_range and byte_range[0] == 3 * MIB:
-            return headers, _Closing(list(body)[:-1])
-        return headers, body
-    monkeypatch.setattr(transfer, "open_object", one_window_short)
+    _change_window(monkeypatch, 3 * MIB, lambda body: list(body)[:-1])
     with pytest.raises(errors.IntegrityError, match=r"bytes 3145728-6291455 \(3145728\) came as"):
         store.get_tree(unique_container, "input/", tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
@@ -86,19 +72,27 @@ def test_a_window_cut_short_fails_the_get(store, unique_container, tmp_path, mon
 def test_a_window_that_breaks_off_is_asked_for_again_from_where_it_stopped(store, unique_container, tmp_path,
                                                                            monkeypatch):
     store.put_tree(unique_container, "input/", trees.make_tree(tmp_path / "src", {"big.bin": BIG}))
-    real, asked = transfer.open_object, []
-
-    def cut_once(conn, container, name, *args, byte_range=None, **kw):  # fault injection
-        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
-        asked.append(byte_range)
-        if byte_range and byte_range[0] == 3 * MIB:  # the second window's first request only
-            return headers, _Closing(_cut_after_one(body))
-        return headers, body
-    monkeypatch.setattr(transfer, "open_object", cut_once)
+    # Only the second window's first request: the one resuming it starts further on.
+    asked = _change_window(monkeypatch, 3 * MIB, _cut_after_one)
     store.get_tree(unique_container, "input/", tmp_path / "dst")
     assert (tmp_path / "dst" / "big.bin").read_bytes() == BIG
     resumed = [r for r in asked if r and 3 * MIB < r[0] < 6 * MIB]
     assert len(resumed) == 1 and resumed[0][1] == 6 * MIB - 1
+
+
+def _change_window(monkeypatch, first: int, change) -> list:
+    """Fault injection: the body of every ranged GET from byte ``first`` goes through
+    ``change(chunks)``; the ranges asked for are listed in what is returned."""
+    real, asked = transfer.open_object, []
+
+    def open_object(conn, container, name, *args, byte_range=None, **kw):
+        headers, body = real(conn, container, name, *args, byte_range=byte_range, **kw)
+        asked.append(byte_range)
+        if byte_range and byte_range[0] == first:
+            return headers, _Closing(change(body))
+        return headers, body
+    monkeypatch.setattr(transfer, "open_object", open_object)
+    return asked
 
 
 def _cut_after_one(body):
