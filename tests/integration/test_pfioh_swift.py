@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 import zipfile
+import zlib
 
 import pytest
 import requests
@@ -77,6 +78,8 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
     manifest = store.read_manifest(key, "input/")
     deflated = {e.name for e in manifest.entries if e.deflated is not None}
     assert deflated == {e.name for e in manifest.entries} - {"noise.bin"}
+    # The CRC-32 the unpacker checked is the one recorded (a pull passes it on to the client's unzip).
+    assert all(e.crc32 == zlib.crc32((src / e.name).read_bytes()) for e in manifest.entries if e.name in deflated)
     bundle_objects = {e.object for e in manifest.entries}
     stored = sum(int(swift_connection.head_object(key, b)["content-length"]) for b in bundle_objects)
     assert stored == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes * 0.4
