@@ -363,14 +363,25 @@ def _terminate(pid: int, sig: int, timeout: float = 10) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
+    _await_exit(pid, time.monotonic() + timeout)
+    _reap()
+
+
+def _await_exit(pid: int, deadline: float) -> None:
+    """Wait for ``pid`` to end, killing it once ``deadline`` (monotonic) has passed.
+
+    Waiting after the SIGKILL too matters: a process killed but not yet gone is not reaped by
+    :func:`_reap`, and its Popen then warns "still running" when the interpreter exits.
+    """
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
         while _alive(pid):
             time.sleep(0.02)
-    _reap()
 
 
 def stop_server(base: Path, name: str, sig: int = signal.SIGTERM) -> None:
@@ -468,8 +479,11 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
-    """Stop every daemon started in ``base`` and remove the directory (unless ``keep``)."""
+def stop(base: Path = DEFAULT_BASE, keep: bool = False, timeout: float = 10) -> None:
+    """Stop every daemon started in ``base`` and remove the directory (unless ``keep``).
+
+    :param timeout: how long the daemons get to end after SIGTERM before they are killed.
+    """
     base = Path(base)
     pids = _pids(base)
     for pid in pids.values():
@@ -477,12 +491,9 @@ def stop(base: Path = DEFAULT_BASE, keep: bool = False) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     for pid in pids.values():
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        _await_exit(pid, deadline)
     _reap()
     if base.exists() and not keep:
         shutil.rmtree(base, ignore_errors=True)

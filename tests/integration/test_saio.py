@@ -72,3 +72,18 @@ def test_cli_prints_exports_and_status(private_saio):
     assert run("stop").returncode == 0
     stopped = run("status")
     assert stopped.returncode == 1 and "no healthy" in stopped.stderr
+
+
+def test_stop_kills_and_reaps_a_daemon_that_ignores_sigterm(tmp_path):
+    base = tmp_path / "saio"
+    for sub in ("log", "run"):
+        (base / sub).mkdir(parents=True)
+    # SIGTERM ignored across the exec: one process that only SIGKILL ends.
+    saio.spawn(base, "stubborn", ["sh", "-c", "trap '' TERM; exec sleep 60"])
+    pid = saio._pids(base)["stubborn"]
+    assert saio._alive(pid)
+    saio.stop(base, timeout=0.2)
+    assert not saio._alive(pid)
+    # Reaped, not left for the interpreter's exit to warn about ("subprocess ... is still running").
+    assert pid not in saio._spawned
+    assert not base.exists()
