@@ -11,8 +11,8 @@ import time
 import zipfile
 from typing import Iterable, Iterator
 
-from pfioh import errors, zipwrite
-from safearchive import dirfd, entries, unzip
+from pfioh import errors
+from safearchive import dirfd, entries, unzip, zipwrite
 from safearchive import errors as archive_errors
 
 CHUNK = unzip.CHUNK
@@ -74,7 +74,7 @@ Entry = zipwrite.Member
 
 
 def stream_zip(files: Iterable[Entry]) -> Iterator[bytes]:
-    """Yield a zip of ``files`` chunk by chunk, in bounded memory (see :mod:`pfioh.zipwrite`).
+    """Yield a zip of ``files`` chunk by chunk, in bounded memory (see :mod:`safearchive.zipwrite`).
 
     A size that does not match the data raises (the client then sees a broken transfer, never a
     silently wrong zip).

@@ -8,6 +8,8 @@ without depending on another.  The modules:
   is written;
 - :mod:`safearchive.unzip`: extraction and verification of checked entries;
 - :mod:`safearchive.zipping`: listing a directory's regular files and zipping them;
+- :mod:`safearchive.zipwrite`: a zip written as a stream, with members passed through compressed;
+- :mod:`safearchive.probe`: whether a file is worth compressing, from a sample of it;
 - :mod:`safearchive.staging`: a directory that appears complete or not at all (stage, then commit);
 - :mod:`safearchive.errors`: the exceptions; each caller wraps them in its own types (pfioh: a
   limit is 413, anything else 400).

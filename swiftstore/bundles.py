@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from safearchive import probe
 from swiftstore import errors, transfer
 
 MAX_FILE = 1 << 20       # files up to this size are bundled; bigger ones are worth an object
@@ -34,11 +34,6 @@ _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 LEVEL = 1
 WORTHWHILE = 0.9          # a member stays compressed only if its stream is at most 90% of the file
 MIN_COMPRESS = 1 << 10    # below this a file saves too few bytes to be worth a stream and a CRC
-# What is sampled of a file before compressing it whole: PROBE bytes in PROBE_SLICES slices, and
-# the recurrences of PROBE_POINTS of them; below NOISE_MAX times noise's concentration it is not
-# tried, from CONCENTRATED on it is, and in between zlib on the sample decides (_looks_compressible).
-PROBE, PROBE_SLICES, PROBE_POINTS = 1 << 10, 4, 8
-NOISE_MAX, CONCENTRATED, SAMPLE_WORTHWHILE = 1.5, 3.0, 0.95
 # The bundle target while compressing: an upload thread holds its bundle's streams until the PUT
 # is done (its length must be known before it starts), so this bounds that memory per thread: with
 # the default 10 threads, at most about 80 MB in all (pfioh's peak RSS stays under 150 MB).
@@ -125,7 +120,7 @@ def prepare(bundle: Bundle) -> Bundle:
 def compress_file(member: Member) -> Member:
     """A local file's member as a deflated member held in memory, if its stream is at most
     ``WORTHWHILE`` of it; else ``member`` itself (:class:`BundleReader` then reads the file as
-    it is).  A file whose sample looks like noise (:func:`_looks_compressible`) costs little more
+    it is).  A file whose sample looks like noise (:func:`safearchive.probe.looks_compressible`) costs little more
     than that sample's read.
 
     The stream, MD5 and CRC-32 all come from the one read of the file, so they agree with each
@@ -133,7 +128,8 @@ def compress_file(member: Member) -> Member:
 
     :raises OSError: the file shrank since it was listed (as :class:`BundleReader` raises).
     """
-    if member.data is not None or member.size < MIN_COMPRESS or not _looks_compressible(_sample(member)):
+    if member.data is not None or member.size < MIN_COMPRESS or not probe.looks_compressible(
+            probe.sample(member.path, member.size)):
         return member
     with open(member.path, "rb") as f:
         data = f.read(member.size)
@@ -151,54 +147,6 @@ def deflate(data: bytes, level: int = LEVEL) -> bytes:
     # A window no larger than the data: the engine's set-up, which dominates on small files, shrinks with it.
     engine = zlib.compressobj(level, zlib.DEFLATED, -min(15, max(9, (len(data) - 1).bit_length())))
     return engine.compress(data) + engine.flush()
-
-
-def _sample(member: Member) -> bytes:
-    """About ``PROBE`` bytes of the file, in slices centred in the quarters of it: not its head,
-    which (a header, say) tells little of the rest."""
-    fd = os.open(member.path, os.O_RDONLY)
-    try:
-        if member.size <= PROBE:
-            return os.pread(fd, PROBE, 0)
-        piece = PROBE // PROBE_SLICES
-        return b"".join([os.pread(fd, piece, (2 * i + 1) * member.size // (2 * PROBE_SLICES) - piece // 2)
-                         for i in range(PROBE_SLICES)])
-    finally:
-        os.close(fd)
-
-
-def _looks_compressible(sample: bytes) -> bool:
-    """Whether compressing the file is worth a try (the whole file's stream decides), judged by
-    its sample: at once by how concentrated its bytes are, and zlib on the sample in between.
-
-    That concentration (:func:`_concentration`) costs a few microseconds, where zlib spends 15 or
-    more on any sample, however small, and this runs for every file: noise (compressed,
-    encrypted or random data) is near 1, image-like data well above (half zeros: 64; 16-bit
-    pixels of 12 bits: 5; text: 15).  Between the two marks (8-bit images near 2, say) only
-    compressing tells.
-    """
-    concentration = _concentration(sample)
-    if concentration < NOISE_MAX:
-        return False
-    if concentration >= CONCENTRATED:
-        return True
-    # Small tables for a small sample; and a looser mark than the file's, as its Huffman tables
-    # weigh more on a sample than on a file.
-    engine = zlib.compressobj(LEVEL, zlib.DEFLATED, -12, 5)
-    return len(engine.compress(sample) + engine.flush()) <= len(sample) * SAMPLE_WORTHWHILE
-
-
-def _concentration(sample: bytes) -> float:
-    """How much more often than in noise (once in 256 bytes) the sample's bytes recur: Σp²
-    relative to noise's, estimated by counting the recurrences of ``PROBE_POINTS`` of its bytes."""
-    n = len(sample)
-    if n < 2 * PROBE_POINTS:
-        return 0.0
-    # An odd stride, so that the points fall in every lane of 2-, 4- and 8-byte values (the
-    # high bytes of 16-bit pixels are where their redundancy is).
-    step = (n // PROBE_POINTS - 1) | 1
-    recurrences = sum(sample.count(sample[i:i + 1]) - 1 for i in range(0, PROBE_POINTS * step, step))
-    return recurrences * 256 / (PROBE_POINTS * (n - 1))
 
 
 class BundleReader(transfer.RewindableBody):

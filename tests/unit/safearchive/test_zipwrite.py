@@ -1,7 +1,8 @@
-"""pfioh.zipwrite: streamed zips with members passed through compressed, read back by Python's
+"""safearchive.zipwrite: streamed zips with members passed through compressed, read back by Python's
 zipfile and by Info-ZIP's unzip (two independent readers)."""
 import io
 import os
+import struct
 import subprocess
 import time
 import zipfile
@@ -9,7 +10,7 @@ import zlib
 
 import pytest
 
-from pfioh import zipwrite
+from safearchive import zipwrite
 from swiftstore import bundles
 
 
@@ -118,3 +119,26 @@ def test_mtimes_outside_the_zip_range_are_clamped():
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert zf.getinfo("old").date_time[0] == 1980
         assert zf.getinfo("new").date_time[0] == 2107
+
+
+def test_stored_member_with_its_crc_known_has_it_in_the_local_header(tmp_path):
+    data = os.urandom(5000)
+    body = b"".join(zipwrite.stream([zipwrite.Member("s", len(data), 0.0, iter([data[:10], data[10:]]),
+                                                     crc32=zlib.crc32(data))]))
+    # No data descriptor: the sizes and CRC are in the local header, where an unpacker that reads
+    # the zip as it arrives (pfioh's early path) needs them.
+    flags, method = struct.unpack_from("<2H", body, 6)
+    crc, csize, usize = struct.unpack_from("<3L", body, 14)
+    assert (flags & 0x08, method, crc, csize, usize) == (0, 0, zlib.crc32(data), len(data), len(data))
+    assert body[30 + 1 + len(data):][:4] == b"PK\x01\x02"  # the central directory, right after the data
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None and zf.read("s") == data
+    (tmp_path / "s.zip").write_bytes(body)
+    _unzip_test(tmp_path / "s.zip")
+
+
+def test_stored_member_whose_data_is_not_its_announced_crc_raises():
+    data = b"x" * 100
+    member = zipwrite.Member("s", len(data), 0.0, iter([data]), crc32=zlib.crc32(data) ^ 1)
+    with pytest.raises(zipwrite.SizeMismatch, match="not the CRC-32 announced"):
+        b"".join(zipwrite.stream([member]))

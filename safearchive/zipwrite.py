@@ -4,8 +4,10 @@ Python's zipfile can only compress what it is given: a file Swift keeps as a DEF
 have to be inflated and deflated again to go into a pulled zip.  Here such a member is written as
 it is (its CRC-32 and both sizes are known up front, from the manifest), and every other member is
 stored, streamed, with its CRC-32 computed on the way and written after its data (a data
-descriptor), as zipfile does on a stream.  Zip64 records appear only where a size, an offset or
-the count needs them, so small pulls stay readable by any unzip.
+descriptor), as zipfile does on a stream; or, when its CRC-32 is known up front too, in its local
+header, which a receiver that unpacks while the zip arrives (pfioh's) needs.  Zip64 records
+appear only where a size, an offset or the count needs them, so small pulls stay readable by any
+unzip.
 
 Nothing is seekable and nothing is held back: each member's bytes are sent as they come, gathered
 into writes of about ``SEND_BYTES`` so a zip of many small files is not one write per header.
@@ -37,7 +39,8 @@ _LOCATOR64 = struct.Struct("<4sLQL")
 
 
 class SizeMismatch(ValueError):
-    """A member's data is not as long as announced (the zip must not be finished then)."""
+    """A member's data is not as long as announced, or not the CRC-32 announced (the zip must not
+    be finished then)."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,15 @@ class Member:
     """One file of the zip: its name, size, modification time and data.
 
     ``deflated``, if given, is ``(crc32, compressed size)``: ``chunks`` are then that raw DEFLATE
-    stream of the file, written as they are."""
+    stream of the file, written as they are.  Otherwise the member is stored, and ``crc32``, if
+    given, is that of its data (checked as it is written: a wrong one raises :class:`SizeMismatch`)."""
 
     name: str
     size: int
     mtime: float
     chunks: Iterable[bytes]
     deflated: tuple[int, int] | None = None
+    crc32: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ class _Out:
 def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
     """Yield the zip of ``members`` chunk by chunk.
 
-    :raises SizeMismatch: a member's data is shorter or longer than announced (raised before
-        the zip is complete: the receiver sees a broken transfer, never a wrong file).
+    :raises SizeMismatch: a member's data is shorter or longer than announced, or a stored
+        member's is not its announced CRC-32 (raised before the zip is complete: the receiver
+        sees a broken transfer, never a wrong file).
     """
     out, records = _Out(), []
     for member in members:
@@ -108,7 +114,9 @@ def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
             yield from out.drain(SEND_BYTES)
         if written != record.csize:
             raise SizeMismatch(f"{member.name}: expected {record.csize} bytes, read {written}")
-        if member.deflated is None:
+        if member.deflated is None and member.crc32 is not None and crc != member.crc32:
+            raise SizeMismatch(f"{member.name}: its data is not the CRC-32 announced")
+        if record.flags & _DESCRIPTOR_FLAG:
             record = _end_stored(out, record, crc)
         records.append(record)
     _central_directory(out, records, comment)
@@ -121,10 +129,14 @@ def _start(out: _Out, member: Member) -> _Record:
         name, flags = member.name.encode("ascii"), 0
     except UnicodeEncodeError:
         name, flags = member.name.encode("utf-8"), _UTF8_FLAG
-    if member.deflated is None:
+    if member.deflated is None and member.crc32 is None:
         record = _Record(name, flags | _DESCRIPTOR_FLAG, _STORED, _dos_time(member.mtime), 0, member.size,
                          member.size, out.position)
         crc = csize = size = 0  # in the descriptor, after the data
+    elif member.deflated is None:
+        crc = member.crc32
+        record = _Record(name, flags, _STORED, _dos_time(member.mtime), crc, member.size, member.size, out.position)
+        csize = size = member.size
     else:
         crc, csize = member.deflated
         record = _Record(name, flags, _DEFLATED, _dos_time(member.mtime), crc, csize, member.size, out.position)
