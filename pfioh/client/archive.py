@@ -1,10 +1,11 @@
 """Zip a directory for a push, and unpack a pulled zip safely.
 
 The wire format is the originals': ZIP_DEFLATED, entry names relative to the pushed directory, POSIX
-separators, files only.  Unpacking trusts nothing in the archive: the checks are
-:mod:`safearchive`'s (absolute names, ``..``, symlinks, device files, duplicates, oversized or
-over-compressed entries are refused before anything becomes visible), and the result appears
-complete or not at all (:func:`safearchive.staging.staged`).
+separators, files only; files that would not compress (already compressed images, say) are stored,
+and the others are compressed on several threads (:mod:`safearchive.packzip`).  Unpacking trusts
+nothing in the archive: the checks are :mod:`safearchive`'s (absolute names, ``..``, symlinks,
+device files, duplicates, oversized or over-compressed entries are refused before anything
+becomes visible), and the result appears complete or not at all (:func:`safearchive.staging.staged`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from safearchive import entries, staging, unzip, zipping
+from safearchive import entries, packzip, staging, unzip, zipping
 from safearchive import errors as archive_errors
 
 CHUNK = 1 << 16
@@ -46,8 +47,11 @@ def list_members(source: Path) -> list[Member]:
 
 
 def zip_members(members: list[Member], target: Path, progress: Progress | None = None) -> None:
-    """Write ``members`` into the zip ``target`` (deflated), reporting every chunk read."""
-    zipping.write_zip(members, target, progress)
+    """Write ``members`` into the zip ``target``, reporting every block read.
+
+    :raises OSError: a file cannot be read, or changed while it was being zipped.
+    """
+    packzip.pack(members, target, progress)
 
 
 def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean: bool = False,
