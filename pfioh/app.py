@@ -121,7 +121,10 @@ def _user_agent() -> str:
 def _get(ctx: handlers.Context, metrics, transfers: http_memory.TransferGauge) -> flask.Response:
     request = protocol.parse_query(protocol.query_args(flask.request.query_string))
     if request.transport.check_remote:
-        return json_reply(handlers.check_remote(ctx, request))
+        response = json_reply(handlers.check_remote(ctx, request))
+        if request.action == "pushPath":
+            response.headers[protocol.CHUNKED_PUSH_HEADER] = "1"
+        return response
     started = time.perf_counter()
     pull = handlers.pull(ctx, request)
     pull.add_close_callback(

@@ -55,30 +55,41 @@ class _Block:
 
 def pack(members: list[Member], target: str | os.PathLike, progress: Progress | None = None, *,
          threads: int | None = None, level: int = LEVEL) -> Extracted:
-    """Write the files ``members`` (no directories) into the zip ``target``, compressed on
-    ``threads`` threads (default: the cores, at most 4), reporting ``progress(bytes, files)``.
+    """Write the files ``members`` (no directories) into the zip ``target``: :func:`stream`'s
+    bytes; large files' streams wait in a spool next to it.
 
-    The zip is the same whatever the number of threads.
+    :raises OSError, ValueError: as :func:`stream`.
+    """
+    target = Path(target)
+    with open(target, "wb") as out:
+        for chunk in stream(members, progress, threads=threads, level=level, spool_dir=target.parent):
+            out.write(chunk)
+    return Extracted(len(members), sum(m.size for m in members))
 
+
+def stream(members: list[Member], progress: Progress | None = None, *, threads: int | None = None,
+           level: int = LEVEL, spool_dir: str | os.PathLike | None = None) -> Iterator[bytes]:
+    """Yield the zip of the files ``members`` (no directories), compressed on ``threads``
+    threads (default: the cores, at most 4), reporting ``progress(bytes, files)`` as files are
+    read.  The zip is the same whatever the number of threads.
+
+    :param spool_dir: where large files' streams wait (default: the system's temp directory).
     :raises OSError: a file cannot be read, or changed while it was being zipped (its listed
         size is what is zipped: a file that grew or shrank is an error, never cut silently).
     :raises ValueError: a directory among ``members``.
     """
     if any(m.arcname.endswith("/") for m in members):
-        raise ValueError("pack zips files only")
-    target = Path(target)
+        raise ValueError("packzip zips files only")
     threads = threads or min(4, os.cpu_count() or 1)
+    spool = Path(spool_dir or tempfile.gettempdir())
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="zip") as pool:
         ahead = _Ahead(pool, members, level)
         try:
-            with open(target, "wb") as out:
-                for chunk in zipwrite.stream(_members(ahead, members, target.parent, progress)):
-                    out.write(chunk)
+            yield from zipwrite.stream(_members(ahead, members, spool, progress))
         except zipwrite.SizeMismatch as exc:
             raise OSError(f"a file changed while it was being zipped: {exc}") from exc
-        finally:
+        finally:  # also when the caller stops early: nothing more is read
             ahead.cancel()
-    return Extracted(len(members), sum(m.size for m in members))
 
 
 class _Ahead:

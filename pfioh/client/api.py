@@ -143,12 +143,16 @@ class PfiohClient:
 
     def check_remote(self, action: str, meta: dict) -> dict:
         """pfurl's step 2: a GET with ``checkRemote: True`` (creates dirs with --createDirsAsNeeded)."""
-        reply = self._json(self.request("GET", f"{action} (checkRemote)",
-                                        params=wire.query(action, {**meta, "transport": wire.transport(True)})),
-                           f"{action} (checkRemote)")
+        return self._check_remote(action, meta)[0]
+
+    def _check_remote(self, action: str, meta: dict) -> tuple[dict, bool]:
+        """:meth:`check_remote`'s reply, and whether the server takes a chunked push."""
+        resp = self.request("GET", f"{action} (checkRemote)",
+                            params=wire.query(action, {**meta, "transport": wire.transport(True)}))
+        reply = self._json(resp, f"{action} (checkRemote)")
         if not reply.get("status", False):
             raise ClientError(f"{action}: the server refused the remote location: {str(reply)[:300]}")
-        return reply
+        return reply, resp.headers.get(protocol.CHUNKED_PUSH_HEADER) == "1"
 
     def _display(self) -> progress.Display:
         return progress.Display(self.progress_stream or sys.stderr, enabled=self.show_progress)
@@ -168,13 +172,16 @@ class PfiohClient:
             raise ClientError(f"pushPath: {exc}") from exc
         meta = wire.path_meta(key, str(local), check_remote=False, special_handling=special_handling,
                               service_man=service_man)
-        self.check_remote("pushPath", meta)
+        _, chunked = self._check_remote("pushPath", meta)
         stats = Transfer("push", key, len(members), sum(m.size for m in members))
         display = self._display()
         zip_path = archive.temp_zip_path()
         try:
-            self._zip(members, zip_path, display, stats)
-            reply = self._upload(key, meta, zip_path, display, stats)
+            if chunked:  # zipped while it is sent, and unpacked by the server as it arrives
+                reply = self._stream(key, meta, members, display, stats)
+            else:
+                self._zip(members, zip_path, display, stats)
+                reply = self._upload(key, meta, zip_path, display, stats)
         finally:
             display.break_line()
             zip_path.unlink(missing_ok=True)
@@ -209,16 +216,44 @@ class PfiohClient:
 
         body = wire.MultipartUpload({"action": "pushPath", "meta": meta}, zip_path,
                                     f"{uuid.uuid4()}.zip", progress=sending.add, on_sent=sent)
+        try:
+            return self._post_push(body, waiting, stats)
+        finally:
+            body.close()
+
+    def _post_push(self, body: wire.MultipartUpload | wire.StreamedUpload, waiting: list[progress.Wait],
+                   stats: Transfer) -> dict:
+        """POST the push ``body``; its reply.  ``waiting`` has the server's phase once the body is out."""
         reply: dict = {}
         try:
             resp = self.request("POST", "pushPath", data=body, headers=body.headers)
             reply = self._json(resp, "pushPath")
+        except wire.ZipFailed as exc:
+            raise ClientError(f"pushPath: zipping failed: {exc}") from exc
         finally:
-            body.close()
             if waiting:  # a refusal or error is the caller's message, not a progress line
                 stored = "stored by the server" if reply.get("status", False) else None
                 stats.phases["server"] = waiting[0].finish(stored)
         return reply
+
+    def _stream(self, key: str, meta: dict, members: list[archive.Member], display: progress.Display,
+                stats: Transfer) -> dict:
+        label = f"push {key}"
+        phase = progress.Phase(display, label, "zipping and sending", total_bytes=stats.bytes,
+                               total_files=stats.files, rate=True)
+        waiting: list[progress.Wait] = []
+
+        def sent(zip_bytes: int) -> None:  # the body is out: what remains is the server storing it
+            stats.zip_bytes = zip_bytes
+            stats.phases["zip+send"] = phase.finish(f"zipped and sent {stats.files} files, "
+                                                    f"{progress.human_bytes(stats.bytes)} as a "
+                                                    f"{progress.human_bytes(zip_bytes)} zip")
+            waiting.append(progress.Wait(display, label, f"store {stats.files} files, "
+                                                         f"{progress.human_bytes(stats.bytes)}"))
+
+        body = wire.StreamedUpload({"action": "pushPath", "meta": meta}, archive.zip_stream(members, phase.add),
+                                   f"{uuid.uuid4()}.zip", on_sent=sent)
+        return self._post_push(body, waiting, stats)
 
     def pull(self, key: str, dest: str | os.PathLike, *, special_handling: dict | None = None,
              clean: bool = False, limits: archive.Limits = archive.Limits()) -> list[str]:

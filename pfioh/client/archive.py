@@ -13,7 +13,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from safearchive import entries, packzip, staging, unzip, zipping
 from safearchive import errors as archive_errors
@@ -52,6 +52,14 @@ def zip_members(members: list[Member], target: Path, progress: Progress | None =
     :raises OSError: a file cannot be read, or changed while it was being zipped.
     """
     packzip.pack(members, target, progress)
+
+
+def zip_stream(members: list[Member], progress: Progress | None = None) -> Iterator[bytes]:
+    """The zip of ``members`` chunk by chunk, made as it is taken (:func:`zip_members`' bytes).
+
+    :raises OSError: a file cannot be read, or changed while it was being zipped.
+    """
+    return packzip.stream(members, progress)
 
 
 def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean: bool = False,

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PATH = "/api/v1/cmd"
@@ -92,14 +92,7 @@ class MultipartUpload:
     def __init__(self, d_msg: dict, zip_path: Path, filename: str,
                  progress: Callable[[int], None] | None = None,
                  on_sent: Callable[[], None] | None = None):
-        self.boundary = f"pfioh-client-{uuid.uuid4().hex}"
-        b = self.boundary.encode()
-        field = lambda name, value: (b"--" + b + b'\r\nContent-Disposition: form-data; name="'
-                                     + name + b'"\r\n\r\n' + value + b"\r\n")
-        head = (field(b"d_msg", json.dumps(d_msg).encode()) + field(b"filename", filename.encode())
-                + b"--" + b + b'\r\nContent-Disposition: form-data; name="local"; filename="'
-                + filename.encode() + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
-        self._tail = b"\r\n--" + b + b"--\r\n"
+        self.boundary, head, self._tail = _frame(d_msg, filename)
         self._head, self._file = head, open(zip_path, "rb")
         self._size = len(head) + os.path.getsize(zip_path) + len(self._tail)
         self._progress, self._on_sent = progress, on_sent
@@ -136,3 +129,58 @@ class MultipartUpload:
 
     def close(self) -> None:
         self._file.close()
+
+
+class StreamedUpload:
+    """The same body with a zip that is still being written (``zip_chunks``), sent with chunked
+    transfer encoding: only to a server that says it takes that (``X-Pfioh-Chunked-Push``).
+
+    :param on_sent: called once the last chunk is handed over, with the zip's size.
+    """
+
+    def __init__(self, d_msg: dict, zip_chunks: Iterable[bytes], filename: str,
+                 on_sent: Callable[[int], None] | None = None):
+        self.boundary, self._head, self._tail = _frame(d_msg, filename)
+        self._zip, self._on_sent = zip_chunks, on_sent
+        self.failure: Exception | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Mode: file`` and the content type (no length: the HTTP library sends chunks)."""
+        return {"Mode": "file", "Content-Type": f"multipart/form-data; boundary={self.boundary}"}
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The body's chunks.
+
+        :raises ZipFailed: making the zip failed (:attr:`failure` says why; the server sees the
+            body break off, and stores nothing).
+        """
+        yield self._head
+        size = 0
+        try:
+            for chunk in self._zip:
+                size += len(chunk)
+                yield chunk
+        except (OSError, ValueError) as exc:
+            # Not an OSError, which the HTTP library would report as a broken connection.
+            self.failure = exc
+            raise ZipFailed(str(exc)) from exc
+        yield self._tail
+        if self._on_sent:
+            self._on_sent(size)
+
+
+class ZipFailed(Exception):
+    """The zip being sent could not be made (a file unreadable, or changed while zipped)."""
+
+
+def _frame(d_msg: dict, filename: str) -> tuple[str, bytes, bytes]:
+    """``(boundary, what comes before the zip, what comes after it)`` of a push's body."""
+    boundary = f"pfioh-client-{uuid.uuid4().hex}"
+    b = boundary.encode()
+    field = lambda name, value: (b"--" + b + b'\r\nContent-Disposition: form-data; name="'
+                                 + name + b'"\r\n\r\n' + value + b"\r\n")
+    head = (field(b"d_msg", json.dumps(d_msg).encode()) + field(b"filename", filename.encode())
+            + b"--" + b + b'\r\nContent-Disposition: form-data; name="local"; filename="'
+            + filename.encode() + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
+    return boundary, head, b"\r\n--" + b + b"--\r\n"

@@ -1,6 +1,6 @@
 """pfioh-client's progress against a real pfioh process, as a user runs the command: with
---progress and no terminal, each phase of a push (zipping, sending, the server storing) and of a
-pull (receiving, unpacking) prints its start line with the totals and its end line, then the
+--progress and no terminal, each phase of a push (zipping while sending, as our pfioh takes a
+chunked push; the server storing) and of a pull (receiving, unpacking) prints its start line with the totals and its end line, then the
 summary line; in mount mode and in Swift mode (tree layout), where the pull's zip is built on the
 fly and the total comes from pfioh's X-Pfioh-Unpacked-Bytes header."""
 from __future__ import annotations
@@ -44,13 +44,12 @@ def _assert_lines(lines: list[str], expected: list[str]) -> None:
 
 
 def _check_push(stderr: str, key: str) -> None:
+    # Our pfioh takes a chunked push (X-Pfioh-Chunked-Push): the client sends the zip as it makes it.
     lines = _starts(stderr)
-    zipped = next(line for line in lines if line.startswith(f"push {key}: zipped "))
-    zip_size = zipped.split(" into a ")[1].removesuffix(" zip")
-    _assert_lines(lines, [f"push {key}: zipping 0/3 files, 0 B/{TOTAL} (0%)",
-                     f"push {key}: zipped 3 files, {TOTAL} into a {zip_size} zip",
-                     f"push {key}: sending 0 B/{zip_size} (0%)",
-                     f"push {key}: sent {zip_size}",
+    zipped = next(line for line in lines if line.startswith(f"push {key}: zipped and sent "))
+    zip_size = zipped.split(" as a ")[1].removesuffix(" zip")
+    _assert_lines(lines, [f"push {key}: zipping and sending 0/3 files, 0 B/{TOTAL} (0%)",
+                     f"push {key}: zipped and sent 3 files, {TOTAL} as a {zip_size} zip",
                      f"push {key}: waiting for the server to store 3 files, {TOTAL}",
                      f"push {key}: stored by the server",
                      f"pfioh-client: pushed 3 files, {TOTAL} as {key}"])

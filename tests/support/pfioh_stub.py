@@ -22,11 +22,14 @@ class WSGIAdapter(requests.adapters.BaseAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         url = urlsplit(request.url)
-        body = request.body
+        body, headers = request.body, dict(request.headers)
         if hasattr(body, "read"):
             body = b"".join(iter(lambda: body.read(8192), b""))
-        r = self.client.open(url.path, method=request.method, query_string=url.query,
-                             headers=dict(request.headers), data=body)
+        elif body is not None and not isinstance(body, (bytes, str)):  # chunked: the bytes the server reads
+            body = b"".join(body)
+            del headers["Transfer-Encoding"]
+            headers["Content-Length"] = str(len(body))
+        r = self.client.open(url.path, method=request.method, query_string=url.query, headers=headers, data=body)
         resp = requests.Response()
         resp.status_code, resp.reason = r.status_code, r.status
         resp.headers = CaseInsensitiveDict(r.headers)

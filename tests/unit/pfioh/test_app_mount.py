@@ -79,6 +79,14 @@ def test_check_remote_creates_key_dir(client, config):
     assert _body(client.get(URL, query_string=q))["isdir"] is True
 
 
+def test_a_pushs_check_remote_says_a_chunked_push_is_welcome(client):
+    """pfioh-client then zips while it sends; a pull's checkRemote does not say it."""
+    push_check = client.get(URL, query_string=pull_query("k1", check=True) | {"action": "pushPath"})
+    assert push_check.headers.get("X-Pfioh-Chunked-Push") == "1"
+    pull_check = client.get(URL, query_string=pull_query("k1", check=True))
+    assert "X-Pfioh-Chunked-Push" not in pull_check.headers
+
+
 def test_push_pull_round_trip(client, config):
     files = {"a.txt": b"hello\n", "sub/b.bin": os.urandom(70000)}
     resp = push(client, "k1", make_zip(files))

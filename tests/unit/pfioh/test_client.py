@@ -44,8 +44,10 @@ def test_push_speaks_the_pfurl_sequence(tree):
         json.loads(check["args"]["meta"])
     meta = ast.literal_eval(check["args"]["meta"])
     assert meta["remote"] == {"key": "chris-jid-1"} and meta["transport"]["checkRemote"] is True
-    # 2. multipart POST, Mode: file, exactly three fields in pfurl's order
+    # 2. multipart POST, Mode: file, exactly three fields in pfurl's order; with a Content-Length,
+    # as the original's cgi parser needs (it does not say it takes a chunked push)
     assert post["headers"]["Mode"] == "file"
+    assert int(post["headers"]["Content-Length"]) > 0 and "Transfer-Encoding" not in post["headers"]
     assert post["headers"]["Authorization"] == "bearer s3cret"
     assert [name for name, _ in post["form"]] == ["d_msg", "filename"] and post["files"] == ["local"]
     d_msg = json.loads(dict(post["form"])["d_msg"])
