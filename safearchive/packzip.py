@@ -31,7 +31,9 @@ from safearchive.zipping import Member
 
 BLOCK = 4 << 20       # large files are compressed in blocks of this size, one per task
 IN_FLIGHT = 32 << 20  # bytes of blocks read ahead of the writer
-LEVEL = 6             # zlib's default, as zipfile's and pfurl's: the bytes on the wire count too
+# zlib's fastest.  On CT-like 12-bit pixels here: level 1 83 MB/s a core for a stream of 44.7% of
+# the file, level 6 (zipfile's and pfurl's) 37 MB/s for 44.0%: 2.2 times the CPU for 1.6% fewer bytes.
+LEVEL = 1
 KEEP_IF = 0.97        # a small file's stream is kept if at most this share of the file, else it is stored
 MIN_COMPRESS = 64     # smaller files are stored: their stream would not be shorter
 
