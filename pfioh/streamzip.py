@@ -7,10 +7,18 @@ shared :mod:`safearchive.entries` policy) and its central directory lists exactl
 :func:`safearchive.entries.relative_name`.  Anything unusual (data descriptors, zip64,
 encryption, other methods) just stops the early unpacking; the push then unpacks the complete
 file the ordinary way.
+
+With a Swift writer, the small files (bound for bundles, never written to disk) are inflated,
+checked and hashed on two threads of their own (:class:`_Checks`), so the thread reading the
+zip only parses it: on the two cores here a 272 MB push of image-like files took 1.21 s instead
+of 1.27 s (the cores are shared with Swift); with more cores, the reading thread's 2 ms a MB of
+inflating and hashing leaves the critical path.
 """
 from __future__ import annotations
 
-import io
+import collections
+import concurrent.futures
+import hashlib
 import logging
 import queue
 import shutil
@@ -28,6 +36,12 @@ LOCAL = b"PK\x03\x04"
 CENTRAL = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 _HEADER = struct.Struct("<4s5H3L2H")
 QUEUE_CHUNKS = 8  # x 1 MiB: how far the receiving thread may run ahead
+# Small files bound for Swift bundles are inflated, checked and hashed on threads of their own
+# (zlib and hashlib let go of the GIL), so that the thread reading the zip only parses it: that
+# work (about 2 ms a MB) was most of a push's critical path.  At most CHECKING_BYTES of them
+# are in flight.
+CHECK_THREADS = 2
+CHECKING_BYTES = 16 << 20
 
 
 class _Stop(Exception):
@@ -48,6 +62,7 @@ class Extractor:
         self.complete = self.committed = False
         self._buf, self._made, self._total, self._received = b"", {self.dest}, 0, 0
         self._queue: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+        self._checks = _Checks(writer) if writer is not None else None
         self._thread = threading.Thread(target=self._run, name="pfioh-unzip", daemon=True)
         self._thread.start()
 
@@ -59,6 +74,8 @@ class Extractor:
         """Wait for the thread; True if everything up to the central directory was unpacked."""
         self._queue.put(None)
         self._thread.join()
+        if self._checks is not None:
+            self._checks.close()
         return self.complete and self.failed is None
 
     def close(self) -> None:
@@ -68,6 +85,8 @@ class Extractor:
             self.failed = self.failed or "closed"
             self._queue.put(None)
             self._thread.join()
+        if self._checks is not None:
+            self._checks.close()
         if self.writer is not None and not self.committed:
             self.writer.abort()
         shutil.rmtree(self.dest, ignore_errors=True)
@@ -100,6 +119,8 @@ class Extractor:
         while True:
             sig = yield from self._need(4)
             if sig in CENTRAL:
+                if self._checks is not None:
+                    self._checks.finish()
                 self.complete = True
                 while True:
                     yield
@@ -155,23 +176,33 @@ class Extractor:
         # A small file bound for a Swift bundle never touches the disk: only the zip does.  Its
         # compressed bytes are kept too: the bundle stores them as they came (half the bytes of
         # an image, and no compressing on our side), once inflating them proved them good.
-        in_memory = self.writer is not None and usize <= self.writer.bundle_max_file
-        out = io.BytesIO() if in_memory else open(target, "xb")
-        raw: list[bytes] | None = [] if in_memory and method == 8 else None
-        with out:
-            got, acc = yield from self._inflate(out, method, csize, usize, raw)
-            data = out.getvalue() if in_memory else None
+        if self._checks is not None and usize <= self._checks.writer.bundle_max_file:
+            raw = yield from self._take(csize)
+            self.files[rel] = (usize, crc)
+            self._checks.submit(rel, raw, method, usize, crc)  # its failure stops the early path
+            return
+        with open(target, "xb") as out:
+            got, acc = yield from self._inflate(out, method, csize, usize)
         if got != usize or acc != crc:
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
-        if data is not None:  # its failure stops the early path
-            self.writer.add_bytes(rel, data, deflated=None if raw is None else b"".join(raw), crc32=crc)
-        elif self.writer is not None:
+        if self.writer is not None:
             self.writer.add(rel, str(target), usize)
 
-    def _inflate(self, out, method: int, csize: int, usize: int, raw: list[bytes] | None = None):
-        """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``, and the
-        compressed bytes into ``raw`` if given; returns ``(bytes written, CRC-32)``."""
+    def _take(self, n: int):
+        """The next ``n`` bytes, as the pieces they came in."""
+        pieces = []
+        while n:
+            if not self._buf:
+                self._buf = yield
+            piece, self._buf = (self._buf, b"") if n >= len(self._buf) else (self._buf[:n], self._buf[n:])
+            pieces.append(piece)
+            n -= len(piece)
+        return pieces
+
+    def _inflate(self, out, method: int, csize: int, usize: int):
+        """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``; returns
+        ``(bytes written, CRC-32)``."""
         inflate = zlib.decompressobj(-15) if method == 8 else None
         got = acc = 0
         left = csize
@@ -183,8 +214,6 @@ class Extractor:
             else:
                 piece, self._buf = self._buf[:left], self._buf[left:]
             left -= len(piece)
-            if raw is not None:
-                raw.append(piece)
             while piece:
                 data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
                 piece = inflate.unconsumed_tail if inflate else b""
@@ -196,6 +225,70 @@ class Extractor:
         if inflate and (not inflate.eof or inflate.unused_data):
             raise _Stop("truncated deflate stream, or bytes after its end")
         return got, acc
+
+
+class _Checks:
+    """Small files inflated, checked (size, CRC-32) and hashed on ``CHECK_THREADS`` threads, and
+    handed to the writer in the zip's order; the unpacking thread waits only when more than
+    ``CHECKING_BYTES`` of them are in flight."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self._pool = concurrent.futures.ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="pfioh-check")
+        self._pending: collections.deque = collections.deque()
+        self._bytes = 0
+
+    def submit(self, rel: str, raw: list[bytes], method: int, usize: int, crc: int) -> None:
+        """Check the entry ``rel`` (its bytes as they came, ``raw``) as the zip declares it.
+
+        :raises _Stop: an earlier entry failed its check, or the writer failed.
+        """
+        self._pending.append((rel, crc, usize, self._pool.submit(_check, raw, method, usize, crc)))
+        self._bytes += usize
+        while self._pending and (self._bytes > CHECKING_BYTES or self._pending[0][3].done()):
+            self._hand_over()
+
+    def finish(self) -> None:
+        """Hand every entry over. :raises _Stop: one failed its check."""
+        while self._pending:
+            self._hand_over()
+
+    def close(self) -> None:
+        """Drop what was not handed over (the early path stopped)."""
+        for *_, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+    def _hand_over(self) -> None:
+        rel, crc, usize, future = self._pending.popleft()
+        self._bytes -= usize
+        data, stream, md5 = future.result()
+        if stream is None:
+            self.writer.add_bytes(rel, data, crc32=crc)
+        else:
+            self.writer.add_deflated(rel, usize, stream, md5, crc)
+
+
+def _check(raw: list[bytes], method: int, usize: int, crc: int) -> tuple[bytes, bytes | None, str]:
+    """``(file, None, "")`` for an entry to store as it is, or ``(b"", its stream, its MD5)`` for
+    one to keep compressed (its stream is the smaller).
+
+    :raises _Stop: the data is not the size or CRC-32 the zip declares, or not one whole DEFLATE stream.
+    """
+    stream = b"".join(raw)
+    if method == 8:
+        inflate = zlib.decompressobj(-15)
+        data = inflate.decompress(stream, usize + 1)  # one byte more than declared: caught below
+        if not inflate.eof or inflate.unused_data:
+            raise _Stop("truncated deflate stream, bytes after its end, or more data than declared")
+    else:
+        data = stream
+    if len(data) != usize or zlib.crc32(data) != crc:
+        raise _Stop("size or CRC mismatch")
+    if method == 8 and len(stream) < usize:
+        return b"", stream, hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return data, None, ""
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:

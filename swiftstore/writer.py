@@ -134,15 +134,25 @@ class TreeWriter:
             against the zip's); else it is computed here when needed.
         :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
         """
-        if len(data) > self.store.bundle_max_file:
-            raise ValueError(f"{rel}: {len(data)} bytes is too large to bundle")
-        names.safe_relpath(rel)
         if deflated is not None and len(deflated) < len(data):
-            member = bundles.Member(rel, "", len(data), bytes(deflated),
-                                    hashlib.md5(data, usedforsecurity=False).hexdigest(), deflated=True,
-                                    crc32=zlib.crc32(data) if crc32 is None else crc32)
-        else:
-            member = bundles.Member(rel, "", len(data), bytes(data))
+            self.add_deflated(rel, len(data), deflated, hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                              zlib.crc32(data) if crc32 is None else crc32)
+            return
+        self._add_in_memory(bundles.Member(rel, "", len(data), bytes(data)))
+
+    def add_deflated(self, rel: str, size: int, deflated: bytes, md5: str, crc32: int) -> None:
+        """Like :meth:`add_bytes` for a file of ``size`` bytes held only as its raw DEFLATE stream
+        ``deflated``, whose MD5 and CRC-32 the caller took from inflating it (pfioh's unzip does
+        that on threads of its own); the bundle keeps the stream.
+
+        :raises ValueError: ``size`` is too large to bundle.
+        """
+        self._add_in_memory(bundles.Member(rel, "", size, bytes(deflated), md5, deflated=True, crc32=crc32))
+
+    def _add_in_memory(self, member: bundles.Member) -> None:
+        if member.size > self.store.bundle_max_file:
+            raise ValueError(f"{member.rel}: {member.size} bytes is too large to bundle")
+        names.safe_relpath(member.rel)
         with self._pending:
             while self._pending_bytes > MAX_PENDING_BYTES:
                 self._raise_early_failure()

@@ -134,6 +134,14 @@ class FakeTreeWriter:
             self.deflated[rel] = bytes(deflated)
         self.added[rel] = bytes(data)
 
+    def add_deflated(self, rel, size, deflated, md5, crc32):
+        import hashlib
+        import zlib
+        data = zlib.decompressobj(-15).decompress(deflated)
+        # The real writer's contract: the stream is the file's, whose size, MD5 and CRC-32 these are.
+        assert (len(data), hashlib.md5(data).hexdigest(), zlib.crc32(data)) == (size, md5, crc32)
+        self.add_bytes(rel, data, deflated=deflated, crc32=crc32)
+
     def commit(self):
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,10 @@
 """Unpacking while the upload arrives: used only when the finished archive vouches for it."""
+import hashlib
 import io
 import os
 import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,81 @@ def test_push_with_early_unpacking_round_trips_and_cleans_up(client, config):
     assert {p.relative_to(keydir).as_posix(): p.read_bytes()
             for p in Path(keydir).rglob("*") if p.is_file()} == files
     assert instance.leftovers(config.staging_root) == []
+
+
+class _Writer:
+    """What the early path hands a Swift writer: the checks' results, in the zip's order."""
+
+    bundle_max_file = 1 << 20
+
+    def __init__(self):
+        self.got: list[tuple] = []
+
+    def add_bytes(self, rel, data, *, crc32=None):
+        self.got.append(("bytes", rel, bytes(data), crc32))
+
+    def add_deflated(self, rel, size, stream, md5, crc32):
+        self.got.append(("deflated", rel, size, zlib.decompressobj(-15).decompress(stream), md5, crc32))
+
+    def add(self, rel, path, size):
+        self.got.append(("file", rel, Path(path).read_bytes(), size))
+
+    def abort(self):
+        pass
+
+
+def _feed_writer(tmp_path, data: bytes, writer, step: int = 7000):
+    path = tmp_path / "up.zip"
+    path.write_bytes(data)
+    (tmp_path / "staging").mkdir(exist_ok=True)
+    ex = streamzip.Extractor(tmp_path / "staging", LIMITS, writer)
+    for i in range(0, len(data), step):
+        ex.write(data[i:i + step])
+    return ex, path
+
+
+def test_small_files_are_checked_on_threads_and_handed_over_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(streamzip, "CHECKING_BYTES", 50_000)  # the reading thread waits now and then
+    files = {f"s/{i:03d}.dcm": bytes(3000) + os.urandom(40) * (i % 50) for i in range(60)}
+    files["noise.bin"] = os.urandom(20_000)  # its stream is not smaller: handed over as it is
+    files["big.bin"] = os.urandom(1 << 20) + bytes(1000)  # over bundle_max_file: unpacked to disk
+    writer = _Writer()
+    ex, path = _feed_writer(tmp_path, make_zip(files), writer)
+    try:
+        assert streamzip.adopt(ex, path, LIMITS) is not None, ex.failed
+        # The small files in the zip's order; the large one goes ahead of those still in their checks.
+        assert [g[1] for g in writer.got if g[0] != "file"] == [n for n in files if n != "big.bin"]
+        assert sorted(g[1] for g in writer.got) == sorted(files)
+        for kind, rel, *rest in writer.got:
+            data = files[rel]
+            if kind == "deflated":
+                assert rest == [len(data), data, hashlib.md5(data).hexdigest(), zlib.crc32(data)]
+            elif kind == "bytes":
+                assert rest == [data, zlib.crc32(data)]
+            else:
+                assert rest == [data, len(data)]
+        assert {g[0] for g in writer.got} == {"deflated", "bytes", "file"}
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("damage", ["crc", "stream"])
+def test_a_damaged_small_entry_stops_the_early_path(tmp_path, damage):
+    files = {"a.dcm": bytes(5000), "b.dcm": b"hello" * 1000, "c.dcm": bytes(100)}
+    data = bytearray(make_zip(files))
+    start = data.index(b"b.dcm") + len("b.dcm")  # b.dcm's local header, then its stream
+    if damage == "crc":
+        crc_at = start - len("b.dcm") - 30 + 14
+        data[crc_at] ^= 0xFF
+    else:
+        data[start + 3] ^= 0xFF
+    writer = _Writer()
+    ex, path = _feed_writer(tmp_path, bytes(data), writer)
+    try:
+        assert not ex.finish()
+        assert "b.dcm" not in [g[1] for g in writer.got]
+        # Raised on a checking thread, reported by the unpacking one.
+        assert ex.failed == "size or CRC mismatch" if damage == "crc" else ex.failed.startswith("error: Error -3 "), \
+            ex.failed
+    finally:
+        ex.close()

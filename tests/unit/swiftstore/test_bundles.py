@@ -323,3 +323,27 @@ def test_a_manifest_refuses_a_crc32_without_a_stream_or_out_of_range(extra):
            '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","object":"input/b"%s}]}' % (md5(b"a"), extra))
     with pytest.raises(errors.IntegrityError, match="bad entry"):
         Manifest.from_json(doc)
+
+
+def test_add_deflated_takes_the_callers_digests_and_the_stream_reads_back(store, tmp_path):
+    """pfioh's unzip hands over streams it inflated and hashed on its own threads."""
+    w = store.tree_writer("c", "input/")
+    files = {n: d for n, d in DEFLATABLE.items() if n != "tiny"}
+    for rel, data in files.items():
+        w.add_deflated(rel, len(data), _deflate(data), hashlib.md5(data).hexdigest(), zlib.crc32(data))
+    manifest = w.commit()
+    by_name = {e.name: e for e in manifest.entries}
+    assert {n: (e.size, e.md5, e.crc32, e.deflated) for n, e in by_name.items()} == {
+        n: (len(d), hashlib.md5(d).hexdigest(), zlib.crc32(d), len(_deflate(d))) for n, d in files.items()}
+    assert read_every_way(store, "c", manifest, tmp_path / "out") == [files] * 3
+    with pytest.raises(ValueError, match="too large"):
+        store.tree_writer("c", "input/").add_deflated("big", store.bundle_max_file + 1, b"x", "0" * 32, 0)
+
+
+def test_a_wrong_md5_handed_to_add_deflated_is_caught_on_reading(store, tmp_path):
+    data = DEFLATABLE["img/000.dcm"]
+    w = store.tree_writer("c", "input/")
+    w.add_deflated("a", len(data), _deflate(data), hashlib.md5(b"other").hexdigest(), zlib.crc32(data))
+    w.commit()
+    with pytest.raises(swiftstore.errors.IntegrityError):
+        store.get_tree("c", "input/", str(tmp_path / "out"))
