@@ -4,7 +4,8 @@ Both servers run in the same run against the same loopback Swift, authenticating
 Keystone (the original only speaks Keystone v3), taking turns.  Each tree is pushed and pulled
 
 * through the real ``pfurl`` CLI (what pfcon 2 ran),
-* through our ``pfioh-client``,
+* through our ``pfioh-client`` (against ours it zips while it sends; against the original it
+  sends a finished zip, as that server needs a Content-Length),
 * and at the server alone: a ready-made zip sent through pfioh.client's request (no zipping or
   unzipping in the timing).
 

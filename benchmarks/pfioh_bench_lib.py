@@ -26,7 +26,7 @@ TRANSFER_TIMEOUT = 3600  # seconds the server may take to answer (a 1 GiB tree i
 # ---------------------------------------------------------------- data
 
 def make_zip(tree: Path, dest: Path) -> Path:
-    """The zip pfurl, pfcon and pfioh-client send for ``tree``: DEFLATE at zlib's default level
+    """The zip pfurl and pfcon send for ``tree``: DEFLATE at zlib's default level
     (made once per data set; the file name says so, so an older stored zip is never reused)."""
     dest = dest.with_name(dest.stem + "-deflated.zip")
     if not dest.exists():

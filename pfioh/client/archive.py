@@ -9,6 +9,7 @@ becomes visible), and the result appears complete or not at all (:func:`safearch
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import uuid
@@ -19,6 +20,8 @@ from safearchive import entries, packzip, staging, unzip, zipping
 from safearchive import errors as archive_errors
 
 CHUNK = 1 << 16
+THREADS = min(4, os.cpu_count() or 1)
+"""Threads that unpack a pulled zip (each inflates and writes whole files)."""
 
 Limits = entries.Limits
 """What a pulled archive may expand to (the shared defaults: 50 GiB, a million entries, 200:1)."""
@@ -83,7 +86,7 @@ def safe_extract(zip_path: Path, dest: Path, *, limits: Limits = Limits(), clean
             files = [e for e in checked if not e.is_dir]
             if on_totals:
                 on_totals(len(files), sum(e.info.file_size for e in files))
-            unzip.extract_entries(zf, checked, tmp, progress)
+            unzip.extract_entries(zf, checked, tmp, progress, threads=THREADS)
     except archive_errors.DestinationError as exc:
         not_empty = Path(dest).is_dir() and not Path(dest).is_symlink()
         raise ArchiveError(f"destination {dest} is not empty (use --clean to replace it)" if not_empty

@@ -100,3 +100,46 @@ def test_progress_reports_every_byte_and_file(make_zip, tmp_path):
     dest.mkdir()
     unzip.extract(make_zip([("a", b"x" * 3000), ("b", b"")]), dest, LIMITS, progress=lambda n, f: seen.append((n, f)))
     assert sum(n for n, _ in seen) == 3000 and sum(f for _, f in seen) == 2
+
+
+def _many(n=40):
+    return [(f"s{i % 3}/f{i:03d}.dcm", os.urandom(200) + bytes(3000 + i)) for i in range(n)] + [
+        ("d/", b""), ("run.sh", b"#!/bin/sh\n", 0o100755)]
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_threads_write_the_same_tree_and_report_every_byte_and_file(make_zip, tmp_path, threads):
+    members = _many()
+    seen = []
+    with zipfile.ZipFile(make_zip(members)) as zf:
+        checked = entries.check(zf, LIMITS)
+        dest = tmp_path / "out"
+        dest.mkdir()
+        done = unzip.extract_entries(zf, checked, dest, lambda n, f: seen.append((n, f)), threads=threads)
+    files = {m[0]: m[1] for m in members if not m[0].endswith("/")}
+    assert done == unzip.Extracted(len(files), sum(map(len, files.values())))
+    assert {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()} == files
+    assert (dest / "d").is_dir() and os.access(dest / "run.sh", os.X_OK)
+    assert sum(n for n, _ in seen) == done.bytes and sum(f for _, f in seen) == done.files
+
+
+def test_threads_stop_at_a_corrupt_entry(make_zip, tmp_path):
+    members = _many()
+    payload = members[17][1]
+    data = bytearray(make_zip(members, compression=zipfile.ZIP_STORED).read_bytes())
+    data[data.find(payload[:64]) + 100] ^= 0xFF
+    path = tmp_path / "bad.zip"
+    path.write_bytes(bytes(data))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with zipfile.ZipFile(path) as zf, pytest.raises(errors.CorruptArchive, match=members[17][0]):
+        unzip.extract_entries(zf, entries.check(zf, LIMITS), dest, threads=2)
+
+
+def test_threads_never_overwrite_what_is_there(make_zip, tmp_path):
+    dest = tmp_path / "out"
+    (dest / "s1").mkdir(parents=True)
+    (dest / "s1" / "f004.dcm").write_text("mine")
+    with zipfile.ZipFile(make_zip(_many())) as zf, pytest.raises(errors.UnsafeEntry, match="conflicts"):
+        unzip.extract_entries(zf, entries.check(zf, LIMITS), dest, threads=2)
+    assert (dest / "s1" / "f004.dcm").read_text() == "mine"
