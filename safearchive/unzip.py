@@ -14,6 +14,11 @@ from safearchive import entries
 from safearchive.errors import CorruptArchive, UnsafeEntry
 
 CHUNK = 1 << 20
+BATCH_BYTES = 1 << 20  # what one thread unpacks at a time, when several do (extract_entries)
+# Below this, one thread: each other one reads the central directory again for its own handle,
+# which costs more than it saves (1000 x 10 KiB: 0.125 s on two threads, 0.103 s on one; a
+# 272 MB dicom-like tree: 0.52 s against 0.76 s).
+THREADS_FROM_BYTES = 32 << 20
 
 Progress = Callable[[int, int], None]
 """Called with ``(bytes, files)`` done since the last call."""
@@ -73,13 +78,15 @@ def extract_entries(zf: zipfile.ZipFile, checked: list[entries.Entry], dest: str
     Files are created exclusively, so nothing already there is overwritten.
 
     :param threads: files inflated and written on this many threads (zlib lets go of the GIL),
-        each reading the zip through a handle of its own; ``progress`` is then called under a lock.
+        each reading the zip through a handle of its own, when there are ``THREADS_FROM_BYTES``
+        or more; ``progress`` is then called under a lock.
     :raises CorruptArchive: damaged data.  :raises UnsafeEntry: an entry collides with another.
     """
     dest = Path(dest)
     files = [e for e in checked if not e.is_dir]
     _make_dirs(dest, checked)
-    if threads <= 1 or len(files) < 2 or zf.filename is None:  # (a zip read from a stream: one handle)
+    small = sum(e.info.file_size for e in files) < THREADS_FROM_BYTES
+    if threads <= 1 or small or zf.filename is None:  # (a zip read from a stream: one handle)
         nbytes = sum(_write_file(zf, e, dest, progress) for e in files)
     else:
         nbytes = _write_files_on_threads(zf.filename, files, dest, progress, threads)
@@ -119,23 +126,23 @@ def _write_files_on_threads(zip_path: str, files: list[entries.Entry], dest: Pat
     lock, local, handles = threading.Lock(), threading.local(), []
     report = None if progress is None else _locked(progress, lock)
 
-    def write(entry: entries.Entry) -> int:
+    def write(batch: list[entries.Entry]) -> int:
         if not hasattr(local, "zf"):
             local.zf = open_zip(zip_path)
             with lock:
                 handles.append(local.zf)
-        return _write_file(local.zf, entry, dest, report)
+        return sum(_write_file(local.zf, entry, dest, report) for entry in batch)
 
-    total, window = 0, 4 * threads  # files in flight: a million entries are not a million futures
+    total, window = 0, 4 * threads  # batches in flight: a million entries are not a million futures
     try:
         with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="unzip") as pool:
             pending: set[concurrent.futures.Future] = set()
             try:
-                for entry in files:
+                for batch in _batches(files):
                     if len(pending) >= window:
                         done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
                         total += sum(f.result() for f in done)
-                    pending.add(pool.submit(write, entry))
+                    pending.add(pool.submit(write, batch))
                 total += sum(f.result() for f in concurrent.futures.as_completed(pending))
             finally:  # on an error, what has not started never does
                 for f in pending:
@@ -144,6 +151,20 @@ def _write_files_on_threads(zip_path: str, files: list[entries.Entry], dest: Pat
         for handle in handles:
             handle.close()
     return total
+
+
+def _batches(files: list[entries.Entry]) -> Iterator[list[entries.Entry]]:
+    """``files`` in runs of about ``BATCH_BYTES``: one task each (a task per small file costs
+    more in handing over than its inflating saves)."""
+    batch, size = [], 0
+    for entry in files:
+        batch.append(entry)
+        size += entry.info.file_size
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _locked(progress: Progress, lock: threading.Lock) -> Progress:

@@ -102,13 +102,20 @@ def test_progress_reports_every_byte_and_file(make_zip, tmp_path):
     assert sum(n for n, _ in seen) == 3000 and sum(f for _, f in seen) == 2
 
 
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Two or three files a task, so that the threads share the work (of a small zip)."""
+    monkeypatch.setattr(unzip, "BATCH_BYTES", 6000)
+    monkeypatch.setattr(unzip, "THREADS_FROM_BYTES", 0)
+
+
 def _many(n=40):
     return [(f"s{i % 3}/f{i:03d}.dcm", os.urandom(200) + bytes(3000 + i)) for i in range(n)] + [
         ("d/", b""), ("run.sh", b"#!/bin/sh\n", 0o100755)]
 
 
 @pytest.mark.parametrize("threads", [2, 4])
-def test_threads_write_the_same_tree_and_report_every_byte_and_file(make_zip, tmp_path, threads):
+def test_threads_write_the_same_tree_and_report_every_byte_and_file(make_zip, tmp_path, threads, small_batches):
     members = _many()
     seen = []
     with zipfile.ZipFile(make_zip(members)) as zf:
@@ -123,7 +130,7 @@ def test_threads_write_the_same_tree_and_report_every_byte_and_file(make_zip, tm
     assert sum(n for n, _ in seen) == done.bytes and sum(f for _, f in seen) == done.files
 
 
-def test_threads_stop_at_a_corrupt_entry(make_zip, tmp_path):
+def test_threads_stop_at_a_corrupt_entry(make_zip, tmp_path, small_batches):
     members = _many()
     payload = members[17][1]
     data = bytearray(make_zip(members, compression=zipfile.ZIP_STORED).read_bytes())
@@ -136,7 +143,7 @@ def test_threads_stop_at_a_corrupt_entry(make_zip, tmp_path):
         unzip.extract_entries(zf, entries.check(zf, LIMITS), dest, threads=2)
 
 
-def test_threads_never_overwrite_what_is_there(make_zip, tmp_path):
+def test_threads_never_overwrite_what_is_there(make_zip, tmp_path, small_batches):
     dest = tmp_path / "out"
     (dest / "s1").mkdir(parents=True)
     (dest / "s1" / "f004.dcm").write_text("mine")
