@@ -24,7 +24,10 @@ from safearchive import probe
 from swiftstore import errors, transfer
 
 MAX_FILE = 1 << 20       # files up to this size are bundled; bigger ones are worth an object
-MIN_BUNDLE = 1 << 20
+# Each bundle is a request, and Swift spends ~6 ms of CPU on every one: below 8 MiB a bundle
+# costs more than spreading the tree over more upload threads saves (1000 x 10 KiB put: 0.27 s
+# in 1 MiB bundles, 0.21 s in 8 MiB ones; while compressing, bundles are at most MAX_PREPARED).
+MIN_BUNDLE = 8 << 20
 MAX_BUNDLE = 64 << 20    # one bundle's PUT stays short enough to retry whole
 CHUNK = 1 << 20          # at most this much inflated at a time (bounded memory on reads)
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()

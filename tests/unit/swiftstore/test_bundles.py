@@ -30,7 +30,7 @@ def test_pack_groups_files_in_order_up_to_the_target():
     assert bundles.pack([], 8, str) == []
 
 
-@pytest.mark.parametrize("total,threads,expect", [(10 << 20, 10, 1 << 20), (0, 10, 1 << 20),
+@pytest.mark.parametrize("total,threads,expect", [(10 << 20, 10, 8 << 20), (0, 10, 8 << 20),
                                                   (100 << 20, 10, 10 << 20), (10 << 30, 10, 64 << 20)])
 def test_bundle_target_keeps_every_thread_busy_within_bounds(total, threads, expect):
     assert bundles.target_size(total, threads) == expect
