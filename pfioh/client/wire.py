@@ -142,7 +142,6 @@ class StreamedUpload:
                  on_sent: Callable[[int], None] | None = None):
         self.boundary, self._head, self._tail = _frame(d_msg, filename)
         self._zip, self._on_sent = zip_chunks, on_sent
-        self.failure: Exception | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -152,8 +151,8 @@ class StreamedUpload:
     def __iter__(self) -> Iterator[bytes]:
         """The body's chunks.
 
-        :raises ZipFailed: making the zip failed (:attr:`failure` says why; the server sees the
-            body break off, and stores nothing).
+        :raises ZipFailed: making the zip failed (the server sees the body break off, and stores
+            nothing).
         """
         yield self._head
         size = 0
@@ -163,7 +162,6 @@ class StreamedUpload:
                 yield chunk
         except (OSError, ValueError) as exc:
             # Not an OSError, which the HTTP library would report as a broken connection.
-            self.failure = exc
             raise ZipFailed(str(exc)) from exc
         yield self._tail
         if self._on_sent:
