@@ -39,9 +39,10 @@ QUEUE_CHUNKS = 8  # x 1 MiB: how far the receiving thread may run ahead
 # Small files bound for Swift bundles are inflated, checked and hashed on threads of their own
 # (zlib and hashlib let go of the GIL), so that the thread reading the zip only parses it: that
 # work (about 2 ms a MB) was most of a push's critical path.  At most CHECKING_BYTES of them
-# are in flight.
+# are in flight: with 16 MiB a 544 MB push of 2000 files peaked at 193 MB of RSS (master and
+# worker) against 157 MB before the threads; with 4 MiB, at 160 MB, as fast.
 CHECK_THREADS = 2
-CHECKING_BYTES = 16 << 20
+CHECKING_BYTES = 4 << 20
 
 
 class _Stop(Exception):

@@ -205,3 +205,21 @@ def test_a_damaged_small_entry_stops_the_early_path(tmp_path, damage):
             ex.failed
     finally:
         ex.close()
+
+
+def test_at_most_checking_bytes_of_small_files_are_in_flight(tmp_path, monkeypatch):
+    monkeypatch.setattr(streamzip, "CHECKING_BYTES", 20_000)
+    in_flight = []
+    submit = streamzip._Checks.submit
+
+    def recording(self, *a):
+        submit(self, *a)
+        in_flight.append(self._bytes)
+    monkeypatch.setattr(streamzip._Checks, "submit", recording)
+    files = {f"f{i:03d}": bytes(6000) + os.urandom(100) for i in range(50)}
+    ex, path = _feed_writer(tmp_path, make_zip(files), _Writer())
+    try:
+        assert streamzip.adopt(ex, path, LIMITS) is not None, ex.failed
+    finally:
+        ex.close()
+    assert len(in_flight) == 50 and max(in_flight) <= 20_000
