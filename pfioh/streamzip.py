@@ -192,13 +192,8 @@ class Extractor:
 
     def _take(self, n: int):
         """The next ``n`` bytes, as the pieces they came in."""
-        pieces = []
-        while n:
-            if not self._buf:
-                self._buf = yield
-            piece, self._buf = (self._buf, b"") if n >= len(self._buf) else (self._buf[:n], self._buf[n:])
-            pieces.append(piece)
-            n -= len(piece)
+        pieces: list[bytes] = []
+        yield from self._pass_on(n, pieces.append)
         return pieces
 
     def _inflate(self, out, method: int, csize: int, usize: int):
@@ -206,15 +201,9 @@ class Extractor:
         ``(bytes written, CRC-32)``."""
         inflate = zlib.decompressobj(-15) if method == 8 else None
         got = acc = 0
-        left = csize
-        while left:
-            if not self._buf:
-                self._buf = yield
-            if left >= len(self._buf):
-                piece, self._buf = self._buf, b""
-            else:
-                piece, self._buf = self._buf[:left], self._buf[left:]
-            left -= len(piece)
+
+        def write(piece: bytes) -> None:
+            nonlocal got, acc
             while piece:
                 data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
                 piece = inflate.unconsumed_tail if inflate else b""
@@ -223,9 +212,20 @@ class Extractor:
                     raise _Stop("more data than declared")
                 acc = zlib.crc32(data, acc)
                 out.write(data)
+
+        yield from self._pass_on(csize, write)
         if inflate and (not inflate.eof or inflate.unused_data):
             raise _Stop("truncated deflate stream, or bytes after its end")
         return got, acc
+
+    def _pass_on(self, n: int, use):
+        """Hand the next ``n`` bytes to ``use`` piece by piece, as they arrive."""
+        while n:
+            if not self._buf:
+                self._buf = yield
+            piece, self._buf = (self._buf, b"") if n >= len(self._buf) else (self._buf[:n], self._buf[n:])
+            n -= len(piece)
+            use(piece)
 
 
 class _Checks:
