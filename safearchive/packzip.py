@@ -158,7 +158,7 @@ def _members(ahead: _Ahead, members: list[Member], spool_dir: Path,
             else:
                 yield zipwrite.Member(m.arcname, m.size, m.mtime, [block.stream], deflated=(crc, len(block.stream)))
         elif block.stream is None:
-            yield _large_stored(ahead, m, job, block, progress)
+            yield _large_stored(ahead, m, block, progress)
         else:
             yield _large_deflated(ahead, m, block, spool_dir, progress)
         if progress:
@@ -177,12 +177,12 @@ def _rest(ahead: _Ahead, first: _Block, progress: Progress | None) -> Iterator[_
             return
 
 
-def _large_stored(ahead: _Ahead, m: Member, job: _Job, first: _Block, progress: Progress | None) -> zipwrite.Member:
+def _large_stored(ahead: _Ahead, m: Member, first: _Block, progress: Progress | None) -> zipwrite.Member:
     crc = 0
     for block in _rest(ahead, first, progress):
         crc = zlib.crc32(block.raw, crc)
     # Read again as it is written: zipwrite checks that these bytes are still that CRC-32.
-    return zipwrite.Member(m.arcname, m.size, m.mtime, _read(job.path, m.size), crc32=crc)
+    return zipwrite.Member(m.arcname, m.size, m.mtime, _read(m.path, m.size), crc32=crc)
 
 
 def _large_deflated(ahead: _Ahead, m: Member, first: _Block, spool_dir: Path,
