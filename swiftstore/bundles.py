@@ -131,10 +131,11 @@ def compress_file(member: Member) -> Member:
 
     :raises OSError: the file shrank since it was listed (as :class:`BundleReader` raises).
     """
-    if member.data is not None or member.size < MIN_COMPRESS or not probe.looks_compressible(
-            probe.sample(member.path, member.size)):
+    if member.data is not None or member.size < MIN_COMPRESS:
         return member
-    with open(member.path, "rb") as f:
+    with open(member.path, "rb") as f:  # opened once for the sample and, if it is worth it, the file
+        if not probe.looks_compressible(probe.sample_fd(f.fileno(), member.size)):
+            return member
         data = f.read(member.size)
     if len(data) < member.size:
         raise OSError(f"{member.path} shrank while being uploaded")
