@@ -207,8 +207,8 @@ class TreeWriter:
         self._release(bundle)
 
     def _release(self, bundle: bundles.Bundle) -> None:
-        # Only what add_bytes handed over (no path) was counted as pending: a local file the
-        # upload thread compressed holds its stream too, but never was.
+        # Only what was handed over in memory (add_bytes, add_deflated: no path) was counted as
+        # pending: a local file the upload thread compressed holds its stream too, but never was.
         in_memory = sum(m.stored for m in bundle.members if not m.path)
         if in_memory:
             with self._pending:
