@@ -48,14 +48,16 @@ def _client(url):
 
 @pytest.fixture(params=["mount", "swift"])
 def server(request, server_factory, tmp_path):
-    """Our pfioh in mount mode or in Swift mode, and a function reading a key's pushed tree back."""
+    """Our pfioh in mount mode or in Swift mode, and a function reading a key's pushed tree back.
+    Info logs: the early path's; a 2 MiB upload limit, well above the test tree's zip."""
+    limits = ("--verbosity", "1", "--max-upload-size", "2M")
     if request.param == "mount":
-        srv = sup.start_pfioh(server_factory, tmp_path, "--verbosity", "1")  # info: the early path's log
+        srv = sup.start_pfioh(server_factory, tmp_path, *limits)
         return srv, "chris-jid-7", lambda key, dest: srv.store / f"key-{key}" / "incoming"
     swift = request.getfixturevalue("swift")
     import swiftstore
     store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file))
-    srv = sup.start_pfioh(server_factory, tmp_path, "--swift-storage", "--verbosity", "1",
+    srv = sup.start_pfioh(server_factory, tmp_path, "--swift-storage", *limits,
                           env={"SWIFT_CREDENTIALS": swift.credentials_file})
 
     def fetch(key, dest):
@@ -94,4 +96,19 @@ def test_a_zip_that_fails_half_way_stores_nothing(server, tmp_path, small_blocks
     monkeypatch.undo()
     client.push(key, src, special_handling=pfioh.client.PLUGIN)
     assert sup.same_tree(src, fetch(key, tmp_path / "again"))
+    assert requests.get(f"{srv.url}/api/v1/health", timeout=10).json()["status"] == "ok"
+
+
+def test_a_chunked_push_over_the_upload_limit_is_a_413_and_stores_nothing(server, tmp_path):
+    """Without a Content-Length the server cannot refuse up front: it counts the bytes as they
+    come, answers pfioh's 413 once past the limit, and keeps nothing of the key."""
+    srv, key, fetch = server
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.j2k").write_bytes(os.urandom(3 << 20))  # noise: stored, 3 MiB past the 2 MiB limit
+    client = _client(srv.url)
+    with pytest.raises(pfioh.client.ClientError, match=r"HTTP 413: upload too large: the limit is 2097152 bytes"):
+        client.push(key, src, special_handling=pfioh.client.PLUGIN)
+    assert client.sent[-1].get("Transfer-Encoding") == "chunked"
+    assert not fetch(key, tmp_path / "back").exists()
     assert requests.get(f"{srv.url}/api/v1/health", timeout=10).json()["status"] == "ok"
