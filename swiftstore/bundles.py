@@ -296,3 +296,23 @@ def member_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> I
         raise errors.IntegrityError(f"download not verified: {entry.name}: {exc}", container=container,
                                     obj=obj) from exc
     transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)
+
+
+def kept_file_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The file of manifest ``entry`` kept as a DEFLATE stream in an object of its own (whose
+    ETag the caller checks while reading ``chunks``): inflated, and checked against the entry's
+    size and CRC-32 after the last chunk.
+
+    :raises errors.IntegrityError: the stream does not inflate to the file the manifest recorded.
+    """
+    crc = 0
+    try:
+        for chunk in inflate(chunks, entry.size):
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+    except ValueError as exc:
+        raise errors.IntegrityError(f"download not verified: {entry.name}: {exc}", container=container,
+                                    obj=obj) from exc
+    if crc != entry.crc32:
+        raise errors.IntegrityError(f"download not verified: {entry.name}: CRC-32 {crc:08x}, expected "
+                                    f"{entry.crc32:08x}", container=container, obj=obj)

@@ -19,6 +19,12 @@ stores no more bytes than the client sent): its entry adds ``"deflated"``, that 
 the bundle, and ``"crc32"``, the file's CRC-32 (what a zip entry carries: a pull can then send the
 stream on as it is), while ``"size"`` and ``"md5"`` remain the file's own.  A manifest with such an entry is
 format 3 (a reader of format 2 refuses it by its format, rather than misreading the bundle).
+A larger file may be kept compressed too, in an object of its own (pfioh keeps a pushed zip's
+large compressed entries as they came, and the publisher may compress what it stores): its
+entry has ``"deflated"`` and ``"crc32"`` but no ``"offset"``, and its ``"md5"`` is then the
+object's ETag (of the stream as stored, or the SLO's ETag); the file itself is checked by its
+size and CRC-32 once inflated.  A manifest with such an entry is format 4 (an older reader
+refuses it by its format).
 A file large enough to be an SLO adds ``"segments"`` and
 ``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
 ``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
@@ -39,6 +45,7 @@ from swiftstore import errors, names
 
 FORMAT = "swiftstore-manifest/2"
 FORMAT_3 = "swiftstore-manifest/3"  # format 2 with compressed bundle members ("deflated")
+FORMAT_4 = "swiftstore-manifest/4"  # format 3 with files kept compressed in objects of their own
 FORMAT_1 = "swiftstore-manifest/1"
 
 
@@ -50,6 +57,8 @@ class ManifestEntry:
     name: str
     size: int
     md5: str
+    """The file's hex MD5; for a file in an object of its own that is kept compressed or is an
+    SLO, the object's ETag instead (what Swift vouches for as stored)."""
     object: str = ""
     segments: int = 0
     """How many SLO segments the object has (0: a plain object, whose ETag is its MD5)."""
@@ -62,7 +71,8 @@ class ManifestEntry:
     etag: str = ""
     """For a bundled file: the bundle's ETag (what pins the bundle to this version)."""
     deflated: int | None = None
-    """For a bundled file kept compressed: the length of its raw DEFLATE stream in the bundle."""
+    """For a file kept compressed: the length of its raw DEFLATE stream (in its bundle, or its
+    object's whole length)."""
     crc32: int | None = None
     """For a file kept compressed: its CRC-32 (a zip entry's checksum), so pfioh can put the
     compressed stream into a pulled zip as it is, without inflating it."""
@@ -71,6 +81,11 @@ class ManifestEntry:
     def stored_size(self) -> int:
         """How many bytes of its object the file takes."""
         return self.size if self.deflated is None else self.deflated
+
+    @property
+    def kept_deflated(self) -> bool:
+        """Kept compressed in an object of its own (checked by its CRC-32 once inflated)."""
+        return self.deflated is not None and self.offset is None
 
 
 @dataclass(frozen=True)
@@ -110,9 +125,16 @@ class Manifest:
         """Every object this version consists of (what deleting it must delete)."""
         return self.objects or tuple(self.object_of(e) for e in self.entries)
 
+    @property
+    def format(self) -> str:
+        """The oldest format that can say what this manifest says (older readers stay able to
+        read what they can, and refuse by the format what they cannot)."""
+        if any(e.kept_deflated for e in self.entries):
+            return FORMAT_4
+        return FORMAT_3 if any(e.deflated is not None for e in self.entries) else FORMAT
+
     def to_json(self) -> str:
-        compressed = any(e.deflated is not None for e in self.entries)
-        return json.dumps({"format": FORMAT_3 if compressed else FORMAT, "prefix": self.prefix,
+        return json.dumps({"format": self.format, "prefix": self.prefix,
                            "version": self.version, "created": self.created,
                            "total_bytes": self.total_bytes, "files": len(self.entries),
                            "entries": [_entry_json(e) for e in self.entries],
@@ -136,8 +158,8 @@ class Manifest:
             doc = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad(f"not JSON ({exc})") from exc
-        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_3, FORMAT_1):
-            raise bad(f"format is not {FORMAT} or {FORMAT_3}")
+        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_3, FORMAT_4, FORMAT_1):
+            raise bad(f"format is not one of {FORMAT}, {FORMAT_3} and {FORMAT_4}")
         try:
             manifest = _parse(doc)
         except (KeyError, TypeError, ValueError, AttributeError, errors.InvalidName) as exc:
@@ -192,7 +214,7 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     deflated = None if raw.get("deflated") is None else int(raw["deflated"])
     crc32 = None if raw.get("crc32") is None else int(raw["crc32"])
     if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))) \
-            or (deflated is not None and (offset is None or deflated < 1)) \
+            or (deflated is not None and (deflated < 1 or (offset is None and crc32 is None))) \
             or (crc32 is not None and (deflated is None or not 0 <= crc32 < 1 << 32)):
         raise ValueError(f"bad entry {raw!r:.120}")
     return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated, crc32)

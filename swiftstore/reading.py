@@ -8,11 +8,11 @@ socket overlap while memory stays bounded (``window x read_ahead x chunk``).  Ev
 checked against its manifest entry (size and MD5), every object against its ETag; a failure
 reaches the consumer as the exception, in order, never as other bytes.
 
-With ``passthrough``, a file kept compressed in its bundle (with its CRC-32 recorded) comes as the
-DEFLATE stream it is stored as, for a zip to carry as it is: inflating it only to compress it again
-would cost more than the whole transfer.  Its bundle is then checked whole against the ETag the
-manifest recorded (every member's bytes once, compressed or not); the file's own check is the
-CRC-32 its eventual reader verifies.
+With ``passthrough``, a file kept compressed (in its bundle or in an object of its own, with its
+CRC-32 recorded) comes as the DEFLATE stream it is stored as, for a zip to carry as it is:
+inflating it only to compress it again would cost more than the whole transfer.  Its object is
+then checked whole against the ETag the manifest recorded (every byte once, compressed or not);
+the file's own check is the CRC-32 its eventual reader verifies.
 """
 from __future__ import annotations
 
@@ -149,8 +149,10 @@ def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:
 def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stream, passthrough: bool):
     """The object's files as ``(entry, checked chunks)``; a bundle is cut at its offsets."""
     try:
-        if entries[0].offset is None:  # a single file: its reader checks it, whole
-            yield entries[0], iter(stream)
+        if entries[0].offset is None:  # a single file: its reader checks the object, whole
+            entry = entries[0]
+            kept = entry.kept_deflated and not (passthrough and passed_through(entry))
+            yield entry, bundles.kept_file_chunks(container, obj, entry, stream) if kept else iter(stream)
             return
         for i, part in bundles.split(stream, [e.stored_size for e in entries]):
             entry = entries[i]

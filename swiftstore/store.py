@@ -275,8 +275,10 @@ class SwiftStore:
         """
         names.validate_container_name(container)
         if entry.offset is None:
-            return self._iter(container, manifest.object_of(entry), chunk_size, tree.pin(manifest, entry),
-                              size=entry.size, md5=entry.md5 or None, segment_size=entry.segment_size)
+            obj = manifest.object_of(entry)
+            raw = self._iter(container, obj, chunk_size, tree.pin(manifest, entry), size=entry.stored_size,
+                             md5=entry.md5 or None, segment_size=entry.segment_size)
+            return bundles.kept_file_chunks(container, obj, entry, raw) if entry.kept_deflated else raw
         # A bundled file: only its bytes, by a ranged GET of the bundle (pinned all the same).
         if not entry.stored_size:
             return iter(())

@@ -277,6 +277,14 @@ def _fetch_bundle(store, container: str, members: list[ManifestEntry], paths: di
 
 def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,
            counter: uploads.Progress) -> None:
+    if entry.kept_deflated:  # inflated as it comes: one stream, not windows written at offsets
+        with open(path, "xb") as out:
+            for chunk in store.iter_entry(container, manifest, entry, transfer.CHUNK):
+                out.write(chunk)
+                if counter.on_bytes:
+                    counter.on_bytes(len(chunk))
+        counter.file_done()
+        return
     if manifest.version and ranged.worthwhile(entry.segments, entry.segment_size):
         ranged.download(store, container, manifest.object_of(entry), str(path), size=entry.size, etag=entry.md5,
                         segment_size=entry.segment_size, on_bytes=counter.on_bytes)

@@ -89,6 +89,7 @@ class TreeWriter:
         self.counter = uploads.Progress(progress, files_total, bytes_total)
         self._entries: list[ManifestEntry] = []
         self._owned: list[str] = []
+        self._kept: dict[str, tuple[int, int, int]] = {}  # object -> (size, deflated, CRC-32) of a file kept deflated
         self._lock = threading.Lock()
         self._futures: list[concurrent.futures.Future] = []
         self._bundle: list[bundles.Member] = []
@@ -110,12 +111,31 @@ class TreeWriter:
         if size <= self.store.bundle_max_file:
             self._add_member(bundles.Member(rel, path, size))
             return
+        self._add_single(rel, path, size)
+
+    def add_deflated_file(self, rel: str, path: str, size: int, stored: int, crc32: int) -> None:
+        """Like :meth:`add` for a file of ``size`` bytes and CRC-32 ``crc32`` held as the raw
+        DEFLATE stream in the local file ``path`` (``stored`` bytes, not to change any more),
+        which the caller checked inflates to it (pfioh's unzip does, as the zip arrives).  The
+        stream is stored as it is, in an object of its own (an SLO if it is large enough).
+
+        :raises ValueError: ``size`` is small enough to bundle (use :meth:`add_deflated`).
+        """
+        names.safe_relpath(rel)
+        if size <= self.store.bundle_max_file:
+            raise ValueError(f"{rel}: {size} bytes is bundled, not kept in an object of its own")
+        self._add_single(rel, path, size, (stored, crc32))
+
+    def _add_single(self, rel: str, path: str, size: int, kept: tuple[int, int] | None = None) -> None:
+        """Upload ``path`` as ``rel``'s object; ``kept``: ``(stored, crc32)`` of a file kept deflated."""
         self._raise_early_failure()
         if not self._container_made:
             self.store.ensure_container(self.container)
             self._container_made = True
         self.files, self.bytes = self.files + 1, self.bytes + size
-        item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size)
+        item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size if kept is None else kept[0])
+        if kept is not None:
+            self._kept[item.name] = (size, *kept)
         self._submit(uploads.plan(self.store, self.container, [item], self.counter, self._stored, self._expiry))
 
     @property
@@ -191,9 +211,10 @@ class TreeWriter:
 
     def _stored(self, item: uploads.FileUpload, stored: uploads.Stored) -> None:
         rel = item.name[len(names.version_object(self.prefix, self.version, "")):]
+        size, deflated, crc32 = self._kept.get(item.name, (item.size, None, None))
         with self._lock:
-            self._entries.append(ManifestEntry(rel, item.size, stored.md5, item.name, len(stored.segments),
-                                               stored.segment_size))
+            self._entries.append(ManifestEntry(rel, size, stored.md5, item.name, len(stored.segments),
+                                               stored.segment_size, deflated=deflated, crc32=crc32))
             self._owned.extend([item.name, *stored.segments])
         self.counter.file_done()
 

@@ -107,6 +107,44 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
             {e.name: e.stored_size for e in output.entries}
 
 
+def test_larger_compressed_files_are_stored_as_pfurl_sent_them_and_read_back_whole(
+        pfioh, tmp_path, cwd, unique_container, swift_connection, store):
+    """A file too large to bundle that came deflated is stored as its DEFLATE stream, in an object
+    of its own (Swift takes in, and a job's get reads, about half the bytes of an image); one that
+    deflate could not shrink is stored as it is.  Every reader gets the files back."""
+    key = unique_container
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ct.dcm").write_bytes(os.urandom(3 << 19) + bytes(3 << 19))  # 3 MiB, half flat
+    (src / "noise.bin").write_bytes(os.urandom(2 << 20))
+    (src / "small.txt").write_bytes(b"hello\n")
+    sup.pfurl_push(pfioh.url, key, src, cwd)
+    manifest = store.read_manifest(key, "input/")
+    kept = {e.name: e for e in manifest.entries if e.kept_deflated}
+    assert set(kept) == {"ct.dcm"} and kept["ct.dcm"].crc32 == zlib.crc32((src / "ct.dcm").read_bytes())
+    stored = int(swift_connection.head_object(key, kept["ct.dcm"].object)["content-length"])
+    assert stored == kept["ct.dcm"].deflated < 0.6 * kept["ct.dcm"].size
+    for e in manifest.entries:
+        assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
+    store.get_tree(key, "input/", tmp_path / "got")  # what the job's get step does
+    assert sup.same_tree(src, tmp_path / "got")
+    # Output kept the same way (as the publisher may store it) goes into the pulled zip as it is.
+    writer = store.tree_writer(key, "output/")
+    spool = tmp_path / "ct.deflated"
+    spool.write_bytes(bundles.deflate((src / "ct.dcm").read_bytes()))
+    writer.add_deflated_file("ct.dcm", str(spool), 3 << 20, spool.stat().st_size, kept["ct.dcm"].crc32)
+    writer.add("noise.bin", str(src / "noise.bin"), 2 << 20)
+    writer.add_bytes("small.txt", b"hello\n")
+    writer.commit()
+    out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
+    assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
+    resp = sup.pfcon3_pull(pfioh.url, key)
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        assert zf.testzip() is None
+        info = zf.getinfo("ct.dcm")
+        assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size == spool.stat().st_size
+
+
 def test_pfurl_hello_in_swift_mode(pfioh, cwd):
     out = sup.pfurl(pfioh.url, {"action": "hello", "meta": {"askAbout": "timestamp"}}, cwd)
     assert out["stdout"]["d_ret"]["name"] == "pfioh" and "timestamp" in out["stdout"]["d_ret"]

@@ -15,7 +15,7 @@ import pytest
 import requests_mock
 
 import swiftstore
-from swiftstore import bundles
+from swiftstore import bundles, reading
 from tests.support.trees import make_tree, read_tree
 
 
@@ -131,3 +131,67 @@ def test_the_publishers_put_stores_a_jobs_images_compressed(swift, store, unique
         < 0.6 * manifest.total_bytes
     store.get_tree(unique_container, "output/", tmp_path / "pulled")
     assert read_tree(tmp_path / "pulled") == read_tree(outgoing)
+
+
+# Larger files kept compressed in objects of their own (what pfioh does with a pushed zip's
+# compressed entries): a plain object and an SLO of 1 MiB segments.
+KEPT = {"ct/plain.dcm": _image(3 << 20), "ct/slo.dcm": _image(5 << 20)}
+
+
+@pytest.fixture
+def slo_store(swift):
+    creds = swiftstore.load_credentials(swift.credentials_file)
+    with swiftstore.SwiftStore.from_credentials(creds, threads=4, slo_threshold=2 << 20, segment_size=1 << 20) as s:
+        yield s
+
+
+def _keep(writer, tmp_path: Path, files: dict[str, bytes], crc_of=zlib.crc32) -> None:
+    for i, (rel, data) in enumerate(files.items()):
+        spool = tmp_path / f"spool{i}"
+        spool.write_bytes(bundles.deflate(data))
+        writer.add_deflated_file(rel, str(spool), len(data), spool.stat().st_size, crc_of(data))
+
+
+def test_larger_files_kept_deflated_are_stored_as_their_streams_and_read_back_whole(
+        slo_store, unique_container, swift_connection, tmp_path):
+    writer = slo_store.tree_writer(unique_container, "input/")
+    _keep(writer, tmp_path, KEPT)
+    writer.add_bytes("small.txt", b"hello\n")
+    manifest = writer.commit()
+    _, doc = swift_connection.get_object(unique_container, "input.manifest.json")
+    assert b'"format":"swiftstore-manifest/4"' in doc  # an older reader refuses it by its format
+    kept = {e.name: e for e in manifest.entries if e.kept_deflated}
+    assert set(kept) == set(KEPT) and kept["ct/slo.dcm"].segments > 1 and kept["ct/plain.dcm"].segments == 0
+    for name, e in kept.items():  # Swift holds the stream: about half the file's bytes
+        head = swift_connection.head_object(unique_container, e.object)
+        assert int(head["content-length"]) == e.deflated < 0.6 * e.size and e.crc32 == zlib.crc32(KEPT[name])
+        assert b"".join(slo_store.iter_entry(unique_container, manifest, e)) == KEPT[name]
+    slo_store.get_tree(unique_container, "input/", tmp_path / "out")  # what a job's get does
+    assert read_tree(tmp_path / "out") == KEPT | {"small.txt": b"hello\n"}
+    readers = reading.Readers(slo_store, streams=1)
+    try:  # pfioh's pull: the stream as it is stored (for its zip), or the file
+        raw = {e.name: b"".join(c) for e, c in readers.iter_version(unique_container, manifest, passthrough=True)}
+        plain = {e.name: b"".join(c) for e, c in readers.iter_version(unique_container, manifest)}
+    finally:
+        readers.shutdown()
+    assert {n: b"".join(bundles.inflate([raw[n]], len(d))) for n, d in KEPT.items()} == KEPT
+    assert plain == KEPT | {"small.txt": b"hello\n"}
+
+
+@pytest.mark.parametrize("name", sorted(KEPT))
+def test_a_kept_file_that_does_not_inflate_to_its_crc_fails_every_read(slo_store, unique_container, tmp_path, name):
+    writer = slo_store.tree_writer(unique_container, "input/")
+    _keep(writer, tmp_path, {name: KEPT[name]}, crc_of=lambda data: zlib.crc32(data) ^ 1)
+    manifest = writer.commit()
+    with pytest.raises(swiftstore.errors.IntegrityError, match="CRC-32"):
+        slo_store.get_tree(unique_container, "input/", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(swiftstore.errors.IntegrityError, match="CRC-32"):
+        b"".join(slo_store.iter_entry(unique_container, manifest, manifest.entries[0]))
+
+
+def test_a_kept_file_must_be_too_large_to_bundle(store, unique_container, tmp_path):
+    writer = store.tree_writer(unique_container, "input/")
+    with pytest.raises(ValueError, match="bundled"):
+        _keep(writer, tmp_path, {"a.dcm": _image(1000)})
+    writer.abort()
