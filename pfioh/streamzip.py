@@ -215,21 +215,32 @@ class Extractor:
         inflate = zlib.decompressobj(-15) if method == 8 else None
         got = acc = 0
 
-        def write(piece: bytes) -> None:
+        def take(data: bytes) -> bytes:
             nonlocal got, acc
+            got += len(data)
+            if got > usize:
+                raise _Stop("more data than declared")
+            acc = zlib.crc32(data, acc)
+            if not keep_stream:
+                out.write(data)
+            return data
+
+        def write(piece: bytes) -> None:
             if keep_stream:
                 out.write(piece)
+            if inflate is None:
+                take(piece)
+                return
             while piece:
-                data = inflate.decompress(piece, ziputil.CHUNK) if inflate else piece
-                piece = inflate.unconsumed_tail if inflate else b""
-                got += len(data)
-                if got > usize:
-                    raise _Stop("more data than declared")
-                acc = zlib.crc32(data, acc)
-                if not keep_stream:
-                    out.write(data)
+                if inflate.eof:  # (zlib leaves such bytes in unconsumed_tail too: never feed them again)
+                    raise _Stop("bytes after the end of the deflate stream")
+                take(inflate.decompress(piece, ziputil.CHUNK))
+                piece = inflate.unconsumed_tail
 
         yield from self._pass_on(csize, write)
+        # Capped at CHUNK, zlib may have taken in all the input and still hold output.
+        while inflate and not inflate.eof and take(inflate.decompress(b"", ziputil.CHUNK)):
+            pass
         if inflate and (not inflate.eof or inflate.unused_data):
             raise _Stop("truncated deflate stream, or bytes after its end")
         return got, acc

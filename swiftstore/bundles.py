@@ -259,18 +259,26 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     """
     engine = zlib.decompressobj(-15)
     produced = 0
+
+    def counted(out: bytes) -> bytes:
+        nonlocal produced
+        produced += len(out)
+        if produced > size:
+            raise ValueError(f"inflates to more than its {size} bytes")
+        return out
+
     try:
         for chunk in chunks:
-            if chunk and engine.eof:
-                raise ValueError("bytes after the end of the compressed stream")
             while chunk:
-                out = engine.decompress(chunk, CHUNK)
+                if engine.eof:  # (zlib leaves such bytes in unconsumed_tail too: never feed them again)
+                    raise ValueError("bytes after the end of the compressed stream")
+                out = counted(engine.decompress(chunk, CHUNK))
                 chunk = engine.unconsumed_tail
-                produced += len(out)
-                if produced > size:
-                    raise ValueError(f"inflates to more than its {size} bytes")
                 if out:
                     yield out
+        # Capped at CHUNK, zlib may have taken in all the input and still hold output.
+        while not engine.eof and (out := counted(engine.decompress(b"", CHUNK))):
+            yield out
         if not engine.eof or engine.unused_data:
             raise ValueError("the compressed stream is truncated or has bytes after its end")
     except zlib.error as exc:

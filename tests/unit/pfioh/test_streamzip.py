@@ -2,7 +2,9 @@
 import hashlib
 import io
 import os
+import random
 import stat
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -223,3 +225,34 @@ def test_at_most_checking_bytes_of_small_files_are_in_flight(tmp_path, monkeypat
     finally:
         ex.close()
     assert len(in_flight) == 50 and max(in_flight) <= 20_000
+
+
+@pytest.mark.parametrize("step", [65536, 1 << 22])
+def test_a_large_entry_whose_last_output_zlib_holds_back_is_unpacked_early(tmp_path, step):
+    """zlib can take in an entry's last bytes while its output is capped at CHUNK, and hold the
+    rest back until asked: the early path asks, instead of calling the stream truncated."""
+    n = ziputil.CHUNK + 1
+    data = random.Random(5).randbytes(n - n // 2) + bytes(n // 2)
+    engine = zlib.decompressobj(-15)
+    stream = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = stream.compress(data) + stream.flush()
+    assert len(engine.decompress(stream, ziputil.CHUNK)) == ziputil.CHUNK and not engine.unconsumed_tail
+    ex, path = _feed(tmp_path, make_zip({"big.dcm": data}), step)
+    try:
+        assert streamzip.adopt(ex, path, LIMITS) is not None, ex.failed
+        assert (ex.dest / "big.dcm").read_bytes() == data
+    finally:
+        ex.close()
+
+
+def test_bytes_after_the_end_of_a_large_entrys_stream_stop_the_early_path(tmp_path):
+    """Fed again, zlib's unconsumed_tail would loop for ever: the early path stops instead."""
+    data = random.Random(5).randbytes(3 << 19) + bytes(3 << 19)
+    stream = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = stream.compress(data) + stream.flush() + b"junk"
+    header = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, zlib.crc32(data), len(stream), len(data), 5, 0)
+    ex, path = _feed(tmp_path, header + b"a.bin" + stream + b"PK\x01\x02", 1 << 22)
+    try:
+        assert not ex.finish() and "after the end" in ex.failed
+    finally:
+        ex.close()

@@ -2,6 +2,7 @@
 into files, and the store's reads of bundled trees over the in-memory Connection."""
 import hashlib
 import os
+import random
 import zlib
 from pathlib import Path
 
@@ -307,7 +308,35 @@ def test_inflate_refuses_a_stream_that_is_not_exactly_the_file(stream, size, why
         b"".join(bundles.inflate([stream[:7], stream[7:]], size))
 
 
-def test_a_manifest_refuses_a_deflated_entry_outside_a_bundle():
+def _capped_at_the_end() -> tuple[bytes, bytes]:
+    """A file of ``CHUNK + 1`` bytes whose stream zlib takes in whole while its output is still
+    capped at ``CHUNK``: the last byte is held back until asked for."""
+    n = bundles.CHUNK + 1
+    data = random.Random(5).randbytes(n - n // 2) + bytes(n // 2)
+    return data, _deflate(data)
+
+
+@pytest.mark.parametrize("step", [None, 65536])
+def test_inflate_asks_zlib_for_what_it_holds_back_at_the_end(step):
+    data, stream = _capped_at_the_end()
+    engine = zlib.decompressobj(-15)
+    assert len(engine.decompress(stream, bundles.CHUNK)) == bundles.CHUNK and not engine.unconsumed_tail
+    assert not engine.eof  # the case: all input taken, one byte still inside zlib
+    chunks = [stream] if step is None else [stream[i:i + step] for i in range(0, len(stream), step)]
+    assert b"".join(bundles.inflate(chunks, len(data))) == data
+
+
+def test_inflate_refuses_bytes_after_the_end_in_the_last_chunk():
+    """zlib leaves them in unconsumed_tail as well as unused_data: fed again, they would loop for ever."""
+    data, stream = _capped_at_the_end()
+    with pytest.raises(ValueError, match="after"):
+        b"".join(bundles.inflate([stream + b"junk"], len(data)))
+    data = bytes(3 * bundles.CHUNK)
+    with pytest.raises(ValueError, match="after"):
+        b"".join(bundles.inflate([_deflate(data) + b"junk"], len(data)))
+
+
+def test_a_manifest_refuses_a_deflated_entry_outside_a_bundle_without_its_crc32():
     from swiftstore.manifest import Manifest
     doc = ('{"format":"swiftstore-manifest/3","prefix":"input/","version":"","created":"x","total_bytes":1,'
            '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","deflated":3}]}' % md5(b"a"))
