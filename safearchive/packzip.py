@@ -1,4 +1,5 @@
-"""Zipping files on several threads, for a push (pfioh-client's).
+"""Zipping files on several threads, for a push (pfioh-client's); and compressing one large file
+the same way (:func:`deflate_file`, for swiftstore's put of larger files).
 
 zipfile compresses on the calling thread only: a 544 MB tree of images takes about 6 s of one
 core, most of a push.  Here files are compressed in blocks on a pool (zlib lets go of the GIL)
@@ -9,10 +10,11 @@ unpacker needs to unpack the zip while it arrives.
 
 A file larger than ``BLOCK`` is cut into blocks compressed independently, as pigz does: each
 block's stream but the last ends with a sync flush (on a byte boundary, not final), so the
-streams joined are one DEFLATE stream.  As a member's local header comes before its data, a large
-file's stream waits in a spool file next to the zip until its size is known; a large stored
-file is read twice (its CRC-32 first).  Memory stays within about twice ``IN_FLIGHT``: the
-blocks read ahead and their streams.
+streams joined are one DEFLATE stream; a block whose own sample looks like noise (the pixel data
+after an uncompressed header, say) goes in as stored DEFLATE blocks, a copy.  As a member's local
+header comes before its data, a large file's stream waits in a spool file next to the zip until
+its size is known; a large stored file is read twice (its CRC-32 first).  Memory stays within
+about twice ``IN_FLIGHT``: the blocks read ahead and their streams.
 """
 from __future__ import annotations
 
@@ -141,6 +143,10 @@ def _compress(job: _Job, level: int) -> _Block:
             raise OSError(f"{job.path} changed size while it was being zipped")
     if job.store:
         return _Block(raw, None)
+    # A block of a large file that looks like noise (the compressed pixel data after an image's
+    # header, say) goes into the stream as stored DEFLATE blocks: a copy, not a vain search.
+    if not (job.offset == 0 and job.last) and not probe.looks_compressible(probe.sample_of(raw)):
+        level = 0
     engine = zlib.compressobj(level, zlib.DEFLATED, -15)
     return _Block(raw, engine.compress(raw) + engine.flush(zlib.Z_FINISH if job.last else zlib.Z_SYNC_FLUSH))
 
@@ -158,47 +164,69 @@ def _members(ahead: _Ahead, members: list[Member], spool_dir: Path,
             else:
                 yield zipwrite.Member(m.arcname, m.size, m.mtime, [block.stream], deflated=(crc, len(block.stream)))
         elif block.stream is None:
-            yield _large_stored(ahead, m, block, progress)
+            yield _large_stored(ahead, m, job, block, progress)
         else:
-            yield _large_deflated(ahead, m, block, spool_dir, progress)
+            yield _large_deflated(ahead, m, job, block, spool_dir, progress)
         if progress:
             progress(0, 1)
 
 
-def _rest(ahead: _Ahead, first: _Block, progress: Progress | None) -> Iterator[_Block]:
-    """``first`` and the file's blocks after it."""
+def _rest(ahead: _Ahead, job: _Job, first: _Block, progress: Progress | None) -> Iterator[_Block]:
+    """``first`` (of ``job``) and the file's blocks after it."""
     yield first
-    while True:
+    while not job.last:
         job, block = ahead.take()
         if progress:
             progress(job.length, 0)
         yield block
-        if job.last:
-            return
 
 
-def _large_stored(ahead: _Ahead, m: Member, first: _Block, progress: Progress | None) -> zipwrite.Member:
+def _large_stored(ahead: _Ahead, m: Member, job: _Job, first: _Block, progress: Progress | None) -> zipwrite.Member:
     crc = 0
-    for block in _rest(ahead, first, progress):
+    for block in _rest(ahead, job, first, progress):
         crc = zlib.crc32(block.raw, crc)
     # Read again as it is written: zipwrite checks that these bytes are still that CRC-32.
     return zipwrite.Member(m.arcname, m.size, m.mtime, _read(m.path, m.size), crc32=crc)
 
 
-def _large_deflated(ahead: _Ahead, m: Member, first: _Block, spool_dir: Path,
+def _large_deflated(ahead: _Ahead, m: Member, job: _Job, first: _Block, spool_dir: Path,
                     progress: Progress | None) -> zipwrite.Member:
     spool = tempfile.TemporaryFile(dir=spool_dir, prefix=".zip-spool-")
     try:
-        crc = 0
-        for block in _rest(ahead, first, progress):
-            crc = zlib.crc32(block.raw, crc)
-            spool.write(block.stream or b"")
+        crc = _write_stream(ahead, job, first, spool, progress)
         size = spool.tell()
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
     return zipwrite.Member(m.arcname, m.size, m.mtime, _drain(spool), deflated=(crc, size))
+
+
+def _write_stream(ahead: _Ahead, job: _Job, first: _Block, out, progress: Progress | None) -> int:
+    """Write the DEFLATE stream of ``first``'s file into ``out``; returns the file's CRC-32."""
+    crc = 0
+    for block in _rest(ahead, job, first, progress):
+        crc = zlib.crc32(block.raw, crc)
+        out.write(block.stream or b"")
+    return crc
+
+
+def deflate_file(path: str | os.PathLike, size: int, out, *, threads: int | None = None,
+                 level: int = LEVEL) -> int | None:
+    """Write the raw DEFLATE stream of the file ``path`` (``size`` bytes) into the binary file
+    ``out``, compressed in blocks on ``threads`` threads as :func:`stream` compresses a large
+    member; returns the file's CRC-32, or None (nothing written) if its sample looks like noise.
+
+    :raises OSError: the file cannot be read, or changed size meanwhile.
+    """
+    threads = threads or min(4, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="deflate") as pool:
+        ahead = _Ahead(pool, [Member(Path(path), "-", size)], level)
+        try:
+            job, first = ahead.take()
+            return None if first.stream is None else _write_stream(ahead, job, first, out, None)
+        finally:
+            ahead.cancel()
 
 
 def _read(path: Path, size: int) -> Iterator[bytes]:

@@ -32,9 +32,17 @@ def sample_fd(fd: int, size: int) -> bytes:
     """:func:`sample` of a file already open."""
     if size <= PROBE:
         return os.pread(fd, PROBE, 0)
+    return b"".join([os.pread(fd, n, at) for at, n in _slices(size)])
+
+
+def sample_of(data: bytes) -> bytes:
+    """:func:`sample` of bytes in memory (a block of a file)."""
+    return data[:PROBE] if len(data) <= PROBE else b"".join([data[at:at + n] for at, n in _slices(len(data))])
+
+
+def _slices(size: int) -> list[tuple[int, int]]:
     piece = PROBE // PROBE_SLICES
-    return b"".join([os.pread(fd, piece, (2 * i + 1) * size // (2 * PROBE_SLICES) - piece // 2)
-                     for i in range(PROBE_SLICES)])
+    return [((2 * i + 1) * size // (2 * PROBE_SLICES) - piece // 2, piece) for i in range(PROBE_SLICES)]
 
 
 def looks_compressible(data: bytes) -> bool:

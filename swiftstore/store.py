@@ -54,6 +54,10 @@ class SwiftStore:
     :param compress_small: whether tree files that are bundled are stored compressed (raw
         DEFLATE, zlib level 1) where that saves at least a tenth; a sample of each file is
         looked at first, so incompressible data costs next to nothing.
+    :param compress_large: whether larger local tree files (objects of their own) are stored
+        compressed where that saves at least 3% (zlib level 1, in blocks on a few threads, each
+        block that looks like noise copied as it is): about half the bytes of an image for
+        Swift to store and for every later reader (a pull) to read and send.
     :param retention: seconds after which what this store writes expires (Swift's
         ``X-Delete-At``, carried out by its object expirer; Swift stops serving it at once), or
         None to keep it until deleted.
@@ -63,17 +67,19 @@ class SwiftStore:
                  slo_threshold: int = DEFAULT_SLO_THRESHOLD, segment_size: int = DEFAULT_SEGMENT_SIZE,
                  archive_limits: archive.Limits | None = None, orphan_grace: float = DEFAULT_ORPHAN_GRACE,
                  bundle_max_file: int = bundles.MAX_FILE, retention: float | None = None,
-                 retire_grace: float = DEFAULT_RETIRE_GRACE, compress_small: bool = True):
+                 retire_grace: float = DEFAULT_RETIRE_GRACE, compress_small: bool = True,
+                 compress_large: bool = True):
         if threads < 1 or segment_size < MIN_SEGMENT_SIZE or slo_threshold < segment_size or orphan_grace < 0 \
                 or retire_grace < 0 or (retention is not None and retention <= 0):
             raise ValueError("need threads >= 1, 1 MiB <= segment_size <= slo_threshold, orphan_grace >= 0, "
                              "retire_grace >= 0 and a positive retention")
-        if not isinstance(compress_small, bool):
-            raise ValueError(f"compress_small must be True or False, not {compress_small!r}")
+        for name, flag in (("compress_small", compress_small), ("compress_large", compress_large)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True or False, not {flag!r}")
         self._factory = connection_factory
         self.threads, self.slo_threshold, self.segment_size = threads, slo_threshold, segment_size
         self.orphan_grace, self.bundle_max_file, self.retention = orphan_grace, bundle_max_file, retention
-        self.retire_grace, self.compress_small = retire_grace, compress_small
+        self.retire_grace, self.compress_small, self.compress_large = retire_grace, compress_small, compress_large
         self.archive_limits = archive_limits or archive.Limits()
         self._local = threading.local()
         self._connections: list = []

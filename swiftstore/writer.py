@@ -6,19 +6,24 @@ nothing of it is visible until :meth:`TreeWriter.commit` writes the manifest.  p
 the zip it is still receiving, so receiving, unpacking and uploading overlap; ``put_tree`` feeds
 it a local directory.  :meth:`TreeWriter.abort` deletes what was uploaded.
 
-Small local files are stored compressed where that pays (as the originals' zip stored them), so
-a pull sends about half the bytes of image-like data; the upload threads compress them.
+Local files are stored compressed where that pays (as the originals' zip stored them), so a pull
+sends about half the bytes of image-like data: small ones by the upload threads, in their bundles;
+larger ones by the adding thread (on a few threads of its own) into a spool file first, as the
+stream's length must be known before its upload.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
 import logging
+import os
+import tempfile
 import threading
 import time
 import zlib
 from pathlib import Path
 
+from safearchive import packzip
 from swiftstore import bundles, errors, names, tree, uploads
 from swiftstore.manifest import Manifest, ManifestEntry
 
@@ -28,6 +33,7 @@ STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
 # Bytes of files handed over in memory (add_bytes) that may wait for their upload: past this,
 # add_bytes blocks until uploads catch up (the caller's input is then held back, not buffered).
 MAX_PENDING_BYTES = 32 << 20
+KEEP_LARGE_IF = 0.97  # a larger file's stream is stored if at most this share of the file
 
 
 def put_tree(store, container: str, prefix: str, local_dir, *, progress=None, compress: bool | None = None) -> Manifest:
@@ -35,8 +41,8 @@ def put_tree(store, container: str, prefix: str, local_dir, *, progress=None, co
 
     :param prefix: e.g. ``"input/"``; the manifest is ``"input.manifest.json"``.
     :param progress: ``progress(files_done, files_total, bytes_done, bytes_total)``.
-    :param compress: whether small files are stored compressed where that pays; None for the
-        store's ``compress_small``.
+    :param compress: whether files are stored compressed where that pays; None for the store's
+        ``compress_small`` (bundled files) and ``compress_large`` (the others).
     :raises errors.NotFound: ``local_dir`` is not a directory.
     :raises errors.InvalidName: a path too long for Swift (nothing is uploaded).
     :raises errors.IntegrityError: an object could not be verified (the previous version stays current).
@@ -76,15 +82,24 @@ class TreeWriter:
         are ``files_total``/``bytes_total`` when known up front, else 0.  Bytes are the files'
         own, compressed or not.
     :param compress: whether small files added with :meth:`add` are stored compressed where that
-        pays (:func:`bundles.prepare`); None for the store's ``compress_small``.
+        pays (:func:`bundles.prepare`); None for the store's ``compress_small``.  False also
+        keeps larger files as they are.
+    :param compress_large: whether larger files added with :meth:`add` are stored compressed
+        where that pays (compressed into a spool file in ``spool_dir`` first, on a few threads of
+        their own, by the adding thread); None for the store's ``compress_large``.
     """
 
     def __init__(self, store, container: str, prefix: str, *, bundle_target: int = STREAM_BUNDLE, progress=None,
-                 files_total: int = 0, bytes_total: int = 0, compress: bool | None = None):
+                 files_total: int = 0, bytes_total: int = 0, compress: bool | None = None,
+                 compress_large: bool | None = None, spool_dir: str | None = None):
         self.store, self.container = store, names.validate_container_name(container)
         self.prefix = names.normalize_prefix(prefix)
         self.version = names.new_version_id()
         self.compress = store.compress_small if compress is None else compress
+        self.compress_large = compress is not False and (store.compress_large if compress_large is None
+                                                         else compress_large)
+        self.spool_dir = spool_dir
+        self._spools: dict[str, str] = {}  # object -> the local spool file of its stream, until uploaded
         self.bundle_target = min(bundle_target, bundles.MAX_PREPARED) if self.compress else bundle_target
         self.counter = uploads.Progress(progress, files_total, bytes_total)
         self._entries: list[ManifestEntry] = []
@@ -111,7 +126,33 @@ class TreeWriter:
         if size <= self.store.bundle_max_file:
             self._add_member(bundles.Member(rel, path, size))
             return
-        self._add_single(rel, path, size)
+        self._raise_early_failure()
+        kept = self._deflate(rel, path, size) if self.compress_large else None
+        if kept is None:
+            self._add_single(rel, path, size)
+            return
+        spool, stored, crc32 = kept
+        self._spools[names.version_object(self.prefix, self.version, rel)] = spool
+        self._add_single(rel, spool, size, (stored, crc32))
+
+    def _deflate(self, rel: str, path: str, size: int) -> tuple[str, int, int] | None:
+        """``(spool file, its length, the file's CRC-32)`` of the file compressed, or None when
+        it is not worth it (noise, or less than ``KEEP_LARGE_IF`` of it saved) or the spool
+        cannot be written: the file is then stored as it is (a read error recurs there)."""
+        spool = ""
+        try:
+            fd, spool = tempfile.mkstemp(prefix=".swiftstore-deflate-", dir=self.spool_dir)
+            with os.fdopen(fd, "wb") as out:
+                crc32 = packzip.deflate_file(path, size, out)
+                stored = out.tell()
+        except OSError as exc:
+            log.warning("could not compress %s (%s): storing it as it is", rel, exc)
+            crc32 = None
+        if crc32 is not None and stored <= KEEP_LARGE_IF * size:
+            return spool, stored, crc32
+        if spool:
+            Path(spool).unlink(missing_ok=True)
+        return None
 
     def add_deflated_file(self, rel: str, path: str, size: int, stored: int, crc32: int) -> None:
         """Like :meth:`add` for a file of ``size`` bytes and CRC-32 ``crc32`` held as the raw
@@ -212,6 +253,10 @@ class TreeWriter:
     def _stored(self, item: uploads.FileUpload, stored: uploads.Stored) -> None:
         rel = item.name[len(names.version_object(self.prefix, self.version, "")):]
         size, deflated, crc32 = self._kept.get(item.name, (item.size, None, None))
+        if item.name in self._spools:
+            Path(self._spools.pop(item.name)).unlink(missing_ok=True)
+        if deflated is not None:  # progress counts files' bytes: the rest of this one's
+            self.counter.add_bytes(size - deflated)
         with self._lock:
             self._entries.append(ManifestEntry(rel, size, stored.md5, item.name, len(stored.segments),
                                                stored.segment_size, deflated=deflated, crc32=crc32))
@@ -269,6 +314,8 @@ class TreeWriter:
         for f in self._futures:
             f.cancel()
         concurrent.futures.wait(self._futures)
+        for spool in self._spools.values():
+            Path(spool).unlink(missing_ok=True)
         with self._lock:
             owned = list(self._owned)
         try:

@@ -35,7 +35,10 @@ def from_config(config: PfiohConfig) -> base.Store:
     """Connect as the credentials say; the layout picks the store class."""
     creds = swiftstore.load_credentials(config.swift_credentials)
     retention = config.retention_days * 86400 if config.retention_days else None
-    swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads, retention=retention)
+    # What a client sent compressed is kept so (see streamzip); what it sent as it is stays so:
+    # the client judged it (noise, most likely), and pfioh's CPU and memory are for moving data.
+    swift = swiftstore.SwiftStore.from_credentials(creds, threads=config.threads, retention=retention,
+                                                   compress_large=False)
     cls = SwiftArchiveStore if config.swift_layout == "archive" else SwiftTreeStore
     return cls(config, swift, probe=lambda: _head_account(creds))
 

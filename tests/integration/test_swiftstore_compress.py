@@ -80,8 +80,8 @@ def test_a_mixed_tree_round_trips_with_only_the_compressible_files_compressed(st
                                                                               swift_connection, tmp_path):
     files = IMAGES | NOISE | {"a.txt": b"hello\n", "empty": b"", "big.bin": _image((1 << 20) + 1)}
     manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", files))
-    assert {e.name for e in manifest.entries if e.deflated is not None} == set(IMAGES)
-    assert next(e for e in manifest.entries if e.name == "big.bin").offset is None  # its own object, as it is
+    assert {e.name for e in manifest.entries if e.deflated is not None} == set(IMAGES) | {"big.bin"}
+    assert next(e for e in manifest.entries if e.name == "big.bin").kept_deflated  # its own object, compressed
     _check_members(_bundled(manifest), _stored_bundles(swift_connection, unique_container, manifest), files)
     store.get_tree(unique_container, "input/", tmp_path / "out")
     assert read_tree(tmp_path / "out") == files
@@ -195,3 +195,55 @@ def test_a_kept_file_must_be_too_large_to_bundle(store, unique_container, tmp_pa
     with pytest.raises(ValueError, match="bundled"):
         _keep(writer, tmp_path, {"a.dcm": _image(1000)})
     writer.abort()
+
+
+def test_put_tree_compresses_larger_image_like_files_and_leaves_noise_alone(slo_store, unique_container,
+                                                                           swift_connection, tmp_path):
+    """What the publisher's put does with a job's larger outputs: an image-like file (plain object
+    or SLO) is stored as its DEFLATE stream, a noise file as it is; the spools are gone after."""
+    files = KEPT | {"noise.bin": os.urandom(3 << 20), "small.dcm": _image(50_000)}
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    writer = slo_store.tree_writer(unique_container, "output/", spool_dir=str(spools))
+    for rel, data in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(data)
+        writer.add(rel, str(tmp_path / "src" / rel), len(data))
+    manifest = writer.commit()
+    assert not list(spools.iterdir())
+    kept = {e.name: e for e in manifest.entries if e.kept_deflated}
+    assert set(kept) == set(KEPT) and kept["ct/slo.dcm"].segments > 1
+    for e in kept.values():
+        assert int(swift_connection.head_object(unique_container, e.object)["content-length"]) == e.deflated \
+            < 0.6 * e.size
+    slo_store.get_tree(unique_container, "output/", tmp_path / "out")
+    assert read_tree(tmp_path / "out") == files
+    # put_tree does the same (the publisher's put); and a store told not to compresses nothing.
+    seen = []
+    again = slo_store.put_tree(unique_container, "output/", tmp_path / "src", progress=lambda *a: seen.append(a))
+    assert {e.name for e in again.entries if e.kept_deflated} == set(KEPT)
+    total = sum(map(len, files.values()))  # progress counts the files' bytes, not the streams'
+    assert seen[-1] == (len(files), len(files), total, total)
+    plain = slo_store.put_tree(unique_container, "output/", tmp_path / "src", compress=False)
+    assert not any(e.deflated for e in plain.entries)
+
+
+def test_a_spool_that_cannot_be_written_stores_the_file_as_it_is(slo_store, unique_container, tmp_path, caplog):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "ct.dcm").write_bytes(KEPT["ct/plain.dcm"])
+    writer = slo_store.tree_writer(unique_container, "output/", spool_dir=str(tmp_path / "missing"))
+    writer.add("ct.dcm", str(tmp_path / "src" / "ct.dcm"), len(KEPT["ct/plain.dcm"]))
+    manifest = writer.commit()
+    assert manifest.entries[0].deflated is None and "could not compress ct.dcm" in caplog.text
+    assert b"".join(slo_store.iter_entry(unique_container, manifest, manifest.entries[0])) == KEPT["ct/plain.dcm"]
+
+
+def test_an_aborted_writer_removes_its_spools(slo_store, unique_container, tmp_path):
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    (tmp_path / "ct.dcm").write_bytes(KEPT["ct/slo.dcm"])
+    writer = slo_store.tree_writer(unique_container, "output/", spool_dir=str(spools))
+    writer.add("ct.dcm", str(tmp_path / "ct.dcm"), len(KEPT["ct/slo.dcm"]))
+    writer.abort()
+    assert not list(spools.iterdir())
+    assert slo_store.read_manifest(unique_container, "output/") is None

@@ -125,3 +125,39 @@ def test_directories_are_refused(tmp_path):
     (tmp_path / "t" / "empty").mkdir(parents=True)
     with pytest.raises(ValueError, match="zips files only"):
         packzip.pack(zipping.list_members(tmp_path / "t", empty_dirs=True), tmp_path / "t.zip")
+
+
+def test_deflate_file_writes_one_stream_with_noise_blocks_copied(tmp_path, small_blocks):
+    """A large file half noise (blocks of it) and half image: one DEFLATE stream of the file, the
+    noise blocks copied in (a few bytes over their size), the image blocks compressed."""
+    noise, image = os.urandom(256 * KiB), _image(256 * KiB)
+    path = tmp_path / "mixed.dcm"
+    path.write_bytes(noise + image)
+    for threads in (1, 3):  # the same stream whatever the threads
+        with open(tmp_path / f"stream{threads}", "wb") as out:
+            crc = packzip.deflate_file(path, len(noise + image), out, threads=threads)
+        stream = (tmp_path / f"stream{threads}").read_bytes()
+        engine = zlib.decompressobj(-15)
+        assert engine.decompress(stream) == noise + image and engine.eof and crc == zlib.crc32(noise + image)
+        image_only = len(_stream_of(tmp_path, image))
+        assert len(noise) < len(stream) - image_only < len(noise) * 1.01
+    assert (tmp_path / "stream1").read_bytes() == (tmp_path / "stream3").read_bytes()
+
+
+def _stream_of(tmp_path, data: bytes) -> bytes:
+    path = tmp_path / "only.bin"
+    path.write_bytes(data)
+    with open(tmp_path / "only.stream", "wb") as out:
+        packzip.deflate_file(path, len(data), out, threads=1)
+    return (tmp_path / "only.stream").read_bytes()
+
+
+def test_deflate_file_leaves_noise_alone_and_refuses_a_file_that_changed(tmp_path, small_blocks):
+    path = tmp_path / "noise.bin"
+    path.write_bytes(os.urandom(300 * KiB))
+    with open(tmp_path / "out", "wb") as out:
+        assert packzip.deflate_file(path, 300 * KiB, out) is None
+    assert (tmp_path / "out").stat().st_size == 0
+    (tmp_path / "grew.dcm").write_bytes(_image(300 * KiB))
+    with open(tmp_path / "out", "wb") as out, pytest.raises(OSError, match="changed size"):
+        packzip.deflate_file(tmp_path / "grew.dcm", 200 * KiB, out)
