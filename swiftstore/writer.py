@@ -23,7 +23,7 @@ import time
 import zlib
 from pathlib import Path
 
-from safearchive import packzip
+from safearchive import packzip, probe
 from swiftstore import bundles, errors, names, tree, uploads
 from swiftstore.manifest import Manifest, ManifestEntry
 
@@ -34,6 +34,7 @@ STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
 # add_bytes blocks until uploads catch up (the caller's input is then held back, not buffered).
 MAX_PENDING_BYTES = 32 << 20
 KEEP_LARGE_IF = 0.97  # a larger file's stream is stored if at most this share of the file
+LOG_COMPRESSING = 256 << 20  # compressing a file this large takes seconds, without progress: say so
 
 
 def put_tree(store, container: str, prefix: str, local_dir, *, progress=None, compress: bool | None = None) -> Manifest:
@@ -141,6 +142,10 @@ class TreeWriter:
         cannot be written: the file is then stored as it is (a read error recurs there)."""
         spool = ""
         try:
+            if not probe.looks_compressible(probe.sample(path, size)):
+                return None  # noise (compressed pixels, say): known from 1 KiB, as deflate_file would
+            if size >= LOG_COMPRESSING:
+                log.info("compressing %s (%d bytes) before its upload", rel, size)
             fd, spool = tempfile.mkstemp(prefix=".swiftstore-deflate-", dir=self.spool_dir)
             with os.fdopen(fd, "wb") as out:
                 crc32 = packzip.deflate_file(path, size, out)
