@@ -47,7 +47,8 @@ MAX_PREPARED = 8 << 20
 class Member:
     """One file of a bundle: its path relative to the tree, its local path (or its bytes, for
     a file that never touched the disk) and size.  A ``deflated`` member's ``data`` is its raw
-    DEFLATE stream, and ``md5`` and ``crc32`` those of the file it inflates to."""
+    DEFLATE stream, and ``crc32`` that of the file it inflates to (which checks it: it has no
+    ``md5``)."""
 
     rel: str
     path: str
@@ -126,8 +127,8 @@ def compress_file(member: Member) -> Member:
     it is).  A file whose sample looks like noise (:func:`safearchive.probe.looks_compressible`) costs little more
     than that sample's read.
 
-    The stream, MD5 and CRC-32 all come from the one read of the file, so they agree with each
-    other whatever happens to the file meanwhile.
+    The stream and CRC-32 both come from the one read of the file, so they agree with each other
+    whatever happens to the file meanwhile.
 
     :raises OSError: the file shrank since it was listed (as :class:`BundleReader` raises).
     """
@@ -142,8 +143,7 @@ def compress_file(member: Member) -> Member:
     stream = deflate(data)
     if len(stream) > member.size * WORTHWHILE:
         return member
-    return Member(member.rel, member.path, member.size, stream, hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                  deflated=True, crc32=zlib.crc32(data))
+    return Member(member.rel, member.path, member.size, stream, deflated=True, crc32=zlib.crc32(data))
 
 
 def deflate(data: bytes, level: int = LEVEL) -> bytes:
@@ -155,8 +155,8 @@ def deflate(data: bytes, level: int = LEVEL) -> bytes:
 
 class BundleReader(transfer.RewindableBody):
     """The bundle's bytes as one upload body: each member is opened in turn and hashed twice in
-    the one pass (its own MD5 into :attr:`md5s`, and the bundle's).  A deflated member's MD5 is
-    known already (its bytes are not the file's): it is only hashed into the bundle's.
+    the one pass (its own MD5 into :attr:`md5s`, and the bundle's).  A deflated member has no MD5
+    (``""``: its CRC-32 checks it): it is only hashed into the bundle's.
 
     :raises OSError: a member shrank meanwhile (the bundle would not match its plan).
     """
@@ -289,21 +289,13 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
 
 def member_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The file of manifest ``entry`` from its bytes in bundle ``obj`` (inflated if it is kept
-    deflated), checked against the entry's size and MD5 after the last chunk.
+    deflated), checked against the entry's size and MD5 (or, kept deflated without one, its
+    CRC-32) after the last chunk.
 
     :raises errors.IntegrityError: the bytes are not the file the manifest recorded.
     """
     plain = chunks if entry.deflated is None else inflate(chunks, entry.size)
-    digest, n = transfer.ContentDigest(), 0
-    try:
-        for chunk in plain:
-            digest.update(chunk)
-            n += len(chunk)
-            yield chunk
-    except ValueError as exc:
-        raise errors.IntegrityError(f"download not verified: {entry.name}: {exc}", container=container,
-                                    obj=obj) from exc
-    transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)
+    return _checked(container, obj, entry, plain, by_md5=bool(entry.md5))
 
 
 def kept_file_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -313,14 +305,26 @@ def kept_file_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -
 
     :raises errors.IntegrityError: the stream does not inflate to the file the manifest recorded.
     """
-    crc = 0
+    return _checked(container, obj, entry, inflate(chunks, entry.size), by_md5=False)
+
+
+def _checked(container: str, obj: str, entry, plain: Iterable[bytes], *, by_md5: bool) -> Iterator[bytes]:
+    """``plain`` (the file's bytes, maybe as they are inflated) passed on, then checked against
+    the entry's size and, ``by_md5``, its MD5, else its CRC-32."""
+    digest, crc, n = transfer.ContentDigest() if by_md5 else transfer.NO_DIGEST, 0, 0
     try:
-        for chunk in inflate(chunks, entry.size):
-            crc = zlib.crc32(chunk, crc)
+        for chunk in plain:
+            if by_md5:
+                digest.update(chunk)
+            else:
+                crc = zlib.crc32(chunk, crc)
+            n += len(chunk)
             yield chunk
     except ValueError as exc:
         raise errors.IntegrityError(f"download not verified: {entry.name}: {exc}", container=container,
                                     obj=obj) from exc
-    if crc != entry.crc32:
-        raise errors.IntegrityError(f"download not verified: {entry.name}: CRC-32 {crc:08x}, expected "
-                                    f"{entry.crc32:08x}", container=container, obj=obj)
+    if by_md5:
+        transfer.check_download(container, f"{obj} ({entry.name})", {}, n, digest, entry.size, entry.md5)
+    elif n != entry.size or crc != entry.crc32:
+        raise errors.IntegrityError(f"download not verified: {entry.name}: {n} bytes of CRC-32 {crc:08x}, "
+                                    f"expected {entry.size} of {entry.crc32:08x}", container=container, obj=obj)

@@ -17,8 +17,11 @@ Small files are packed into bundle objects (``input.v/<version>/b/<n>``): their 
 DEFLATE stream it arrived in (pfioh keeps a pushed zip's compressed entries as they are, so Swift
 stores no more bytes than the client sent): its entry adds ``"deflated"``, that stream's length in
 the bundle, and ``"crc32"``, the file's CRC-32 (what a zip entry carries: a pull can then send the
-stream on as it is), while ``"size"`` and ``"md5"`` remain the file's own.  A manifest with such an entry is
-format 3 (a reader of format 2 refuses it by its format, rather than misreading the bundle).
+stream on as it is), while ``"size"`` remains the file's own.  A manifest with such an entry is
+format 3 (a reader of format 2 refuses it by its format, rather than misreading the bundle); in
+format 3 such an entry also has the file's ``"md5"``, from format 4 on it has none: a file kept
+compressed is checked by its size and CRC-32 once inflated (what zip's readers do), and by the
+bundle's ETag while it is read whole, which saves hashing every byte of it once more.
 A larger file may be kept compressed too, in an object of its own (pfioh keeps a pushed zip's
 large compressed entries as they came, and the publisher may compress what it stores): its
 entry has ``"deflated"`` and ``"crc32"`` but no ``"offset"``, and its ``"md5"`` is then the
@@ -45,7 +48,8 @@ from swiftstore import errors, names
 
 FORMAT = "swiftstore-manifest/2"
 FORMAT_3 = "swiftstore-manifest/3"  # format 2 with compressed bundle members ("deflated")
-FORMAT_4 = "swiftstore-manifest/4"  # format 3 with files kept compressed in objects of their own
+# Format 3 with files kept compressed in objects of their own, and compressed files without an MD5.
+FORMAT_4 = "swiftstore-manifest/4"
 FORMAT_1 = "swiftstore-manifest/1"
 
 
@@ -58,7 +62,8 @@ class ManifestEntry:
     size: int
     md5: str
     """The file's hex MD5; for a file in an object of its own that is kept compressed or is an
-    SLO, the object's ETag instead (what Swift vouches for as stored)."""
+    SLO, the object's ETag instead (what Swift vouches for as stored); for a bundled file kept
+    compressed, ``""`` (from format 4 on: its CRC-32 checks it)."""
     object: str = ""
     segments: int = 0
     """How many SLO segments the object has (0: a plain object, whose ETag is its MD5)."""
@@ -129,7 +134,7 @@ class Manifest:
     def format(self) -> str:
         """The oldest format that can say what this manifest says (older readers stay able to
         read what they can, and refuse by the format what they cannot)."""
-        if any(e.kept_deflated for e in self.entries):
+        if any(e.kept_deflated or not e.md5 for e in self.entries):
             return FORMAT_4
         return FORMAT_3 if any(e.deflated is not None for e in self.entries) else FORMAT
 
@@ -176,7 +181,7 @@ _OPTIONAL = (("object", ""), ("segments", 0), ("segment_size", 0), ("offset", No
 
 
 def _entry_json(e: ManifestEntry) -> dict:
-    doc = {"name": e.name, "size": e.size, "md5": e.md5}
+    doc = {"name": e.name, "size": e.size, **({"md5": e.md5} if e.md5 else {})}
     return {**doc, **{k: getattr(e, k) for k, empty in _OPTIONAL if getattr(e, k) != empty}}
 
 
@@ -203,8 +208,8 @@ def _inside(name: str, *heads: str) -> str:
 
 
 def _entry(raw: dict, own: str) -> ManifestEntry:
-    name, size, md5 = raw["name"], int(raw["size"]), str(raw["md5"]).lower()
-    if not isinstance(name, str) or size < 0 or not _hex(md5):
+    name, size, md5 = raw["name"], int(raw["size"]), str(raw.get("md5", "")).lower()
+    if not isinstance(name, str) or size < 0:
         raise ValueError(f"bad entry {raw!r:.120}")
     names.safe_relpath(name)  # a manifest must never name a path outside the tree
     obj = _inside(str(raw["object"]), own) if raw.get("object") else ""
@@ -215,7 +220,8 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     crc32 = None if raw.get("crc32") is None else int(raw["crc32"])
     if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))) \
             or (deflated is not None and (deflated < 1 or (offset is None and crc32 is None))) \
-            or (crc32 is not None and (deflated is None or not 0 <= crc32 < 1 << 32)):
+            or (crc32 is not None and (deflated is None or not 0 <= crc32 < 1 << 32)) \
+            or not (_hex(md5) or (not md5 and offset is not None and crc32 is not None)):  # no MD5: a CRC-32
         raise ValueError(f"bad entry {raw!r:.120}")
     return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated, crc32)
 

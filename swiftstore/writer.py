@@ -14,7 +14,6 @@ stream's length must be known before its upload.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import os
 import tempfile
@@ -201,19 +200,19 @@ class TreeWriter:
         :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
         """
         if deflated is not None and len(deflated) < len(data):
-            self.add_deflated(rel, len(data), deflated, hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                              zlib.crc32(data) if crc32 is None else crc32)
+            self.add_deflated(rel, len(data), deflated, zlib.crc32(data) if crc32 is None else crc32)
             return
         self._add_in_memory(bundles.Member(rel, "", len(data), bytes(data)))
 
-    def add_deflated(self, rel: str, size: int, deflated: bytes, md5: str, crc32: int) -> None:
+    def add_deflated(self, rel: str, size: int, deflated: bytes, crc32: int) -> None:
         """Like :meth:`add_bytes` for a file of ``size`` bytes held only as its raw DEFLATE stream
-        ``deflated``, whose MD5 and CRC-32 the caller took from inflating it (pfioh's unzip does
-        that on threads of its own); the bundle keeps the stream.
+        ``deflated``, whose CRC-32 the caller checked by inflating it (pfioh's unzip does that on
+        threads of its own); the bundle keeps the stream, and readers check the file by its
+        size and CRC-32.
 
         :raises ValueError: ``size`` is too large to bundle.
         """
-        self._add_in_memory(bundles.Member(rel, "", size, bytes(deflated), md5, deflated=True, crc32=crc32))
+        self._add_in_memory(bundles.Member(rel, "", size, bytes(deflated), deflated=True, crc32=crc32))
 
     def _add_in_memory(self, member: bundles.Member) -> None:
         if member.size > self.store.bundle_max_file:

@@ -226,12 +226,36 @@ def test_deflated_members_are_stored_compressed_and_read_back_as_the_files(store
     # The file's CRC-32 travels with its stream (a pulled zip can pass the stream on as it is).
     assert all(by_name[n].crc32 == zlib.crc32(d) for n, d in DEFLATABLE.items() if n != "tiny")
     assert by_name["tiny"].crc32 is None
-    assert manifest.to_json().startswith('{"format":"swiftstore-manifest/3"')
+    # A compressed file is checked by its CRC-32, not an MD5 (format 4); one stored as it is by its MD5.
+    assert all(not by_name[n].md5 for n in DEFLATABLE if n != "tiny")
+    assert by_name["tiny"].md5 == hashlib.md5(b"x").hexdigest()
+    assert manifest.to_json().startswith('{"format":"swiftstore-manifest/4"')
     bundle = fake_swift.containers["c"][f"input.v/{manifest.version}/b/000000"]["data"]
     assert len(bundle) == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes // 2
-    # Every way of reading gives the files, each checked against its MD5.
+    # Every way of reading gives the files, each checked.
     assert store.read_manifest("c", "input/") == manifest
     assert read_every_way(store, "c", manifest, tmp_path / "out") == [DEFLATABLE] * 3
+
+
+def _as_format_3(manifest, md5_of=lambda data: hashlib.md5(data).hexdigest()):
+    """``manifest`` as format 3 wrote it: every compressed file with its own MD5."""
+    import dataclasses
+    return dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, md5=e.md5 or md5_of(DEFLATABLE[e.name]))
+                                                       for e in manifest.entries))
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_a_format_3_manifest_is_still_read_and_its_md5s_checked(store, fake_swift, tmp_path, wrong):
+    manifest = _write_deflated(store)
+    older = _as_format_3(manifest, (lambda data: hashlib.md5(b"other").hexdigest()) if wrong else
+                         (lambda data: hashlib.md5(data).hexdigest()))
+    assert older.to_json().startswith('{"format":"swiftstore-manifest/3"')
+    store.put_bytes("c", "input.manifest.json", older.to_json().encode())
+    if wrong:  # the MD5 decides, where there is one
+        with pytest.raises(errors.IntegrityError, match="MD5 .* expected"):
+            store.get_tree("c", "input/", tmp_path / "out")
+    else:
+        assert read_every_way(store, "c", older, tmp_path / "out") == [DEFLATABLE] * 3
 
 
 def test_a_deflated_member_that_inflates_to_other_bytes_fails_every_read(store, fake_swift, tmp_path):
@@ -239,7 +263,7 @@ def test_a_deflated_member_that_inflates_to_other_bytes_fails_every_read(store, 
     entry = next(e for e in manifest.entries if e.name == "img/003.dcm")
     record = fake_swift.containers["c"][entry.object]
     import random
-    rnd = random.Random(3)  # another file whose stream has the same length: only its MD5 can tell
+    rnd = random.Random(3)  # another file whose stream has the same length: only its CRC-32 can tell
     other = next(o for o in (_deflate(rnd.randbytes(503) + bytes(1500)) for _ in range(2000))
                  if len(o) == entry.deflated)
     record["data"] = record["data"][:entry.offset] + other + record["data"][entry.offset + entry.deflated:]
@@ -287,7 +311,7 @@ def test_a_passthrough_read_inflates_a_member_recorded_without_its_crc(store, fa
     import dataclasses
     manifest = _write_deflated(store)
     older = dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, crc32=None)
-                                                        for e in manifest.entries))
+                                                        for e in _as_format_3(manifest).entries))
     readers = reading.Readers(store, streams=1, window=2)
     try:
         got = {e.name: b"".join(c) for e, c in readers.iter_version("c", older, passthrough=True)}
@@ -354,25 +378,25 @@ def test_a_manifest_refuses_a_crc32_without_a_stream_or_out_of_range(extra):
         Manifest.from_json(doc)
 
 
-def test_add_deflated_takes_the_callers_digests_and_the_stream_reads_back(store, tmp_path):
-    """pfioh's unzip hands over streams it inflated and hashed on its own threads."""
+def test_add_deflated_takes_the_callers_crc_and_the_stream_reads_back(store, tmp_path):
+    """pfioh's unzip hands over streams it inflated and checked on its own threads."""
     w = store.tree_writer("c", "input/")
     files = {n: d for n, d in DEFLATABLE.items() if n != "tiny"}
     for rel, data in files.items():
-        w.add_deflated(rel, len(data), _deflate(data), hashlib.md5(data).hexdigest(), zlib.crc32(data))
+        w.add_deflated(rel, len(data), _deflate(data), zlib.crc32(data))
     manifest = w.commit()
     by_name = {e.name: e for e in manifest.entries}
     assert {n: (e.size, e.md5, e.crc32, e.deflated) for n, e in by_name.items()} == {
-        n: (len(d), hashlib.md5(d).hexdigest(), zlib.crc32(d), len(_deflate(d))) for n, d in files.items()}
+        n: (len(d), "", zlib.crc32(d), len(_deflate(d))) for n, d in files.items()}
     assert read_every_way(store, "c", manifest, tmp_path / "out") == [files] * 3
     with pytest.raises(ValueError, match="too large"):
-        store.tree_writer("c", "input/").add_deflated("big", store.bundle_max_file + 1, b"x", "0" * 32, 0)
+        store.tree_writer("c", "input/").add_deflated("big", store.bundle_max_file + 1, b"x", 0)
 
 
-def test_a_wrong_md5_handed_to_add_deflated_is_caught_on_reading(store, tmp_path):
+def test_a_wrong_crc_handed_to_add_deflated_is_caught_on_reading(store, tmp_path):
     data = DEFLATABLE["img/000.dcm"]
     w = store.tree_writer("c", "input/")
-    w.add_deflated("a", len(data), _deflate(data), hashlib.md5(b"other").hexdigest(), zlib.crc32(data))
+    w.add_deflated("a", len(data), _deflate(data), zlib.crc32(data) ^ 1)
     w.commit()
     with pytest.raises(swiftstore.errors.IntegrityError):
         store.get_tree("c", "input/", str(tmp_path / "out"))
