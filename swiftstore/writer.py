@@ -31,7 +31,9 @@ log = logging.getLogger("swiftstore")
 STREAM_BUNDLE = 8 << 20  # bundle size when the total is not known in advance
 # Bytes of files handed over in memory (add_bytes) that may wait for their upload: past this,
 # add_bytes blocks until uploads catch up (the caller's input is then held back, not buffered).
-MAX_PENDING_BYTES = 32 << 20
+# pfioh's push of 2000 image-like files (544 MB) peaked at 185-204 MB of RSS with 32 MiB, once its
+# unpacking stopped hashing, and at 160 MB with 16 MiB, for 5% more time (2.2 s against 2.1 s).
+MAX_PENDING_BYTES = 16 << 20
 KEEP_LARGE_IF = 0.97  # a larger file's stream is stored if at most this share of the file
 LOG_COMPRESSING = 256 << 20  # compressing a file this large takes seconds, without progress: say so
 
