@@ -212,10 +212,11 @@ def _write_stream(ahead: _Ahead, job: _Job, first: _Block, out, progress: Progre
 
 
 def deflate_file(path: str | os.PathLike, size: int, out, *, threads: int | None = None,
-                 level: int = LEVEL) -> int | None:
+                 level: int = LEVEL, progress: Progress | None = None) -> int | None:
     """Write the raw DEFLATE stream of the file ``path`` (``size`` bytes) into the binary file
     ``out``, compressed in blocks on ``threads`` threads as :func:`stream` compresses a large
-    member; returns the file's CRC-32, or None (nothing written) if its sample looks like noise.
+    member, reporting ``progress(bytes, 0)`` as blocks are written; returns the file's CRC-32,
+    or None (nothing written) if its sample looks like noise.
 
     :raises OSError: the file cannot be read, or changed size meanwhile.
     """
@@ -224,7 +225,11 @@ def deflate_file(path: str | os.PathLike, size: int, out, *, threads: int | None
         ahead = _Ahead(pool, [Member(Path(path), "-", size)], level)
         try:
             job, first = ahead.take()
-            return None if first.stream is None else _write_stream(ahead, job, first, out, None)
+            if first.stream is None:
+                return None
+            if progress:
+                progress(job.length, 0)
+            return _write_stream(ahead, job, first, out, progress)
         finally:
             ahead.cancel()
 

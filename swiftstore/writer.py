@@ -140,8 +140,16 @@ class TreeWriter:
     def _deflate(self, rel: str, path: str, size: int) -> tuple[str, int, int] | None:
         """``(spool file, its length, the file's CRC-32)`` of the file compressed, or None when
         it is not worth it (noise, or less than ``KEEP_LARGE_IF`` of it saved) or the spool
-        cannot be written: the file is then stored as it is (a read error recurs there)."""
-        spool = ""
+        cannot be written: the file is then stored as it is (a read error recurs there).
+
+        Progress counts the file's bytes as they are compressed (the long part); the stream's
+        upload then counts nothing more."""
+        spool, counted = "", 0
+
+        def progress(n: int, _files: int) -> None:
+            nonlocal counted
+            counted += n
+            self.counter.add_bytes(n)
         try:
             if not probe.looks_compressible(probe.sample(path, size)):
                 return None  # noise (compressed pixels, say): known from 1 KiB, as deflate_file would
@@ -149,13 +157,14 @@ class TreeWriter:
                 log.info("compressing %s (%d bytes) before its upload", rel, size)
             fd, spool = tempfile.mkstemp(prefix=".swiftstore-deflate-", dir=self.spool_dir)
             with os.fdopen(fd, "wb") as out:
-                crc32 = packzip.deflate_file(path, size, out)
+                crc32 = packzip.deflate_file(path, size, out, progress=progress)
                 stored = out.tell()
         except OSError as exc:
             log.warning("could not compress %s (%s): storing it as it is", rel, exc)
             crc32 = None
         if crc32 is not None and stored <= KEEP_LARGE_IF * size:
             return spool, stored, crc32
+        self.counter.add_bytes(-counted)  # stored as it is: its upload counts it
         if spool:
             Path(spool).unlink(missing_ok=True)
         return None
@@ -171,6 +180,7 @@ class TreeWriter:
         names.safe_relpath(rel)
         if size <= self.store.bundle_max_file:
             raise ValueError(f"{rel}: {size} bytes is bundled, not kept in an object of its own")
+        self.counter.add_bytes(size)  # its upload counts nothing (see _deflate)
         self._add_single(rel, path, size, (stored, crc32))
 
     def _add_single(self, rel: str, path: str, size: int, kept: tuple[int, int] | None = None) -> None:
@@ -183,7 +193,9 @@ class TreeWriter:
         item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size if kept is None else kept[0])
         if kept is not None:
             self._kept[item.name] = (size, *kept)
-        self._submit(uploads.plan(self.store, self.container, [item], self.counter, self._stored, self._expiry))
+        # A kept file's bytes were counted as its stream was made: its upload counts none.
+        counter = self.counter if kept is None else uploads.Progress(None, 0, 0)
+        self._submit(uploads.plan(self.store, self.container, [item], counter, self._stored, self._expiry))
 
     @property
     def bundle_max_file(self) -> int:
@@ -261,8 +273,6 @@ class TreeWriter:
         size, deflated, crc32 = self._kept.get(item.name, (item.size, None, None))
         if item.name in self._spools:
             Path(self._spools.pop(item.name)).unlink(missing_ok=True)
-        if deflated is not None:  # progress counts files' bytes: the rest of this one's
-            self.counter.add_bytes(size - deflated)
         with self._lock:
             self._entries.append(ManifestEntry(rel, size, stored.md5, item.name, len(stored.segments),
                                                stored.segment_size, deflated=deflated, crc32=crc32))

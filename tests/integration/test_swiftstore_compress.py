@@ -201,8 +201,13 @@ def test_a_kept_file_must_be_too_large_to_bundle(store, unique_container, tmp_pa
 def test_put_tree_compresses_larger_image_like_files_and_leaves_noise_alone(slo_store, unique_container,
                                                                            swift_connection, tmp_path):
     """What the publisher's put does with a job's larger outputs: an image-like file (plain object
-    or SLO) is stored as its DEFLATE stream, a noise file as it is; the spools are gone after."""
-    files = KEPT | {"noise.bin": os.urandom(3 << 20), "small.dcm": _image(50_000)}
+    or SLO) is stored as its DEFLATE stream, a noise file as it is, and so is one whose sample
+    fooled the probe (compressed for nothing, then stored as it is); the spools are gone after."""
+    fooled = bytearray(os.urandom(3 << 20))
+    for i in range(4):  # zeros exactly where the probe's 1 KiB sample comes from: noise elsewhere
+        at = (2 * i + 1) * len(fooled) // 8 - 128
+        fooled[at:at + 256] = bytes(256)
+    files = KEPT | {"noise.bin": os.urandom(3 << 20), "small.dcm": _image(50_000), "fooled.bin": bytes(fooled)}
     spools = tmp_path / "spools"
     spools.mkdir()
     writer = slo_store.tree_writer(unique_container, "output/", spool_dir=str(spools))
