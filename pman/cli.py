@@ -65,6 +65,10 @@ def _service_flags(p: argparse.ArgumentParser, add) -> None:
     add("keep_data_on_delete", "--keep-data-on-delete", action="store_const", const=True,
         help="a job's delete leaves its stored data (Swift container, or <storeBase>/key-<jid>) to the "
         "retention policy or pfioh's rmtree (default: deleted with the job)")
+    add("compress_outputs", "--compress-outputs", nargs="?", const=True, metavar="true|false",
+        type=config_mod.parse_bool, help="the publisher stores a job's output compressed where that pays "
+        "(zlib level 1, image-like data to about half: fewer bytes to keep and to pull, for the publisher's "
+        "CPU; default true)")
     add("max_jobs", "--max-jobs", type=int, help="local engine: jobs running at once, more are queued (default 4)")
     add("publisher_cli", "--publisher-cli", help="local engine: the pman-swift-publisher executable")
     add("local_job_user", "--local-job-user", metavar="USER|self", help="local engine: run jobs as this user "

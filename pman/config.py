@@ -120,6 +120,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "swift_credentials": ("--swift-credentials", "SWIFT_CREDENTIALS"),
     "swift_layout": ("--swift-layout", "PMAN_SWIFT_LAYOUT"),
     "keep_data_on_delete": ("--keep-data-on-delete", "PMAN_KEEP_DATA_ON_DELETE"),
+    "compress_outputs": ("--compress-outputs", "PMAN_COMPRESS_OUTPUTS"),
     "max_jobs": ("--max-jobs", "PMAN_MAX_JOBS"),
     "publisher_cli": ("--publisher-cli", "PMAN_PUBLISHER_CLI"),
     "log_tail_bytes": ("--log-tail-bytes", "PMAN_LOG_TAIL_BYTES"),
@@ -152,7 +153,7 @@ SOURCES: dict[str, tuple[str, str]] = {
 # Settings in neither table are PmanConfig's own fields.
 LOCAL_SETTINGS: dict[str, str] = {name: name for name in (
     "workdir", "store_base", "swift_storage", "swift_credentials", "swift_layout", "max_jobs", "publisher_cli",
-    "log_tail_bytes", "keep_data_on_delete")} | {"local_job_user": "job_user"}
+    "log_tail_bytes", "keep_data_on_delete")} | {"local_job_user": "job_user", "compress_outputs": "compress"}
 KUBE_SETTINGS: dict[str, str] = {
     "namespace": "namespace",
     "publisher_image": "publisher_image",
@@ -176,6 +177,7 @@ KUBE_SETTINGS: dict[str, str] = {
     "swift_credentials": "swift_credentials",
     "log_tail_bytes": "log_tail_bytes",
     "keep_data_on_delete": "keep_data_on_delete",
+    "compress_outputs": "publisher_compress",
 }
 
 

@@ -90,7 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --wait: give up waiting when no call to the Kubernetes API has succeeded for "
                           "this long, then upload what is there and exit 1 (default: $WAIT_UNREACHABLE_TIMEOUT "
                           f"or {wait.UNREACHABLE_TIMEOUT:.0f})")
+    put.add_argument("--compress", type=_on_off, default=os.environ.get("SWIFT_COMPRESS", "on"), metavar="on|off",
+                     help="tree layout: store files compressed where that pays (zlib level 1; image-like data "
+                          "to about half: fewer bytes for Swift to keep and for every pull to send, for the CPU "
+                          "of compressing), or off: as they are (default: $SWIFT_COMPRESS or on)")
     return parser
+
+
+def _on_off(text: str | bool) -> bool:
+    """Parse ``on``/``off`` (argparse type, and the environment's default alike)."""
+    if isinstance(text, bool):
+        return text
+    if text.strip().lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"not on or off: {text!r}")
+    return text.strip().lower() == "on"
 
 
 class ProgressPrinter:
@@ -231,7 +244,8 @@ def _upload(args, store: swiftstore.SwiftStore, progress) -> tuple[str, resultdo
         info = store.put_archive(args.key, OUTPUT, args.outgoing)
         return (f"put {args.outgoing} as {args.key}/{info.name} ({info.size} bytes zipped)",
                 resultdoc.OutputSummary(layout="archive", bytes=info.size))
-    manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress)
+    manifest = store.put_tree(args.key, OUTPUT, args.outgoing, progress=progress,
+                              compress=None if args.compress else False)
     return (f"put {len(manifest.entries)} files ({manifest.total_bytes} bytes) from {args.outgoing} into "
             f"{args.key}/{OUTPUT}", resultdoc.OutputSummary(files=len(manifest.entries), bytes=manifest.total_bytes))
 

@@ -124,6 +124,25 @@ def test_restart_mid_job_and_delete(start_pman, store, unique_container, tmp_pat
     assert rest(server.url, "GET", f"/api/v1/{jid}/")[0] == 404
 
 
+@pytest.mark.parametrize("flags", [(), ("--compress-outputs", "false")])
+def test_outputs_are_published_compressed_unless_pman_is_told_not_to(start_pman, store, unique_container, tmp_path,
+                                                                     flags):
+    """The publisher's put stores image-like outputs compressed (a bundled one and a larger one);
+    ``--compress-outputs false`` reaches it as ``put --compress off``."""
+    image = "".join(chr(65 + i % 7) * 3 for i in range(20_000))  # 60 kB that compress well
+    push_input(store, unique_container, tmp_path, {"small.dcm": image, "large.dcm": image * 30})
+    server = start_pman(*flags)
+    rest(server.url, "POST", "/api/v1/", {"jid": unique_container, "image": "i",
+                                          "cmd": "cp -r /share/incoming /share/outgoing/out"})
+    job = wait_rest(server.url, unique_container)
+    assert job["status"] == "finishedSuccessfully", job
+    manifest = store.read_manifest(unique_container, "output/")
+    assert {e.name: e.deflated is not None for e in manifest.entries} == \
+        {"out/small.dcm": not flags, "out/large.dcm": not flags}
+    store.get_tree(unique_container, "output/", tmp_path / "got")
+    assert (tmp_path / "got" / "out" / "large.dcm").read_text() == image * 30
+
+
 def test_archive_layout_of_the_originals(start_pman, store, unique_container, tmp_path):
     """``--swift-layout archive``: input/data and output/data zips, as pfioh 2.2 and its publisher."""
     src = tmp_path / "input"

@@ -62,6 +62,9 @@ class KubeSettings:
     """``sizeLimit`` of the /share emptyDir (None: bounded only by the node)."""
     storage_layout: str = "tree"
     """Swift layout the publisher uses: ``tree`` or the originals' ``archive``."""
+    publisher_compress: bool = True
+    """Whether the publisher stores outputs compressed where that pays (its ``put --compress``).
+    Off costs the pull's network what it saves the publish container's CPU."""
     log_tail_lines: int = 5000
     """Lines asked of the API server per container log (the byte tail is cut client-side)."""
     log_tail_bytes: int = 65536

@@ -128,7 +128,9 @@ def _processor_container(spec: base.JobSpec, settings: KubeSettings) -> dict[str
 
 
 def _publish_container(spec: base.JobSpec, settings: KubeSettings) -> dict[str, Any]:
-    env = _env(_data_env(spec, settings)) + _env({"PROCESSOR_CONTAINER": PROCESSOR}) + [
+    # Only when off, so that the default spec stays as it was.
+    compress = {} if settings.publisher_compress else {"SWIFT_COMPRESS": "off"}
+    env = _env(_data_env(spec, settings)) + _env({"PROCESSOR_CONTAINER": PROCESSOR, **compress}) + [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
     ]

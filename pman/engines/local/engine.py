@@ -88,6 +88,7 @@ class LocalEngine(base.Engine):
         plan = {"job_dir": str(job_dir), "mode": "swift" if self.settings.swift_storage else "mount",
                 "store_base": self.settings.store_base, "publisher": self.settings.publisher_cli,
                 "credentials": self.settings.swift_credentials, "layout": self.settings.swift_layout,
+                "compress": self.settings.compress,
                 "job_user": self.job_user.as_plan() if self.job_user else None}
         try:
             self.store.insert(spec.jid, _spec_dict(spec), plan)

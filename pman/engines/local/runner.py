@@ -219,6 +219,8 @@ class Runner:
         argv = [self.plan["publisher"], name, "--key", self.row.jid,
                 "--incoming", str(self.job_dir / "incoming"), "--outgoing", str(self.job_dir / "outgoing"),
                 "--layout", self.plan.get("layout", "tree")]
+        if name == "put" and not self.plan.get("compress", True):  # (jobs planned before it: on)
+            argv += ["--compress", "off"]
         env = dict(self.environ)  # pman's: the publisher may need its Swift credentials, proxies, CAs
         if self.plan.get("credentials"):
             env["SWIFT_CREDENTIALS"] = self.plan["credentials"]

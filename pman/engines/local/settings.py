@@ -33,6 +33,8 @@ class LocalSettings:
     """Swift credentials file; None lets swiftstore search ($SWIFT_CREDENTIALS, OS_*/ST_*, /etc/swift)."""
     swift_layout: str = "tree"
     """With Swift: ``tree`` (objects + manifest, pfioh's default) or ``archive`` (``input/data`` zips)."""
+    compress: bool = True
+    """With Swift: the publisher stores outputs compressed where that pays (its ``put --compress``)."""
     keep_data_on_delete: bool = False
     """A delete leaves the job's stored data (its Swift container or ``key-<jid>`` directory),
     for the retention policy or pfioh's rmtree; by default it is deleted with the job."""

@@ -94,6 +94,14 @@ def test_paths_are_made_absolute(tmp_path, monkeypatch):
     assert build([]).local.swift_credentials is None
 
 
+@pytest.mark.parametrize("argv,env,expect", [
+    ([], {}, True), ([], {"PMAN_COMPRESS_OUTPUTS": "false"}, False), (["--compress-outputs", "false"], {}, False),
+    (["--compress-outputs"], {"PMAN_COMPRESS_OUTPUTS": "0"}, True)])
+def test_compressing_outputs_feeds_both_engines(argv, env, expect):
+    c = build(argv, env)
+    assert c.local.compress is c.kube.publisher_compress is expect
+
+
 def test_settings_are_composed_into_each_engines_group(tmp_path):
     """One flag may feed both engines' groups; each engine gets only its own group."""
     c = build(["--swift-credentials", str(tmp_path / "c.cfg"), "--log-tail-bytes", "100", "--job-ttl", "60",

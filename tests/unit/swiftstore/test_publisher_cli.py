@@ -12,7 +12,7 @@ def fake_swift(monkeypatch):
     fake = FakeSwift()
     monkeypatch.setattr(cli, "open_store",
                         lambda args: swiftstore.SwiftStore(fake.connect, **{**cli.store_options(args), "threads": 2}))
-    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "OUTGOING_MODE"):
+    for var in ("SWIFT_KEY", "INCOMING_DIR", "OUTGOING_DIR", "SWIFT_LAYOUT", "OUTGOING_MODE", "SWIFT_COMPRESS"):
         monkeypatch.delenv(var, raising=False)
     return fake
 
@@ -126,3 +126,27 @@ def test_put_with_a_retention_stamps_every_object_and_bad_days_are_a_usage_error
     with pytest.raises(SystemExit) as info:
         cli.main(["put", "--key", "k", "--retention-days", "-1", *_dirs(tmp_path)])
     assert info.value.code == 2 and "days must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["default", "flag", "env"])
+def test_put_stores_image_like_outputs_compressed_unless_told_not_to(fake_swift, tmp_path, monkeypatch, how):
+    (tmp_path / "out").mkdir()
+    image = bytes(range(256)) * 40 + bytes(30_000)  # compresses well: bundled, and larger than 1 MiB
+    (tmp_path / "out/small.dcm").write_bytes(image)
+    (tmp_path / "out/large.dcm").write_bytes(image * 40)
+    argv = ["put", "--key", "k", *_dirs(tmp_path)]
+    if how == "flag":
+        argv += ["--compress", "off"]
+    elif how == "env":
+        monkeypatch.setenv("SWIFT_COMPRESS", "off")
+    assert cli.main(argv) == 0
+    manifest = swiftstore.Manifest.from_json(fake_swift.objects("k")["output.manifest.json"])
+    assert {e.name: e.deflated is not None for e in manifest.entries} == \
+        {"small.dcm": how == "default", "large.dcm": how == "default"}
+
+
+def test_a_bad_compress_value_is_a_usage_error(fake_swift, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SWIFT_COMPRESS", "maybe")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["put", "--key", "k", *_dirs(tmp_path)])
+    assert info.value.code == 2 and "not on or off: 'maybe'" in capsys.readouterr().err

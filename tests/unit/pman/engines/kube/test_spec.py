@@ -85,6 +85,13 @@ def test_publish_container_waits_and_knows_its_pod():
     assert mounts["/etc/swift"]["readOnly"] and mounts[kubesettings.SA_MOUNT]["readOnly"]
 
 
+def test_the_publisher_is_told_not_to_compress_only_when_so_configured():
+    assert "SWIFT_COMPRESS" not in env_of(spec._publish_container(JOB, kubesettings.KubeSettings()))
+    off = kubesettings.KubeSettings(publisher_compress=False)
+    assert env_of(spec._publish_container(JOB, off))["SWIFT_COMPRESS"] == "off"
+    assert "SWIFT_COMPRESS" not in env_of(spec._init_container(JOB, off))  # get has nothing to compress
+
+
 @pytest.mark.parametrize("maker", [spec._init_container, spec._processor_container, spec._publish_container])
 def test_every_container_is_locked_down(maker):
     ctx = maker(JOB, kubesettings.KubeSettings())["securityContext"]
