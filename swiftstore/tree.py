@@ -262,28 +262,28 @@ def _fetch_bundle(store, container: str, members: list[ManifestEntry], paths: di
         parts = bundles.split(transfer.body_chunks(body, container, obj, transfer.NO_DIGEST),
                               [e.stored_size for e in members])
         for i, part in parts:
-            entry = members[i]
-            with open(paths[entry], "xb") as out:
-                for chunk in bundles.member_chunks(container, obj, entry, part):
-                    out.write(chunk)
-                    if counter.on_bytes:
-                        counter.on_bytes(len(chunk))
-            counter.file_done()
+            _write_file(paths[members[i]], bundles.member_chunks(container, obj, members[i], part), counter)
     except ValueError as exc:
         raise errors.IntegrityError(f"download not verified: {exc}", container=container, obj=obj) from exc
     finally:
         body.close()
 
 
+def _write_file(path: Path, chunks, counter: uploads.Progress) -> None:
+    """Write a checked file's ``chunks`` into the new file ``path`` (a failure leaves it to the
+    staging directory's removal), counting them."""
+    with open(path, "xb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+            if counter.on_bytes:
+                counter.on_bytes(len(chunk))
+    counter.file_done()
+
+
 def _fetch(store, container: str, manifest: Manifest, entry: ManifestEntry, path: Path,
            counter: uploads.Progress) -> None:
     if entry.kept_deflated:  # inflated as it comes: one stream, not windows written at offsets
-        with open(path, "xb") as out:
-            for chunk in store.iter_entry(container, manifest, entry, transfer.CHUNK):
-                out.write(chunk)
-                if counter.on_bytes:
-                    counter.on_bytes(len(chunk))
-        counter.file_done()
+        _write_file(path, store.iter_entry(container, manifest, entry, transfer.CHUNK), counter)
         return
     if manifest.version and ranged.worthwhile(entry.segments, entry.segment_size):
         ranged.download(store, container, manifest.object_of(entry), str(path), size=entry.size, etag=entry.md5,
