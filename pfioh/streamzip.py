@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 
 from pfioh import errors, ziputil
-from safearchive import entries
+from safearchive import entries, inflating
 
 log = logging.getLogger("pfioh")
 LOCAL = b"PK\x03\x04"
@@ -210,10 +210,10 @@ class Extractor:
         """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``; returns
         ``(bytes of the file, CRC-32)``.  With ``keep_stream``, ``out`` gets the DEFLATE stream
         as it came, and the file is inflated only to be checked."""
-        inflate = zlib.decompressobj(-15) if method == 8 else None
+        inflater = inflating.engine() if method == 8 else None
         got = acc = 0
 
-        def take(data: bytes) -> bytes:
+        def take(data: bytes) -> None:
             nonlocal got, acc
             got += len(data)
             if got > usize:
@@ -221,26 +221,19 @@ class Extractor:
             acc = zlib.crc32(data, acc)
             if not keep_stream:
                 out.write(data)
-            return data
 
         def write(piece: bytes) -> None:
             if keep_stream:
                 out.write(piece)
-            if inflate is None:
-                take(piece)
-                return
-            while piece:
-                if inflate.eof:  # (zlib leaves such bytes in unconsumed_tail too: never feed them again)
-                    raise _Stop("bytes after the end of the deflate stream")
-                take(inflate.decompress(piece, ziputil.CHUNK))
-                piece = inflate.unconsumed_tail
+            for data in inflating.feed(inflater, piece, ziputil.CHUNK) if inflater else (piece,):
+                take(data)
 
-        yield from self._pass_on(csize, write)
-        # Capped at CHUNK, zlib may have taken in all the input and still hold output.
-        while inflate and not inflate.eof and take(inflate.decompress(b"", ziputil.CHUNK)):
-            pass
-        if inflate and (not inflate.eof or inflate.unused_data):
-            raise _Stop("truncated deflate stream, or bytes after its end")
+        try:
+            yield from self._pass_on(csize, write)
+            for data in inflating.finish(inflater, ziputil.CHUNK) if inflater else ():
+                take(data)
+        except ValueError as exc:  # bytes after the end, or a truncated stream
+            raise _Stop(str(exc)) from exc
         return got, acc
 
     def _pass_on(self, n: int, use):

@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from safearchive import probe
+from safearchive import inflating, probe
 from swiftstore import errors, transfer
 
 MAX_FILE = 1 << 20       # files up to this size are bundled; bigger ones are worth an object
@@ -257,7 +257,7 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     :raises ValueError: the stream is corrupt, ends early, has bytes past its end, or does not
         inflate to exactly ``size`` bytes (a bomb stops at ``size + 1``).
     """
-    engine = zlib.decompressobj(-15)
+    inflater = inflating.engine()
     produced = 0
 
     def counted(out: bytes) -> bytes:
@@ -269,18 +269,10 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
 
     try:
         for chunk in chunks:
-            while chunk:
-                if engine.eof:  # (zlib leaves such bytes in unconsumed_tail too: never feed them again)
-                    raise ValueError("bytes after the end of the compressed stream")
-                out = counted(engine.decompress(chunk, CHUNK))
-                chunk = engine.unconsumed_tail
-                if out:
-                    yield out
-        # Capped at CHUNK, zlib may have taken in all the input and still hold output.
-        while not engine.eof and (out := counted(engine.decompress(b"", CHUNK))):
-            yield out
-        if not engine.eof or engine.unused_data:
-            raise ValueError("the compressed stream is truncated or has bytes after its end")
+            for out in inflating.feed(inflater, chunk, CHUNK):
+                yield counted(out)
+        for out in inflating.finish(inflater, CHUNK):
+            yield counted(out)
     except zlib.error as exc:
         raise ValueError(f"corrupt compressed stream ({exc})") from exc
     if produced != size:
