@@ -370,9 +370,21 @@ def _terminate(pid: int, sig: int, timeout: float = 10) -> None:
 def _await_exit(pid: int, deadline: float) -> None:
     """Wait for ``pid`` to end, killing it once ``deadline`` (monotonic) has passed.
 
-    Waiting after the SIGKILL too matters: a process killed but not yet gone is not reaped by
-    :func:`_reap`, and its Popen then warns "still running" when the interpreter exits.
+    A daemon spawned here is waited for through its Popen, which reaps it.  Watching /proc is not
+    enough for those: a multi-threaded daemon (memcached) shows as a zombie while its other threads
+    are still ending, and cannot be reaped yet; its Popen, left unreaped in :data:`_spawned`, then
+    warns "still running" when the interpreter exits.  Waiting after the SIGKILL too matters, for
+    the same reason.
     """
+    proc = _spawned.pop(pid, None)
+    if proc is not None:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return
+    # Not our child (started by another process): all we can do is watch it.
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if _alive(pid):

@@ -1,7 +1,9 @@
 """The project's Swift all-in-one launcher: idempotent start, real tempauth, clean stop."""
 import json
+import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -87,3 +89,35 @@ def test_stop_kills_and_reaps_a_daemon_that_ignores_sigterm(tmp_path):
     # Reaped, not left for the interpreter's exit to warn about ("subprocess ... is still running").
     assert pid not in saio._spawned
     assert not base.exists()
+
+
+# A daemon whose main thread ends on SIGTERM a second before its other thread ends the process.
+LINGERING = """
+import ctypes, os, signal, sys, threading, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the thread below inherits the mask
+open(sys.argv[1], "w").close()
+signal.sigwait({signal.SIGTERM})
+threading.Thread(target=lambda: (time.sleep(1), os._exit(0))).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_stop_reaps_a_multithreaded_daemon(tmp_path):
+    """A multi-threaded daemon (memcached) whose main thread has ended shows as a zombie until its
+    other threads end, and cannot be reaped until then.  stop must wait until it is reaped, not just
+    until it looks dead: a Popen left unreaped warns "subprocess ... is still running" at the
+    interpreter's exit (as one did once in CI)."""
+    base = tmp_path / "saio"
+    for sub in ("log", "run"):
+        (base / sub).mkdir(parents=True)
+    ready = tmp_path / "ready"
+    saio.spawn(base, "lingering", [sys.executable, "-c", LINGERING, str(ready)])
+    pid = saio._pids(base)["lingering"]
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert saio._alive(pid) and time.monotonic() < deadline, "it did not start"
+        time.sleep(0.01)
+    saio.stop(base)
+    assert pid not in saio._spawned
+    with pytest.raises(ChildProcessError):  # reaped: no longer our child at all
+        os.waitpid(pid, os.WNOHANG)
