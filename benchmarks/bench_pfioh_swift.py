@@ -15,7 +15,11 @@ job's output is put in place the way each system's publisher would (ours: a tree
 files compressed; the original: the directory zipped with DEFLATE into one ``output/data``), and
 that is timed too (the "publish" rows).  Every pulled tree is compared with the pushed one.
 
-Ratio = the original's time / ours (above 1: we are faster).  Usage::
+Ratio = the original's time / ours (above 1: we are faster).  Through pfurl, each tree is also
+pushed to and pulled from a server that does nothing (benchmarks/pfurl_sink.py: it drops the
+push, and answers the pull with the zip ours sent, from a file): the original's time over that is
+the "ceiling", the best ratio any server could reach through pfurl, whose own zipping, sending
+and unzipping no server can take away.  Usage::
 
     .venv/bin/python -m benchmarks.bench_pfioh_swift --scale 0.1 --sets small,dicom
 """
@@ -35,6 +39,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.common import BIN, KiB, MiB, Result, same_tree, tree_bytes
+from benchmarks.pfurl_sink import Sink
 from benchmarks.pfioh_bench_lib import (Server, check_zip, ensure_reference, make_zip, pull, push, start,
                                          zip_tree)
 from tools import keystone_aio, saio
@@ -45,6 +50,7 @@ ORIGINAL = "pfioh 2.2.0.8"
 ORIGINAL_TMP = Path("/tmp")
 ORIGINAL_PULL_COPY = ORIGINAL_TMP / "incomingData.zip"
 OURS = "pfioh (ours)"
+SINK = "no server (sink)"
 # The original reads its credentials from /etc/swift/swift-credentials.cfg only: point it at ours.
 # Its --forever serves from a thread and lets the main thread end, and from Python 3.9 on the
 # interpreter then refuses the futures swiftclient's SwiftService needs ("cannot schedule new
@@ -103,9 +109,9 @@ def pfurl(url: str, msg: dict, cwd: Path) -> None:
 COMPRESS = {"mechanism": "compress", "compress": {"archive": "zip", "unpack": True, "cleanup": True}}
 
 
-def client_ops(client: str, server: Server, key: str, tree: Path, zip_path: Path, work: Path):
+def client_ops(client: str, server: Server | Sink, key: str, tree: Path, zip_path: Path, work: Path):
     """``(push, pull)`` callables for one client; pull leaves the tree in ``work/pulled``."""
-    dest, url = work / "pulled", f"http://127.0.0.1:{server.port}"
+    dest, url = work / "pulled", server.url
     if client == "pfurl":
         return (lambda: pfurl(url, {"action": "pushPath", "meta": {"remote": {"key": key}, "local": {"path": str(tree)},
                                                                     "transport": COMPRESS}}, work),
@@ -138,7 +144,10 @@ def publish_output(system: str, store, key: str, tree: Path, scratch: Path) -> N
     zip_path.unlink()
 
 
-def one_round(results, servers, store, name, tree, zip_path, nbytes, client, work):
+def one_round(results, servers, store, name, tree, zip_path, nbytes, client, work, sink: Sink | None = None):
+    """Push, publish and pull ``tree`` through ``client`` on each server; through pfurl also to
+    and from ``sink``, with the zip ours sent (the ceiling)."""
+    sent_by_ours = work / f"sent-by-ours-{uuid.uuid4().hex[:10]}.zip"
     for system, server in servers.items():  # taking turns, same data
         key = f"bench-{uuid.uuid4().hex[:10]}"
         scratch = work / f"scratch-{key}"
@@ -151,11 +160,34 @@ def one_round(results, servers, store, name, tree, zip_path, nbytes, client, wor
                                  lambda: publish_output(system, store, key, tree, scratch)))
             results.append(timed(name, "pull", f"{system} / {client}", nbytes, do_pull))
             verify(client, tree, scratch)
+            if sink is not None and client == "pfurl" and system == OURS:
+                pull(server.client, key, sent_by_ours)  # what the sink will answer (untimed)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             store.delete(key)
             if system == ORIGINAL:
                 (ORIGINAL_TMP / f"{key}.zip").unlink(missing_ok=True)
+    if sent_by_ours.exists():
+        try:
+            sink_round(results, sink, sent_by_ours, name, tree, nbytes, work)
+        finally:
+            sent_by_ours.unlink()
+
+
+def sink_round(results, sink: Sink, zip_path: Path, name: str, tree: Path, nbytes: int, work: Path) -> None:
+    """pfurl's push of ``tree`` to the sink, and its pull of ``zip_path`` from it: pfurl's own time."""
+    key = f"bench-{uuid.uuid4().hex[:10]}"
+    scratch = work / f"scratch-{key}"
+    scratch.mkdir(parents=True)
+    sink.pulls[key] = zip_path
+    do_push, do_pull = client_ops("pfurl", sink, key, tree, zip_path, scratch)
+    try:
+        results.append(timed(name, "push", f"{SINK} / pfurl", nbytes, do_push))
+        results.append(timed(name, "pull", f"{SINK} / pfurl", nbytes, do_pull))
+        verify("pfurl", tree, scratch)
+    finally:
+        del sink.pulls[key]
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def timed(tree: str, op: str, system: str, nbytes: int, fn) -> Result:
@@ -167,17 +199,20 @@ def timed(tree: str, op: str, system: str, nbytes: int, fn) -> Result:
     return r
 
 
-def ratios(results: list[Result]) -> list[tuple[str, str, str, float]]:
-    """``(tree, op, client, original's time / ours)``, medians over the repeats."""
+def ratios(results: list[Result]) -> list[tuple[str, str, str, float, float | None]]:
+    """``(tree, op, client, original's time / ours, original's time / the sink's or None)``,
+    medians over the repeats."""
     times: dict = {}
     for r in results:
         system, client = r.system.split(" / ")
         times.setdefault((r.tree, r.op, client, system), []).append(r.seconds)
+    median = {k: statistics.median(ts) for k, ts in times.items()}
     out = []
-    for (tree, op, client, system), ts in times.items():
-        if system == OURS and (tree, op, client, ORIGINAL) in times:
-            theirs = statistics.median(times[(tree, op, client, ORIGINAL)])
-            out.append((tree, op, client, theirs / statistics.median(ts)))
+    for (tree, op, client, system), ours in median.items():
+        theirs = median.get((tree, op, client, ORIGINAL))
+        if system == OURS and theirs is not None:
+            floor = median.get((tree, op, client, SINK))
+            out.append((tree, op, client, theirs / ours, None if floor is None else theirs / floor))
     return out
 
 
@@ -223,6 +258,7 @@ def main(argv=None) -> int:
     # it every Swift request of either pfioh waits ~0.25 s for Keystone to validate its token.
     ks = keystone_aio.start(work / "keystone", saio_base=work / "saio", token_cache_time=300)
     servers = {}
+    sink = Sink().start()
     try:
         creds = ks.password_credentials
         servers = start_servers(work / "run", creds)
@@ -239,17 +275,19 @@ def main(argv=None) -> int:
             print(f"{name}: {len(sizes)} files, {nbytes / 1e6:.1f} MB", flush=True)
             for client in args.clients.split(","):
                 for _ in range(args.repeat):
-                    one_round(results, servers, store, name, tree, zip_path, nbytes, client, work / "run")
+                    one_round(results, servers, store, name, tree, zip_path, nbytes, client, work / "run", sink)
         table = ratios(results)
-        print("\nratio = original's time / ours (above 1: ours is faster)")
-        for tree, op, client, ratio in table:
-            print(f"  {tree:7} {op:7} {client:13} {ratio:6.2f}x")
+        print("\nratio = original's time / ours (above 1: ours is faster); ceiling = original's time / "
+              "no server's (the best any server could do through that client)")
+        for tree, op, client, ratio, ceiling in table:
+            print(f"  {tree:7} {op:7} {client:13} {ratio:6.2f}x" + (f"  ceiling {ceiling:5.2f}x" if ceiling else ""))
         worst, best = min(table, key=lambda t: t[3]), max(table, key=lambda t: t[3])
         print(f"worst for us: {worst[0]} {worst[1]} via {worst[2]}: {worst[3]:.2f}x; "
               f"best: {best[0]} {best[1]} via {best[2]}: {best[3]:.2f}x")
         (work / "results.json").write_text(json.dumps({"scale": args.scale, "ratios": table,
                                                        "results": [r.__dict__ for r in results]}, indent=1))
     finally:
+        sink.stop()
         for server in servers.values():
             server.stop()
         ORIGINAL_PULL_COPY.unlink(missing_ok=True)

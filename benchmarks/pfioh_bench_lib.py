@@ -83,6 +83,10 @@ class Server:
     client: PfiohClient
     """Our pfioh client, for this server (no progress display, long transfers allowed)."""
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def stop(self):
         self.client.session.close()
         self.sampler.stop()
