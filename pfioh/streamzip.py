@@ -190,12 +190,19 @@ class Extractor:
         # own: Swift then stores (and a job's get reads) the client's compressed bytes, not
         # twice as many; inflating it here only checks it.
         keep = self.writer is not None and method == 8 and csize <= usize * KEEP_RATIO
+        # Large enough for segments: they go up as the file is written (the writer records it
+        # only once it is checked below), so Swift takes it in while the rest arrives.
+        growing = None if self.writer is None else \
+            self.writer.begin_file(rel, str(target), usize, deflated=csize if keep else None)
         with open(target, "xb") as out:
-            got, acc = yield from self._inflate(out, method, csize, usize, keep_stream=keep)
+            got, acc = yield from self._inflate(out, method, csize, usize, keep_stream=keep,
+                                                grown=None if growing is None else growing.grown)
         if got != usize or acc != crc:
             raise _Stop("size or CRC mismatch")
         self.files[rel] = (usize, crc)
-        if keep:
+        if growing is not None:
+            growing.finish(crc)
+        elif keep:
             self.writer.add_deflated_file(rel, str(target), usize, csize, crc)
         elif self.writer is not None:
             self.writer.add(rel, str(target), usize)
@@ -206,10 +213,11 @@ class Extractor:
         yield from self._pass_on(n, pieces.append)
         return pieces
 
-    def _inflate(self, out, method: int, csize: int, usize: int, *, keep_stream: bool = False):
+    def _inflate(self, out, method: int, csize: int, usize: int, *, keep_stream: bool = False, grown=None):
         """Copy the entry's ``csize`` bytes (inflated if ``method`` is 8) into ``out``; returns
         ``(bytes of the file, CRC-32)``.  With ``keep_stream``, ``out`` gets the DEFLATE stream
-        as it came, and the file is inflated only to be checked."""
+        as it came, and the file is inflated only to be checked.  ``grown(n)``: told after each
+        piece that ``out`` holds ``n`` bytes, flushed (so another thread can read them)."""
         inflater = inflating.engine() if method == 8 else None
         got = acc = 0
 
@@ -227,6 +235,9 @@ class Extractor:
                 out.write(piece)
             for data in inflating.feed(inflater, piece, ziputil.CHUNK) if inflater else (piece,):
                 take(data)
+            if grown is not None:
+                out.flush()
+                grown(out.tell())
 
         try:
             yield from self._pass_on(csize, write)

@@ -109,7 +109,7 @@ class _LargeUpload:
     SLO's ETag (the MD5 of the segment MD5s), which readers check segment by segment."""
 
     def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn,
-                 headers: dict | None = None):
+                 headers: dict | None = None, on_segment: Callable[[str], None] | None = None):
         if not item.segments:
             raise ValueError(f"{item.name}: a large file needs a segments prefix")
         self.store, self.container, self.item = store, container, item
@@ -117,7 +117,7 @@ class _LargeUpload:
         size, step = item.size, max(store.segment_size, -(-item.size // MAX_SEGMENTS))
         self.windows = [(i, off, min(step, size - off)) for i, off in enumerate(range(0, size, step))]
         self.seg_names = [names.segment_name(item.segments, i) for i, _, _ in self.windows]
-        self.progress, self.done, self.headers = progress, done, headers
+        self.progress, self.done, self.headers, self.on_segment = progress, done, headers, on_segment
         self.step = step
         self.etags: dict[int, str] = {}
         self._pending = len(self.windows)
@@ -130,6 +130,8 @@ class _LargeUpload:
         self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
                                                 self.item.path, offset, length, on_bytes=self.progress.on_bytes,
                                                 headers=self.headers)
+        if self.on_segment is not None:
+            self.on_segment(self.seg_names[index])
         self._one_done()
 
     def _one_done(self) -> None:
@@ -144,14 +146,47 @@ class _LargeUpload:
             self.done(self.item, Stored(etag, tuple(self.seg_names), self.step))
 
 
+class GrowingUpload:
+    """An SLO of a local file still being written (its final ``item.size`` known): each segment
+    is submitted to the pool once the file holds all of its bytes, so the upload runs while the
+    rest arrives.  The last is held back until :meth:`finish`, so the SLO manifest (written by
+    the last segment to finish) can only exist once the writer says the file is complete and good.
+
+    No pool thread ever waits for the file to grow: a slow sender holds no upload thread.
+    """
+
+    def __init__(self, store, container: str, item: FileUpload, progress: Progress, done: DoneFn,
+                 submit: Callable[[Callable[[], None]], None], headers: dict | None = None,
+                 on_segment: Callable[[str], None] | None = None):
+        large = _LargeUpload(store, container, item, progress, done, headers, on_segment)
+        self._tasks, self._windows, self._submit = large.tasks(), large.windows, submit
+        self._next = 0
+
+    def grown(self, written: int) -> None:
+        """The file now holds its first ``written`` bytes (flushed to the OS)."""
+        while self._next < len(self._tasks) - 1:
+            _, offset, length = self._windows[self._next]
+            if offset + length > written:
+                return
+            self._submit(self._tasks[self._next])
+            self._next += 1
+
+    def finish(self) -> None:
+        """The file is complete and checked: submit what is left."""
+        for task in self._tasks[self._next:]:
+            self._submit(task)
+        self._next = len(self._tasks)
+
+
 def plan(store, container: str, items: list[FileUpload], progress: Progress, done: DoneFn,
-         headers: dict | None = None) -> list[Callable[[], None]]:
-    """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file.
+         headers: dict | None = None, on_segment: Callable[[str], None] | None = None) -> list[Callable[[], None]]:
+    """Pool tasks that upload ``items``; ``done(item, Stored)`` is called once per verified file,
+    ``on_segment(name)`` once per SLO segment stored (before its SLO is).
     Segments stay in ``container``: another container could be another key's."""
     tasks: list[Callable[[], None]] = []
     for item in items:
         if item.size > store.slo_threshold:
-            tasks.extend(_LargeUpload(store, container, item, progress, done, headers).tasks())
+            tasks.extend(_LargeUpload(store, container, item, progress, done, headers, on_segment).tasks())
         else:
             tasks.append(functools.partial(_small, store, container, item, progress, done, headers))
     return tasks

@@ -185,17 +185,53 @@ class TreeWriter:
 
     def _add_single(self, rel: str, path: str, size: int, kept: tuple[int, int] | None = None) -> None:
         """Upload ``path`` as ``rel``'s object; ``kept``: ``(stored, crc32)`` of a file kept deflated."""
+        item = self._single(rel, path, size, None if kept is None else kept[0])
+        if kept is not None:
+            self._keep(item.name, size, *kept)
+        self._submit(uploads.plan(self.store, self.container, [item], self._single_counter(kept is not None),
+                                  self._stored, self._expiry, self._segment_stored))
+
+    def _single(self, rel: str, path: str, size: int, deflated: int | None) -> uploads.FileUpload:
+        """The upload of ``rel`` as an object of its own (``deflated``: the length of its stream)."""
         self._raise_early_failure()
+        self._ensure_container()
+        self.files, self.bytes = self.files + 1, self.bytes + size
+        length = size if deflated is None else deflated
+        return tree.upload_item(self.container, self.prefix, self.version, rel, path, length)
+
+    def _keep(self, name: str, size: int, deflated: int, crc32: int) -> None:
+        """Object ``name`` holds a file of ``size`` bytes and CRC-32 ``crc32`` as a DEFLATE stream
+        of ``deflated`` bytes (what its manifest entry will say once it is stored)."""
+        self._kept[name] = (size, deflated, crc32)
+
+    def _single_counter(self, kept: bool) -> uploads.Progress:
+        # A kept file's bytes are counted as its stream is made (or once it is complete): its
+        # upload counts none.
+        return uploads.Progress(None, 0, 0) if kept else self.counter
+
+    def begin_file(self, rel: str, path: str, size: int, *, deflated: int | None = None) -> "GrowingFile | None":
+        """Start uploading ``rel`` from the local file ``path`` while it is still being written
+        (pfioh's unzip writes it as the zip arrives): ``size`` bytes of file, held in ``path`` as
+        they are, or as a raw DEFLATE stream of ``deflated`` bytes.  Each SLO segment goes up
+        once the caller reports the file holds it (:meth:`GrowingFile.grown`); the file is
+        recorded only by :meth:`GrowingFile.finish`, once it is complete and checked.
+
+        :returns: None when it would not make two segments: then add it once written
+            (:meth:`add`, :meth:`add_deflated_file`).
+        """
+        names.safe_relpath(rel)
+        if size <= self.store.bundle_max_file or (size if deflated is None else deflated) <= self.store.segment_size:
+            return None
+        item = self._single(rel, path, size, deflated)
+        upload = uploads.GrowingUpload(self.store, self.container, item, self._single_counter(deflated is not None),
+                                       self._stored, lambda task: self._submit([task]), self._expiry,
+                                       self._segment_stored)
+        return GrowingFile(self, item.name, size, deflated, upload)
+
+    def _ensure_container(self) -> None:
         if not self._container_made:
             self.store.ensure_container(self.container)
             self._container_made = True
-        self.files, self.bytes = self.files + 1, self.bytes + size
-        item = tree.upload_item(self.container, self.prefix, self.version, rel, path, size if kept is None else kept[0])
-        if kept is not None:
-            self._kept[item.name] = (size, *kept)
-        # A kept file's bytes were counted as its stream was made: its upload counts none.
-        counter = self.counter if kept is None else uploads.Progress(None, 0, 0)
-        self._submit(uploads.plan(self.store, self.container, [item], counter, self._stored, self._expiry))
 
     @property
     def bundle_max_file(self) -> int:
@@ -241,9 +277,7 @@ class TreeWriter:
 
     def _add_member(self, member: bundles.Member) -> None:
         self._raise_early_failure()
-        if not self._container_made:
-            self.store.ensure_container(self.container)
-            self._container_made = True
+        self._ensure_container()
         names.validate_object_name(names.version_object(self.prefix, self.version, member.rel), self.container)
         self.files, self.bytes = self.files + 1, self.bytes + member.size
         self._bundle.append(member)
@@ -276,8 +310,12 @@ class TreeWriter:
         with self._lock:
             self._entries.append(ManifestEntry(rel, size, stored.md5, item.name, len(stored.segments),
                                                stored.segment_size, deflated=deflated, crc32=crc32))
-            self._owned.extend([item.name, *stored.segments])
+            self._owned.append(item.name)  # its segments were, each as it was stored
         self.counter.file_done()
+
+    def _segment_stored(self, name: str) -> None:
+        with self._lock:
+            self._owned.append(name)
 
     def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
         with self._lock:
@@ -304,8 +342,7 @@ class TreeWriter:
         :raises errors.IntegrityError, errors.TransferError: an upload failed (nothing changed for readers).
         """
         self._flush()
-        if not self._container_made:
-            self.store.ensure_container(self.container)
+        self._ensure_container()
         # Earlier versions are listed while the pool uploads (off the critical path); they can
         # only be deleted once the new manifest is in place.
         stored = tree.list_versions(self.store, self.container, self.prefix)
@@ -339,3 +376,26 @@ class TreeWriter:
         except errors.SwiftStoreError as exc:  # invisible to readers; the orphan sweep gets them
             log.warning("could not delete the aborted version %s of %s/%s: %s", self.version, self.container,
                         self.prefix, exc)
+
+
+class GrowingFile:
+    """A file of a :class:`TreeWriter`'s version uploaded while it is still being written
+    (:meth:`TreeWriter.begin_file`)."""
+
+    def __init__(self, writer: TreeWriter, name: str, size: int, deflated: int | None, upload: uploads.GrowingUpload):
+        self._writer, self._name, self._size, self._deflated, self._upload = writer, name, size, deflated, upload
+
+    def grown(self, written: int) -> None:
+        """The local file now holds its first ``written`` bytes, flushed to the OS: upload the
+        segments they complete."""
+        self._upload.grown(written)
+
+    def finish(self, crc32: int | None = None) -> None:
+        """The local file is complete, and checked by the caller (a kept stream: it inflates to
+        the file, whose CRC-32 is ``crc32``): upload the rest, then record it."""
+        if self._deflated is not None:
+            if crc32 is None:
+                raise ValueError("a file kept deflated is recorded with its CRC-32")
+            self._writer._keep(self._name, self._size, self._deflated, crc32)
+            self._writer.counter.add_bytes(self._size)
+        self._upload.finish()
