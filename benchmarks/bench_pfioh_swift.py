@@ -38,7 +38,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.common import BIN, KiB, MiB, Result, same_tree, tree_bytes
+from benchmarks.common import BIN, KiB, MiB, Result, compile_like_pip, same_tree, tree_bytes
 from benchmarks.pfurl_sink import Sink
 from benchmarks.pfioh_bench_lib import (Server, check_zip, ensure_reference, make_zip, pull, push, start,
                                          zip_tree)
@@ -252,6 +252,7 @@ def main(argv=None) -> int:
     work = args.work
     (work / "run").mkdir(parents=True, exist_ok=True)
     import swiftstore
+    compile_like_pip()  # pfioh-client runs once per transfer
     print("starting a loopback Swift and Keystone ...", flush=True)
     saio.start(work / "saio", 0)
     # Tokens cached by the proxy for 300 s, as authtoken does by default in a deployment: without

@@ -32,7 +32,8 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.common import BIN, KiB, MiB, ROOT, SETS, Result, same_tree, make_tree, tree_bytes
+from benchmarks.common import (BIN, KiB, MiB, ROOT, SETS, Result, compile_like_pip, make_tree, same_tree,
+                               tree_bytes)
 
 # One file over swiftstore's SLO threshold (1 GiB): uploaded as segments in parallel, checked
 # segment by segment.  Only with --only (it moves 3 GiB per round).
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     try:
         baseline = (args.baseline_ref, extract_baseline(args.baseline_ref, work)) if args.baseline_ref else None
+        compile_like_pip()
+        if baseline:
+            compile_like_pip(baseline[1])
         for label, count, size in (*SETS, *ASKED_FOR):
             if (args.only and label not in args.only) or (not args.only and (label, count, size) in ASKED_FOR):
                 continue

@@ -5,6 +5,7 @@ their own venv, ``.venv-reference``, created on first use so their pins never to
 """
 from __future__ import annotations
 
+import compileall
 import filecmp
 import os
 import shutil
@@ -41,6 +42,20 @@ def popen_server(argv, deadline: float, **popen_kw) -> tuple[subprocess.Popen, i
     alive = lambda pid: any(p.pid == pid and p.poll() is None for p in launched)  # noqa: E731
     port = ports.listen_on_unreserved_port(launch, alive, "server", deadline)
     return launched[-1], port  # the last one started is the one that bound its port
+
+
+# What our short-lived processes (swiftstore's put/get, pfioh-client) import from this checkout.
+OUR_PACKAGES = ("swiftstore", "safearchive", "pfioh", "httpkit")
+
+
+def compile_like_pip(*roots: Path) -> None:
+    """Write the bytecode of the packages under ``roots`` (default: ours in this checkout), as pip
+    does when it installs a package.  The references (swiftclient, the originals) were compiled at
+    their install; ours, run from the source tree, would otherwise be compiled again by every
+    process when PYTHONDONTWRITEBYTECODE is set (it is on the development machine): 30-50 ms a
+    process, 5% of a 10 x 10 MiB get, charged to us alone."""
+    for root in roots or tuple(ROOT / name for name in OUR_PACKAGES):
+        compileall.compile_dir(str(root), quiet=1)
 
 
 @dataclass
