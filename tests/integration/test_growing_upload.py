@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 import zipfile
 import zlib
 
@@ -15,13 +14,11 @@ import pytest
 
 from pfioh import streamzip, ziputil
 from swiftstore import bundles, names
+from tests.support.trees import image_like
+from tests.support.waiting import wait_until
 
 LIMITS = ziputil.Limits(max_bytes=100 << 20, max_ratio=100)
 MiB = 1 << 20
-
-
-def _image(size: int) -> bytes:
-    return os.urandom(size - size // 2) + bytes(size // 2)
 
 
 def _segments(store, container: str, writer, rel: str) -> set[int]:
@@ -30,18 +27,11 @@ def _segments(store, container: str, writer, rel: str) -> set[int]:
     return {int(o.name[len(prefix):]) for o in store.list(container, prefix)} if store.exists(container) else set()
 
 
-def _wait_for(condition, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("kept", [False, True], ids=["as-is", "deflated"])
 def test_segments_go_up_as_the_file_grows_and_the_file_is_recorded_only_by_finish(
         small_slo_store, unique_container, tmp_path, kept):
     store = small_slo_store
-    data = _image(5 * MiB + 12345)
+    data = image_like(5 * MiB + 12345)
     body = bundles.deflate(data) if kept else data  # what the local file holds
     assert len(body) > 2 * MiB
     writer = store.tree_writer(unique_container, "input/")
@@ -54,11 +44,11 @@ def test_segments_go_up_as_the_file_grows_and_the_file_is_recorded_only_by_finis
         out.flush()
         growing.grown(out.tell())
         # Uploaded while the file is still being written: the two segments it holds whole.
-        _wait_for(lambda: _segments(store, unique_container, writer, "ct.dcm") == {0, 1}, "segments 0 and 1")
+        wait_until(lambda: _segments(store, unique_container, writer, "ct.dcm") == {0, 1}, "segments 0 and 1")
         out.write(body[2 * MiB + 10:])
         out.flush()
         growing.grown(out.tell())
-    _wait_for(lambda: _segments(store, unique_container, writer, "ct.dcm") == set(range(last)), "all but the last")
+    wait_until(lambda: _segments(store, unique_container, writer, "ct.dcm") == set(range(last)), "all but the last")
     # The last segment (and so the SLO) waits for finish, whatever the file holds by then.
     assert last not in _segments(store, unique_container, writer, "ct.dcm")
     assert store.read_manifest(unique_container, "input/") is None
@@ -86,7 +76,7 @@ def test_abort_deletes_the_segments_already_up(small_slo_store, unique_container
     path.write_bytes(os.urandom(3 * MiB))
     growing = writer.begin_file("ct.dcm", str(path), 5 * MiB)
     growing.grown(3 * MiB)
-    _wait_for(lambda: _segments(store, unique_container, writer, "ct.dcm") == {0, 1, 2}, "three segments")
+    wait_until(lambda: _segments(store, unique_container, writer, "ct.dcm") == {0, 1, 2}, "three segments")
     writer.abort()  # the file never completed (a push cut short, a bad CRC)
     assert store.list(unique_container) == []
 
@@ -113,7 +103,7 @@ def _unpack_early(store, container, tmp_path, data: bytes, step: int = 256 << 10
 def test_pfiohs_unzip_grows_large_entries_into_slos_that_read_back_whole(small_slo_store, unique_container, tmp_path):
     """A large entry that came deflated is kept as its stream, a large one that did not as it is:
     both grow into SLOs while the zip arrives, and read back whole."""
-    files = {"ct.dcm": (_image(6 * MiB), zipfile.ZIP_DEFLATED), "noise.bin": (os.urandom(4 * MiB), zipfile.ZIP_STORED),
+    files = {"ct.dcm": (image_like(6 * MiB), zipfile.ZIP_DEFLATED), "noise.bin": (os.urandom(4 * MiB), zipfile.ZIP_STORED),
              "small.txt": (b"hello\n", zipfile.ZIP_DEFLATED)}
     ex, adopted = _unpack_early(small_slo_store, unique_container, tmp_path, _zip(files))
     try:
@@ -133,14 +123,14 @@ def test_pfiohs_unzip_grows_large_entries_into_slos_that_read_back_whole(small_s
 def test_a_large_entry_with_a_wrong_crc_leaves_nothing_in_swift(small_slo_store, unique_container, tmp_path):
     """Its segments went up as it arrived; the CRC-32 at its end stops the early path, and the
     aborted writer deletes them (the ordinary path then refuses the archive)."""
-    data = bytearray(_zip({"ct.dcm": (_image(6 * MiB), zipfile.ZIP_DEFLATED)}))
+    data = bytearray(_zip({"ct.dcm": (image_like(6 * MiB), zipfile.ZIP_DEFLATED)}))
     crc_at = 14  # the local header's CRC-32 (the central directory keeps the right one)
     struct.pack_into("<L", data, crc_at, struct.unpack_from("<L", data, crc_at)[0] ^ 1)
     ex, adopted = _unpack_early(small_slo_store, unique_container, tmp_path, bytes(data))
     try:
         assert adopted is None and "CRC" in ex.failed
         # They did go up: all but the last of a stream of over 3 MiB in 1 MiB segments.
-        _wait_for(lambda: len(_segments(small_slo_store, unique_container, ex.writer, "ct.dcm")) >= 3, "segments")
+        wait_until(lambda: len(_segments(small_slo_store, unique_container, ex.writer, "ct.dcm")) >= 3, "segments")
     finally:
         ex.close()  # aborts the writer nobody committed
     assert small_slo_store.list(unique_container) == []

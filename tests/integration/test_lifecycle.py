@@ -3,7 +3,6 @@ its object expirer), and deleting a key's data on demand through pfioh's ``rmtre
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -12,15 +11,8 @@ import swiftstore
 from swiftstore import errors
 from tests.support import pfioh_driver as sup
 from tests.support.trees import listed, make_tree
+from tests.support.waiting import wait_until
 from tools import saio
-
-
-def _wait_for(condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_retention_expires_what_a_store_wrote_and_the_expirer_removes_it(swift, unique_container,
@@ -38,18 +30,19 @@ def test_a_retention_expires_what_a_store_wrote_and_the_expirer_removes_it(swift
                 return False
             except errors.NotFound:
                 return True
-        _wait_for(gone, what="Swift to stop serving the expired object")
+        wait_until(gone, "Swift to stop serving the expired object", interval=0.2)
     assert "result.json" in listed(swift_connection, unique_container)  # expired, not yet deleted
     saio.run_expirer(swift.base or saio.DEFAULT_BASE)  # (a reused SAIO is the default one)
-    _wait_for(lambda: "result.json" not in listed(swift_connection, unique_container),
-              what="the expirer's deletion to reach the listing")
+    wait_until(lambda: "result.json" not in listed(swift_connection, unique_container),
+               "the expirer's deletion to reach the listing", interval=0.2)
 
 
 def test_a_tree_expires_manifest_first(swift, unique_container, tmp_path):
     creds = swiftstore.load_credentials(swift.credentials_file)
     with swiftstore.SwiftStore.from_credentials(creds, retention=2) as store:
         manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "t", {"a": b"1"}))
-        _wait_for(lambda: store.read_manifest(unique_container, "input/") is None, what="the manifest to expire")
+        wait_until(lambda: store.read_manifest(unique_container, "input/") is None, "the manifest to expire",
+                   interval=0.2)
         with pytest.raises(errors.IncompleteError):  # no version at all, never half of one
             store.get_tree(unique_container, "input/", tmp_path / "out")
         # The data outlives the manifest (by an hour): nobody reads it without one.

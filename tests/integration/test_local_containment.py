@@ -22,7 +22,6 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pytest
 
 from pman.engines.local import jobdb
 from tests.support.pman_driver import pman_argv, rest
+from tests.support.waiting import wait_until
 
 IS_ROOT = os.geteuid() == 0
 JOB_USER = "nobody"
@@ -71,17 +71,6 @@ def pman(server_factory, shared, tmp_path):
 
 def call(url, method, path, body=None):
     return rest(url, method, path, body, token=TOKEN)
-
-
-def wait_until(predicate, what, timeout=30):
-    """Poll ``predicate`` until true, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def run_job(url, store, script, jid=None):

@@ -16,16 +16,11 @@ import requests_mock
 
 import swiftstore
 from swiftstore import bundles, reading
-from tests.support.trees import make_tree, read_tree
-
-
-def _image(size: int) -> bytes:
-    """Compressible like an image: half noise, half zeros."""
-    return os.urandom(size - size // 2) + bytes(size // 2)
+from tests.support.trees import image_like, make_tree, read_tree
 
 
 PUBLISHER = str(Path(sys.executable).parent / "pman-swift-publisher")
-IMAGES = {f"series/{i:03d}.dcm": _image(50_000 + 101 * i) for i in range(60)}
+IMAGES = {f"series/{i:03d}.dcm": image_like(50_000 + 101 * i) for i in range(60)}
 NOISE = {f"noise/{i:03d}.bin": os.urandom(30_000 + 7 * i) for i in range(30)}
 
 
@@ -79,7 +74,7 @@ def test_an_incompressible_tree_is_stored_as_it_is(store, unique_container, swif
 
 def test_a_mixed_tree_round_trips_with_only_the_compressible_files_compressed(store, unique_container,
                                                                               swift_connection, tmp_path):
-    files = IMAGES | NOISE | {"a.txt": b"hello\n", "empty": b"", "big.bin": _image((1 << 20) + 1)}
+    files = IMAGES | NOISE | {"a.txt": b"hello\n", "empty": b"", "big.bin": image_like((1 << 20) + 1)}
     manifest = store.put_tree(unique_container, "input/", make_tree(tmp_path / "src", files))
     assert {e.name for e in manifest.entries if e.deflated is not None} == set(IMAGES) | {"big.bin"}
     assert next(e for e in manifest.entries if e.name == "big.bin").kept_deflated  # its own object, compressed
@@ -136,7 +131,7 @@ def test_the_publishers_put_stores_a_jobs_images_compressed(swift, store, unique
 
 # Larger files kept compressed in objects of their own (what pfioh does with a pushed zip's
 # compressed entries): a plain object and an SLO of 1 MiB segments.
-KEPT = {"ct/plain.dcm": _image(3 << 20), "ct/slo.dcm": _image(5 << 20)}
+KEPT = {"ct/plain.dcm": image_like(3 << 20), "ct/slo.dcm": image_like(5 << 20)}
 
 
 @pytest.fixture
@@ -194,7 +189,7 @@ def test_a_kept_file_that_does_not_inflate_to_its_crc_fails_every_read(slo_store
 def test_a_kept_file_must_be_too_large_to_bundle(store, unique_container, tmp_path):
     writer = store.tree_writer(unique_container, "input/")
     with pytest.raises(ValueError, match="bundled"):
-        _keep(writer, tmp_path, {"a.dcm": _image(1000)})
+        _keep(writer, tmp_path, {"a.dcm": image_like(1000)})
     writer.abort()
 
 
@@ -207,7 +202,7 @@ def test_put_tree_compresses_larger_image_like_files_and_leaves_noise_alone(slo_
     for i in range(4):  # zeros exactly where the probe's 1 KiB sample comes from: noise elsewhere
         at = (2 * i + 1) * len(fooled) // 8 - 128
         fooled[at:at + 256] = bytes(256)
-    files = KEPT | {"noise.bin": os.urandom(3 << 20), "small.dcm": _image(50_000), "fooled.bin": bytes(fooled)}
+    files = KEPT | {"noise.bin": os.urandom(3 << 20), "small.dcm": image_like(50_000), "fooled.bin": bytes(fooled)}
     spools = tmp_path / "spools"
     spools.mkdir()
     writer = slo_store.tree_writer(unique_container, "output/", spool_dir=str(spools))

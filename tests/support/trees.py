@@ -1,7 +1,13 @@
 """Local trees and Swift listings, as the swiftstore, publisher and integrity tests use them."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def image_like(size: int) -> bytes:
+    """``size`` bytes that compress like an image: half noise, half zeros."""
+    return os.urandom(size - size // 2) + bytes(size // 2)
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:

@@ -12,15 +12,10 @@ import pytest
 import swiftstore
 from swiftstore import bundles, errors, uploads
 from tests.support.fake_swiftclient import FakeSwift
-from tests.support.trees import make_tree, read_every_way, read_tree
+from tests.support.trees import image_like, make_tree, read_every_way, read_tree
 
 
-def _image(size: int) -> bytes:
-    """Compressible like an image: half noise, half zeros."""
-    return os.urandom(size - size // 2) + bytes(size // 2)
-
-
-IMAGES = {f"img/{i:03d}.dcm": _image(20_000 + 37 * i) for i in range(40)}
+IMAGES = {f"img/{i:03d}.dcm": image_like(20_000 + 37 * i) for i in range(40)}
 NOISE = {f"noise/{i:03d}.bin": os.urandom(20_000 + 37 * i) for i in range(40)}
 # A header-like head of noise, then zeros: only a sample spread over the file sees it shrink.
 LATE_ZEROS = {"late.bin": os.urandom(256 << 10) + bytes(768 << 10)}
@@ -160,7 +155,7 @@ def test_a_file_rewritten_before_its_upload_is_recorded_as_stored(store, tmp_pat
     writer = store.tree_writer("c", "input/")
     for name, data in IMAGES.items():
         writer.add(name, str(src / name), len(data))
-    now = _image(len(IMAGES["img/003.dcm"]))  # same size, other bytes
+    now = image_like(len(IMAGES["img/003.dcm"]))  # same size, other bytes
     (src / "img/003.dcm").write_bytes(now)
     entry = _entries(writer.commit())["img/003.dcm"]
     assert entry.deflated and entry.crc32 == zlib.crc32(now)
