@@ -77,6 +77,10 @@ def test_abort_deletes_the_segments_already_up(small_slo_store, unique_container
     growing = writer.begin_file("ct.dcm", str(path), 5 * MiB)
     growing.grown(3 * MiB)
     wait_until(lambda: _segments(store, unique_container, writer, "ct.dcm") == {0, 1, 2}, "three segments")
+    # A sender that stalls here (a slow or vanished client) holds no upload thread: every task
+    # submitted so far ends although the file never grows again.
+    wait_until(lambda: all(f.done() for f in writer._futures), "the submitted uploads to end")
+    assert len(writer._futures) == 3
     writer.abort()  # the file never completed (a push cut short, a bad CRC)
     assert store.list(unique_container) == []
 
