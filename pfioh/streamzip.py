@@ -27,7 +27,6 @@ import shutil
 import struct
 import tempfile
 import threading
-import zlib
 from pathlib import Path
 
 from pfioh import errors, ziputil
@@ -226,7 +225,7 @@ class Extractor:
             got += len(data)
             if got > usize:
                 raise _Stop("more data than declared")
-            acc = zlib.crc32(data, acc)
+            acc = inflating.crc32(data, acc)
             if not keep_stream:
                 out.write(data)
 
@@ -307,14 +306,11 @@ def _check(raw: list[bytes], method: int, usize: int, crc: int) -> tuple[bytes, 
     :raises _Stop: the data is not the size or CRC-32 the zip declares, or not one whole DEFLATE stream.
     """
     stream = b"".join(raw)
-    if method == 8:
-        inflate = zlib.decompressobj(-15)
-        data = inflate.decompress(stream, usize + 1)  # one byte more than declared: caught below
-        if not inflate.eof or inflate.unused_data:
-            raise _Stop("truncated deflate stream, bytes after its end, or more data than declared")
-    else:
-        data = stream
-    if len(data) != usize or zlib.crc32(data) != crc:
+    try:
+        data = inflating.inflate_whole(stream, usize) if method == 8 else stream
+    except ValueError as exc:
+        raise _Stop(str(exc)) from exc
+    if len(data) != usize or inflating.crc32(data) != crc:
         raise _Stop("size or CRC mismatch")
     if method == 8 and len(stream) < usize:
         return b"", stream

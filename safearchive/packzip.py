@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from safearchive import probe, zipwrite
+from safearchive import inflating, probe, zipwrite
 from safearchive.unzip import CHUNK, Extracted, Progress
 from safearchive.zipping import Member
 
@@ -158,7 +158,7 @@ def _members(ahead: _Ahead, members: list[Member], spool_dir: Path,
         if progress:
             progress(job.length, 0)
         if job.last:  # one block: the file is in memory
-            crc = zlib.crc32(block.raw)
+            crc = inflating.crc32(block.raw)
             if block.stream is None or len(block.stream) > KEEP_IF * m.size:
                 yield zipwrite.Member(m.arcname, m.size, m.mtime, [block.raw], crc32=crc)
             else:
@@ -184,7 +184,7 @@ def _rest(ahead: _Ahead, job: _Job, first: _Block, progress: Progress | None) ->
 def _large_stored(ahead: _Ahead, m: Member, job: _Job, first: _Block, progress: Progress | None) -> zipwrite.Member:
     crc = 0
     for block in _rest(ahead, job, first, progress):
-        crc = zlib.crc32(block.raw, crc)
+        crc = inflating.crc32(block.raw, crc)
     # Read again as it is written: zipwrite checks that these bytes are still that CRC-32.
     return zipwrite.Member(m.arcname, m.size, m.mtime, _read(m.path, m.size), crc32=crc)
 
@@ -206,7 +206,7 @@ def _write_stream(ahead: _Ahead, job: _Job, first: _Block, out, progress: Progre
     """Write the DEFLATE stream of ``first``'s file into ``out``; returns the file's CRC-32."""
     crc = 0
     for block in _rest(ahead, job, first, progress):
-        crc = zlib.crc32(block.raw, crc)
+        crc = inflating.crc32(block.raw, crc)
         out.write(block.stream or b"")
     return crc
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import struct
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator
+
+from safearchive import inflating
 
 SEND_BYTES = 256 << 10
 # Sizes and offsets above this get zip64 records (as zipfile: some readers take values past 2 GiB
@@ -106,7 +107,7 @@ def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
         crc, written = 0, 0
         for chunk in member.chunks:
             if member.deflated is None:
-                crc = zlib.crc32(chunk, crc)
+                crc = inflating.crc32(chunk, crc)
             written += len(chunk)
             if len(chunk) >= SEND_BYTES:  # sent on its own, as it is: not copied into a join
                 yield from out.drain()

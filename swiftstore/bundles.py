@@ -143,7 +143,7 @@ def compress_file(member: Member) -> Member:
     stream = deflate(data)
     if len(stream) > member.size * WORTHWHILE:
         return member
-    return Member(member.rel, member.path, member.size, stream, deflated=True, crc32=zlib.crc32(data))
+    return Member(member.rel, member.path, member.size, stream, deflated=True, crc32=inflating.crc32(data))
 
 
 def deflate(data: bytes, level: int = LEVEL) -> bytes:
@@ -267,14 +267,11 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
             raise ValueError(f"inflates to more than its {size} bytes")
         return out
 
-    try:
-        for chunk in chunks:
-            for out in inflating.feed(inflater, chunk, CHUNK):
-                yield counted(out)
-        for out in inflating.finish(inflater, CHUNK):
+    for chunk in chunks:
+        for out in inflating.feed(inflater, chunk, CHUNK):
             yield counted(out)
-    except zlib.error as exc:
-        raise ValueError(f"corrupt compressed stream ({exc})") from exc
+    for out in inflating.finish(inflater, CHUNK):
+        yield counted(out)
     if produced != size:
         raise ValueError(f"inflates to {produced} bytes, not {size}")
 
@@ -309,7 +306,7 @@ def _checked(container: str, obj: str, entry, plain: Iterable[bytes], *, by_md5:
             if by_md5:
                 digest.update(chunk)
             else:
-                crc = zlib.crc32(chunk, crc)
+                crc = inflating.crc32(chunk, crc)
             n += len(chunk)
             yield chunk
     except ValueError as exc:

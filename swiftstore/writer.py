@@ -19,10 +19,9 @@ import os
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
-from safearchive import packzip, probe
+from safearchive import inflating, packzip, probe
 from swiftstore import bundles, errors, names, tree, uploads
 from swiftstore.manifest import Manifest, ManifestEntry
 
@@ -250,7 +249,7 @@ class TreeWriter:
         :raises ValueError: ``data`` is too large to bundle (use :meth:`add` with a file).
         """
         if deflated is not None and len(deflated) < len(data):
-            self.add_deflated(rel, len(data), deflated, zlib.crc32(data) if crc32 is None else crc32)
+            self.add_deflated(rel, len(data), deflated, inflating.crc32(data) if crc32 is None else crc32)
             return
         self._add_in_memory(bundles.Member(rel, "", len(data), bytes(data)))
 
