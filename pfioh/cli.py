@@ -178,8 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # e.g. swiftstore's CredentialsError: say what, not a traceback
         print(f"pfioh: cannot start: {e}", file=sys.stderr)
         return 2
-    serve.run(functools.partial(_create_app, config), host=config.host, port=config.port,
-              listen_fd=args.listen_fd, read_timeout=args.read_timeout, workers=config.workers,
-              threads=config.threads, name="pfioh",
-              access_log=config.verbosity >= 2, loglevel="info" if config.verbosity >= 1 else "warning")
+    master = os.getpid()
+    try:
+        serve.run(functools.partial(_create_app, config), host=config.host, port=config.port,
+                  listen_fd=args.listen_fd, read_timeout=args.read_timeout, workers=config.workers,
+                  threads=config.threads, name="pfioh",
+                  access_log=config.verbosity >= 2, loglevel="info" if config.verbosity >= 1 else "warning")
+    finally:
+        # gunicorn ends its processes with SystemExit, a worker's too (through this frame, as it
+        # was forked inside serve.run): only the master, once its workers are gone, clears up.
+        if os.getpid() == master:
+            instance.retire(config.staging_root)
     return 0

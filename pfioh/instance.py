@@ -52,6 +52,22 @@ def claim(root: Path) -> Instance:
         os.close(fd)
 
 
+def retire(root: Path) -> int:
+    """Remove the staging directories (and lock files) this process claimed, as a clean stop
+    does: the next start then has nothing to sweep, and its warning means a crash.  Call it only
+    once no other process of the instance (a gunicorn worker) can still be writing there.
+
+    :returns: how many were removed.
+    """
+    retired = list(_held)
+    for held in retired:
+        # The directory first: the lock file, gone last, still says "alive" until then.
+        shutil.rmtree(root / held.name, ignore_errors=True)
+        (root / (held.name + LOCK_SUFFIX)).unlink(missing_ok=True)  # still locked: see claim
+        release(held)
+    return len(retired)
+
+
 def release(instance: Instance) -> None:
     """Give up ``instance`` (its lock is dropped once no process holds it; a later sweep removes it)."""
     if instance in _held:

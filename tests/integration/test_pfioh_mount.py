@@ -10,6 +10,7 @@ import socket
 import stat
 import time
 
+import psutil
 import pytest
 import requests
 
@@ -168,6 +169,30 @@ def test_kill_9_during_push_leaves_nothing_and_restart_serves(server_factory, tm
     src = sup.make_tree(tmp_path / "src", {"a": 1000})
     assert sup.pfcon3_push(restarted.url, "killed", sup.zip_tree(src), plugin=False).status_code == 200
     assert sup.same_tree(src, restarted.store / "key-killed")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_clean_stop_leaves_no_staging_for_the_next_start_to_sweep(server_factory, tmp_path, workers):
+    """SIGTERM: the instance's staging directory and lock go with it, so the next start has
+    nothing to sweep and says nothing (its warning is kept for a crash, as above).  With two
+    workers, a worker leaving first must not take the staging from under the other."""
+    server = sup.start_pfioh(server_factory, tmp_path, "--workers", workers)
+    staging = server.store / ".pfioh-staging"
+    src = sup.make_tree(tmp_path / "src", {"a": 3 << 20, "b/c": 1000})
+    for key in ("k1", "k2", "k3"):  # with two workers, both very likely serve one
+        assert sup.pfcon3_push(server.url, key, sup.zip_tree(src), plugin=False).status_code == 200
+    if workers == "2":  # one worker leaves (gunicorn starts another): the instance lives on
+        worker = psutil.Process(server.proc.pid).children()[0]
+        worker.terminate()
+        worker.wait(30)
+        assert len(list(staging.glob("inst-*/"))) == 1
+        for key in ("k4", "k5", "k6"):
+            assert sup.pfcon3_push(server.url, key, sup.zip_tree(src), plugin=False).status_code == 200
+    assert server.stop(signal.SIGTERM) == 0
+    assert sorted(p.name for p in staging.iterdir()) == ["locks"]
+    restarted = sup.start_pfioh(server_factory, tmp_path)
+    assert "leftover" not in restarted.log_text()
+    assert sup.same_tree(src, restarted.store / "key-k3")
 
 
 def test_one_shot_without_forever_exits_after_one_command(server_factory, tmp_path):
