@@ -61,9 +61,7 @@ def retire(root: Path) -> int:
     """
     retired = list(_held)
     for held in retired:
-        # The directory first: the lock file, gone last, still says "alive" until then.
-        shutil.rmtree(root / held.name, ignore_errors=True)
-        (root / (held.name + LOCK_SUFFIX)).unlink(missing_ok=True)  # still locked: see claim
+        _remove(root, held.name, locked=True)
         release(held)
     return len(retired)
 
@@ -105,13 +103,8 @@ def sweep(root: Path) -> int:
         fd = _free(lock) if lock.exists() else -1  # no lock file: its owner is gone (see claim)
         if fd is None:
             continue  # alive
-        path = root / entry
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(root, entry, locked=fd >= 0)
         if fd >= 0:
-            lock.unlink(missing_ok=True)  # while holding it: a claimer then sees another inode
             os.close(fd)
         removed += 1
     for entry in sorted(os.listdir(root)):  # lock files whose directory is gone, if free
@@ -122,6 +115,19 @@ def sweep(root: Path) -> int:
                 (root / entry).unlink(missing_ok=True)
                 os.close(fd)
     return removed
+
+
+def _remove(root: Path, name: str, *, locked: bool) -> None:
+    """Remove instance ``name``'s directory, then, if ``locked`` (its lock file exists and we hold
+    it), the lock file: gone last, it says "alive" until the directory is gone, and unlinked while
+    held, a claimer racing us sees another inode (see :func:`claim`)."""
+    path = root / name
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    if locked:
+        (root / (name + LOCK_SUFFIX)).unlink(missing_ok=True)
 
 
 def leftovers(root: Path) -> list[str]:
