@@ -7,7 +7,6 @@ for a 2 GiB push there).  A server that held the file, or a good part of it, fai
 from __future__ import annotations
 
 import filecmp
-import os
 from pathlib import Path
 
 import psutil
@@ -38,21 +37,13 @@ def _peak_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def _random_file(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True)
-    with open(path, "wb") as f:
-        for _ in range(size // (16 << 20)):
-            f.write(os.urandom(16 << 20))
-
-
 def test_a_large_push_and_pull_stay_within_the_memory_goal(server_factory, tmp_path, swift, unique_container):
     server = sup.start_pfioh(server_factory, tmp_path, "--swift-storage",
                              env={"SWIFT_CREDENTIALS": swift.credentials_file})
     client = PfiohClient(server.url, show_progress=False)
     warm = sup.make_tree(tmp_path / "warm", {"a": 1000, "b/c": 300_000})
     client.push(unique_container, warm)  # connections, token and thread pools in place first
-    src = tmp_path / "src"
-    _random_file(src / "volume.nii", SIZE)
+    src = sup.make_tree(tmp_path / "src", {"volume.nii": SIZE})
     pids = _server_pids(server)
 
     _reset_peaks(pids)
