@@ -171,10 +171,10 @@ def test_kill_9_during_push_leaves_nothing_and_restart_serves(server_factory, tm
     assert sup.same_tree(src, restarted.store / "key-killed")
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_clean_stop_leaves_no_staging_for_the_next_start_to_sweep(server_factory, tmp_path, workers):
-    """SIGTERM: the instance's staging directory and lock go with it, so the next start has
-    nothing to sweep and says nothing (its warning is kept for a crash, as above).  With two
+@pytest.mark.parametrize("workers, sig", [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("1", signal.SIGINT)])
+def test_a_clean_stop_leaves_no_staging_for_the_next_start_to_sweep(server_factory, tmp_path, workers, sig):
+    """SIGTERM or SIGINT: the instance's staging directory and lock go with it, so the next start
+    has nothing to sweep and says nothing (its warning is kept for a crash, as above).  With two
     workers, a worker leaving first must not take the staging from under the other."""
     server = sup.start_pfioh(server_factory, tmp_path, "--workers", workers)
     staging = server.store / ".pfioh-staging"
@@ -188,7 +188,7 @@ def test_a_clean_stop_leaves_no_staging_for_the_next_start_to_sweep(server_facto
         assert len(list(staging.glob("inst-*/"))) == 1
         for key in ("k4", "k5", "k6"):
             assert sup.pfcon3_push(server.url, key, sup.zip_tree(src), plugin=False).status_code == 200
-    assert server.stop(signal.SIGTERM) == 0
+    assert server.stop(sig) == 0
     assert sorted(p.name for p in staging.iterdir()) == ["locks"]
     restarted = sup.start_pfioh(server_factory, tmp_path)
     assert "leftover" not in restarted.log_text()
@@ -207,6 +207,8 @@ def test_quit_stops_the_server(pfioh, cwd):
     out = sup.pfurl(pfioh.url, {"action": "quit", "meta": {"ctl": {"serverCmd": "quit"}}}, cwd)
     assert out == {"msg": "Server shut down", "status": True} or out["status"] is True
     assert pfioh.proc.wait(timeout=30) == 0
+    # Like a signal, a quit leaves no staging behind (docs/pfioh.md, "Staging").
+    assert sorted(p.name for p in (pfioh.store / ".pfioh-staging").iterdir()) == ["locks"]
 
 
 def test_second_pfioh_on_the_same_store_spares_the_first_ones_push(server_factory, tmp_path):
