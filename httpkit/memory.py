@@ -10,11 +10,14 @@ the arenas: a few milliseconds here after 8 threads freed 120 MB in 200 KB block
 any transfer.  Without glibc (musl has no ``malloc_trim``) it does nothing.
 
 What trim cannot reach is each arena's top (glibc shrinks it only on a free, above a threshold
-that grows to ~2 MiB after big blocks), so :func:`limit_arenas` also caps the arenas at two
-instead of glibc's eight per core: Python allocates under the GIL, so the threads had little to
-gain from arenas of their own.  After a 2 GiB push and pull the idle worker kept 17 MB less, and
-the peaks were 8-20 MB lower, at the same speed within this machine's noise (benchmarks/README.md,
-"memory").
+that grows to ~2 MiB after big blocks), nor the holes between blocks still in use, so
+:func:`limit_arenas` also caps the arenas at one instead of glibc's eight per core: Python
+allocates under the GIL, so the threads gain nothing from arenas of their own.  Two arenas (the
+first cap) left the idle worker 17 MB lower after a 2 GiB push and pull than eight did; but each
+push of many small files peaked higher than the one before, as the files' buffers, freed by
+one thread and needed by another, fragmented both: a 2 GiB DICOM-like tree pushed five times
+peaked at 127, then 154-169 MB, over issue 14's 150 MB.  With one arena: 135, then 143-148 MB,
+at the same speed (6.3-7.2 s a push against 6.5-7.0 s; benchmarks/README.md, "memory").
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Callable
 
 Trim = Callable[[], None]
 M_ARENA_MAX = -8  # glibc's malloc.h
-DEFAULT_ARENAS = 2
+DEFAULT_ARENAS = 1
 
 
 def limit_arenas(count: int = DEFAULT_ARENAS) -> bool:

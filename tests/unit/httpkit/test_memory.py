@@ -54,7 +54,7 @@ def test_glibc_trim_is_found_and_runs_here():
 ARENAS = r"""
 import json, sys, threading
 from httpkit import memory
-limited = memory.limit_arenas(1) if sys.argv[1] == "limit" else None
+limited = memory.limit_arenas() if sys.argv[1] == "limit" else None  # the default cap pfioh sets
 barrier = threading.Barrier(5)
 def work():
     block = bytearray(64 << 10)  # noqa: F841 (held until the count is done)
