@@ -1,5 +1,5 @@
 """Memory of pfioh: ours idle (Swift and mount mode) against the original pfioh 2.2.0.8 idle, and
-ours' peak while a 2 GiB file is pushed and pulled in Swift mode.
+ours' peak while 2 GiB are pushed and pulled in Swift mode, as one file and as a DICOM-like tree.
 
 Every server runs with the flags a user gives it (default workers and threads) on a private
 loopback Swift (tools/saio.py) and, unless ``--no-keystone``, a real Keystone (tools/keystone_aio.py:
@@ -18,7 +18,13 @@ ratio ours / the original.  Our servers run this checkout's code (``PYTHONPATH``
 them, and cleared for the original, so neither shadows the other).  Usage::
 
     .venv/bin/python -m benchmarks.bench_memory                    # idle only, ~1 min
-    .venv/bin/python -m benchmarks.bench_memory --transfer-gib 2   # + peak RSS on a 2 GiB push + pull
+    .venv/bin/python -m benchmarks.bench_memory --transfer-gib 2   # + peak RSS on 2 GiB pushes + pulls
+
+The transfers: one file of random bytes, pushed and pulled once; then a DICOM-like tree of the
+same size (``bench_pfioh_swift``'s files of 50-500 KiB that compress like images), pushed
+``TREE_PUSHES`` times, as its peak moves from push to push (which files' work piles up at the
+same moment), then pulled.  A push sends a ready-made zip as fast as the server takes it (as pfurl
+does).  The peak is the RSS of all the server's processes, sampled every 50 ms.
 
 Results: ``benchmarks/out/memory/results.json``.
 """
@@ -38,8 +44,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.bench_pfioh_swift import ORIGINAL_LAUNCH
-from benchmarks.common import BIN, MiB, ROOT, make_tree
+from benchmarks.bench_pfioh_swift import ORIGINAL_LAUNCH, make_sets, write_tree
+from benchmarks.common import BIN, MiB, ROOT, make_tree, tree_bytes
 from benchmarks.pfioh_bench_lib import check_zip, ensure_reference, make_zip, pull, push, start
 from tools import keystone_aio, saio
 
@@ -47,6 +53,7 @@ from tools import keystone_aio, saio
 OURS_ENV = {"PYTHONPATH": str(ROOT)}
 ORIGINAL_ENV = {"PYTHONPATH": ""}  # an empty PYTHONPATH is ignored: site-packages' pfioh is found
 SETTLE_SECONDS = 15.0  # at most, waiting for a server's memory to stop moving
+TREE_PUSHES = 5
 
 
 @dataclass
@@ -177,34 +184,43 @@ def print_idle(idle: list[Idle]) -> None:
 
 
 def transfer_peak(server, store, gib: float, data: Path, work: Path) -> dict:
-    """Push then pull one file of ``gib`` GiB through ``server``; its peak RSS (all processes)
-    during each, and its idle memory afterwards."""
+    """Push then pull ``gib`` GiB through ``server``, as one file and as a DICOM-like tree: its
+    peak RSS (all processes) during each, and its idle memory afterwards."""
     size = int(gib * 1024 * MiB)
-    tree = make_tree(data / f"one-{size}", 1, size)
-    zip_path = make_zip(tree, data / f"one-{size}.zip")
-    key = f"bench-mem-{uuid.uuid4().hex[:8]}"
+    one = make_tree(data / f"one-{size}", 1, size)
+    scale = size / (2000 * (275 << 10))  # make_sets' dicom tree at scale 1: 2000 files of 275 KiB on average
+    dicom = write_tree(data / f"dicom-{gib:g}gib", make_sets(scale, ["dicom"])["dicom"])
     out: dict = {"server": server.name, "bytes": size}
+    for label, tree, pushes in (("file", one, 1), ("dicom", dicom, TREE_PUSHES)):
+        out[label] = _transfers(server, store, label, tree, make_zip(tree, data / f"{tree.name}.zip"), pushes, work)
+    out["idle_after"] = asdict(settled(server))
+    return out
+
+
+def _transfers(server, store, label: str, tree: Path, zip_path: Path, pushes: int, work: Path) -> dict:
+    """``pushes`` pushes of ``zip_path`` to one key, then a pull of the job output stored from
+    ``tree``: each one's seconds and peak RSS."""
+    key = f"bench-mem-{uuid.uuid4().hex[:8]}"
+    out: dict = {"push": [], "pull": []}
+
+    def measure(op: str, transfer) -> None:
+        os.sync()
+        server.sampler.reset()
+        t0 = time.perf_counter()
+        transfer()
+        seconds, peak = time.perf_counter() - t0, server.sampler.peak / MiB
+        out[op].append({"seconds": seconds, "peak_rss_mb": peak})
+        print(f"  {op} {label} ({tree_bytes(tree) / (1 << 30):.2f} GiB) through {server.name}: {seconds:.1f} s, "
+              f"peak RSS {peak:.1f} MB", flush=True)
     try:
-        for op in ("push", "pull"):
-            os.sync()
-            server.sampler.reset()
-            t0 = time.perf_counter()
-            if op == "push":
-                push(server.client, key, zip_path)
-            else:
-                pull(server.client, key, work / "pulled.zip")
-            out[f"{op}_peak_rss_mb"] = server.sampler.peak / MiB
-            out[f"{op}_seconds"] = time.perf_counter() - t0
-            print(f"  {op} {gib:g} GiB through {server.name}: {out[f'{op}_seconds']:.1f} s, "
-                  f"peak RSS {out[f'{op}_peak_rss_mb']:.1f} MB", flush=True)
-            if op == "push":
-                store.put_tree(key, "output/", str(tree))  # what the job's publisher would leave
-            else:
-                check_zip(work / "pulled.zip", tree)
+        for _ in range(pushes):
+            measure("push", lambda: push(server.client, key, zip_path))
+        store.put_tree(key, "output/", str(tree))  # what the job's publisher would leave
+        measure("pull", lambda: pull(server.client, key, work / "pulled.zip"))
+        check_zip(work / "pulled.zip", tree)
     finally:
         (work / "pulled.zip").unlink(missing_ok=True)
         store.delete(key)
-    out["idle_after"] = asdict(settled(server))
     return out
 
 
@@ -213,8 +229,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-keystone", action="store_true", help="no Keystone: ours in Swift mode with tempauth "
                    "only, and the original in mount mode only (faster to start)")
     p.add_argument("--transfer-gib", type=float, default=0, metavar="GIB",
-                   help="also push and pull one file of this many GiB through ours in Swift mode (Keystone "
-                        "if started, else tempauth) and report its peak RSS (default 0: idle only)")
+                   help="also push and pull this many GiB, as one file and as a DICOM-like tree, through "
+                        "ours in Swift mode (Keystone if started, else tempauth) and report the peak RSS "
+                        "(default 0: idle only)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pfioh-memory-bench")
     args = p.parse_args(argv)
     work = args.work
