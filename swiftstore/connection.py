@@ -9,6 +9,11 @@ Two things on top of plain ``client.Connection(**creds.connection_kwargs())``:
   once per HTTP connection, with requests' own functions, and turn the per-request lookup off.
   Proxies and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` are honoured exactly as before; ``.netrc``
   (never used with Swift tokens) is not consulted.
+
+And one setting of swiftclient's, for every connection of the process: its request log (at INFO
+for a failed request, such as the 404 of a manifest not there yet, at DEBUG for every other one,
+so in pfioh's ``-v 1`` and ``-v 2`` logs) shows sensitive headers cut to their first 16
+characters: half of a tempauth token's secret part, or of a 32-character key.  We show none.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import os
 
 from requests import utils as requests_utils
 from swiftclient import client
+
+client.logger_settings["reveal_sensitive_prefix"] = 0  # X-Auth-Token, X-Auth-Key...: logged as "..."
 
 
 class Connection(client.Connection):

@@ -231,3 +231,21 @@ def test_tree_round_trip_through_keystone(keystone, form, tmp_path):
         finally:
             store.delete(container)
         assert not store.exists(container)
+
+
+def test_swiftclients_request_log_shows_no_part_of_the_token(swift, unique_container, tmp_path, caplog):
+    """swiftclient logs each request (a failed one at INFO, the rest at DEBUG: pfioh's -v 1 and
+    -v 2) with sensitive headers cut to 16 characters by default, half of a tempauth token's
+    secret; swiftstore has it show none."""
+    store = swiftstore.SwiftStore.from_credentials(swiftstore.load_credentials(swift.credentials_file))
+    try:
+        with caplog.at_level("DEBUG", logger="swiftclient"):
+            store.put_tree(unique_container, "input/", str(make_tree(tmp_path / "src", {"a": b"1"})))
+            assert store.read_manifest(unique_container, "nothing/") is None  # a 404, logged at INFO
+        token = store.connection().token
+    finally:
+        store.close()
+    assert token.startswith("AUTH_tk") and len(token) > 20
+    logged = [r.getMessage() for r in caplog.records if r.name == "swiftclient"]
+    assert any("X-Auth-Token: ..." in m for m in logged) and any(r.levelname == "INFO" for r in caplog.records)
+    assert not any(token[len("AUTH_tk"):len("AUTH_tk") + 8] in m for m in logged)
