@@ -13,6 +13,7 @@ import pytest
 from pfioh import errors, instance, streamzip, ziputil
 
 from tests.support.pfioh_app import make_zip, push
+from tests.support.zips import streamed_zip
 
 LIMITS = ziputil.Limits(max_bytes=100 << 20, max_ratio=100)
 
@@ -70,20 +71,7 @@ def test_bombs_stop_before_writing_much(tmp_path, files):
 
 
 def test_data_descriptors_fall_back(tmp_path):
-    class Unseekable(io.RawIOBase):
-        def __init__(self):
-            self.buf = bytearray()
-
-        def writable(self):
-            return True
-
-        def write(self, b):
-            self.buf += b
-            return len(b)
-    sink = Unseekable()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("a", b"x" * 1000)
-    ex, path = _feed(tmp_path, bytes(sink.buf))
+    ex, path = _feed(tmp_path, streamed_zip({"a": b"x" * 1000}))
     assert streamzip.adopt(ex, path, LIMITS) is None and "descriptor" in ex.failed
     ex.close()
 

@@ -7,7 +7,7 @@ import pytest
 
 from safearchive import entries, errors, unzip
 
-from tests.support.zips import LINK
+from tests.support.zips import LINK, streamed_zip
 
 LIMITS = entries.Limits(max_bytes=50 << 20, max_ratio=100)
 
@@ -197,22 +197,7 @@ def test_entries_read_as_zipfile_reads_them(tmp_path, compression, level):
 def test_a_data_descriptor_entry_is_read(tmp_path):
     """Written to a stream, zipfile puts the sizes after the data (flag bit 3): the central
     directory's are the ones that count."""
-    class Unseekable(io.RawIOBase):
-        def __init__(self):
-            self.data = bytearray()
-
-        def writable(self):
-            return True
-
-        def write(self, b):
-            self.data += b
-            return len(b)
-
-    out = Unseekable()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("a", "w") as f:
-            f.write(b"streamed " * 5000)
-    (tmp_path / "dd.zip").write_bytes(bytes(out.data))
+    (tmp_path / "dd.zip").write_bytes(streamed_zip({"a": b"streamed " * 5000}))
     with unzip.open_zip(tmp_path / "dd.zip") as zf:
         assert zf.getinfo("a").flag_bits & 0x8
     assert _read_all(tmp_path / "dd.zip") == {"a": b"streamed " * 5000}
