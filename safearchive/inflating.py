@@ -32,7 +32,7 @@ def engine():
     return zlib_ng.decompressobj(-15)
 
 
-def feed(inflater, data: bytes, cap: int = CHUNK) -> Iterator[bytes]:
+def feed(inflater, data: bytes | memoryview, cap: int = CHUNK) -> Iterator[bytes]:
     """The output of ``data`` fed to ``inflater``, in pieces of at most ``cap`` bytes.
 
     :raises ValueError: the stream is corrupt, or has bytes after its end.
@@ -70,7 +70,7 @@ def inflate_whole(stream: bytes, size: int) -> bytes:
     return data
 
 
-def _decompress(inflater, data: bytes, cap: int) -> bytes:
+def _decompress(inflater, data: bytes | memoryview, cap: int) -> bytes:
     try:
         return inflater.decompress(data, cap)
     except zlib_ng.error as exc:

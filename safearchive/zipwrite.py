@@ -87,8 +87,8 @@ class _Out:
         self.position += len(data)
 
     def drain(self, at_least: int = 1) -> Iterator[bytes]:
-        if self.pending >= at_least:
-            data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        if self.pending >= at_least:  # (bytes() of bytes is the object itself; of a view, a copy)
+            data = bytes(self.parts[0]) if len(self.parts) == 1 else b"".join(self.parts)
             self.parts, self.pending = [], 0
             yield data
 

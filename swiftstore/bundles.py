@@ -18,7 +18,7 @@ import hashlib
 import io
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from safearchive import inflating, probe
 from swiftstore import errors, transfer
@@ -220,8 +220,15 @@ class BundleReader(transfer.RewindableBody):
             self._file = None
 
 
-def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iterator[bytes]]]:
+Chunk = TypeVar("Chunk", bytes, memoryview)  # a body's chunks, or views of them (split)
+
+
+def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iterator[memoryview]]]:
     """Cut a bundle's byte stream into its members: ``(index, that member's chunks)`` in order.
+
+    The members' chunks are views of the stream's, not copies (a pull's small files were copied
+    out of each chunk, then again into the zip's): they stay valid, as the stream's chunks are
+    ``bytes``, which cannot change (anything else is copied into one first).
 
     Each member's chunks must be consumed before the next pair is asked for.  Bytes past the last
     member, or a stream that ends early, raise ValueError (the caller names the object).
@@ -229,7 +236,7 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
     source: Iterator[bytes] = iter(chunks)
     pending = memoryview(b"")
 
-    def member(size: int) -> Iterator[bytes]:
+    def member(size: int) -> Iterator[memoryview]:
         nonlocal pending
         left = size
         while left:
@@ -237,9 +244,9 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
                 nxt: bytes | None = next(source, None)
                 if nxt is None:
                     raise ValueError(f"the bundle ended {left} bytes early")
-                pending = memoryview(nxt)
+                pending = memoryview(nxt if type(nxt) is bytes else bytes(nxt))
             take = min(left, len(pending))
-            yield bytes(pending[:take])
+            yield pending[:take]
             pending, left = pending[take:], left - take
 
     for i, size in enumerate(sizes):
@@ -251,7 +258,7 @@ def split(chunks: Iterable[bytes], sizes: list[int]) -> Iterator[tuple[int, Iter
         raise ValueError("the bundle is longer than its members")
 
 
-def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+def inflate(chunks: Iterable[bytes] | Iterable[memoryview], size: int) -> Iterator[bytes]:
     """A raw DEFLATE stream's output, in pieces of at most ``CHUNK`` bytes.
 
     :raises ValueError: the stream is corrupt, ends early, has bytes past its end, or does not
@@ -276,15 +283,16 @@ def inflate(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
         raise ValueError(f"inflates to {produced} bytes, not {size}")
 
 
-def member_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
+def member_chunks(container: str, obj: str, entry, chunks: Iterable[Chunk]) -> Iterator[Chunk | bytes]:
     """The file of manifest ``entry`` from its bytes in bundle ``obj`` (inflated if it is kept
     deflated), checked against the entry's size and MD5 (or, kept deflated without one, its
     CRC-32) after the last chunk.
 
     :raises errors.IntegrityError: the bytes are not the file the manifest recorded.
     """
-    plain = chunks if entry.deflated is None else inflate(chunks, entry.size)
-    return _checked(container, obj, entry, plain, by_md5=bool(entry.md5))
+    if entry.deflated is None:
+        return _checked(container, obj, entry, chunks, by_md5=bool(entry.md5))
+    return _checked(container, obj, entry, inflate(chunks, entry.size), by_md5=bool(entry.md5))
 
 
 def kept_file_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -297,7 +305,7 @@ def kept_file_chunks(container: str, obj: str, entry, chunks: Iterable[bytes]) -
     return _checked(container, obj, entry, inflate(chunks, entry.size), by_md5=False)
 
 
-def _checked(container: str, obj: str, entry, plain: Iterable[bytes], *, by_md5: bool) -> Iterator[bytes]:
+def _checked(container: str, obj: str, entry, plain: Iterable[Chunk], *, by_md5: bool) -> Iterator[Chunk]:
     """``plain`` (the file's bytes, maybe as they are inflated) passed on, then checked against
     the entry's size and, ``by_md5``, its MD5, else its CRC-32."""
     digest, crc, n = transfer.ContentDigest() if by_md5 else transfer.NO_DIGEST, 0, 0

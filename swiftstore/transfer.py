@@ -173,7 +173,7 @@ class ContentDigest:
     def segment_size(self) -> int:
         return self._size
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         if not self._size:
             self._hash.update(data)
             return
@@ -202,7 +202,7 @@ class ContentDigest:
 class _NoDigest(ContentDigest):
     """For bytes verified piece by piece elsewhere: hashing them whole again would cost a pass."""
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         pass
 
     def hexdigest(self) -> str:

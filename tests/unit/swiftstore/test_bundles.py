@@ -71,6 +71,19 @@ def test_split_cuts_a_stream_at_the_offsets(chunks):
     assert got == [(0, b"abc"), (1, b""), (2, b"defg"), (3, b"h")]
 
 
+def test_split_hands_out_views_that_stay_true_once_kept():
+    """The pieces are views of the stream's chunks, not copies; one kept past the next member
+    still holds its bytes, and a chunk that could change (a reused bytearray) is copied first."""
+    reused = bytearray(b"defgh")
+    kept = []
+    for _, part in bundles.split([b"abc", reused], [2, 3, 3]):
+        kept.extend(part)
+    reused[:] = b"XXXXX"
+    assert all(isinstance(piece, memoryview) for piece in kept)
+    assert [bytes(piece) for piece in kept] == [b"ab", b"c", b"de", b"fgh"]
+    assert kept[0].obj is kept[1].obj  # one chunk, two views: nothing was copied
+
+
 @pytest.mark.parametrize("chunks,error", [([b"abc"], "early"), ([b"abcdefghij"], "longer")])
 def test_split_refuses_a_bundle_of_the_wrong_length(chunks, error):
     with pytest.raises(ValueError, match=error):
