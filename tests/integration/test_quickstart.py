@@ -117,13 +117,31 @@ def test_interrupt_mid_job_stops_everything_it_started(tmp_path, sig):
         proc.send_signal(sig)
         assert proc.wait(timeout=120) == 1
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop_all(proc)
     assert survivors(started) == []
     text = log.read_text()
     assert "step 5/8 (wait for the job) failed: interrupted" in text
     assert "stopped: 1 unfinished job(s), pman (pid" in text and "Swift all-in-one" in text
+
+
+def _stop_all(proc: subprocess.Popen) -> None:
+    """After a failure part-way: the quickstart stops what it started on SIGTERM; whatever is
+    still there after that (it hung, say) is killed, so no Swift or pfioh outlives the test."""
+    if proc.poll() is not None:
+        return
+    seen = descendants(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pid, started in seen.items():
+        if localproc.is_alive(pid, started):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # gone meanwhile
 
 
 def test_keep_running_prints_one_command_that_stops_everything(tmp_path):
