@@ -31,11 +31,10 @@ from pathlib import Path
 
 from pfioh import errors, ziputil
 from safearchive import entries, inflating
+from safearchive.zipformat import DEFLATED, DESCRIPTOR, ENCRYPTED, LOCAL_HEADER, LOCAL_SIGNATURE, STORED, name_encoding
 
 log = logging.getLogger("pfioh")
-LOCAL = b"PK\x03\x04"
 CENTRAL = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
-_HEADER = struct.Struct("<4s5H3L2H")
 QUEUE_CHUNKS = 8  # x 1 MiB: how far the receiving thread may run ahead
 # Small files bound for Swift bundles are inflated and checked on threads of their own (zlib lets
 # go of the GIL), so that the thread reading the zip only parses it: that
@@ -132,17 +131,17 @@ class Extractor:
                 self.complete = True
                 while True:
                     yield
-            if sig != LOCAL:
+            if sig != LOCAL_SIGNATURE:
                 raise _Stop("not a local file header")
-            head = sig + (yield from self._need(_HEADER.size - 4))
-            _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _HEADER.unpack(head)
-            if flags & 0x9 or method not in (0, 8):
+            head = sig + (yield from self._need(LOCAL_HEADER.size - 4))
+            _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = LOCAL_HEADER.unpack(head)
+            if flags & (ENCRYPTED | DESCRIPTOR) or method not in (STORED, DEFLATED):
                 raise _Stop("encrypted, data descriptor or unsupported method")
             raw = yield from self._need(nlen)
             extra = yield from self._need(xlen)
             if 0xFFFFFFFF in (csize, usize):
                 usize, csize = _zip64_sizes(extra, usize, csize)
-            name = raw.decode("utf-8" if flags & 0x800 else "cp437")
+            name = raw.decode(name_encoding(flags))
             yield from self._entry(name, method, crc, csize, usize)
 
     def _mkdirs(self, path: Path) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import struct
 import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from safearchive import entries, inflating
+from safearchive import entries, inflating, zipformat
 from safearchive.errors import CorruptArchive, UnsafeEntry
 
 CHUNK = 1 << 20
@@ -28,10 +27,6 @@ THREADS_FROM_BYTES = BATCH_BYTES
 
 Progress = Callable[[int, int], None]
 """Called with ``(bytes, files)`` done since the last call."""
-
-_LOCAL = struct.Struct("<4s5H3L2H")  # a local file header (APPNOTE 4.3.7); its name and extra follow
-_ENCRYPTED, _PATCH, _UTF8 = 0x1, 0x20, 0x800  # general purpose flag bits
-
 
 class _Damaged(Exception):
     """An entry that cannot be read as its central directory record describes it."""
@@ -86,9 +81,9 @@ def _entry_data(src, info: zipfile.ZipInfo) -> Iterator[bytes]:
         the entry's, data cut short, or a size or CRC-32 other than declared.
     :raises ValueError: a corrupt DEFLATE stream.
     """
-    if info.flag_bits & (_ENCRYPTED | _PATCH):
+    if info.flag_bits & (zipformat.ENCRYPTED | zipformat.PATCH):
         raise _Damaged("encrypted and patch entries are not supported")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+    if info.compress_type not in (zipformat.STORED, zipformat.DEFLATED):
         raise _Damaged(f"compression method {info.compress_type} is not supported (only stored and deflated)")
     _skip_local_header(src, info)
     crc, size = 0, 0
@@ -105,7 +100,7 @@ def _entry_data(src, info: zipfile.ZipInfo) -> Iterator[bytes]:
 
 def _stored_or_inflated(src, info: zipfile.ZipInfo) -> Iterator[bytes]:
     """The entry's ``compress_size`` bytes from ``src``, inflated if they are DEFLATE."""
-    inflater = inflating.engine() if info.compress_type == zipfile.ZIP_DEFLATED else None
+    inflater = inflating.engine() if info.compress_type == zipformat.DEFLATED else None
     left = info.compress_size
     while left:
         data = src.read(min(CHUNK, left))
@@ -124,12 +119,12 @@ def _skip_local_header(src, info: zipfile.ZipInfo) -> None:
     """Leave ``src`` at the entry's data, once its local header proved to be the entry's (the
     name a central record points to must be the name found there, as zipfile requires)."""
     src.seek(info.header_offset)
-    header = src.read(_LOCAL.size)
-    if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+    header = src.read(zipformat.LOCAL_HEADER.size)
+    if len(header) < zipformat.LOCAL_HEADER.size or header[:4] != zipformat.LOCAL_SIGNATURE:
         raise _Damaged("no local file header where the central directory points")
-    fields = _LOCAL.unpack(header)
+    fields = zipformat.LOCAL_HEADER.unpack(header)
     flags, name_length, extra_length = fields[2], fields[-2], fields[-1]
-    name = src.read(name_length).decode("utf-8" if flags & _UTF8 else "cp437", "replace")
+    name = src.read(name_length).decode(zipformat.name_encoding(flags), "replace")
     if name != info.orig_filename:
         raise _Damaged(f"the local header names {name[:120]!r}")
     src.seek(extra_length, os.SEEK_CUR)

@@ -21,18 +21,16 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from safearchive import inflating
+from safearchive.zipformat import DEFLATED, DESCRIPTOR, LOCAL_HEADER, LOCAL_SIGNATURE, STORED, UTF8
 
 SEND_BYTES = 256 << 10
 # Sizes and offsets above this get zip64 records (as zipfile: some readers take values past 2 GiB
 # for negative numbers).
 ZIP64_LIMIT = (1 << 31) - 1
 _MAX32 = 0xFFFFFFFF
-_STORED, _DEFLATED = 0, 8
-_DESCRIPTOR_FLAG, _UTF8_FLAG = 0x08, 0x800
 _UNIX = 3 << 8  # "made by" Unix: the external attributes are a file mode
 _FILE_MODE = 0o100644 << 16
 
-_LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 _END64 = struct.Struct("<4sQ2H2L4Q")
@@ -117,7 +115,7 @@ def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
             raise SizeMismatch(f"{member.name}: expected {record.csize} bytes, read {written}")
         if member.deflated is None and member.crc32 is not None and crc != member.crc32:
             raise SizeMismatch(f"{member.name}: its data is not the CRC-32 announced")
-        if record.flags & _DESCRIPTOR_FLAG:
+        if record.flags & DESCRIPTOR:
             record = _end_stored(out, record, crc)
         records.append(record)
     _central_directory(out, records, comment)
@@ -129,23 +127,23 @@ def _start(out: _Out, member: Member) -> _Record:
     try:
         name, flags = member.name.encode("ascii"), 0
     except UnicodeEncodeError:
-        name, flags = member.name.encode("utf-8"), _UTF8_FLAG
+        name, flags = member.name.encode("utf-8"), UTF8
     if member.deflated is None and member.crc32 is None:
-        record = _Record(name, flags | _DESCRIPTOR_FLAG, _STORED, _dos_time(member.mtime), 0, member.size,
+        record = _Record(name, flags | DESCRIPTOR, STORED, _dos_time(member.mtime), 0, member.size,
                          member.size, out.position)
         crc = csize = size = 0  # in the descriptor, after the data
     elif member.deflated is None:
         crc = member.crc32
-        record = _Record(name, flags, _STORED, _dos_time(member.mtime), crc, member.size, member.size, out.position)
+        record = _Record(name, flags, STORED, _dos_time(member.mtime), crc, member.size, member.size, out.position)
         csize = size = member.size
     else:
         crc, csize = member.deflated
-        record = _Record(name, flags, _DEFLATED, _dos_time(member.mtime), crc, csize, member.size, out.position)
+        record = _Record(name, flags, DEFLATED, _dos_time(member.mtime), crc, csize, member.size, out.position)
         size = member.size
     big = _is_big(record)
     extra = struct.pack("<2H2Q", 1, 16, size, csize) if big else b""
-    out.write(_LOCAL.pack(b"PK\x03\x04", _needs(big), record.flags, record.method, *record.dos, crc,
-                          _MAX32 if big else csize, _MAX32 if big else size, len(name), len(extra)))
+    out.write(LOCAL_HEADER.pack(LOCAL_SIGNATURE, _needs(big), record.flags, record.method, *record.dos, crc,
+                                _MAX32 if big else csize, _MAX32 if big else size, len(name), len(extra)))
     out.write(name + extra)
     return record
 
