@@ -15,7 +15,6 @@ benchmarks/bench_memory.py counts it.  Two trees, as their paths through the ser
   (``swiftstore.writer.MAX_PENDING_BYTES``) it peaks at 176-179 MB and fails."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 import swiftstore
 from pfioh.client import PfiohClient
 from tests.support import pfioh_driver as sup
+from tests.support import trees
 
 SIZE = 512 << 20  # four 128 MiB segments: the push uploads them while the file arrives
 GOAL_MB = 150
@@ -41,7 +41,7 @@ def _dicom_like_series(root: Path) -> Path:
         size = rnd.randint(50 << 10, 500 << 10)
         path = root / f"series{i % 4}" / f"img{i:05d}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(size // 2) + bytes(size - size // 2))  # half noise, half flat: like an image
+        path.write_bytes(trees.image_like(size))
     return root
 
 
