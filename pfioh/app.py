@@ -134,8 +134,6 @@ def _get(ctx: handlers.Context, metrics, transfers: http_memory.TransferGauge) -
     response = flask.Response(pull, mimetype="application/zip")
     if pull.length is not None:
         response.headers["Content-Length"] = str(pull.length)
-    elif pull.unpacked_bytes is not None:  # pfioh-client shows it as the expected total
-        response.headers[protocol.UNPACKED_BYTES_HEADER] = str(pull.unpacked_bytes)
     return response
 
 

@@ -28,9 +28,6 @@ MAX_NAME_BYTES = 255
 """Longest file name of a non-zip upload (NAME_MAX)."""
 PATH_ACTIONS = ("pushPath", "pullPath")
 MAX_KEY_BYTES = 256
-UNPACKED_BYTES_HEADER = "X-Pfioh-Unpacked-Bytes"
-"""Sent with a pull's zip built on the fly (no Content-Length): its files' bytes, for a client's
-progress total."""
 CHUNKED_PUSH_HEADER = "X-Pfioh-Chunked-Push"
 """Sent (``1``) with the reply to a push's checkRemote: this server takes a push whose body comes
 with chunked transfer encoding, so a client may zip while it sends (the original pfioh's cgi

@@ -73,16 +73,28 @@ Entry = zipwrite.Member
 """One file to put into a streamed zip (its bytes, or its DEFLATE stream passed through as it is)."""
 
 
-def stream_zip(files: Iterable[Entry]) -> Iterator[bytes]:
+def stream_zip(files: Iterable[Entry], *, length: int | None = None) -> Iterator[bytes]:
     """Yield a zip of ``files`` chunk by chunk, in bounded memory (see :mod:`safearchive.zipwrite`).
 
-    A size that does not match the data raises (the client then sees a broken transfer, never a
-    silently wrong zip).
+    A size that does not match the data, or a zip that is not the ``length`` announced (see
+    :func:`zip_length`), raises (the client then sees a broken transfer, never a silently wrong
+    zip).
     """
     try:
-        yield from zipwrite.stream(files, BINARY_COMMENT)
-    except zipwrite.SizeMismatch as exc:
+        yield from zipwrite.stream(files, BINARY_COMMENT, announced=length)
+    except (zipwrite.SizeMismatch, zipwrite.BadName) as exc:
         raise errors.StorageError(str(exc)) from exc
+
+
+def zip_length(files: Iterable[Entry]) -> int:
+    """The length of :func:`stream_zip` of ``files`` (in the same order), their data not read.
+
+    :raises errors.StorageError: a name cannot go into a zip (before a byte is sent).
+    """
+    try:
+        return zipwrite.length(files, BINARY_COMMENT)
+    except zipwrite.BadName as exc:
+        raise errors.StorageError(f"cannot send {exc}") from exc
 
 
 def iter_file(path: str | os.PathLike, chunk_size: int = CHUNK) -> Iterator[bytes]:

@@ -11,6 +11,9 @@ unzip.
 
 Nothing is seekable and nothing is held back: each member's bytes are sent as they come, gathered
 into writes of about ``SEND_BYTES`` so a zip of many small files is not one write per header.
+Its length is known before any of it is made (:func:`length`, from the members' names and sizes),
+so it can be sent with a Content-Length: a client then shows an exact total and tells a zip cut
+short from a finished one by its length alone.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 _END64 = struct.Struct("<4sQ2H2L4Q")
 _LOCATOR64 = struct.Struct("<4sLQL")
+
+
+class BadName(ValueError):
+    """A member's name is no text a zip can carry (undecodable bytes from the file system)."""
 
 
 class SizeMismatch(ValueError):
@@ -91,12 +98,21 @@ class _Out:
             yield data
 
 
-def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
+class _Counter(_Out):
+    """An :class:`_Out` that only counts what is written to it."""
+
+    def write(self, data: bytes) -> None:
+        self.position += len(data)
+
+
+def stream(members: Iterable[Member], comment: bytes = b"", *, announced: int | None = None) -> Iterator[bytes]:
     """Yield the zip of ``members`` chunk by chunk.
 
+    :param announced: the length sent ahead (:func:`length`); checked before the last chunk.
     :raises SizeMismatch: a member's data is shorter or longer than announced, or a stored
-        member's is not its announced CRC-32 (raised before the zip is complete: the receiver
-        sees a broken transfer, never a wrong file).
+        member's is not its announced CRC-32, or the zip is not ``announced`` bytes long (raised
+        before the zip is complete: the receiver sees a broken transfer, never a wrong file).
+    :raises BadName: a name is not valid UTF-8 (:func:`length` raises it first).
     """
     out, records = _Out(), []
     for member in members:
@@ -119,7 +135,26 @@ def stream(members: Iterable[Member], comment: bytes = b"") -> Iterator[bytes]:
             record = _end_stored(out, record, crc)
         records.append(record)
     _central_directory(out, records, comment)
+    if announced is not None and out.position != announced:
+        raise SizeMismatch(f"the zip is {out.position} bytes, not the {announced} announced")
     yield from out.drain()
+
+
+def length(members: Iterable[Member], comment: bytes = b"") -> int:
+    """How many bytes :func:`stream` yields for ``members`` (whose ``chunks`` are not read).
+
+    Laid out by the very code that writes the zip, with each member's data counted, not read: the
+    two cannot disagree on a header, a data descriptor or a zip64 record.
+    """
+    out, records = _Counter(), []
+    for member in members:
+        record = _start(out, member)
+        out.position += record.csize
+        if record.flags & DESCRIPTOR:
+            record = _end_stored(out, record, 0)
+        records.append(record)
+    _central_directory(out, records, comment)
+    return out.position
 
 
 def _start(out: _Out, member: Member) -> _Record:
@@ -127,7 +162,10 @@ def _start(out: _Out, member: Member) -> _Record:
     try:
         name, flags = member.name.encode("ascii"), 0
     except UnicodeEncodeError:
-        name, flags = member.name.encode("utf-8"), UTF8
+        try:
+            name, flags = member.name.encode("utf-8"), UTF8
+        except UnicodeEncodeError:  # surrogate-escaped bytes: refused, not sent under a mangled name
+            raise BadName(f"{member.name!r:.200}: the name is not valid UTF-8") from None
     if member.deflated is None and member.crc32 is None:
         record = _Record(name, flags | DESCRIPTOR, STORED, _dos_time(member.mtime), 0, member.size,
                          member.size, out.position)

@@ -51,8 +51,8 @@ class Readers:
 
     def iter_version(self, container: str, manifest: Manifest, *,
                      passthrough: bool = False) -> Iterator[tuple[ManifestEntry, Iterator[bytes]]]:
-        """Yield ``(entry, chunks)`` for every file of ``manifest``, object by object; each file's
-        chunks must be consumed before the next pair is asked for.
+        """Yield ``(entry, chunks)`` for every file of ``manifest``, object by object (in the order
+        of :func:`plan`); each file's chunks must be consumed before the next pair is asked for.
 
         :param passthrough: an entry for which :func:`passed_through` gives a pair comes as its raw
             DEFLATE stream (``entry.deflated`` bytes that inflate to the file of CRC-32
@@ -61,11 +61,8 @@ class Readers:
         :raises errors.IntegrityError: a file or object is not what the manifest recorded.
         :raises errors.VersionGone: the version was deleted meanwhile (two newer puts).
         """
-        groups, singles = tree.units(manifest)
-        plan = sorted([(g[0].object, g) for g in groups] + [(manifest.object_of(e), [e]) for e in singles],
-                      key=lambda unit: min(e.name for e in unit[1]))
         pending: collections.deque = collections.deque()
-        todo = iter(plan)
+        todo = iter(plan(manifest))
         try:
             while True:
                 while len(pending) < self.window and (unit := next(todo, None)) is not None:
@@ -89,6 +86,17 @@ class Readers:
         self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
                           segment_size, sum(e.stored_size for e in entries))
         return stream
+
+
+def plan(manifest: Manifest) -> list[tuple[str, list[ManifestEntry]]]:
+    """``(object, its entries)`` in the order :meth:`Readers.iter_version` reads them (and yields
+    the entries): by the first name in each, so a pulled zip lists its files about sorted.
+
+    :raises errors.IntegrityError: a bundle's entries do not tile it (a bad manifest).
+    """
+    groups, singles = tree.units(manifest)
+    return sorted([(g[0].object, g) for g in groups] + [(manifest.object_of(e), [e]) for e in singles],
+                  key=lambda unit: min(e.name for e in unit[1]))
 
 
 class _Stream:

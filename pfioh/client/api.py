@@ -28,11 +28,6 @@ PLUGIN = {"op": "plugin", "cleanup": True}
 """pfcon's specialHandling: mount-mode input goes to ``<key>/incoming``, pulls serve ``outgoing``."""
 
 
-UNPACKED_BYTES_HEADER = protocol.UNPACKED_BYTES_HEADER
-"""This project's pfioh sends it with a zip built on the fly (no Content-Length): the bytes of
-the files it holds (the zip's own size is not known before it is built)."""
-
-
 class ClientError(Exception):
     """A pfioh request failed; the message says which one and why."""
 
@@ -285,8 +280,7 @@ class PfiohClient:
                   stats: Transfer) -> None:
         resp = self.request("GET", "pullPath", params=wire.query("pullPath", meta), stream=True)
         with resp:
-            total, approx = _expected_size(resp.headers)
-            phase = progress.Phase(display, f"pull {key}", "receiving", total_bytes=total, approx=approx,
+            phase = progress.Phase(display, f"pull {key}", "receiving", total_bytes=_expected_size(resp.headers),
                                    rate=True)
             try:
                 with open(zip_path, "wb") as out:
@@ -333,12 +327,10 @@ class PfiohClient:
         return names
 
 
-def _expected_size(headers) -> tuple[int | None, bool]:
-    """The download's size: Content-Length, else about the files' bytes our pfioh announces for
-    a zip it builds on the fly (stored, so only headers come on top), else unknown."""
-    for name, approx in (("Content-Length", False), (UNPACKED_BYTES_HEADER, True)):
-        try:
-            return int(headers[name]), approx
-        except (KeyError, ValueError):
-            continue
-    return None, False
+def _expected_size(headers) -> int | None:
+    """The download's size: its Content-Length (our pfioh sends one even with a zip it builds
+    on the fly), else unknown."""
+    try:
+        return int(headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None

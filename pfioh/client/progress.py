@@ -36,12 +36,12 @@ def human_rate(n: int, seconds: float) -> str:
     return f"{human_bytes(n / max(seconds, 1e-6))}/s"
 
 
-def _of(done: float, total: float | None, fmt: Callable[[float], str], approx: bool = False) -> str:
-    """``3/5`` (``3 of about 5`` when the total is an estimate) with a percentage."""
+def _of(done: float, total: float | None, fmt: Callable[[float], str]) -> str:
+    """``3/5`` with a percentage."""
     if total is None:
         return f"{fmt(done)} (unknown total)"
     pct = f" ({min(done / total, 1.0):.0%})" if total else ""
-    return f"{fmt(done)} of about {fmt(total)}{pct}" if approx else f"{fmt(done)}/{fmt(total)}{pct}"
+    return f"{fmt(done)}/{fmt(total)}{pct}"
 
 
 class Display:
@@ -104,14 +104,13 @@ class Phase:
     :param verb: the running form (``"zipping"``).
     :param total_bytes: expected bytes, None when unknown.
     :param total_files: expected files, None when files are not counted in this phase.
-    :param approx: ``total_bytes`` is an estimate ("of about").
     :param rate: show the transfer rate.
     """
 
     def __init__(self, display: Display, label: str, verb: str, *, total_bytes: int | None = None,
-                 total_files: int | None = None, approx: bool = False, rate: bool = False):
+                 total_files: int | None = None, rate: bool = False):
         self.display, self.label, self.verb = display, label, verb
-        self.total_bytes, self.total_files, self.approx, self.rate = total_bytes, total_files, approx, rate
+        self.total_bytes, self.total_files, self.rate = total_bytes, total_files, rate
         self.bytes = self.files = 0
         self.started = display.clock()
         self.seconds = 0.0
@@ -124,7 +123,7 @@ class Phase:
 
     def line(self) -> str:
         parts = [] if self.total_files is None else [f"{self.files}/{self.total_files} files"]
-        parts.append(_of(self.bytes, self.total_bytes, human_bytes, self.approx))
+        parts.append(_of(self.bytes, self.total_bytes, human_bytes))
         if self.rate and self.bytes:
             parts.append(human_rate(self.bytes, self.display.clock() - self.started))
         return f"{self.label}: {self.verb} " + ", ".join(parts)

@@ -55,11 +55,10 @@ class Pull:
     """
 
     def __init__(self, chunks: Iterable[bytes], *, length: int | None = None,
-                 unpacked_bytes: int | None = None, on_close: Callable[[bool], None] | None = None):
+                 on_close: Callable[[bool], None] | None = None):
         self._chunks = iter(chunks)
         self.length = length
-        self.unpacked_bytes = unpacked_bytes
-        """For a zip built on the fly (no ``length``): its files' bytes, so clients can show a total."""
+        """The Content-Length, if known before the first byte."""
         self._callbacks: list[Callable[[bool], None]] = [on_close] if on_close else []
         self.bytes_sent = 0
         self.finished = False

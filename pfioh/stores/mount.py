@@ -98,6 +98,7 @@ class MountDirStore(base.Store):
             # and read through the open directory and its subdirectories' descriptors, so swapping
             # key-<key>, or any directory below it, for a link now changes nothing.
             entries = list(ziputil.dir_entries(dir_fd))
+            length = ziputil.zip_length(entries)  # of the sizes listed: a file changed since ends the transfer
         except BaseException:
             if dir_fd is not None:
                 os.close(dir_fd)
@@ -112,8 +113,7 @@ class MountDirStore(base.Store):
                     _refuse_link(keydir)
                     shutil.rmtree(keydir, ignore_errors=True)
 
-        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=sum(e.size for e in entries),
-                         on_close=on_close)
+        return base.Pull(ziputil.stream_zip(entries, length=length), length=length, on_close=on_close)
 
     def delete(self, key: str) -> None:
         """Move the key's directory aside under its lock (so no transfer sees half of it), then

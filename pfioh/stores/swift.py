@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import threading
+from typing import Iterable
 
 import swiftstore
 from swiftstore import connection as connections, names, reading
@@ -162,9 +163,11 @@ class SwiftTreeStore(_SwiftBase):
         mtime = _epoch(manifest.created)
         # Files Swift keeps compressed go into the zip as they are (half the bytes of an image,
         # and no inflating and deflating again); the client's unzip checks their CRC-32.
-        entries = (ziputil.Entry(e.name, e.size, mtime, chunks, reading.passed_through(e))
+        # Its length is known before a byte is read (the manifest has every size): a Content-Length.
+        length = ziputil.zip_length(_zip_entry(e, mtime) for _, group in reading.plan(manifest) for e in group)
+        entries = (_zip_entry(e, mtime, chunks)
                    for e, chunks in self.readers.iter_version(key, manifest, passthrough=True))
-        return base.Pull(ziputil.stream_zip(entries), unpacked_bytes=manifest.total_bytes)
+        return base.Pull(ziputil.stream_zip(entries, length=length), length=length)
 
     @property
     def readers(self) -> reading.Readers:
@@ -174,6 +177,11 @@ class SwiftTreeStore(_SwiftBase):
             if self._readers is None:
                 self._readers = reading.Readers(self.swift, streams=self.config.threads, window=READ_WINDOW)
             return self._readers
+
+
+def _zip_entry(entry: swiftstore.ManifestEntry, mtime: float, chunks: Iterable[bytes] = ()) -> ziputil.Entry:
+    """A pulled file as its zip member: as stored, or its DEFLATE stream passed through."""
+    return ziputil.Entry(entry.name, entry.size, mtime, chunks, reading.passed_through(entry))
 
 
 def _epoch(created: str | None) -> float:

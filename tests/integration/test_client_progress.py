@@ -2,7 +2,7 @@
 --progress and no terminal, each phase of a push (zipping while sending, as our pfioh takes a
 chunked push; the server storing) and of a pull (receiving, unpacking) prints its start line with the totals and its end line, then the
 summary line; in mount mode and in Swift mode (tree layout), where the pull's zip is built on the
-fly and the total comes from pfioh's X-Pfioh-Unpacked-Bytes header."""
+fly and its exact size comes ahead of it, as its Content-Length."""
 from __future__ import annotations
 
 import re
@@ -58,7 +58,8 @@ def _check_push(stderr: str, key: str) -> None:
 def _check_pull(stderr: str, key: str, dest: Path) -> None:
     lines = _starts(stderr)
     received = next(line for line in lines if line.startswith(f"pull {key}: received "))
-    _assert_lines(lines, [f"pull {key}: receiving 0 B of about {TOTAL} (0%)",
+    zip_size = received.removeprefix(f"pull {key}: received ")
+    _assert_lines(lines, [f"pull {key}: receiving 0 B/{zip_size} (0%)",
                      received,
                      f"pull {key}: unpacking 0/3 files, 0 B/{TOTAL} (0%)",
                      f"pull {key}: unpacked 3 files, {TOTAL}",

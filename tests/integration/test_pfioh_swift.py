@@ -100,6 +100,7 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
     assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
     resp = sup.pfcon3_pull(pfioh.url, key)
     assert resp.status_code == 200 and len(resp.content) < output.total_bytes * 0.45
+    assert resp.headers["Content-Length"] == str(len(resp.content))  # computed before it was built
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
         assert zf.testzip() is None
         assert {i.filename for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED} == deflated
@@ -139,6 +140,7 @@ def test_larger_compressed_files_are_stored_as_pfurl_sent_them_and_read_back_who
     out = sup.pfurl_pull(pfioh.url, key, tmp_path / "pulled", cwd)
     assert out["stdout"]["status"] is True and sup.same_tree(src, tmp_path / "pulled")
     resp = sup.pfcon3_pull(pfioh.url, key)
+    assert resp.headers["Content-Length"] == str(len(resp.content))
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
         assert zf.testzip() is None
         info = zf.getinfo("ct.dcm")

@@ -137,6 +137,19 @@ def test_pull_of_empty_dir_is_binary_zip(client, config):
         data.decode()
 
 
+def test_a_file_name_a_zip_cannot_carry_is_refused_by_name_before_a_byte_is_sent(make_client, config):
+    client = make_client(with_(config, lock_timeout=2.0))
+    keydir = os.path.join(config.store_base, "key-n")
+    os.makedirs(keydir)
+    with open(os.path.join(os.fsencode(keydir), b"scan\xff.dcm"), "wb") as f:  # a plugin's non-UTF-8 name
+        f.write(b"x")
+    resp = client.get(URL, query_string=pull_query("n"))
+    assert resp.status_code == 502 and "'scan\\udcff.dcm': the name is not valid UTF-8" in _body(resp)["error"]
+    # The key's lock was let go: a push replaces the tree, and a pull serves it.
+    assert push(client, "n", make_zip({"ok.dcm": b"1"})).status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(client.get(URL, query_string=pull_query("n")).data)).namelist() == ["ok.dcm"]
+
+
 def test_pull_of_unknown_key_is_404(client):
     resp = client.get(URL, query_string=pull_query("nothing"))
     assert resp.status_code == 404 and "nothing" in _body(resp)["error"]

@@ -74,14 +74,13 @@ def test_a_disabled_display_prints_nothing():
     assert out.getvalue() == ""
 
 
-@pytest.mark.parametrize("total, approx, shown", [
-    (4096, False, "1.0 KiB/4.0 KiB (25%)"),
-    (4096, True, "1.0 KiB of about 4.0 KiB (25%)"),
-    (None, False, "1.0 KiB (unknown total)"),
+@pytest.mark.parametrize("total, shown", [
+    (4096, "1.0 KiB/4.0 KiB (25%)"),
+    (None, "1.0 KiB (unknown total)"),
 ])
-def test_totals_are_exact_estimated_or_honestly_unknown(total, approx, shown):
+def test_totals_are_exact_or_honestly_unknown(total, shown):
     display = progress.Display(io.StringIO(), live=False, clock=Clock())
-    phase = progress.Phase(display, "pull k", "receiving", total_bytes=total, approx=approx)
+    phase = progress.Phase(display, "pull k", "receiving", total_bytes=total)
     phase.add(1024)
     assert phase.line() == f"pull k: receiving {shown}"
 
@@ -136,10 +135,9 @@ def test_the_upload_body_reports_its_chunks_and_when_it_is_sent(tmp_path):
 
 
 @pytest.mark.parametrize("headers, expected", [
-    ({"Content-Length": "10", api.UNPACKED_BYTES_HEADER: "7"}, (10, False)),
-    ({api.UNPACKED_BYTES_HEADER: "7"}, (7, True)),
-    ({}, (None, False)),
-    ({"Content-Length": "junk"}, (None, False)),
+    ({"Content-Length": "10"}, 10),
+    ({}, None),
+    ({"Content-Length": "junk"}, None),
 ])
 def test_the_expected_download_size(headers, expected):
     assert api._expected_size(requests.structures.CaseInsensitiveDict(headers)) == expected
@@ -190,9 +188,9 @@ def test_a_pull_shows_receiving_and_unpacking_with_totals(tmp_path):
         f"pulled 2 files, 4.0 KiB of k into {tmp_path / 'out'} in ")
 
 
-def test_a_pull_from_our_pfioh_announces_the_size_of_a_zip_built_on_the_fly(tmp_path):
-    """Our mount-mode pull streams without Content-Length; its X-Pfioh-Unpacked-Bytes header is the
-    total the client shows while receiving."""
+def test_a_pull_from_our_pfioh_announces_the_exact_size_of_a_zip_built_on_the_fly(tmp_path):
+    """Our mount-mode pull streams a zip it builds as it sends, with its Content-Length computed
+    first: the exact total the client shows while receiving."""
     from pfioh import app as pfioh_app
     from pfioh.config import PfiohConfig
     store = tmp_path / "store"
@@ -202,10 +200,11 @@ def test_a_pull_from_our_pfioh_announces_the_size_of_a_zip_built_on_the_fly(tmp_
                                shutdown=lambda: None)
     reply = app.test_client().get("/api/v1/cmd", query_string=wire.query(
         "pullPath", wire.path_meta("k", "/x", check_remote=False)))
-    assert reply.headers[api.UNPACKED_BYTES_HEADER] == "300000" and "Content-Length" not in reply.headers
+    assert reply.headers["Content-Length"] == str(len(reply.data)) and len(reply.data) > 300_000
     out = io.StringIO()
     _progress_client(app, out).pull("k", tmp_path / "out")
-    assert _lines(out)[0] == "pull k: receiving 0 B of about 293.0 KiB (0%)"
+    assert _lines(out)[:2] == [f"pull k: receiving 0 B/{progress.human_bytes(len(reply.data))} (0%)",
+                               f"pull k: received {progress.human_bytes(len(reply.data))}"]
     assert (tmp_path / "out" / "data.bin").stat().st_size == 300_000
 
 

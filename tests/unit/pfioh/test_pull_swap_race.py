@@ -35,12 +35,12 @@ def test_a_subdirectory_swapped_for_a_link_after_the_listing_is_not_followed(cli
     swapped = []
     stream_zip = ziputil.stream_zip
 
-    def swap_then_stream(files):
+    def swap_then_stream(files, **kwargs):
         # the listing is done (files holds it); now the plugin swaps sub for a link to the secret
         os.rename(os.path.join(outgoing, "sub"), os.path.join(outgoing, "sub-away"))
         os.symlink(secret, os.path.join(outgoing, "sub"))
         swapped.append(True)
-        yield from stream_zip(files)
+        yield from stream_zip(files, **kwargs)
     monkeypatch.setattr(ziputil, "stream_zip", swap_then_stream)
 
     body = io.BytesIO()

@@ -1,14 +1,21 @@
 """Swift mode (tree and archive layouts) through the HTTP layer, with an in-memory fake SwiftStore."""
+import dataclasses
+import hashlib
 import io
 import json
+import os
 import zipfile
+import zlib
 
 import pytest
+import swiftstore
+from swiftstore import bundles
 from swiftstore import errors as swift_errors
 
 from pfioh.stores import swift as swift_stores
 
 from pfioh import instance
+from tests.support.fake_swiftclient import FakeSwift as FakeSwiftClient
 from tests.support.fake_swiftstore import FakeSwift, random_files, tree
 from tests.support.pfioh_app import URL, control, make_zip, pull_query, push, with_
 
@@ -196,3 +203,48 @@ def test_archive_push_refuses_what_could_never_be_unpacked(archive_client, fake)
     resp = push(archive_client, "jid-a", make_zip({"a/" * 1000 + "f": b"x"}))
     assert resp.status_code == 400 and "levels deep" in json.loads(resp.data)["error"]
     assert fake.containers.get("jid-a", {}) == {}
+
+
+ZIP_KINDS = {  # every kind of member a pulled zip carries, with the real swiftstore's layout
+    **{f"img/{i:02d}.dcm": os.urandom(900 + i) + bytes(2000) for i in range(12)},  # bundled, compressed
+    "noise.bin": os.urandom(700),  # bundled as it is
+    "empty": b"",
+    "ct.dcm": os.urandom(1 << 20) + bytes(2 << 20),  # an object of its own, compressed
+    "raw.bin": os.urandom(3 << 20),  # a segmented object
+}
+
+
+@pytest.mark.parametrize("crcs_recorded", [True, False])
+def test_tree_pull_announces_the_exact_length_of_the_zip_it_builds(make_client, config, tmp_path, crcs_recorded):
+    """The Content-Length, computed from the manifest before a byte is read, is the zip's length:
+    with compressed files passed through, and with bundled ones recorded without their CRC-32
+    (older manifests), which go in inflated and stored."""
+    with swiftstore.SwiftStore(FakeSwiftClient().connect, threads=2, slo_threshold=2 << 20,
+                               segment_size=1 << 20) as real:
+        writer = real.tree_writer("k", "output/")
+        for name, data in ZIP_KINDS.items():
+            small = len(data) < (2 << 20)
+            if name.endswith(".dcm") and small:
+                writer.add_bytes(name, data, deflated=bundles.deflate(data))
+            elif name.endswith(".dcm"):
+                (tmp_path / "ct.z").write_bytes(bundles.deflate(data))
+                writer.add_deflated_file(name, str(tmp_path / "ct.z"), len(data), (tmp_path / "ct.z").stat().st_size,
+                                         zlib.crc32(data))
+            elif small:
+                writer.add_bytes(name, data)
+            else:
+                writer.add(name, str(tree(tmp_path / "r", {name: data}) / name), len(data))
+        manifest = writer.commit()
+        if not crcs_recorded:  # as format 3 recorded compressed bundled files: by their MD5
+            manifest = dataclasses.replace(manifest, entries=tuple(
+                dataclasses.replace(e, crc32=None, md5=hashlib.md5(ZIP_KINDS[e.name]).hexdigest())
+                if e.offset is not None and e.deflated is not None else e for e in manifest.entries))
+            real.read_manifest = lambda container, prefix: manifest
+        cfg = with_(config, swift_storage=True)
+        client = make_client(cfg, store=swift_stores.SwiftTreeStore(cfg, real))
+        resp = client.get(URL, query_string=pull_query("k"))
+        assert resp.status_code == 200 and resp.headers["Content-Length"] == str(len(resp.data))
+        with zipfile.ZipFile(io.BytesIO(resp.data)) as zf:
+            assert zf.testzip() is None and {n: zf.read(n) for n in zf.namelist()} == ZIP_KINDS
+            deflated = {i.filename for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED}
+        assert deflated == ({n for n in ZIP_KINDS if n.endswith(".dcm")} if crcs_recorded else {"ct.dcm"})

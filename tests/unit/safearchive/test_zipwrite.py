@@ -1,5 +1,6 @@
 """safearchive.zipwrite: streamed zips with members passed through compressed, read back by Python's
 zipfile and by Info-ZIP's unzip (two independent readers)."""
+import dataclasses
 import io
 import os
 import struct
@@ -141,4 +142,59 @@ def test_stored_member_whose_data_is_not_its_announced_crc_raises():
     data = b"x" * 100
     member = zipwrite.Member("s", len(data), 0.0, iter([data]), crc32=zlib.crc32(data) ^ 1)
     with pytest.raises(zipwrite.SizeMismatch, match="not the CRC-32 announced"):
+        b"".join(zipwrite.stream([member]))
+
+
+def _mixed(files=FILES, compressed=("img/001.dcm", "sérïes/ü.dcm"), crc_known=("a.txt",)):
+    """Members of every kind: stored with a data descriptor, stored with the CRC up front, passed
+    through compressed; made afresh each call (their chunks are iterators)."""
+    out = []
+    for name, data in files.items():
+        m = _member(name, data, compressed=name in compressed)
+        out.append(dataclasses.replace(m, crc32=zlib.crc32(data)) if name in crc_known else m)
+    return out
+
+
+@pytest.mark.parametrize("zip64_limit", [zipwrite.ZIP64_LIMIT, 12_000, 4000, 0])
+def test_length_is_that_of_the_zip_streamed_for_every_kind_of_member(monkeypatch, zip64_limit):
+    # Lower thresholds put sizes, then offsets, then the central directory through their zip64
+    # forms (12 000: only the members after the first few, and the end record).
+    monkeypatch.setattr(zipwrite, "ZIP64_LIMIT", zip64_limit)
+    for comment in (b"", b"c\xff"):
+        announced = zipwrite.length(_mixed(), comment)
+        body = b"".join(zipwrite.stream(_mixed(), comment, announced=announced))
+        assert announced == len(body)
+        with zipfile.ZipFile(io.BytesIO(body)) as zf:
+            assert zf.testzip() is None
+
+
+def test_length_does_not_read_the_members_data():
+    def never():
+        raise AssertionError("read")
+        yield b""
+    assert zipwrite.length([zipwrite.Member("x", 10, 0.0, never())]) > 10
+
+
+def test_length_of_an_empty_zip_and_of_one_with_more_than_65534_members():
+    assert zipwrite.length([]) == len(b"".join(zipwrite.stream([]))) == 22
+    many = lambda: [_member(f"f{i}", b"") for i in range(0xFFFF)]  # noqa: E731
+    assert zipwrite.length(many()) == len(b"".join(zipwrite.stream(many())))
+
+
+@pytest.mark.parametrize("wrong", [-1, 1])
+def test_a_zip_of_another_length_than_announced_raises_before_its_last_chunk(wrong):
+    # A miscounted Content-Length must not end in a complete-looking zip either.
+    announced = zipwrite.length(_mixed()) + wrong
+    out = []
+    with pytest.raises(zipwrite.SizeMismatch, match=f"not the {announced} announced"):
+        for chunk in zipwrite.stream(_mixed(), announced=announced):
+            out.append(chunk)
+    assert b"PK\x05\x06" not in b"".join(out)
+
+
+def test_a_name_that_is_not_valid_utf8_is_refused_not_mangled():
+    member = zipwrite.Member(os.fsdecode(b"scan\xff.dcm"), 1, 0.0, iter([b"x"]))
+    with pytest.raises(zipwrite.BadName, match="not valid UTF-8"):
+        zipwrite.length([member])
+    with pytest.raises(zipwrite.BadName, match="not valid UTF-8"):
         b"".join(zipwrite.stream([member]))
