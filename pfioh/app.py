@@ -126,7 +126,7 @@ def _get(ctx: handlers.Context, metrics, transfers: http_memory.TransferGauge) -
             response.headers[protocol.CHUNKED_PUSH_HEADER] = "1"
         return response
     started = time.perf_counter()
-    pull = handlers.pull(ctx, request)
+    pull = handlers.pull(ctx, request).start()
     pull.add_close_callback(
         lambda finished: metrics.observe_transfer("out", time.perf_counter() - started, pull.bytes_sent))
     transfers.started()  # until the zip is sent, or the client went away

@@ -11,6 +11,7 @@ import abc
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import os
 import shutil
 import tempfile
@@ -60,14 +61,29 @@ class Pull:
         self.length = length
         """The Content-Length, if known before the first byte."""
         self._callbacks: list[Callable[[bool], None]] = [on_close] if on_close else []
+        self._ahead: list[bytes] = []  # made by start()
         self.bytes_sent = 0
         self.finished = False
 
     def add_close_callback(self, callback: Callable[[bool], None]) -> None:
         self._callbacks.append(callback)
 
+    def start(self) -> "Pull":
+        """Make the first chunk now, before the reply's status is sent: a failure up to there (a
+        zip small enough to come in one chunk fails whole) is then an ordinary error reply that
+        names it, not a transfer cut short.  On failure the pull is closed (its lock let go).
+        """
+        try:
+            self._ahead = [next(self._chunks)]
+        except StopIteration:
+            self._ahead = []
+        except BaseException:
+            self.close()
+            raise
+        return self
+
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
+        for chunk in itertools.chain(self._ahead, self._chunks):
             self.bytes_sent += len(chunk)
             yield chunk
         self.finished = True
