@@ -11,8 +11,9 @@ reaches the consumer as the exception, in order, never as other bytes.
 With ``passthrough``, a file kept compressed (in its bundle or in an object of its own, with its
 CRC-32 recorded) comes as the DEFLATE stream it is stored as, for a zip to carry as it is:
 inflating it only to compress it again would cost more than the whole transfer.  Its object is
-then checked whole against the ETag the manifest recorded (every byte once, compressed or not);
-the file's own check is the CRC-32 its eventual reader verifies.
+then checked whole (every byte once, compressed or not): a bundle against the CRC-32 its upload
+recorded where there is one (the MD5 cost a third of a pull's CPU), else against the ETag; the
+file's own check is the CRC-32 its eventual reader verifies.
 """
 from __future__ import annotations
 
@@ -79,9 +80,9 @@ class Readers:
                passthrough: bool) -> "_Stream":
         stream = _Stream()
         bundled = entries[0].offset is not None
-        expect: str | None = entries[0].md5 or None
+        expect: str | _Crc32 | None = entries[0].md5 or None
         if bundled:  # checked whole here when its members are not checked one by one
-            expect = entries[0].etag if passthrough else _BUNDLE
+            expect = _whole_bundle(entries[0]) if passthrough else _BUNDLE
         segment_size = 0 if bundled else entries[0].segment_size
         self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
                           segment_size, sum(e.stored_size for e in entries))
@@ -122,16 +123,19 @@ class _Stream:
         body = None
         try:  # everything inside: a failure anywhere must reach the consumer, or it waits for ever
             headers, body = store.open_object(container, obj, CHUNK, if_match=if_match)
-            digest = transfer.digest_for(headers, segment_size) if expect != _BUNDLE else transfer.NO_DIGEST
+            digest: transfer.ContentDigest
+            if expect == _BUNDLE:
+                digest, headers, expect = transfer.NO_DIGEST, {}, None
+            elif isinstance(expect, _Crc32):
+                digest, headers, expect = transfer.Crc32Digest(), {}, transfer.format_crc32(expect.value)
+            else:
+                digest = transfer.digest_for(headers, segment_size)
             n = 0
             for chunk in transfer.body_chunks(body, container, obj, digest):
                 n += len(chunk)
                 if not self._put(chunk):
                     return
-            if expect == _BUNDLE:
-                transfer.check_download(container, obj, {}, n, digest, size, None)
-            else:
-                transfer.check_download(container, obj, headers, n, digest, size, expect)
+            transfer.check_download(container, obj, headers, n, digest, size, expect)
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(_Failed(exc))
@@ -144,6 +148,18 @@ class _Stream:
             if isinstance(item, _Failed):
                 raise item.error
             yield item
+
+
+@dataclass(frozen=True)
+class _Crc32:
+    """What a reader expects of a whole bundle whose upload recorded its CRC-32."""
+
+    value: int
+
+
+def _whole_bundle(entry: ManifestEntry) -> "_Crc32 | str":
+    """The check of a bundle read whole: its recorded CRC-32, else (older manifests) its ETag."""
+    return entry.etag if entry.object_crc32 is None else _Crc32(entry.object_crc32)
 
 
 def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:
@@ -167,7 +183,7 @@ def _files(container: str, obj: str, entries: list[ManifestEntry], stream: _Stre
             if not passthrough:
                 yield entry, bundles.member_chunks(container, obj, entry, part)
             elif entry.deflated is None or passed_through(entry):
-                yield entry, part  # the bundle's ETag vouches for it, at the bundle's end
+                yield entry, part  # the bundle's check vouches for it, at the bundle's end
             else:  # compressed before CRC-32s were recorded: the zip needs the file
                 yield entry, bundles.inflate(part, entry.size)
     except ValueError as exc:

@@ -6,6 +6,12 @@ the bytes written and compares it with what the caller expects (a manifest entry
 plain object, with its ETag.  Retries, backoff and re-authentication are swiftclient's
 (``Connection(retries=...)``): when it retries a PUT it seeks the reader back to 0, which also
 restarts the MD5.
+
+Each upload body also computes the CRC-32 of the bytes it sends, in the same pass (with zlib-ng:
+some thirty times faster than MD5).  Once the ETag has vouched for those bytes, a manifest may
+record that CRC-32, and a reader of the whole object checks it instead of hashing every byte
+with MD5 again (:class:`Crc32Digest`): the version is pinned by the ETag (``If-Match``) all the
+same, and the CRC-32 catches what changes on the way or on a disk.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from swiftclient import exceptions as swift_exceptions
 from requests import exceptions as requests_exceptions
 from urllib3 import exceptions as urllib3_exceptions
 
+from safearchive import inflating
 from swiftstore import errors
 
 log = logging.getLogger("swiftstore")
@@ -52,7 +59,7 @@ class RewindableBody:
     (``seek(0)`` before a retry): that restarts the hash and takes back the progress reported.
     Subclasses supply ``_rewind()`` and ``_read(size)`` (up to ``size`` bytes, b"" at the end)."""
 
-    _pos = 0
+    _pos = _crc = 0
 
     def __init__(self, on_bytes: Callable[[int], None] | None = None):
         self._on_bytes = on_bytes
@@ -65,6 +72,7 @@ class RewindableBody:
         data = self._read(CHUNK if size is None or size < CHUNK else size)
         self._pos += len(data)
         self._hash.update(data)
+        self._crc = inflating.crc32(data, self._crc)
         if self._on_bytes is not None and data:
             self._on_bytes(len(data))
         return data
@@ -78,7 +86,7 @@ class RewindableBody:
         if self._pos and self._on_bytes is not None:
             self._on_bytes(-self._pos)
         self._rewind()
-        self._pos, self._hash = 0, _md5()
+        self._pos, self._hash, self._crc = 0, _md5(), 0
         return 0
 
     @property
@@ -87,6 +95,11 @@ class RewindableBody:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+    @property
+    def crc32(self) -> int:
+        """The CRC-32 of the bytes read since the last rewind (what was sent, once the PUT is done)."""
+        return self._crc
 
     def close(self) -> None:
         pass
@@ -164,6 +177,8 @@ class ContentDigest:
     """What verifies an object's bytes in one pass: their MD5, or for an SLO of ``segment_size``
     segments, Swift's ETag of it (the MD5 of the segments' hex MD5s), computed while reading."""
 
+    name = "MD5"
+
     def __init__(self, segment_size: int = 0):
         self._size, self._left = segment_size, segment_size
         self._hash = _md5()
@@ -210,6 +225,27 @@ class _NoDigest(ContentDigest):
 
 
 NO_DIGEST = _NoDigest()
+
+
+class Crc32Digest(ContentDigest):
+    """The CRC-32 of the bytes (as 8 hex digits), for an object whose upload recorded it: see the
+    module's docstring.  Swift's ETag is not computed, so it is not compared either."""
+
+    name = "CRC-32"
+
+    def __init__(self):
+        super().__init__()
+        self._crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._crc = inflating.crc32(data, self._crc)
+
+    def hexdigest(self) -> str:
+        return format_crc32(self._crc)
+
+
+def format_crc32(crc: int) -> str:
+    return f"{crc:08x}"
 
 
 def digest_of(data: bytes, segment_size: int = 0) -> str:
@@ -295,7 +331,10 @@ def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
 
 def expected_digest(headers: dict, digest: ContentDigest) -> str | None:
     """What ``digest`` must come to for this object: its ETag (a plain object, or an SLO read
-    segment by segment), or the whole MD5 older versions recorded for an SLO; None if unknown."""
+    segment by segment), or the whole MD5 older versions recorded for an SLO; None if unknown
+    (and for a CRC-32, which no ETag is)."""
+    if isinstance(digest, Crc32Digest):
+        return None
     if is_slo(headers) and not digest.segment_size:
         return headers.get(MD5_META.lower()) or None
     return _etag(headers.get("etag")) or None
@@ -350,7 +389,7 @@ def check_download(container: str, name: str, headers: dict, written: int, diges
     if size is not None and written != size:
         problems.append(f"size {written}, expected {size}")
     if md5 is not None and got != md5:
-        problems.append(f"MD5 {got}, expected {md5}")
+        problems.append(f"{digest.name} {got}, expected {md5}")
     own = expected_digest(headers, digest)
     if own is not None and got != own:
         problems.append(f"MD5 {got}, but Swift says {own}")

@@ -199,18 +199,18 @@ def _small(store, container: str, item: FileUpload, progress: Progress, done, he
 
 
 def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: Progress,
-                 done: Callable[[bundles.Bundle, str, list[str]], None],
+                 done: Callable[[bundles.Bundle, str, list[str], int], None],
                  headers: dict | None = None, compress: bool = False) -> list[Callable[[], None]]:
     """Pool tasks that upload each bundle in one verified PUT; ``done(bundle as stored, etag,
-    member MD5s)``.  With ``compress``, each task first compresses the bundle's local files
+    member MD5s, the bundle's CRC-32)``.  With ``compress``, each task first compresses the bundle's local files
     where worthwhile (:func:`bundles.prepare`): on the pool's threads, not the caller's."""
     def upload(planned: bundles.Bundle) -> None:
         bundle = _prepared(planned, container) if compress else planned
         with bundles.BundleReader(bundle, progress.scaled(bundle.size, bundle.file_bytes)) as reader:
             etag = transfer.put_reader(store.connection(), container, bundle.name, reader, bundle.size,
                                        content_type="application/octet-stream", headers=headers)
-            md5s = list(reader.md5s)
-        done(bundle, etag, md5s)
+            md5s, crc32 = list(reader.md5s), reader.crc32
+        done(bundle, etag, md5s, crc32)
         progress.file_done(len(bundle.members))
     return [functools.partial(upload, b) for b in packed]
 

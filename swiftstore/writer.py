@@ -316,11 +316,11 @@ class TreeWriter:
         with self._lock:
             self._owned.append(name)
 
-    def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str]) -> None:
+    def _bundled(self, bundle: bundles.Bundle, etag: str, md5s: list[str], crc32: int) -> None:
         with self._lock:
             self._entries.extend(ManifestEntry(m.rel, m.size, md5, bundle.name, offset=offset, etag=etag,
                                                deflated=m.stored if m.deflated else None,
-                                               crc32=m.crc32 if m.deflated else None)
+                                               crc32=m.crc32 if m.deflated else None, object_crc32=crc32)
                                  for m, md5, offset in zip(bundle.members, md5s, bundle.offsets()))
             self._owned.append(bundle.name)
         self._release(bundle)

@@ -11,6 +11,7 @@ import socket
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ import requests
 from pfioh import instance
 from swiftstore import bundles
 from tests.support import pfioh_driver as sup
+from tests.support import trees
 
 
 def _start(server_factory, tmp_path, swift, *extra):
@@ -270,3 +272,36 @@ def test_ready_is_503_when_swift_refuses_the_credentials(server_factory, tmp_pat
     body = resp.json()
     assert resp.status_code == 503 and body["status"] == "not ready" and "401" in body["failing"]["store"]
     assert "not-the-key" not in resp.text
+
+
+def _on_swifts_disk(swift, data: bytes):
+    """The object file under the loopback Swift's devices that holds ``data``."""
+    for path in (Path(swift.base) / "data").rglob("*.data"):
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    raise AssertionError("no object file holds those bytes")
+
+
+@pytest.mark.parametrize("files", [60, 1200])  # a zip of one chunk; one of many (its first bytes sent)
+def test_a_bundle_rotted_on_swifts_disk_fails_the_pull_instead_of_being_served(
+        pfioh, tmp_path, swift, unique_container, store, swift_connection, files):
+    """A bundle's bytes change under Swift, its ETag as recorded: Swift serves them (it notices only
+    after), pfioh checks them against the CRC-32 their upload recorded, and the client gets an
+    error reply naming it or, once the zip has started, a transfer cut short: never a whole zip."""
+    key = unique_container
+    src = trees.make_tree(tmp_path / "src", {f"img/{i:04d}.dcm": trees.image_like(8000 + i) for i in range(files)})
+    manifest = store.put_tree(key, "output/", str(src))
+    last = max((e for e in manifest.entries if e.offset is not None), key=lambda e: e.name)
+    assert last.object_crc32 is not None
+    path = _on_swifts_disk(swift, swift_connection.get_object(key, last.object)[1])
+    with open(path, "r+b") as f:  # one bit, in place: Swift's metadata (its ETag) stays as it was
+        f.seek(path.stat().st_size - 100)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x10]))
+    if files == 60:
+        resp = sup.pfcon3_pull(pfioh.url, key)
+        assert resp.status_code == 502 and "CRC-32" in resp.json()["error"]
+    else:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+            sup.pfcon3_pull(pfioh.url, key)  # fewer bytes than its Content-Length

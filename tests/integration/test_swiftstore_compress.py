@@ -43,8 +43,9 @@ def _stored_bundles(conn, container: str, manifest) -> dict[str, bytes]:
 
 def _check_members(entries, stored: dict[str, bytes], files: dict[str, bytes]) -> None:
     """Each bundled file is at its offset, as a stream that inflates to it (with its CRC-32, and no
-    MD5) or as it is (with its MD5)."""
+    MD5) or as it is (with its MD5); each bundle's CRC-32 is that of the bundle Swift keeps."""
     for e in entries:
+        assert e.object_crc32 == zlib.crc32(stored[e.object])
         raw = stored[e.object][e.offset:e.offset + e.stored_size]
         data = raw if e.deflated is None else b"".join(bundles.inflate([raw], e.size))
         assert data == files[e.name] and e.md5 == ("" if e.deflated else hashlib.md5(data).hexdigest())

@@ -302,8 +302,16 @@ def test_a_passthrough_read_gives_compressed_members_as_their_streams(store, fak
             assert got[name] == ((zlib.crc32(data), len(stream)), stream)
 
 
-def test_a_passthrough_read_checks_the_bundle_whole_and_fails_at_its_end(store, fake_swift):
+@pytest.mark.parametrize("check", ["CRC-32", "MD5"])
+def test_a_passthrough_read_checks_the_bundle_whole_and_fails_at_its_end(store, fake_swift, check):
+    """By the bundle's CRC-32 its upload recorded (a third of a pull's CPU went to the MD5), or by
+    its ETag where the manifest has none (written before it recorded them)."""
+    import dataclasses
     manifest = _write_deflated(store)
+    assert all(e.object_crc32 is not None for e in manifest.entries)
+    if check == "MD5":
+        manifest = dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, object_crc32=None)
+                                                               for e in manifest.entries))
     entry = next(e for e in manifest.entries if e.name == "img/003.dcm")
     record = fake_swift.containers["c"][entry.object]
     at = entry.offset + entry.deflated // 2  # the ETag Swift reports stays the recorded one
@@ -311,7 +319,7 @@ def test_a_passthrough_read_checks_the_bundle_whole_and_fails_at_its_end(store, 
     readers = reading.Readers(store, streams=1, window=2)
     seen = []
     try:
-        with pytest.raises(errors.IntegrityError, match="MD5"):
+        with pytest.raises(errors.IntegrityError, match=f"not verified: {check} [0-9a-f]+, expected"):
             for e, chunks in readers.iter_version("c", manifest, passthrough=True):
                 seen.append(e.name)
                 b"".join(chunks)
@@ -389,6 +397,28 @@ def test_a_manifest_refuses_a_crc32_without_a_stream_or_out_of_range(extra):
            '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","object":"input/b"%s}]}' % (md5(b"a"), extra))
     with pytest.raises(errors.IntegrityError, match="bad entry"):
         Manifest.from_json(doc)
+
+
+@pytest.mark.parametrize("extra", [',"object_crc32":5',  # not a bundled file
+                                   ',"offset":0,"etag":"%s","object_crc32":-1' % md5(b"a"),
+                                   ',"offset":0,"etag":"%s","object_crc32":4294967296' % md5(b"a")])
+def test_a_manifest_refuses_a_bundle_crc32_outside_a_bundle_or_out_of_range(extra):
+    from swiftstore.manifest import Manifest
+    doc = ('{"format":"swiftstore-manifest/2","prefix":"input/","version":"","created":"x","total_bytes":1,'
+           '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","object":"input/b"%s}]}' % (md5(b"a"), extra))
+    with pytest.raises(errors.IntegrityError, match="bad entry"):
+        Manifest.from_json(doc)
+
+
+def test_each_bundle_records_the_crc32_of_its_bytes_as_stored_and_it_reads_back(store, fake_swift, tmp_path):
+    from swiftstore.manifest import Manifest
+    manifest = store.put_tree("c", "input/", str(_tree(tmp_path / "t")))
+    bundled = [e for e in manifest.entries if e.offset is not None]
+    assert bundled and all(e.object_crc32 == zlib.crc32(fake_swift.containers["c"][e.object]["data"])
+                           for e in bundled)
+    assert all(e.object_crc32 is None for e in manifest.entries if e.offset is None)
+    assert Manifest.from_json(manifest.to_json()) == manifest
+    assert manifest.format == "swiftstore-manifest/2"  # a reader that knows nothing of it still reads it
 
 
 def test_add_deflated_takes_the_callers_crc_and_the_stream_reads_back(store, tmp_path):

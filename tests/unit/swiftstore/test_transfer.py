@@ -1,5 +1,6 @@
 """Single-object transfers: hashing exactly what is sent, and how swiftclient's rewind is honoured."""
 import hashlib
+import zlib
 
 import pytest
 
@@ -18,6 +19,7 @@ def test_hashing_reader_reads_its_window_and_rewinds(tmp_path):
     data = b"".join(iter(lambda: reader.read(777), b""))
     assert data == path.read_bytes()[100:5100]
     assert reader.hexdigest() == hashlib.md5(data).hexdigest() and reader.bytes_read == 5000
+    assert reader.crc32 == zlib.crc32(data)  # of the bytes sent since the rewind, as the MD5
     assert sum(progress) == 5000  # the first attempt's bytes were taken back
     with pytest.raises(OSError):
         reader.seek(10)
