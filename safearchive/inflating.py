@@ -25,6 +25,7 @@ from zlib_ng import zlib_ng
 
 CHUNK = 1 << 20
 crc32 = zlib_ng.crc32
+crc32_combine = zlib_ng.crc32_combine  # (crc of a, crc of b, len(b)) -> crc of a + b
 
 
 def engine():

@@ -28,10 +28,11 @@ entry has ``"deflated"`` and ``"crc32"`` but no ``"offset"``, and its ``"md5"`` 
 object's ETag (of the stream as stored, or the SLO's ETag); the file itself is checked by its
 size and CRC-32 once inflated.  A manifest with such an entry is format 4 (an older reader
 refuses it by its format).
-A bundled file's entry may also have ``"object_crc32"``, the CRC-32 of its whole bundle as
-uploaded (computed in the pass whose MD5 the bundle's ETag confirmed): a reader of the whole
-bundle checks that instead of hashing it with MD5 again.  Older readers pass over it (they check
-the MD5s as before), so it needs no format of its own.
+An entry may also have ``"object_crc32"``, the CRC-32 of its whole object (its bundle, or its
+object of its own) as uploaded, computed in the pass whose MD5 the ETag confirmed (for an SLO,
+combined from its segments'): a reader of the whole object checks that instead of hashing it with
+MD5 again.  Older readers pass over it (they check the MD5s as before), so it needs no format of
+its own.
 A file large enough to be an SLO adds ``"segments"`` and
 ``"segment_size"``, and its ``"md5"`` is then the SLO's ETag (see :class:`ManifestEntry`).
 ``objects`` lists every object the version owns (SLO segments included), so deleting it needs no
@@ -86,8 +87,9 @@ class ManifestEntry:
     """For a file kept compressed: its CRC-32 (a zip entry's checksum), so pfioh can put the
     compressed stream into a pulled zip as it is, without inflating it."""
     object_crc32: int | None = None
-    """For a bundled file: the CRC-32 of the whole bundle as uploaded (its MD5 was the ETag), which
-    a reader of the whole bundle checks instead of its MD5 (the ETag still pins the version)."""
+    """The CRC-32 of :attr:`object` as uploaded (the bundle, or the file's object of its own; its
+    MD5 was the ETag, or for an SLO its segments' were), which a reader of the whole object checks
+    instead of an MD5 (the ETag still pins the version)."""
 
     @property
     def stored_size(self) -> int:
@@ -229,7 +231,7 @@ def _entry(raw: dict, own: str) -> ManifestEntry:
     if segments < 0 or segment_size < 0 or (offset is not None and (offset < 0 or not obj or not _hex(etag))) \
             or (deflated is not None and (deflated < 1 or (offset is None and crc32 is None))) \
             or (crc32 is not None and (deflated is None or not 0 <= crc32 < 1 << 32)) \
-            or (object_crc32 is not None and (offset is None or not 0 <= object_crc32 < 1 << 32)) \
+            or (object_crc32 is not None and (not obj or not 0 <= object_crc32 < 1 << 32)) \
             or not (_hex(md5) or (not md5 and offset is not None and crc32 is not None)):  # no MD5: a CRC-32
         raise ValueError(f"bad entry {raw!r:.120}")
     return ManifestEntry(name, size, md5, obj, segments, segment_size, offset, etag, deflated, crc32, object_crc32)

@@ -11,9 +11,12 @@ reaches the consumer as the exception, in order, never as other bytes.
 With ``passthrough``, a file kept compressed (in its bundle or in an object of its own, with its
 CRC-32 recorded) comes as the DEFLATE stream it is stored as, for a zip to carry as it is:
 inflating it only to compress it again would cost more than the whole transfer.  Its object is
-then checked whole (every byte once, compressed or not): a bundle against the CRC-32 its upload
-recorded where there is one (the MD5 cost a third of a pull's CPU), else against the ETag; the
-file's own check is the CRC-32 its eventual reader verifies.
+then checked whole (every byte once, compressed or not); the file's own check is the CRC-32 its
+eventual reader verifies.
+
+An object read whole (a file's own object always; a bundle when its files are passed through
+rather than checked one by one) is checked against the CRC-32 its upload recorded where there is
+one (the MD5 cost a third of a pull's CPU), else against its ETag.
 """
 from __future__ import annotations
 
@@ -80,9 +83,9 @@ class Readers:
                passthrough: bool) -> "_Stream":
         stream = _Stream()
         bundled = entries[0].offset is not None
-        expect: str | _Crc32 | None = entries[0].md5 or None
-        if bundled:  # checked whole here when its members are not checked one by one
-            expect = _whole_bundle(entries[0]) if passthrough else _BUNDLE
+        expect: str | _Crc32 | None = _whole_object(entries[0])
+        if bundled and not passthrough:  # its members are checked one by one, by the consumer
+            expect = _BUNDLE
         segment_size = 0 if bundled else entries[0].segment_size
         self._pool.submit(stream.produce, self.store, container, obj, tree.pin(manifest, entries[0]), expect,
                           segment_size, sum(e.stored_size for e in entries))
@@ -157,9 +160,12 @@ class _Crc32:
     value: int
 
 
-def _whole_bundle(entry: ManifestEntry) -> "_Crc32 | str":
-    """The check of a bundle read whole: its recorded CRC-32, else (older manifests) its ETag."""
-    return entry.etag if entry.object_crc32 is None else _Crc32(entry.object_crc32)
+def _whole_object(entry: ManifestEntry) -> "_Crc32 | str | None":
+    """The check of ``entry``'s object read whole: its recorded CRC-32, else (older manifests) its
+    ETag (a bundle's; a file's own object's is its entry's ``md5``)."""
+    if entry.object_crc32 is not None:
+        return _Crc32(entry.object_crc32)
+    return (entry.etag if entry.offset is not None else entry.md5) or None
 
 
 def passed_through(entry: ManifestEntry) -> tuple[int, int] | None:

@@ -142,15 +142,17 @@ def _etag(value: str | None) -> str:
 
 def put_window(conn, container: str, name: str, path: str, offset: int, length: int, *,
                content_type: str | None = None, headers: dict | None = None,
-               on_bytes: Callable[[int], None] | None = None) -> str:
-    """PUT ``length`` bytes of ``path`` from ``offset`` as one object; return its verified MD5.
+               on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """PUT ``length`` bytes of ``path`` from ``offset`` as one object; return its verified MD5,
+    and the CRC-32 of the bytes that MD5 is of.
 
     :raises errors.IntegrityError: Swift's ETag is not the MD5 of what was read (the object is
         deleted, so a corrupt copy never stays behind).
     :raises errors.TransferError: the PUT failed after swiftclient's retries.
     """
     with HashingReader(path, offset, length, on_bytes) as reader:
-        return put_reader(conn, container, name, reader, length, content_type=content_type, headers=headers)
+        md5 = put_reader(conn, container, name, reader, length, content_type=content_type, headers=headers)
+        return md5, reader.crc32
 
 
 def put_reader(conn, container: str, name: str, reader, length: int, *, content_type: str | None = None,

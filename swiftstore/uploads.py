@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from safearchive import inflating
 from swiftstore import bundles, errors, names, transfer
 
 log = logging.getLogger("swiftstore")
@@ -91,10 +92,11 @@ class FileUpload:
 
 @dataclass(frozen=True)
 class Stored:
-    """A verified upload: the digest readers will check (the MD5, or an SLO's ETag), and for an
-    SLO its segments' names and size."""
+    """A verified upload: the digest readers will check (the MD5, or an SLO's ETag), the CRC-32
+    of the whole object as sent, and for an SLO its segments' names and size."""
 
     md5: str
+    crc32: int
     segments: tuple[str, ...] = ()
     segment_size: int = 0
 
@@ -120,6 +122,7 @@ class _LargeUpload:
         self.progress, self.done, self.headers, self.on_segment = progress, done, headers, on_segment
         self.step = step
         self.etags: dict[int, str] = {}
+        self.crcs: dict[int, int] = {}
         self._pending = len(self.windows)
         self._lock = threading.Lock()
 
@@ -127,9 +130,9 @@ class _LargeUpload:
         return [functools.partial(self._segment, *w) for w in self.windows]
 
     def _segment(self, index: int, offset: int, length: int) -> None:
-        self.etags[index] = transfer.put_window(self.store.connection(), self.container, self.seg_names[index],
-                                                self.item.path, offset, length, on_bytes=self.progress.on_bytes,
-                                                headers=self.headers)
+        self.etags[index], self.crcs[index] = transfer.put_window(
+            self.store.connection(), self.container, self.seg_names[index], self.item.path, offset, length,
+            on_bytes=self.progress.on_bytes, headers=self.headers)
         if self.on_segment is not None:
             self.on_segment(self.seg_names[index])
         self._one_done()
@@ -143,7 +146,10 @@ class _LargeUpload:
                         for i, _, n in self.windows]
             etag = transfer.put_slo_manifest(self.store.connection(), self.container, self.item.name, segments,
                                              self.step, content_type=self.item.content_type, headers=self.headers)
-            self.done(self.item, Stored(etag, tuple(self.seg_names), self.step))
+            crc = 0  # the whole object's, from its segments' (uploaded in any order, on several threads)
+            for i, _, n in self.windows:
+                crc = inflating.crc32_combine(crc, self.crcs[i], n)
+            self.done(self.item, Stored(etag, crc, tuple(self.seg_names), self.step))
 
 
 class GrowingUpload:
@@ -193,9 +199,9 @@ def plan(store, container: str, items: list[FileUpload], progress: Progress, don
 
 
 def _small(store, container: str, item: FileUpload, progress: Progress, done, headers: dict | None) -> None:
-    md5 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
-                              content_type=item.content_type, on_bytes=progress.on_bytes, headers=headers)
-    done(item, Stored(md5))
+    md5, crc32 = transfer.put_window(store.connection(), container, item.name, item.path, 0, item.size,
+                                     content_type=item.content_type, on_bytes=progress.on_bytes, headers=headers)
+    done(item, Stored(md5, crc32))
 
 
 def plan_bundles(store, container: str, packed: list[bundles.Bundle], progress: Progress,

@@ -308,7 +308,8 @@ class TreeWriter:
             Path(self._spools.pop(item.name)).unlink(missing_ok=True)
         with self._lock:
             self._entries.append(ManifestEntry(rel, size, stored.md5, item.name, len(stored.segments),
-                                               stored.segment_size, deflated=deflated, crc32=crc32))
+                                               stored.segment_size, deflated=deflated, crc32=crc32,
+                                               object_crc32=stored.crc32))
             self._owned.append(item.name)  # its segments were, each as it was stored
         self.counter.file_done()
 

@@ -173,6 +173,8 @@ def test_larger_files_kept_deflated_are_stored_as_their_streams_and_read_back_wh
         readers.shutdown()
     assert {n: b"".join(bundles.inflate([raw[n]], len(d))) for n, d in KEPT.items()} == KEPT
     assert plain == KEPT | {"small.txt": b"hello\n"}
+    # Each object's CRC-32 is that of what Swift serves (an SLO's, from its segments' combined).
+    assert all(e.object_crc32 == zlib.crc32(raw[name]) for name, e in kept.items())
 
 
 @pytest.mark.parametrize("name", sorted(KEPT))

@@ -399,26 +399,51 @@ def test_a_manifest_refuses_a_crc32_without_a_stream_or_out_of_range(extra):
         Manifest.from_json(doc)
 
 
-@pytest.mark.parametrize("extra", [',"object_crc32":5',  # not a bundled file
-                                   ',"offset":0,"etag":"%s","object_crc32":-1' % md5(b"a"),
-                                   ',"offset":0,"etag":"%s","object_crc32":4294967296' % md5(b"a")])
-def test_a_manifest_refuses_a_bundle_crc32_outside_a_bundle_or_out_of_range(extra):
+@pytest.mark.parametrize("entry", ['"object_crc32":5',  # no object of its own to be the CRC-32 of
+                                   '"object":"input/b","object_crc32":-1',
+                                   '"object":"input/b","object_crc32":4294967296'])
+def test_a_manifest_refuses_an_object_crc32_without_an_object_or_out_of_range(entry):
     from swiftstore.manifest import Manifest
     doc = ('{"format":"swiftstore-manifest/2","prefix":"input/","version":"","created":"x","total_bytes":1,'
-           '"files":1,"entries":[{"name":"a","size":1,"md5":"%s","object":"input/b"%s}]}' % (md5(b"a"), extra))
+           '"files":1,"entries":[{"name":"a","size":1,"md5":"%s",%s}]}' % (md5(b"a"), entry))
     with pytest.raises(errors.IntegrityError, match="bad entry"):
         Manifest.from_json(doc)
 
 
-def test_each_bundle_records_the_crc32_of_its_bytes_as_stored_and_it_reads_back(store, fake_swift, tmp_path):
+def test_every_object_records_the_crc32_of_its_bytes_as_stored_and_it_reads_back(store, fake_swift, tmp_path):
+    """Bundles, plain objects and SLOs (the CRC-32 of the whole, from its segments' uploaded in
+    parallel) alike."""
     from swiftstore.manifest import Manifest
     manifest = store.put_tree("c", "input/", str(_tree(tmp_path / "t")))
-    bundled = [e for e in manifest.entries if e.offset is not None]
-    assert bundled and all(e.object_crc32 == zlib.crc32(fake_swift.containers["c"][e.object]["data"])
-                           for e in bundled)
-    assert all(e.object_crc32 is None for e in manifest.entries if e.offset is None)
+    assert {e.segments > 0 for e in manifest.entries} == {True, False}  # an SLO among them
+    objects = {e.object: e.object_crc32 for e in manifest.entries}
+    stored = {e.object: b"".join(store.iter_entry("c", manifest, e)) for e in manifest.entries if e.offset is None}
+    stored |= {e.object: fake_swift.containers["c"][e.object]["data"] for e in manifest.entries if e.offset is not None}
+    assert objects == {obj: zlib.crc32(data) for obj, data in stored.items()}
     assert Manifest.from_json(manifest.to_json()) == manifest
     assert manifest.format == "swiftstore-manifest/2"  # a reader that knows nothing of it still reads it
+
+
+@pytest.mark.parametrize("check", ["CRC-32", "MD5"])
+@pytest.mark.parametrize("name", ["mid.bin", "big.bin"])  # a plain object, an SLO
+def test_a_file_of_its_own_read_whole_is_checked_by_its_objects_crc32(store, fake_swift, tmp_path, name, check):
+    """Readers check a file's own object whole by the CRC-32 its upload recorded, or, in a manifest
+    written before those were recorded, by its MD5 (for an SLO: its segments')."""
+    import dataclasses
+    manifest = store.put_tree("c", "input/", str(_tree(tmp_path / "t")))
+    if check == "MD5":
+        manifest = dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, object_crc32=None)
+                                                               for e in manifest.entries))
+    entry = next(e for e in manifest.entries if e.name == name)
+    record = fake_swift.containers["c"][entry.object]
+    record["data"] = record["data"][:-10] + bytes([record["data"][-10] ^ 1]) + record["data"][-9:]
+    readers = reading.Readers(store, streams=1, window=2)
+    try:
+        with pytest.raises(errors.IntegrityError, match=f"not verified: {check} [0-9a-f]+, expected"):
+            for _, chunks in readers.iter_version("c", manifest):
+                b"".join(chunks)
+    finally:
+        readers.shutdown()
 
 
 def test_add_deflated_takes_the_callers_crc_and_the_stream_reads_back(store, tmp_path):
