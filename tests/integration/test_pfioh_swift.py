@@ -85,6 +85,8 @@ def test_compressed_small_files_are_stored_as_pfurl_sent_them_and_read_back_whol
     bundle_objects = {e.object for e in manifest.entries}
     stored = sum(int(swift_connection.head_object(key, b)["content-length"]) for b in bundle_objects)
     assert stored == sum(e.stored_size for e in manifest.entries) < manifest.total_bytes * 0.4
+    # Each bundle's CRC-32, recorded as pfioh uploaded it, is that of what Swift keeps (a pull checks it).
+    assert all(e.object_crc32 == zlib.crc32(swift_connection.get_object(key, e.object)[1]) for e in manifest.entries)
     for e in manifest.entries:
         assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
     store.get_tree(key, "input/", tmp_path / "got")  # what the job's get step does
@@ -127,6 +129,7 @@ def test_larger_compressed_files_are_stored_as_pfurl_sent_them_and_read_back_who
     assert set(kept) == {"ct.dcm"} and kept["ct.dcm"].crc32 == zlib.crc32((src / "ct.dcm").read_bytes())
     stored = int(swift_connection.head_object(key, kept["ct.dcm"].object)["content-length"])
     assert stored == kept["ct.dcm"].deflated < 0.6 * kept["ct.dcm"].size
+    assert all(e.object_crc32 == zlib.crc32(swift_connection.get_object(key, e.object)[1]) for e in manifest.entries)
     for e in manifest.entries:
         assert b"".join(store.iter_entry(key, manifest, e)) == (src / e.name).read_bytes()
     store.get_tree(key, "input/", tmp_path / "got")  # what the job's get step does
