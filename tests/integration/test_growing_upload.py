@@ -58,6 +58,7 @@ def test_segments_go_up_as_the_file_grows_and_the_file_is_recorded_only_by_finis
     assert entry.segments == last + 1 and entry.size == len(data)
     assert entry.kept_deflated == kept and (entry.deflated == len(body) if kept else entry.deflated is None)
     assert b"".join(store.iter_entry(unique_container, manifest, entry)) == data
+    assert entry.object_crc32 == zlib.crc32(body)  # combined from its segments', uploaded in any order
     store.get_tree(unique_container, "input/", tmp_path / "got")
     assert (tmp_path / "got" / "ct.dcm").read_bytes() == data
 
