@@ -155,7 +155,7 @@ class _Stream:
 
 @dataclass(frozen=True)
 class _Crc32:
-    """What a reader expects of a whole bundle whose upload recorded its CRC-32."""
+    """What a reader expects of a whole object whose upload recorded its CRC-32."""
 
     value: int
 
