@@ -128,9 +128,9 @@ class _Stream:
             headers, body = store.open_object(container, obj, CHUNK, if_match=if_match)
             digest: transfer.ContentDigest
             if expect == _BUNDLE:
-                digest, headers, expect = transfer.NO_DIGEST, {}, None
+                digest, expect = transfer.NO_DIGEST, None
             elif isinstance(expect, _Crc32):
-                digest, headers, expect = transfer.Crc32Digest(), {}, transfer.format_crc32(expect.value)
+                digest, expect = transfer.Crc32Digest(), transfer.format_crc32(expect.value)
             else:
                 digest = transfer.digest_for(headers, segment_size)
             n = 0

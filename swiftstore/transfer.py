@@ -180,6 +180,8 @@ class ContentDigest:
     segments, Swift's ETag of it (the MD5 of the segments' hex MD5s), computed while reading."""
 
     name = "MD5"
+    of_etag = True
+    """Whether Swift's ETag of the object is what this digest comes to (see :func:`expected_digest`)."""
 
     def __init__(self, segment_size: int = 0):
         self._size, self._left = segment_size, segment_size
@@ -219,6 +221,8 @@ class ContentDigest:
 class _NoDigest(ContentDigest):
     """For bytes verified piece by piece elsewhere: hashing them whole again would cost a pass."""
 
+    of_etag = False
+
     def update(self, data: bytes | memoryview) -> None:
         pass
 
@@ -234,6 +238,7 @@ class Crc32Digest(ContentDigest):
     module's docstring.  Swift's ETag is not computed, so it is not compared either."""
 
     name = "CRC-32"
+    of_etag = False
 
     def __init__(self):
         super().__init__()
@@ -333,9 +338,9 @@ def open_object(conn, container: str, name: str, chunk_size: int = CHUNK, *,
 
 def expected_digest(headers: dict, digest: ContentDigest) -> str | None:
     """What ``digest`` must come to for this object: its ETag (a plain object, or an SLO read
-    segment by segment), or the whole MD5 older versions recorded for an SLO; None if unknown
-    (and for a CRC-32, which no ETag is)."""
-    if isinstance(digest, Crc32Digest):
+    segment by segment), or the whole MD5 older versions recorded for an SLO; None if unknown, or
+    if ``digest`` is no MD5 of the whole (:data:`NO_DIGEST`, a CRC-32)."""
+    if not digest.of_etag:
         return None
     if is_slo(headers) and not digest.segment_size:
         return headers.get(MD5_META.lower()) or None
