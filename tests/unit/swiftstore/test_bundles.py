@@ -250,6 +250,13 @@ def test_deflated_members_are_stored_compressed_and_read_back_as_the_files(store
     assert read_every_way(store, "c", manifest, tmp_path / "out") == [DEFLATABLE] * 3
 
 
+def _without_object_crc32s(manifest):
+    """``manifest`` as written before objects' CRC-32s were recorded (read by their MD5s)."""
+    import dataclasses
+    return dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, object_crc32=None)
+                                                       for e in manifest.entries))
+
+
 def _as_format_3(manifest, md5_of=lambda data: hashlib.md5(data).hexdigest()):
     """``manifest`` as format 3 wrote it: every compressed file with its own MD5."""
     import dataclasses
@@ -306,12 +313,10 @@ def test_a_passthrough_read_gives_compressed_members_as_their_streams(store, fak
 def test_a_passthrough_read_checks_the_bundle_whole_and_fails_at_its_end(store, fake_swift, check):
     """By the bundle's CRC-32 its upload recorded (a third of a pull's CPU went to the MD5), or by
     its ETag where the manifest has none (written before it recorded them)."""
-    import dataclasses
     manifest = _write_deflated(store)
     assert all(e.object_crc32 is not None for e in manifest.entries)
     if check == "MD5":
-        manifest = dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, object_crc32=None)
-                                                               for e in manifest.entries))
+        manifest = _without_object_crc32s(manifest)
     entry = next(e for e in manifest.entries if e.name == "img/003.dcm")
     record = fake_swift.containers["c"][entry.object]
     at = entry.offset + entry.deflated // 2  # the ETag Swift reports stays the recorded one
@@ -429,11 +434,9 @@ def test_every_object_records_the_crc32_of_its_bytes_as_stored_and_it_reads_back
 def test_a_file_of_its_own_read_whole_is_checked_by_its_objects_crc32(store, fake_swift, tmp_path, name, check):
     """Readers check a file's own object whole by the CRC-32 its upload recorded, or, in a manifest
     written before those were recorded, by its MD5 (for an SLO: its segments')."""
-    import dataclasses
     manifest = store.put_tree("c", "input/", str(_tree(tmp_path / "t")))
     if check == "MD5":
-        manifest = dataclasses.replace(manifest, entries=tuple(dataclasses.replace(e, object_crc32=None)
-                                                               for e in manifest.entries))
+        manifest = _without_object_crc32s(manifest)
     entry = next(e for e in manifest.entries if e.name == name)
     record = fake_swift.containers["c"][entry.object]
     record["data"] = record["data"][:-10] + bytes([record["data"][-10] ^ 1]) + record["data"][-9:]
